@@ -1,0 +1,223 @@
+"""Every API Gateway call the monitor makes goes through :class:`ApiGatewayCalls`.
+
+Why not botocore's own retries: all API Gateway control-plane calls of an account share
+10 requests a second, burst 40 (../shared/AWS-NOTES.md, "Account limits"), and API Gateway
+answers an overload with ``429 TooManyRequestsException`` and a ``Retry-After`` header in
+*seconds*. botocore's standard retry mode reads only ``x-amz-retry-after`` (milliseconds),
+and spends a client-wide retry quota (500, minus 5 a throttled retry) that a long 429 storm
+exhausts. So the API Gateway client is built with botocore retries off, and this module:
+
+- waits for a token from a client-side :class:`RateLimiter` before every attempt, so that
+  the monitor stays inside its share of the account budget instead of discovering it by 429s;
+- retries throttling (429), server errors (5xx) and connection failures with capped,
+  jittered exponential backoff, honouring ``Retry-After``;
+- counts every attempt (each one spends the shared budget) and every 429.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+TRANSIENT_NETWORK_ERRORS = (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+
+class RateLimiter:
+    """A blocking token bucket: at most ``rate`` calls a second on average, ``burst`` at once.
+
+    Thread safe; every thread of a scan shares one. ``clock`` and ``sleep`` are injectable so
+    that tests and benchmarks can run it on simulated time.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate {rate} must be above 0 requests a second")
+        if burst < 1:
+            raise ValueError(f"burst {burst} must be at least 1")
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tokens = float(burst)
+        self._updated = clock()
+
+    def acquire(self) -> float:
+        """Take one token, waiting for it if need be; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            # Reserve the token now (the balance may go negative) so that waiting threads queue
+            # up in order instead of all waking for the same token.
+            self._tokens -= 1
+            wait = 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+
+    def backoff(self, attempt: int, retry_after: float | None, rand: Callable[[], float]) -> float:
+        """Full-jitter exponential backoff; never sooner than the service's Retry-After."""
+        jittered = rand() * min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        if retry_after is not None:
+            return max(jittered, min(retry_after, self.max_delay))
+        return jittered
+
+
+@dataclass
+class CallStats:
+    """What the scan spent: attempts (API calls) per operation, 429s, retries, time waiting."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    throttles: int = 0
+    retries: int = 0
+    rate_limited_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def count_call(self, operation: str, waited: float) -> None:
+        with self._lock:
+            self.calls[operation] += 1
+            self.rate_limited_seconds += waited
+
+    def count_retry(self, throttled: bool) -> None:
+        with self._lock:
+            self.retries += 1
+            if throttled:
+                self.throttles += 1
+
+    def count_final_throttle(self) -> None:
+        with self._lock:
+            self.throttles += 1
+
+
+class DeadlineReached(RuntimeError):  # noqa: N818 - reads as what happened
+    """No new API call is started after the run's deadline."""
+
+
+class ApiGatewayClient(Protocol):
+    """The subset of boto3's API Gateway client the monitor uses (all read-only)."""
+
+    def get_usage_plans(self, **kwargs: Any) -> Mapping[str, Any]: ...
+    def get_usage(self, **kwargs: Any) -> Mapping[str, Any]: ...
+    def get_api_keys(self, **kwargs: Any) -> Mapping[str, Any]: ...
+    def get_usage_plan_keys(self, **kwargs: Any) -> Mapping[str, Any]: ...
+
+
+def _retry_after_seconds(error: ClientError) -> float | None:
+    headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    value = headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def is_throttle(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code == "TooManyRequestsException" or status == 429
+
+
+def _is_server_error(error: ClientError) -> bool:
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return isinstance(status, int) and status >= 500
+
+
+class ApiGatewayCalls:
+    """A drop-in for the read-only part of the boto3 API Gateway client: rate limited, retried, counted.
+
+    It has the same method names and keyword arguments as boto3's client, so the usage
+    paginator and the listing helpers take either.
+    """
+
+    def __init__(
+        self,
+        client: ApiGatewayClient,
+        *,
+        limiter: RateLimiter | None = None,
+        policy: RetryPolicy | None = None,
+        deadline: Callable[[], bool] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._client = client
+        self._limiter = limiter
+        self._policy = policy or RetryPolicy()
+        self._deadline = deadline
+        self._sleep = sleep
+        self._rand = rand
+        self.stats = CallStats()
+
+    def call(self, operation: str, **params: Any) -> Mapping[str, Any]:
+        method: Callable[..., Mapping[str, Any]] = getattr(self._client, operation)
+        attempt = 0
+        while True:
+            attempt += 1
+            if self._deadline is not None and self._deadline():
+                raise DeadlineReached(f"{operation} not started: the run's deadline has passed")
+            waited = self._limiter.acquire() if self._limiter is not None else 0.0
+            self.stats.count_call(operation, waited)
+            try:
+                return method(**params)
+            except ClientError as error:
+                throttled = is_throttle(error)
+                if not (throttled or _is_server_error(error)) or attempt >= self._policy.max_attempts:
+                    if throttled:
+                        self.stats.count_final_throttle()
+                    raise
+                delay = self._policy.backoff(attempt, _retry_after_seconds(error), self._rand)
+                self.stats.count_retry(throttled)
+            except TRANSIENT_NETWORK_ERRORS:
+                if attempt >= self._policy.max_attempts:
+                    raise
+                delay = self._policy.backoff(attempt, None, self._rand)
+                self.stats.count_retry(False)
+            self._sleep(delay)
+
+    def get_usage_plans(self, **kwargs: Any) -> Mapping[str, Any]:
+        return self.call("get_usage_plans", **kwargs)
+
+    def get_usage(self, **kwargs: Any) -> Mapping[str, Any]:
+        return self.call("get_usage", **kwargs)
+
+    def get_api_keys(self, **kwargs: Any) -> Mapping[str, Any]:
+        return self.call("get_api_keys", **kwargs)
+
+    def get_usage_plan_keys(self, **kwargs: Any) -> Mapping[str, Any]:
+        return self.call("get_usage_plan_keys", **kwargs)

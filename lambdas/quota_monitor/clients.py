@@ -1,0 +1,41 @@
+"""boto3 clients for the monitor, configured on purpose.
+
+Endpoints and credentials come from boto3's standard configuration, so the same code talks to
+AWS, to the sandbox (``AWS_ENDPOINT_URL_API_GATEWAY``) or to moto (``AWS_ENDPOINT_URL``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigateway import APIGatewayClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+
+USER_AGENT = "apigw-quota-monitor/0.1"
+
+
+def apigateway_client(session: boto3.Session | None = None, *, max_workers: int = 4) -> APIGatewayClient:
+    """botocore's retries are off: :mod:`quota_monitor.calls` owns rate limiting and retries."""
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connect_timeout=5,
+        read_timeout=30,
+        max_pool_connections=max(10, max_workers * 2),
+        user_agent_appid=USER_AGENT.split("/")[0],
+    )
+    return (session or boto3.Session()).client("apigateway", config=config)
+
+
+def cloudwatch_client(session: boto3.Session | None = None) -> CloudWatchClient:
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+    return (session or boto3.Session()).client("cloudwatch", config=config)
+
+
+def client(service: str, session: boto3.Session | None = None) -> Any:
+    """Any other client (SNS, DynamoDB, Secrets Manager) with standard retries."""
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+    return (session or boto3.Session()).client(service, config=config)

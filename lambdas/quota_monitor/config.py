@@ -1,0 +1,133 @@
+"""The monitor's settings, read from environment variables only, and checked at cold start.
+
+A bad value fails at once with a message naming the variable, the value and what is allowed,
+rather than surfacing later as a wrong number or a silent default.
+
+Endpoints are not settings of this project: boto3 reads its standard configuration
+(``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_API_GATEWAY``, ``AWS_ENDPOINT_URL_CLOUDWATCH``, ...).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from quota_monitor.metrics import DEFAULT_NAMESPACE
+from quota_monitor.periods import DEFAULT_WEEK_START, WEEKDAYS, parse_weekday
+from quota_monitor.usage_pages import MAX_PAGE_SIZE
+
+#: API Gateway's control plane allows 10 requests a second per account and region, shared by
+#: the console, the CLI, deploys and this monitor (../shared/AWS-NOTES.md). The monitor takes
+#: half by default, so that a deploy running during a scan still has room.
+DEFAULT_MAX_RPS = 5.0
+ACCOUNT_MAX_RPS = 10.0
+DEFAULT_BURST = 5
+
+_NAMESPACE = re.compile(r"^[A-Za-z0-9.\-_/#:]{1,255}$")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the variable, its value and what is allowed."""
+
+
+def _bad(name: str, value: str, allowed: str) -> ConfigError:
+    return ConfigError(f"{name}={value!r} is not allowed: {allowed}")
+
+
+def read_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise _bad(name, raw, "use true or false")
+
+
+def read_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise _bad(name, raw, f"use a whole number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise _bad(name, raw, f"use a whole number from {low} to {high}")
+    return value
+
+
+def read_float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise _bad(name, raw, f"use a number above {low:g} and at most {high:g}") from None
+    if not math.isfinite(value) or not low < value <= high:
+        raise _bad(name, raw, f"use a number above {low:g} and at most {high:g}")
+    return value
+
+
+def read_namespace(env: Mapping[str, str], name: str = "METRIC_NAMESPACE") -> str:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return DEFAULT_NAMESPACE
+    if raw.startswith("AWS/") or not _NAMESPACE.match(raw):
+        raise _bad(
+            name,
+            raw,
+            "use 1 to 255 letters, digits and . - _ / # :, not starting with 'AWS/' (reserved for AWS)",
+        )
+    return raw
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """How to read API Gateway."""
+
+    page_size: int = MAX_PAGE_SIZE
+    week_start: int = DEFAULT_WEEK_START
+    cross_check_plan_keys: bool = False
+    max_rps: float = DEFAULT_MAX_RPS
+    burst: int = DEFAULT_BURST
+    max_workers: int = 4
+    max_attempts: int = 8
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ScanSettings:
+        week_raw = env.get("WEEK_START_DAY")
+        week_start = DEFAULT_WEEK_START
+        if week_raw:
+            try:
+                week_start = parse_weekday(week_raw)
+            except ValueError:
+                raise _bad("WEEK_START_DAY", week_raw, f"use one of {', '.join(WEEKDAYS)}") from None
+        return cls(
+            page_size=read_int(env, "USAGE_PAGE_SIZE", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE),
+            week_start=week_start,
+            cross_check_plan_keys=read_bool(env, "CROSS_CHECK_PLAN_KEYS", False),
+            max_rps=read_float(env, "APIGATEWAY_MAX_RPS", DEFAULT_MAX_RPS, 0.0, ACCOUNT_MAX_RPS),
+            burst=read_int(env, "APIGATEWAY_BURST", DEFAULT_BURST, 1, 40),
+            max_workers=read_int(env, "APIGATEWAY_MAX_CONCURRENCY", 4, 1, 16),
+            max_attempts=read_int(env, "APIGATEWAY_MAX_ATTEMPTS", 8, 1, 20),
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the Lambda handler reads from its environment."""
+
+    namespace: str
+    scan: ScanSettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        return cls(namespace=read_namespace(env), scan=ScanSettings.from_env(env))

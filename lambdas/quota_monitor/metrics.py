@@ -1,0 +1,149 @@
+"""CloudWatch metrics from a scan, published with PutMetricData in as few calls as the limits allow.
+
+The metric contract (dashboards, alarms and users depend on it; keep it exact):
+
+- per key, dimensions ``UsagePlanId`` and ``ApiKeyId``: ``RemainingQuota`` (Count),
+  ``QuotaUtilization`` (Percent), ``UsedQuota`` (Count); plans without a quota: ``UsedQuota`` only;
+- per plan, dimension ``UsagePlanId``: ``MaxQuotaUtilization`` (Percent, plans with a quota and
+  at least one key) and ``UsedQuota`` (Count, the plan's keys summed);
+- the monitor's own health, no dimensions: ``PlansScanned``, ``KeysScanned``, ``ScanErrors``,
+  ``ApiCalls``, ``ApiThrottles`` (Count) and ``ScanDuration`` (Seconds).
+
+Why PutMetricData and not EMF or Powertools Metrics: it works outside Lambda too (the CLI's
+``--publish``), its result is verifiable, and Powertools' ``add_dimension`` in a loop files every
+key's value under the last key (reproduced, ../shared/AWS-NOTES.md).
+
+PutMetricData takes up to 1,000 data points and 1 MB a request; a batch closes at whichever
+comes first, with the size estimated generously (the query protocol, the most verbose wire
+format CloudWatch accepts, spells every field name out per data point).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypedDict
+
+from quota_monitor.models import KeyUsage, ScanResult
+
+DEFAULT_NAMESPACE = "ApiGatewayQuota"
+MAX_DATUMS_PER_REQUEST = 1000
+MAX_REQUEST_BYTES = 1_000_000
+#: Room kept under the 1 MB limit for the request's own fields and signing.
+REQUEST_OVERHEAD_BYTES = 16_384
+
+KEY_METRICS = ("RemainingQuota", "QuotaUtilization", "UsedQuota")
+PLAN_METRICS = ("MaxQuotaUtilization", "UsedQuota")
+HEALTH_METRICS = ("PlansScanned", "KeysScanned", "ScanErrors", "ApiCalls", "ApiThrottles", "ScanDuration")
+
+
+class Dimension(TypedDict):
+    Name: str
+    Value: str
+
+
+class MetricDatum(TypedDict):
+    MetricName: str
+    Dimensions: list[Dimension]
+    Value: float
+    Unit: str
+    Timestamp: datetime
+
+
+class CloudWatchClient(Protocol):
+    def put_metric_data(self, **kwargs: Any) -> Any: ...
+
+
+def _datum(name: str, value: float, unit: str, at: datetime, **dimensions: str) -> MetricDatum:
+    return {
+        "MetricName": name,
+        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+        "Value": float(value),
+        "Unit": unit,
+        "Timestamp": at,
+    }
+
+
+def key_metric_data(key: KeyUsage, at: datetime) -> list[MetricDatum]:
+    dims = {"UsagePlanId": key.usage_plan_id, "ApiKeyId": key.api_key_id}
+    data = [_datum("UsedQuota", key.used, "Count", at, **dims)]
+    if key.remaining is not None and key.utilization is not None:
+        data.insert(0, _datum("RemainingQuota", key.remaining, "Count", at, **dims))
+        data.insert(1, _datum("QuotaUtilization", key.utilization, "Percent", at, **dims))
+    return data
+
+
+def plan_metric_data(result: ScanResult, at: datetime) -> list[MetricDatum]:
+    by_plan: dict[str, list[KeyUsage]] = {}
+    for key in result.keys:
+        by_plan.setdefault(key.usage_plan_id, []).append(key)
+    data: list[MetricDatum] = []
+    for plan_id, keys in by_plan.items():
+        utilizations = [key.utilization for key in keys if key.utilization is not None]
+        if utilizations:
+            data.append(_datum("MaxQuotaUtilization", max(utilizations), "Percent", at, UsagePlanId=plan_id))
+        data.append(_datum("UsedQuota", sum(key.used for key in keys), "Count", at, UsagePlanId=plan_id))
+    return data
+
+
+def health_metric_data(result: ScanResult, at: datetime) -> list[MetricDatum]:
+    stats = result.stats
+    return [
+        _datum("PlansScanned", stats.plans_scanned, "Count", at),
+        _datum("KeysScanned", stats.keys_scanned, "Count", at),
+        _datum("ScanErrors", len(result.failures), "Count", at),
+        _datum("ApiCalls", stats.api_calls, "Count", at),
+        _datum("ApiThrottles", stats.throttles, "Count", at),
+        _datum("ScanDuration", stats.duration_seconds, "Seconds", at),
+    ]
+
+
+def metric_data(result: ScanResult, keys: Iterable[KeyUsage] | None = None) -> list[MetricDatum]:
+    """Every data point for a scan. ``keys`` narrows the per-key metrics (the roll-ups stay whole)."""
+    at = result.scanned_at
+    per_key = [datum for key in (result.keys if keys is None else keys) for datum in key_metric_data(key, at)]
+    return per_key + plan_metric_data(result, at) + health_metric_data(result, at)
+
+
+def datum_size(datum: MetricDatum) -> int:
+    """A generous estimate of a data point's size on the wire, in bytes."""
+    compact = json.dumps(datum, default=str, separators=(",", ":"))
+    # Query encoding repeats a long member path (MetricData.member.1000.Dimensions.member.2.Value=)
+    # before every field: about 40 bytes for each of the ~12 fields of a data point.
+    return len(compact) + 600
+
+
+def batches(
+    data: Sequence[MetricDatum],
+    *,
+    max_datums: int = MAX_DATUMS_PER_REQUEST,
+    max_bytes: int = MAX_REQUEST_BYTES - REQUEST_OVERHEAD_BYTES,
+) -> Iterator[list[MetricDatum]]:
+    batch: list[MetricDatum] = []
+    size = 0
+    for datum in data:
+        datum_bytes = datum_size(datum)
+        if batch and (len(batch) >= max_datums or size + datum_bytes > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(datum)
+        size += datum_bytes
+    if batch:
+        yield batch
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    requests: int
+    datapoints: int
+
+
+def publish(cloudwatch: CloudWatchClient, namespace: str, data: Sequence[MetricDatum]) -> PublishReport:
+    """PutMetricData in batches. botocore's standard retries cover throttling and 5xx."""
+    requests = 0
+    for batch in batches(data):
+        cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch)
+        requests += 1
+    return PublishReport(requests=requests, datapoints=len(data))

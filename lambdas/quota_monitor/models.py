@@ -1,0 +1,147 @@
+"""The plain data a scan passes along: read API Gateway, compute usage per key, publish.
+
+Nothing here holds an API key's value: keys are known by id and name only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+PeriodType = Literal["DAY", "WEEK", "MONTH"]
+PERIOD_TYPES: tuple[PeriodType, ...] = ("DAY", "WEEK", "MONTH")
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A usage plan's quota. ``offset`` is a number of requests taken off the first period only."""
+
+    limit: int
+    period: PeriodType
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class UsagePlan:
+    id: str
+    name: str
+    quota: Quota | None
+    tags: dict[str, str] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as the monitor knows it: never its value."""
+
+    id: str
+    name: str | None
+    enabled: bool = True
+    tags: dict[str, str] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class QuotaPeriod:
+    """The quota period that contains a given day, in UTC."""
+
+    period: PeriodType
+    start: date
+    next_start: date
+
+    @property
+    def resets_at(self) -> datetime:
+        return datetime(self.next_start.year, self.next_start.month, self.next_start.day, tzinfo=UTC)
+
+    @property
+    def days(self) -> int:
+        return (self.next_start - self.start).days
+
+    def days_until(self, day: date) -> int:
+        """Number of days from the period start to ``day``, both included."""
+        return (day - self.start).days + 1
+
+    def last_day(self) -> date:
+        return self.next_start - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    """One day of GetUsage: requests used that day, and what was left of the period after it."""
+
+    used: int
+    remaining: int | None
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    """Where one API key stands against its plan's quota in the current period."""
+
+    usage_plan_id: str
+    usage_plan_name: str
+    api_key_id: str
+    api_key_name: str | None
+    period: PeriodType
+    period_start: date
+    resets_at: datetime
+    used: int
+    remaining: int | None
+    limit: int | None
+    utilization: float | None
+    #: False when AWS left the key out of the usage data and the plan-key cross-check added it as unused.
+    in_usage_data: bool = True
+
+    def as_json(self) -> dict[str, object]:
+        """The CLI's JSON contract: exactly these fields."""
+        return {
+            "usagePlanId": self.usage_plan_id,
+            "usagePlanName": self.usage_plan_name,
+            "apiKeyId": self.api_key_id,
+            "apiKeyName": self.api_key_name,
+            "period": self.period,
+            "periodStart": self.period_start.isoformat(),
+            "used": self.used,
+            "remaining": self.remaining,
+            "limit": self.limit,
+            "utilization": self.utilization,
+        }
+
+
+@dataclass(frozen=True)
+class ScanFailure:
+    """Something the scan could not read: a usage plan, or an account-wide listing."""
+
+    resource: Literal["usage-plan", "api-keys", "usage-plans"]
+    resource_id: str | None
+    name: str | None
+    cause: str
+    message: str
+
+    def describe(self) -> str:
+        what = self.resource if self.resource_id is None else f"{self.resource} {self.resource_id}"
+        if self.name:
+            what += f" ({self.name})"
+        return f"{what}: {self.cause}: {self.message}"
+
+
+@dataclass
+class ScanStats:
+    plans_scanned: int = 0
+    keys_scanned: int = 0
+    usage_pages: int = 0
+    api_calls: int = 0
+    throttles: int = 0
+    duration_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    scanned_at: datetime
+    plans: tuple[UsagePlan, ...]
+    keys: tuple[KeyUsage, ...]
+    failures: tuple[ScanFailure, ...]
+    stats: ScanStats
+    api_keys: dict[str, ApiKey] = field(default_factory=dict, hash=False)
+
+    @property
+    def complete(self) -> bool:
+        return not self.failures

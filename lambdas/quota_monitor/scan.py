@@ -1,0 +1,190 @@
+"""The scan: every usage plan, every key, every page, into one :class:`ScanResult`.
+
+1. GetUsagePlans (500 a page, to the end).
+2. GetApiKeys (500 a page) for key names and tags; never values.
+3. Per plan, concurrently up to ``max_workers``: GetUsage from the start of the current quota
+   period to today, 500 keys a page, every page merged by :mod:`quota_monitor.usage_pages`;
+   optionally GetUsagePlanKeys to find attached keys AWS left out of the usage data.
+
+One plan failing never stops the others: it becomes a :class:`ScanFailure` naming the plan and
+the cause, and the rest of the result stands. A plan without a quota is read over the calendar
+month to date (``used`` only).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from quota_monitor.apigateway import list_api_keys, list_plan_key_ids, list_usage_plans
+from quota_monitor.calls import ApiGatewayCalls, DeadlineReached
+from quota_monitor.models import (
+    ApiKey,
+    KeyUsage,
+    PeriodType,
+    ScanFailure,
+    ScanResult,
+    ScanStats,
+    UsagePlan,
+)
+from quota_monitor.periods import DEFAULT_WEEK_START, days_between, period_containing
+from quota_monitor.usage import UsageDataError, key_usage, parse_daily_usage, unused_key_usage
+from quota_monitor.usage_pages import MAX_PAGE_SIZE, UsagePaginationError, paginate_usage
+
+#: The window over which plans without a quota report ``used``.
+NO_QUOTA_PERIOD: PeriodType = "MONTH"
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    page_size: int = MAX_PAGE_SIZE
+    week_start: int = DEFAULT_WEEK_START
+    cross_check_plan_keys: bool = False
+    max_workers: int = 4
+
+
+@dataclass(frozen=True)
+class PlanScan:
+    """The outcome for one usage plan: its keys, or why it could not be read."""
+
+    plan: UsagePlan
+    keys: list[KeyUsage] = field(default_factory=list)
+    usage_pages: int = 0
+    failure: ScanFailure | None = None
+
+
+def describe_error(error: BaseException) -> tuple[str, str]:
+    """(cause, message) for a log line or a failure record: AWS's error code where there is one."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return str(details.get("Code") or "ClientError"), str(details.get("Message") or error)
+    if isinstance(error, DeadlineReached):
+        return "Skipped", str(error)
+    return type(error).__name__, str(error)
+
+
+def scan_plan(
+    api: ApiGatewayCalls,
+    plan: UsagePlan,
+    *,
+    now: datetime,
+    api_keys: dict[str, ApiKey],
+    options: ScanOptions,
+) -> PlanScan:
+    period = period_containing(
+        plan.quota.period if plan.quota else NO_QUOTA_PERIOD, now.date(), week_start=options.week_start
+    )
+    start, end = period.start, now.date()
+    pages = paginate_usage(
+        api,
+        usagePlanId=plan.id,
+        startDate=start.isoformat(),
+        endDate=end.isoformat(),
+        PaginationConfig={"PageSize": options.page_size},
+    )
+    try:
+        items = pages.build_full_result().get("items", {})
+        expected_days = days_between(start, end)
+        keys = [
+            key_usage(
+                plan,
+                period,
+                key_id,
+                parse_daily_usage(
+                    daily,
+                    expected_days=expected_days,
+                    has_quota=plan.quota is not None,
+                    usage_plan_id=plan.id,
+                    api_key_id=key_id,
+                ),
+                api_keys.get(key_id),
+            )
+            for key_id, daily in items.items()
+        ]
+        if options.cross_check_plan_keys:
+            reported = set(items)
+            keys.extend(
+                unused_key_usage(plan, period, key_id, api_keys.get(key_id))
+                for key_id in list_plan_key_ids(api, plan.id)
+                if key_id not in reported
+            )
+    except (ClientError, BotoCoreError, UsagePaginationError, UsageDataError, DeadlineReached) as error:
+        cause, message = describe_error(error)
+        failure = ScanFailure("usage-plan", plan.id, plan.name, cause, message)
+        return PlanScan(plan, usage_pages=pages.service_pages, failure=failure)
+    return PlanScan(plan, keys=keys, usage_pages=pages.service_pages)
+
+
+def scan_account(
+    api: ApiGatewayCalls,
+    *,
+    now: datetime,
+    options: ScanOptions | None = None,
+    on_plan: Callable[[PlanScan, int, int], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ScanResult:
+    """Scan every usage plan of the account. ``on_plan(scan, done, total)`` reports progress."""
+    if now.tzinfo is None:
+        raise ValueError(f"now={now.isoformat()} has no time zone; quota periods are UTC")
+    now = now.astimezone(UTC)
+    options = options or ScanOptions()
+    started = clock()
+    calls_before, throttles_before = api.stats.total_calls, api.stats.throttles
+    failures: list[ScanFailure] = []
+
+    try:
+        plans, malformed = list_usage_plans(api)
+    except (ClientError, BotoCoreError, UsagePaginationError, DeadlineReached) as error:
+        cause, message = describe_error(error)
+        failures.append(ScanFailure("usage-plans", None, None, cause, message))
+        plans, malformed = [], []
+    for raw, reason in malformed:
+        plan_id = raw.get("id")
+        failures.append(
+            ScanFailure("usage-plan", plan_id if isinstance(plan_id, str) else None, None, "MalformedResource", reason)
+        )
+
+    api_keys: dict[str, ApiKey] = {}
+    if plans:
+        try:
+            api_keys = list_api_keys(api)
+        except (ClientError, BotoCoreError, UsagePaginationError, DeadlineReached) as error:
+            # Names and tags are lost for this run; the usage numbers are not.
+            cause, message = describe_error(error)
+            failures.append(ScanFailure("api-keys", None, None, cause, message))
+
+    scans: list[PlanScan] = []
+    if plans:
+        with ThreadPoolExecutor(max_workers=max(1, min(options.max_workers, len(plans)))) as pool:
+            futures = [
+                pool.submit(scan_plan, api, plan, now=now, api_keys=api_keys, options=options) for plan in plans
+            ]
+            for done, future in enumerate(futures, start=1):
+                scan = future.result()
+                scans.append(scan)
+                if on_plan is not None:
+                    on_plan(scan, done, len(plans))
+
+    keys = [key for scan in scans for key in scan.keys]
+    failures.extend(scan.failure for scan in scans if scan.failure is not None)
+    stats = ScanStats(
+        plans_scanned=sum(1 for scan in scans if scan.failure is None),
+        keys_scanned=len(keys),
+        usage_pages=sum(scan.usage_pages for scan in scans),
+        api_calls=api.stats.total_calls - calls_before,
+        throttles=api.stats.throttles - throttles_before,
+        duration_seconds=clock() - started,
+    )
+    return ScanResult(
+        scanned_at=now,
+        plans=tuple(plans),
+        keys=tuple(keys),
+        failures=tuple(failures),
+        stats=stats,
+        api_keys=api_keys,
+    )

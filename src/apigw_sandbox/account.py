@@ -1,0 +1,285 @@
+"""An API Gateway account's usage plans, API keys and daily usage, with AWS's quota accounting.
+
+This is the sandbox's model of what AWS does (../shared/AWS-NOTES.md), kept independent of the
+monitor's own code so that each checks the other:
+
+- usage is counted per UTC day; a quota period is the UTC day, the week (starting on
+  ``week_start``, Sunday unless told otherwise) or the calendar month;
+- ``remaining`` for a day is what is left of the period after that day: the limit, less the
+  plan's ``offset`` in the plan's first period, less the requests used so far in the period;
+- requests beyond the quota are refused by API Gateway, so recorded use never takes
+  ``remaining`` below zero;
+- UpdateUsage replaces ``remaining`` for the current period from today on, so remaining can
+  exceed the limit minus used;
+- a plan without a quota reports ``remaining`` as 0 (what AWS reports there is unconfirmed; the
+  monitor must not read it).
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+# 2023-01-01 was a Sunday; weeks are counted from it by ordinal arithmetic.
+_A_SUNDAY = date(2023, 1, 1).toordinal()
+SUNDAY = 6
+
+
+class SandboxError(Exception):
+    """An error the sandbox answers in AWS's shape."""
+
+    status = 400
+    code = "BadRequestException"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(SandboxError):  # noqa: N818 - AWS's error name
+    status = 404
+    code = "NotFoundException"
+
+
+class BadRequest(SandboxError):  # noqa: N818 - AWS's error name
+    status = 400
+    code = "BadRequestException"
+
+
+@dataclass
+class SandboxPlan:
+    id: str
+    name: str
+    quota: dict[str, object] | None
+    tags: dict[str, str]
+    created: date
+    description: str = ""
+    key_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SandboxKey:
+    id: str
+    name: str
+    value: str
+    enabled: bool
+    tags: dict[str, str]
+    created: datetime
+    customer_id: str | None = None
+
+
+class SandboxAccount:
+    """Thread-safe state of one emulated account and region."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        week_start: int = SUNDAY,
+        seed: int = 0,
+    ) -> None:
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.week_start = week_start
+        self._rng = random.Random(seed)
+        self._lock = threading.RLock()
+        self.plans: dict[str, SandboxPlan] = {}
+        self.keys: dict[str, SandboxKey] = {}
+        # (plan id, key id) -> day -> requests used that day
+        self._used: dict[tuple[str, str], dict[date, int]] = {}
+        # (plan id, key id) -> day -> (requests used that day before the UpdateUsage, new remaining)
+        self._extensions: dict[tuple[str, str], dict[date, tuple[int, int]]] = {}
+        #: When set, GetUsage leaves out keys with no use at all in the range (AWS's behaviour
+        #: here is unconfirmed; the monitor's plan-key cross-check is tested against it).
+        self.omit_idle_keys = False
+
+    # -- time -----------------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self._clock().astimezone(UTC)
+
+    def today(self) -> date:
+        return self.now().date()
+
+    def period_start(self, period: str, day: date) -> date:
+        if period == "DAY":
+            return day
+        if period == "MONTH":
+            return date(day.year, day.month, 1)
+        ordinal = day.toordinal()
+        week_anchor = _A_SUNDAY + (self.week_start - SUNDAY)
+        return date.fromordinal(ordinal - (ordinal - week_anchor) % 7)
+
+    # -- ids --------------------------------------------------------------------------------------
+    def _new_id(self, length: int, taken: Iterable[str]) -> str:
+        alphabet = string.ascii_lowercase + string.digits
+        existing = set(taken)
+        while True:
+            candidate = "".join(self._rng.choice(alphabet) for _ in range(length))
+            if candidate not in existing:
+                return candidate
+
+    # -- writes -----------------------------------------------------------------------------------
+    def create_usage_plan(
+        self,
+        name: str,
+        *,
+        limit: int | None = None,
+        period: str | None = None,
+        offset: int = 0,
+        tags: Mapping[str, str] | None = None,
+        created: date | None = None,
+        plan_id: str | None = None,
+    ) -> str:
+        if (limit is None) != (period is None):
+            raise ValueError("a quota needs both limit and period")
+        if period is not None and period not in ("DAY", "WEEK", "MONTH"):
+            raise ValueError(f"period {period!r} is not DAY, WEEK or MONTH")
+        with self._lock:
+            new_id = plan_id or self._new_id(6, self.plans)
+            quota = None if limit is None else {"limit": limit, "offset": offset, "period": period}
+            self.plans[new_id] = SandboxPlan(
+                id=new_id,
+                name=name,
+                quota=quota,
+                tags=dict(tags or {}),
+                created=created or date(2020, 1, 1),
+            )
+            return new_id
+
+    def create_api_key(
+        self,
+        name: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        enabled: bool = True,
+        key_id: str | None = None,
+        customer_id: str | None = None,
+    ) -> str:
+        with self._lock:
+            new_id = key_id or self._new_id(10, self.keys)
+            value = "".join(self._rng.choice(string.ascii_letters + string.digits) for _ in range(40))
+            self.keys[new_id] = SandboxKey(
+                id=new_id,
+                name=name,
+                value=value,
+                enabled=enabled,
+                tags=dict(tags or {}),
+                created=self.now(),
+                customer_id=customer_id,
+            )
+            return new_id
+
+    def attach_key(self, plan_id: str, key_id: str) -> None:
+        with self._lock:
+            plan = self.plan(plan_id)
+            self.key(key_id)
+            if key_id not in plan.key_ids:
+                plan.key_ids.append(key_id)
+
+    def delete_usage_plan(self, plan_id: str) -> None:
+        with self._lock:
+            self.plan(plan_id)
+            del self.plans[plan_id]
+            for table in (self._used, self._extensions):
+                for pair in [pair for pair in table if pair[0] == plan_id]:
+                    del table[pair]
+
+    def delete_api_key(self, key_id: str) -> None:
+        with self._lock:
+            self.key(key_id)
+            del self.keys[key_id]
+            for plan in self.plans.values():
+                if key_id in plan.key_ids:
+                    plan.key_ids.remove(key_id)
+
+    def set_daily_usage(self, plan_id: str, key_id: str, used_by_day: Mapping[date, int]) -> None:
+        """Bulk history for seeding: requests per day, taken as served (no clamping)."""
+        with self._lock:
+            used_by = self._used.setdefault((plan_id, key_id), {})
+            for day, used in used_by_day.items():
+                if used < 0:
+                    raise ValueError(f"used {used} on {day} is negative")
+                used_by[day] = used_by.get(day, 0) + used
+
+    def record_usage(self, plan_id: str, key_id: str, requests: int, day: date | None = None) -> int:
+        """Serve ``requests`` calls of a key on ``day`` (today by default); returns how many the quota let through."""
+        with self._lock:
+            plan = self.plan(plan_id)
+            day = day or self.today()
+            allowed = requests
+            if plan.quota is not None:
+                allowed = max(0, min(requests, self._remaining_after(plan, key_id, day)))
+            if allowed:
+                used_by = self._used.setdefault((plan_id, key_id), {})
+                used_by[day] = used_by.get(day, 0) + allowed
+            return allowed
+
+    def update_remaining(self, plan_id: str, key_id: str, remaining: int) -> None:
+        """UpdateUsage ``replace /remaining``: the new value holds from now, for the current period only."""
+        with self._lock:
+            plan = self.plan(plan_id)
+            if key_id not in plan.key_ids:
+                raise NotFound(f"Invalid API Key identifier specified: {key_id} is not in usage plan {plan_id}")
+            if plan.quota is None:
+                raise BadRequest(f"Usage plan {plan_id} has no quota to extend")
+            if remaining < 0:
+                raise BadRequest(f"Invalid remaining quota: {remaining}")
+            today = self.today()
+            used_today = self._used.get((plan_id, key_id), {}).get(today, 0)
+            self._extensions.setdefault((plan_id, key_id), {})[today] = (used_today, remaining)
+
+    # -- reads ------------------------------------------------------------------------------------
+    def plan(self, plan_id: str) -> SandboxPlan:
+        try:
+            return self.plans[plan_id]
+        except KeyError:
+            raise NotFound(f"Invalid Usage Plan ID specified: {plan_id}") from None
+
+    def key(self, key_id: str) -> SandboxKey:
+        try:
+            return self.keys[key_id]
+        except KeyError:
+            raise NotFound(f"Invalid API Key identifier specified: {key_id}") from None
+
+    def _remaining_after(self, plan: SandboxPlan, key_id: str, day: date) -> int:
+        series = self.daily_usage(plan.id, key_id, day, day)
+        return series[0][1]
+
+    def daily_usage(self, plan_id: str, key_id: str, start: date, end: date) -> list[list[int]]:
+        """GetUsage's ``[used, remaining]`` for each day from ``start`` to ``end``, both included."""
+        with self._lock:
+            plan = self.plan(plan_id)
+            used_by = self._used.get((plan_id, key_id), {})
+            quota = plan.quota
+            if quota is None:
+                return [[used_by.get(start + timedelta(days=i), 0), 0] for i in range((end - start).days + 1)]
+            extensions = self._extensions.get((plan_id, key_id), {})
+            period = str(quota["period"])
+            limit, offset = int(str(quota["limit"])), int(str(quota.get("offset") or 0))
+            first_period = self.period_start(period, plan.created)
+            day = self.period_start(period, start)
+            current: date | None = None
+            remaining = 0
+            series: list[list[int]] = []
+            while day <= end:
+                period_start = self.period_start(period, day)
+                if period_start != current:
+                    current = period_start
+                    remaining = limit - (offset if period_start == first_period else 0)
+                used = used_by.get(day, 0)
+                if day in extensions:
+                    used_before, new_remaining = extensions[day]
+                    remaining = new_remaining - (used - used_before)
+                else:
+                    remaining -= used
+                if day >= start:
+                    series.append([used, max(0, remaining)])
+                day += timedelta(days=1)
+            return series
+
+    def has_use(self, plan_id: str, key_id: str, start: date, end: date) -> bool:
+        used_by = self._used.get((plan_id, key_id), {})
+        return any(start <= day <= end and used for day, used in used_by.items())

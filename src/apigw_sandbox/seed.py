@@ -1,0 +1,176 @@
+"""Realistic accounts for the demo, the tests and the benchmarks, relative to the sandbox's today."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from apigw_sandbox.account import SandboxAccount
+
+
+@dataclass(frozen=True)
+class SeededKey:
+    plan_id: str
+    key_id: str
+    name: str
+    #: The utilization the key was seeded to reach today (None for plans without a quota).
+    target_utilization: float | None
+
+
+@dataclass
+class SeededAccount:
+    plans: dict[str, str] = field(default_factory=dict)  # plan name -> id
+    keys: list[SeededKey] = field(default_factory=list)
+
+    def key(self, name: str) -> SeededKey:
+        return next(key for key in self.keys if key.name == name)
+
+
+def _spread(total: int, days: Sequence[date], rng: random.Random) -> dict[date, int]:
+    """Split ``total`` requests over ``days`` with uneven, realistic weights."""
+    if not days:
+        return {}
+    weights = [rng.uniform(0.5, 1.5) for _ in days]
+    scale = total / sum(weights)
+    used = {day: int(weight * scale) for day, weight in zip(days, weights, strict=True)}
+    used[days[-1]] += total - sum(used.values())
+    return used
+
+
+def seed_key_usage(
+    account: SandboxAccount,
+    plan_id: str,
+    key_id: str,
+    *,
+    utilization: float,
+    rng: random.Random,
+    history_days: int = 40,
+) -> None:
+    """Give a key a usage history that leaves it at ``utilization`` percent of its quota today.
+
+    For a plan without a quota, ``utilization`` is read as requests per day.
+    """
+    plan = account.plan(plan_id)
+    today = account.today()
+    history = [today - timedelta(days=n) for n in range(history_days, -1, -1)]
+    if plan.quota is None:
+        account.set_daily_usage(plan_id, key_id, {day: int(rng.uniform(0.6, 1.4) * utilization) for day in history})
+        return
+    period = str(plan.quota["period"])
+    limit = int(str(plan.quota["limit"]))
+    start = account.period_start(period, today)
+    current = [day for day in history if day >= start]
+    earlier = [day for day in history if day < start]
+    used: dict[date, int] = {}
+    # Earlier periods: moderate use, each period well inside its quota.
+    by_period: dict[date, list[date]] = {}
+    for day in earlier:
+        by_period.setdefault(account.period_start(period, day), []).append(day)
+    for days in by_period.values():
+        used.update(_spread(int(limit * rng.uniform(0.2, 0.7)), days, rng))
+    used.update(_spread(round(limit * utilization / 100), current, rng))
+    account.set_daily_usage(plan_id, key_id, used)
+
+
+DEMO_PLANS: tuple[tuple[str, int | None, str | None, int], ...] = (
+    # name, limit, period, keys
+    ("free", 1_000, "DAY", 24),
+    ("pro", 50_000, "WEEK", 10),
+    ("gold", 1_000_000, "MONTH", 12),
+    ("internal", None, None, 4),
+)
+
+DEMO_KEY_NAMES = (
+    "acme-mobile", "billing-client", "checkout-web", "data-export", "edge-cache", "fleet-tracker",
+    "geo-lookup", "helpdesk-bot", "invoice-sync", "journey-planner", "kiosk-app", "ledger-batch",
+    "maps-widget", "notify-service", "orders-api", "partner-portal", "quotes-engine", "reports-nightly",
+    "search-proxy", "tax-calc", "uploader", "vendor-feed", "warehouse-scan", "xr-viewer",
+)
+
+#: Keys the demo puts near or over quota: (plan, index in plan) -> utilization today.
+DEMO_HOT_KEYS = {
+    ("free", 0): 100.0,
+    ("free", 1): 96.5,
+    ("free", 2): 88.0,
+    ("pro", 0): 92.4,
+    ("gold", 0): 81.2,
+    ("gold", 1): 99.1,
+}
+
+
+def seed_demo_account(account: SandboxAccount, *, seed: int = 7) -> SeededAccount:
+    """About 50 keys over plans with DAY, WEEK and MONTH quotas and one without, some near or
+    over quota, one extended above its limit with UpdateUsage, and threshold tags on a plan and a key.
+    """
+    rng = random.Random(seed)
+    seeded = SeededAccount()
+    names = iter(f"{name}-{n}" if n else name for n in range(10) for name in DEMO_KEY_NAMES)
+    for plan_name, limit, period, key_count in DEMO_PLANS:
+        tags = {"team": "platform"}
+        if plan_name == "pro":
+            tags["quota-monitor:thresholds"] = "75,90,100"
+        plan_id = account.create_usage_plan(plan_name, limit=limit, period=period, tags=tags)
+        seeded.plans[plan_name] = plan_id
+        for index in range(key_count):
+            name = next(names)
+            key_tags = {"quota-monitor:thresholds": "50,75,95"} if name == "billing-client" else {}
+            key_id = account.create_api_key(name, tags=key_tags)
+            account.attach_key(plan_id, key_id)
+            if limit is None:
+                target: float | None = None
+                seed_key_usage(account, plan_id, key_id, utilization=rng.uniform(50, 5_000), rng=rng)
+            else:
+                target = DEMO_HOT_KEYS.get((plan_name, index), round(rng.uniform(2, 70), 1))
+                seed_key_usage(account, plan_id, key_id, utilization=target, rng=rng)
+            seeded.keys.append(SeededKey(plan_id, key_id, name, target))
+    # An administrator extended one gold key's quota for this month: remaining above the limit.
+    gold_keys = [key for key in seeded.keys if key.plan_id == seeded.plans["gold"]]
+    extended = gold_keys[2]
+    gold_limit = 1_000_000
+    account.update_remaining(extended.plan_id, extended.key_id, gold_limit + 200_000)
+    seeded.keys[seeded.keys.index(extended)] = SeededKey(extended.plan_id, extended.key_id, extended.name, 0.0)
+    return seeded
+
+
+def seed_scale_account(
+    account: SandboxAccount,
+    *,
+    plans: int = 300,
+    keys: int = 10_000,
+    period: str = "MONTH",
+    limit: int = 100_000,
+    big_plans: int = 2,
+    big_plan_keys: int = 1_234,
+    history_days: int = 30,
+    seed: int = 11,
+) -> SeededAccount:
+    """An account at AWS's default maxima: ``plans`` usage plans, ``keys`` API keys.
+
+    ``big_plans`` plans hold ``big_plan_keys`` keys each (several GetUsage pages at 500); the
+    rest of the keys are spread over the other plans. Every key has ``history_days`` + 1 days
+    of data, so a scan on the last day of a month reads 31 days per key.
+    """
+    rng = random.Random(seed)
+    seeded = SeededAccount()
+    plan_ids = [
+        account.create_usage_plan(f"plan-{n:03d}", limit=limit, period=period, plan_id=f"p{n:05d}")
+        for n in range(plans)
+    ]
+    seeded.plans = {f"plan-{n:03d}": plan_id for n, plan_id in enumerate(plan_ids)}
+    sizes = [big_plan_keys if n < big_plans else 0 for n in range(plans)]
+    rest = keys - sum(sizes)
+    small = plans - big_plans
+    for n in range(big_plans, plans):
+        sizes[n] = rest // small + (1 if n - big_plans < rest % small else 0)
+    key_number = 0
+    for plan_id, size in zip(plan_ids, sizes, strict=True):
+        for _ in range(size):
+            key_id = account.create_api_key(f"key-{key_number:05d}", key_id=f"k{key_number:09d}")
+            account.attach_key(plan_id, key_id)
+            target = round(rng.uniform(1, 99), 1)
+            seed_key_usage(account, plan_id, key_id, utilization=target, rng=rng, history_days=history_days)
+            seeded.keys.append(SeededKey(plan_id, key_id, f"key-{key_number:05d}", target))
+            key_number += 1
+    return seeded

@@ -1,0 +1,1 @@
+"""The quota-monitor command line."""
