@@ -73,7 +73,9 @@ def parse_usage_plan(raw: Mapping[str, Any]) -> UsagePlan:
         if offset is None:
             offset = 0
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise MalformedResource(f"usage plan {plan_id}: quota offset {offset!r} is not a whole number >= 0")
+            raise MalformedResource(
+                f"usage plan {plan_id}: quota offset {offset!r} is not a whole number >= 0"
+            )
         quota = Quota(limit=limit, period=period, offset=offset)
     return UsagePlan(id=plan_id, name=str(name), quota=quota, tags=_tags(raw.get("tags")))
 
@@ -112,7 +114,9 @@ def list_api_keys(api: Any) -> dict[str, ApiKey]:
 def list_plan_key_ids(api: Any, usage_plan_id: str) -> list[str]:
     """Ids of the API keys attached to a usage plan (GetUsagePlanKeys; values dropped)."""
     ids: list[str] = []
-    for items in walk_pages(api.get_usage_plan_keys, f"GetUsagePlanKeys({usage_plan_id})", usagePlanId=usage_plan_id):
+    for items in walk_pages(
+        api.get_usage_plan_keys, f"GetUsagePlanKeys({usage_plan_id})", usagePlanId=usage_plan_id
+    ):
         for raw in items:
             key_id = raw.get("id")
             if isinstance(key_id, str) and key_id:

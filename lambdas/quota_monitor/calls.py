@@ -20,9 +20,8 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from botocore.exceptions import (
     ClientError,
@@ -31,6 +30,14 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from mypy_boto3_apigateway import APIGatewayClient
+
+    #: boto3's API Gateway client; the monitor uses only its read-only calls.
+    ApiGatewayClient: TypeAlias = APIGatewayClient
 
 TRANSIENT_NETWORK_ERRORS = (
     ConnectionClosedError,
@@ -90,7 +97,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, retry_after: float | None, rand: Callable[[], float]) -> float:
         """Full-jitter exponential backoff; never sooner than the service's Retry-After."""
-        jittered = rand() * min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        jittered = rand() * min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
         if retry_after is not None:
             return max(jittered, min(retry_after, self.max_delay))
         return jittered
@@ -128,15 +135,6 @@ class CallStats:
 
 class DeadlineReached(RuntimeError):  # noqa: N818 - reads as what happened
     """No new API call is started after the run's deadline."""
-
-
-class ApiGatewayClient(Protocol):
-    """The subset of boto3's API Gateway client the monitor uses (all read-only)."""
-
-    def get_usage_plans(self, **kwargs: Any) -> Mapping[str, Any]: ...
-    def get_usage(self, **kwargs: Any) -> Mapping[str, Any]: ...
-    def get_api_keys(self, **kwargs: Any) -> Mapping[str, Any]: ...
-    def get_usage_plan_keys(self, **kwargs: Any) -> Mapping[str, Any]: ...
 
 
 def _retry_after_seconds(error: ClientError) -> float | None:

@@ -25,17 +25,23 @@ def apigateway_client(session: boto3.Session | None = None, *, max_workers: int 
         connect_timeout=5,
         read_timeout=30,
         max_pool_connections=max(10, max_workers * 2),
-        user_agent_appid=USER_AGENT.split("/")[0],
+        user_agent_extra=USER_AGENT,
     )
     return (session or boto3.Session()).client("apigateway", config=config)
 
 
 def cloudwatch_client(session: boto3.Session | None = None) -> CloudWatchClient:
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=5,
+        read_timeout=30,
+        user_agent_extra=USER_AGENT,
+    )
     return (session or boto3.Session()).client("cloudwatch", config=config)
 
 
 def client(service: str, session: boto3.Session | None = None) -> Any:
     """Any other client (SNS, DynamoDB, Secrets Manager) with standard retries."""
     config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
-    return (session or boto3.Session()).client(service, config=config)
+    make: Any = (session or boto3.Session()).client
+    return make(service, config=config)

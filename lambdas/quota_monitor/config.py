@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from quota_monitor.metrics import DEFAULT_NAMESPACE
 from quota_monitor.periods import DEFAULT_WEEK_START, WEEKDAYS, parse_weekday
 from quota_monitor.usage_pages import MAX_PAGE_SIZE
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 #: API Gateway's control plane allows 10 requests a second per account and region, shared by
 #: the console, the CLI, deploys and this monitor (../shared/AWS-NOTES.md). The monitor takes

@@ -21,12 +21,17 @@ format CloudWatch accepts, spells every field name out per data point).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Literal
 
-from quota_monitor.models import KeyUsage, ScanResult
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from datetime import datetime
+
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import MetricDatumTypeDef as MetricDatum
+
+    from quota_monitor.models import KeyUsage, ScanResult
 
 DEFAULT_NAMESPACE = "ApiGatewayQuota"
 MAX_DATUMS_PER_REQUEST = 1000
@@ -34,29 +39,15 @@ MAX_REQUEST_BYTES = 1_000_000
 #: Room kept under the 1 MB limit for the request's own fields and signing.
 REQUEST_OVERHEAD_BYTES = 16_384
 
+#: The units this monitor publishes in.
+Unit = Literal["Count", "Percent", "Seconds"]
+
 KEY_METRICS = ("RemainingQuota", "QuotaUtilization", "UsedQuota")
 PLAN_METRICS = ("MaxQuotaUtilization", "UsedQuota")
 HEALTH_METRICS = ("PlansScanned", "KeysScanned", "ScanErrors", "ApiCalls", "ApiThrottles", "ScanDuration")
 
 
-class Dimension(TypedDict):
-    Name: str
-    Value: str
-
-
-class MetricDatum(TypedDict):
-    MetricName: str
-    Dimensions: list[Dimension]
-    Value: float
-    Unit: str
-    Timestamp: datetime
-
-
-class CloudWatchClient(Protocol):
-    def put_metric_data(self, **kwargs: Any) -> Any: ...
-
-
-def _datum(name: str, value: float, unit: str, at: datetime, **dimensions: str) -> MetricDatum:
+def _datum(name: str, value: float, unit: Unit, at: datetime, **dimensions: str) -> MetricDatum:
     return {
         "MetricName": name,
         "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],

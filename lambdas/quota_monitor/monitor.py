@@ -5,16 +5,22 @@ Shared by the Lambda handler and the CLI, so that both do exactly the same thing
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from quota_monitor.calls import ApiGatewayCalls, ApiGatewayClient, RateLimiter, RetryPolicy
-from quota_monitor.config import ScanSettings, Settings
-from quota_monitor.metrics import CloudWatchClient, PublishReport, metric_data, publish
-from quota_monitor.models import ScanResult
+from quota_monitor.calls import ApiGatewayCalls, RateLimiter, RetryPolicy
+from quota_monitor.metrics import PublishReport, metric_data, publish
 from quota_monitor.scan import PlanScan, ScanOptions, scan_account
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from mypy_boto3_cloudwatch import CloudWatchClient
+
+    from quota_monitor.calls import ApiGatewayClient
+    from quota_monitor.config import ScanSettings, Settings
+    from quota_monitor.models import ScanResult
 
 
 def guarded_api(

@@ -14,10 +14,10 @@ month to date (``used`` only).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -35,6 +35,9 @@ from quota_monitor.models import (
 from quota_monitor.periods import DEFAULT_WEEK_START, days_between, period_containing
 from quota_monitor.usage import UsageDataError, key_usage, parse_daily_usage, unused_key_usage
 from quota_monitor.usage_pages import MAX_PAGE_SIZE, UsagePaginationError, paginate_usage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: The window over which plans without a quota report ``used``.
 NO_QUOTA_PERIOD: PeriodType = "MONTH"
@@ -146,7 +149,9 @@ def scan_account(
     for raw, reason in malformed:
         plan_id = raw.get("id")
         failures.append(
-            ScanFailure("usage-plan", plan_id if isinstance(plan_id, str) else None, None, "MalformedResource", reason)
+            ScanFailure(
+                "usage-plan", plan_id if isinstance(plan_id, str) else None, None, "MalformedResource", reason
+            )
         )
 
     api_keys: dict[str, ApiKey] = {}
@@ -162,7 +167,8 @@ def scan_account(
     if plans:
         with ThreadPoolExecutor(max_workers=max(1, min(options.max_workers, len(plans)))) as pool:
             futures = [
-                pool.submit(scan_plan, api, plan, now=now, api_keys=api_keys, options=options) for plan in plans
+                pool.submit(scan_plan, api, plan, now=now, api_keys=api_keys, options=options)
+                for plan in plans
             ]
             for done, future in enumerate(futures, start=1):
                 scan = future.result()

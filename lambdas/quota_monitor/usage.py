@@ -17,10 +17,13 @@ monitor cannot read correctly is an error, never a zero.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from typing import TYPE_CHECKING
 
 from quota_monitor.models import ApiKey, DailyUsage, KeyUsage, QuotaPeriod, UsagePlan
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import date
 
 
 class UsageDataError(ValueError):
@@ -83,7 +86,9 @@ def key_usage(
     percent = None
     if plan.quota is not None:
         if not daily or daily[-1].remaining is None:
-            raise UsageDataError(f"usage plan {plan.id}, key {api_key_id}: no remaining quota for the latest day")
+            raise UsageDataError(
+                f"usage plan {plan.id}, key {api_key_id}: no remaining quota for the latest day"
+            )
         remaining = daily[-1].remaining
         limit = plan.quota.limit
         percent = utilization(limit, remaining)
@@ -102,7 +107,9 @@ def key_usage(
     )
 
 
-def unused_key_usage(plan: UsagePlan, period: QuotaPeriod, api_key_id: str, api_key: ApiKey | None) -> KeyUsage:
+def unused_key_usage(
+    plan: UsagePlan, period: QuotaPeriod, api_key_id: str, api_key: ApiKey | None
+) -> KeyUsage:
     """A key attached to the plan that AWS left out of the usage data: reported as unused.
 
     Its remaining is taken as the full limit (the plan's first-period ``offset`` cannot be known

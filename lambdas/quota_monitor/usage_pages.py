@@ -32,8 +32,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator, Mapping
-from typing import Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from mypy_boto3_apigateway import APIGatewayClient
+
+    from quota_monitor.calls import ApiGatewayCalls
+
+    #: boto3's API Gateway client, or the monitor's rate-limited, retrying wrapper of it.
+    UsageClient: TypeAlias = APIGatewayClient | ApiGatewayCalls
 
 MAX_PAGE_SIZE = 500
 TOKEN_VERSION = 1
@@ -56,10 +65,6 @@ class MalformedUsagePage(UsagePaginationError):  # noqa: N818 - reads as what ha
     """A GetUsage response that is not shaped as the API documents."""
 
 
-class UsageClient(Protocol):
-    def get_usage(self, **kwargs: Any) -> Mapping[str, Any]: ...
-
-
 class UsagePage(TypedDict, total=False):
     usagePlanId: str
     startDate: str
@@ -77,7 +82,12 @@ class UsageResult(TypedDict, total=False):
 
 
 def _check_int(name: str, value: object, low: int, high: int | None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
         allowed = f"an integer from {low} to {high}" if high is not None else f"an integer of at least {low}"
         raise ValueError(f"PaginationConfig {name}={value!r} is not allowed: use {allowed}")
     return value
@@ -93,7 +103,9 @@ def merge_daily(first: object, second: object, *, key_id: str) -> list[list[int 
     merged: list[list[int | None]] = []
     for day, (a, b) in enumerate(zip(first, second, strict=True)):
         if not (isinstance(a, list) and isinstance(b, list) and len(a) == 2 and len(b) == 2):
-            raise MalformedUsagePage(f"key {key_id}, day {day}: entries {a!r} and {b!r} are not [used, remaining]")
+            raise MalformedUsagePage(
+                f"key {key_id}, day {day}: entries {a!r} and {b!r} are not [used, remaining]"
+            )
         used = max(_number(a[0], key_id, day), _number(b[0], key_id, day))
         rem_a, rem_b = a[1], b[1]
         if rem_a is None or rem_b is None:
@@ -245,7 +257,8 @@ class UsagePages:
         position = response.get("position")
         if position is not None and not isinstance(position, str):
             raise MalformedUsagePage(
-                f"GetUsage for usage plan {self._request['usagePlanId']}: position {position!r} is not a string"
+                f"GetUsage for usage plan {self._request['usagePlanId']}: "
+                f"position {position!r} is not a string"
             )
         return items, (position or None)
 
@@ -253,7 +266,7 @@ class UsagePages:
         page: UsagePage = {}
         for name in ("usagePlanId", "startDate", "endDate", "position"):
             if isinstance(response.get(name), str):
-                page[name] = response[name]  # type: ignore[literal-required]
+                page[name] = response[name]
         page["items"] = items
         return page
 
@@ -264,9 +277,11 @@ class UsagePages:
         for page in self:
             for name in ("usagePlanId", "startDate", "endDate"):
                 if name in page and name not in result:
-                    result[name] = page[name]  # type: ignore[literal-required]
+                    result[name] = page[name]
             for key_id, daily in page.get("items", {}).items():
-                merged[key_id] = merge_daily(merged[key_id], daily, key_id=key_id) if key_id in merged else daily
+                merged[key_id] = (
+                    merge_daily(merged[key_id], daily, key_id=key_id) if key_id in merged else daily
+                )
         result["items"] = merged
         if self.resume_token is not None:
             result["NextToken"] = self.resume_token

@@ -20,9 +20,12 @@ from __future__ import annotations
 import random
 import string
 import threading
-from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
 
 # 2023-01-01 was a Sunday; weeks are counted from it by ordinal arithmetic.
 _A_SUNDAY = date(2023, 1, 1).toordinal()
@@ -139,7 +142,9 @@ class SandboxAccount:
             raise ValueError(f"period {period!r} is not DAY, WEEK or MONTH")
         with self._lock:
             new_id = plan_id or self._new_id(6, self.plans)
-            quota = None if limit is None else {"limit": limit, "offset": offset, "period": period}
+            quota: dict[str, object] | None = (
+                None if limit is None else {"limit": limit, "offset": offset, "period": period}
+            )
             self.plans[new_id] = SandboxPlan(
                 id=new_id,
                 name=name,
@@ -205,7 +210,7 @@ class SandboxAccount:
                 used_by[day] = used_by.get(day, 0) + used
 
     def record_usage(self, plan_id: str, key_id: str, requests: int, day: date | None = None) -> int:
-        """Serve ``requests`` calls of a key on ``day`` (today by default); returns how many the quota let through."""
+        """Serve ``requests`` calls on ``day`` (default today); returns the number the quota let through."""
         with self._lock:
             plan = self.plan(plan_id)
             day = day or self.today()
@@ -222,7 +227,9 @@ class SandboxAccount:
         with self._lock:
             plan = self.plan(plan_id)
             if key_id not in plan.key_ids:
-                raise NotFound(f"Invalid API Key identifier specified: {key_id} is not in usage plan {plan_id}")
+                raise NotFound(
+                    f"Invalid API Key identifier specified: {key_id} is not in usage plan {plan_id}"
+                )
             if plan.quota is None:
                 raise BadRequest(f"Usage plan {plan_id} has no quota to extend")
             if remaining < 0:

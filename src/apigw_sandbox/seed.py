@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-from apigw_sandbox.account import SandboxAccount
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from apigw_sandbox.account import SandboxAccount
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,9 @@ def seed_key_usage(
     today = account.today()
     history = [today - timedelta(days=n) for n in range(history_days, -1, -1)]
     if plan.quota is None:
-        account.set_daily_usage(plan_id, key_id, {day: int(rng.uniform(0.6, 1.4) * utilization) for day in history})
+        account.set_daily_usage(
+            plan_id, key_id, {day: int(rng.uniform(0.6, 1.4) * utilization) for day in history}
+        )
         return
     period = str(plan.quota["period"])
     limit = int(str(plan.quota["limit"]))
@@ -83,10 +88,30 @@ DEMO_PLANS: tuple[tuple[str, int | None, str | None, int], ...] = (
 )
 
 DEMO_KEY_NAMES = (
-    "acme-mobile", "billing-client", "checkout-web", "data-export", "edge-cache", "fleet-tracker",
-    "geo-lookup", "helpdesk-bot", "invoice-sync", "journey-planner", "kiosk-app", "ledger-batch",
-    "maps-widget", "notify-service", "orders-api", "partner-portal", "quotes-engine", "reports-nightly",
-    "search-proxy", "tax-calc", "uploader", "vendor-feed", "warehouse-scan", "xr-viewer",
+    "acme-mobile",
+    "billing-client",
+    "checkout-web",
+    "data-export",
+    "edge-cache",
+    "fleet-tracker",
+    "geo-lookup",
+    "helpdesk-bot",
+    "invoice-sync",
+    "journey-planner",
+    "kiosk-app",
+    "ledger-batch",
+    "maps-widget",
+    "notify-service",
+    "orders-api",
+    "partner-portal",
+    "quotes-engine",
+    "reports-nightly",
+    "search-proxy",
+    "tax-calc",
+    "uploader",
+    "vendor-feed",
+    "warehouse-scan",
+    "xr-viewer",
 )
 
 #: Keys the demo puts near or over quota: (plan, index in plan) -> utilization today.
@@ -130,7 +155,9 @@ def seed_demo_account(account: SandboxAccount, *, seed: int = 7) -> SeededAccoun
     extended = gold_keys[2]
     gold_limit = 1_000_000
     account.update_remaining(extended.plan_id, extended.key_id, gold_limit + 200_000)
-    seeded.keys[seeded.keys.index(extended)] = SeededKey(extended.plan_id, extended.key_id, extended.name, 0.0)
+    seeded.keys[seeded.keys.index(extended)] = SeededKey(
+        extended.plan_id, extended.key_id, extended.name, 0.0
+    )
     return seeded
 
 

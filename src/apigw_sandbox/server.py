@@ -322,6 +322,15 @@ class SandboxServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def use_account(self, account: SandboxAccount) -> None:
+        """Serve another account from now on (tests share one server); counters and faults reset."""
+        with self._lock:
+            self.account = account
+            self.api = SandboxApi(account)
+            self.fault_hooks.clear()
+            self.throttle = None
+        self.reset_counters()
+
     def reset_counters(self) -> None:
         with self._lock:
             self.calls.clear()
@@ -414,5 +423,3 @@ def _error(error: SandboxError) -> tuple[int, dict[str, str], bytes]:
     if isinstance(error, Throttled):
         headers["Retry-After"] = str(error.retry_after)
     return error.status, headers, json.dumps({"message": error.message}).encode()
-
-

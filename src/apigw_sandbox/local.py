@@ -1,0 +1,90 @@
+"""Everything the monitor talks to, on loopback: the sandbox for API Gateway, moto for the rest.
+
+moto serves CloudWatch, SNS, SQS, DynamoDB and Secrets Manager; it has no GetUsage and does not
+page usage plans, which is why the sandbox exists (../shared/AWS-NOTES.md). :meth:`LocalCloud.env`
+gives the standard boto3 settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_API_GATEWAY``, fake
+credentials, a region) that point any boto3 client, and the Lambda handler, at both.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from typing import TYPE_CHECKING, Any
+
+from apigw_sandbox.server import AccountThrottle, SandboxServer
+
+if TYPE_CHECKING:
+    from apigw_sandbox.account import SandboxAccount
+
+REGION = "us-east-1"
+
+
+class LocalCloud:
+    """The sandbox and a moto server, started together; a context manager."""
+
+    def __init__(
+        self,
+        account: SandboxAccount | None = None,
+        *,
+        throttle: AccountThrottle | None = None,
+        latency: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
+        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy, and only needed here
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.sandbox = SandboxServer(account, throttle=throttle, latency=latency)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto_url = ""
+
+    @property
+    def account(self) -> SandboxAccount:
+        return self.sandbox.account
+
+    def start(self) -> LocalCloud:
+        self.sandbox.start()
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.moto_url = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        self.sandbox.stop()
+        self._moto.stop()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def env(self) -> dict[str, str]:
+        """boto3's standard settings for this local cloud (credentials are placeholders)."""
+        return {
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_ENDPOINT_URL_API_GATEWAY": self.sandbox.url,
+            "AWS_ACCESS_KEY_ID": "sandbox",
+            "AWS_SECRET_ACCESS_KEY": "sandbox",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        }
+
+    def reset_moto(self) -> None:
+        """Forget every moto resource (between tests)."""
+        request = urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback only
+            pass
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        import boto3  # noqa: PLC0415
+
+        endpoint = self.sandbox.url if service == "apigateway" else self.moto_url
+        make: Any = boto3.client
+        return make(
+            service,
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id="sandbox",
+            aws_secret_access_key="sandbox",  # noqa: S106 - placeholder
+            **kwargs,
+        )

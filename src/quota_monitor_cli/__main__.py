@@ -1,0 +1,5 @@
+import sys
+
+from quota_monitor_cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,148 @@
+"""What the commands share: AWS session, settings from the environment and flags, errors."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError, ProfileNotFound
+
+from quota_monitor.config import ACCOUNT_MAX_RPS, ConfigError, Settings
+from quota_monitor.periods import WEEKDAYS
+from quota_monitor.usage_pages import MAX_PAGE_SIZE
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments or configuration: exit code 2."""
+
+
+def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("AWS")
+    group.add_argument("--profile", help="named profile from your AWS config (default: the default chain)")
+    group.add_argument("--region", help="AWS region (default: from your AWS config or AWS_REGION)")
+
+
+def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("scan settings (default: the monitor's environment variables)")
+    group.add_argument(
+        "--page-size", type=page_size, help="GetUsage keys a page, 1-500 (USAGE_PAGE_SIZE, default 500)"
+    )
+    group.add_argument(
+        "--week-start",
+        choices=[day.lower() for day in WEEKDAYS],
+        type=str.lower,
+        help="the day WEEK quotas reset (WEEK_START_DAY, default sunday)",
+    )
+    group.add_argument(
+        "--cross-check-plan-keys",
+        action="store_true",
+        default=None,
+        help="also list each plan's keys, reporting keys AWS left out of the usage data as unused "
+        "(CROSS_CHECK_PLAN_KEYS; one more call a plan)",
+    )
+    group.add_argument(
+        "--max-rps", type=max_rps, help="API Gateway calls a second at most (APIGATEWAY_MAX_RPS, default 5)"
+    )
+
+
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in range, with an error that says what is allowed."""
+
+    def parse(text: str) -> int:
+        allowed = (
+            f"a whole number from {low} to {high}"
+            if high is not None
+            else f"a whole number of at least {low}"
+        )
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {allowed}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text} is not allowed: use {allowed}")
+        return value
+
+    return parse
+
+
+page_size = whole_number(1, MAX_PAGE_SIZE)
+
+
+def max_rps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= ACCOUNT_MAX_RPS:
+        raise argparse.ArgumentTypeError(
+            f"{text} is not allowed: use a number above 0 and at most {ACCOUNT_MAX_RPS:g} "
+            "(API Gateway's account-wide limit)"
+        )
+    return value
+
+
+def settings_from(args: argparse.Namespace, env: dict[str, str] | None = None) -> Settings:
+    """The monitor's environment settings, overridden by the flags given."""
+    merged = dict(os.environ if env is None else env)
+    overrides = {
+        "USAGE_PAGE_SIZE": getattr(args, "page_size", None),
+        "WEEK_START_DAY": getattr(args, "week_start", None),
+        "CROSS_CHECK_PLAN_KEYS": getattr(args, "cross_check_plan_keys", None),
+        "APIGATEWAY_MAX_RPS": getattr(args, "max_rps", None),
+        "METRIC_NAMESPACE": getattr(args, "namespace", None),
+    }
+    merged.update({name: str(value) for name, value in overrides.items() if value is not None})
+    try:
+        return Settings.from_env(merged)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+
+
+def session(args: argparse.Namespace) -> boto3.Session:
+    try:
+        return boto3.Session(profile_name=args.profile, region_name=args.region)
+    except ProfileNotFound as error:
+        raise UsageError(str(error)) from None
+
+
+@contextmanager
+def aws_errors() -> Iterator[None]:
+    """Turn missing credentials or region into a usage error (exit 2) with what to do."""
+    try:
+        yield
+    except (NoCredentialsError, PartialCredentialsError) as error:
+        raise UsageError(
+            f"{error}: configure credentials (aws configure, AWS_PROFILE or --profile)"
+        ) from None
+    except NoRegionError:
+        raise UsageError(
+            "no AWS region: pass --region, or set AWS_REGION or a region in your AWS config"
+        ) from None
+
+
+def run_guarded(function: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return function(args)
+        except UsageError as error:
+            print(f"quota-monitor: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+
+    return run
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def json_default(value: Any) -> str:
+    return str(value)

@@ -1,0 +1,191 @@
+"""``quota-monitor demo``: the whole monitor on loopback, with no AWS account and no network.
+
+It starts the API Gateway sandbox and moto, seeds a realistic account, runs the real Lambda
+handler against them, then prints the scan table and the metrics read back from CloudWatch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from apigw_sandbox.local import LocalCloud
+from apigw_sandbox.seed import seed_demo_account
+from quota_monitor.clients import apigateway_client, cloudwatch_client
+from quota_monitor.config import Settings
+from quota_monitor.metrics import HEALTH_METRICS
+from quota_monitor_cli.common import EXIT_OK, EXIT_PARTIAL, run_guarded
+from quota_monitor_cli.render import console, scan_table, sort_keys, summary_line
+from quota_monitor_cli.scan import scan_with_progress
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Iterator, Mapping
+
+    from quota_monitor.models import KeyUsage, ScanResult
+
+#: The demo reads GetUsage 20 keys a page (the monitor's default is 500), so that its 24-key
+#: plan takes two pages, as large plans do in real accounts.
+DEMO_PAGE_SIZE = "20"
+#: Variables that could point the demo at a real account; cleared while it runs.
+_AWS_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "demo",
+        help="run the monitor end to end against an embedded sandbox (no AWS account needed)",
+        description="Start the API Gateway sandbox and moto on loopback, seed a realistic account, run the "
+        "Lambda handler against them and show the result.",
+    )
+    parser.set_defaults(run=run_guarded(run))
+
+
+@dataclass
+class DemoContext:
+    """The parts of a Lambda context that Powertools reads."""
+
+    function_name: str = "quota-monitor-demo"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:quota-monitor-demo"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/quota-monitor-demo"
+    log_stream_name: str = "demo"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    for name in _AWS_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_handler(event: dict[str, Any]) -> dict[str, Any]:
+    """Import the Lambda handler fresh (it reads its settings at import, as at a cold start) and call it."""
+    module = importlib.import_module("quota_monitor.handler")
+    module = importlib.reload(module)
+    result: dict[str, Any] = module.handler(event, DemoContext())
+    return result
+
+
+def read_back_table(cloudwatch: Any, namespace: str, result: ScanResult, top: list[KeyUsage]) -> Table:
+    """GetMetricData for the top keys, their plans and the monitor's health."""
+    queries: list[dict[str, Any]] = []
+    labels: dict[str, tuple[str, str, str]] = {}
+
+    def query(metric: str, dimensions: dict[str, str], what: str, detail: str) -> None:
+        query_id = f"m{len(queries)}"
+        queries.append(
+            {
+                "Id": query_id,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": namespace,
+                        "MetricName": metric,
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                    },
+                    "Period": 60,
+                    "Stat": "Maximum",
+                },
+            }
+        )
+        labels[query_id] = (what, metric, detail)
+
+    for key in top:
+        dims = {"UsagePlanId": key.usage_plan_id, "ApiKeyId": key.api_key_id}
+        who = f"{key.usage_plan_name} / {key.api_key_name or key.api_key_id}"
+        query("QuotaUtilization", dims, who, "Percent")
+        query("RemainingQuota", dims, who, "Count")
+    for plan in result.plans:
+        if plan.quota is not None:
+            query("MaxQuotaUtilization", {"UsagePlanId": plan.id}, f"plan {plan.name}", "Percent")
+    for metric in HEALTH_METRICS:
+        query(metric, {}, "monitor", "Seconds" if metric == "ScanDuration" else "Count")
+
+    start = result.scanned_at - timedelta(minutes=10)
+    end = datetime.now(result.scanned_at.tzinfo) + timedelta(minutes=2)
+    values: dict[str, float | None] = {}
+    for offset in range(0, len(queries), 500):
+        response = cloudwatch.get_metric_data(
+            MetricDataQueries=queries[offset : offset + 500], StartTime=start, EndTime=end
+        )
+        for item in response["MetricDataResults"]:
+            values[item["Id"]] = max(item["Values"]) if item["Values"] else None
+
+    table = Table(
+        title=f"Read back from CloudWatch (namespace {namespace}, GetMetricData)", title_justify="left"
+    )
+    for column, justify in (("Dimensions", "left"), ("Metric", "left"), ("Value", "right"), ("Unit", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for query_id, (what, metric, unit) in labels.items():
+        value = values.get(query_id)
+        shown = (
+            "missing"
+            if value is None
+            else f"{value:,.1f}"
+            if unit == "Percent"
+            else f"{value:,.3g}"
+            if metric == "ScanDuration"
+            else f"{value:,.0f}"
+        )
+        table.add_row(what, metric, shown, unit)
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    out = console()
+    with LocalCloud() as cloud:
+        seeded = seed_demo_account(cloud.account)
+        out.print(
+            f"[bold]API Gateway sandbox[/] {cloud.sandbox.url}: {len(seeded.plans)} usage plans "
+            f"(DAY, WEEK, MONTH and one without a quota), {len(seeded.keys)} API keys.\n"
+            f"[bold]moto[/] {cloud.moto_url}: CloudWatch, SNS, SQS, DynamoDB, Secrets Manager.\n"
+        )
+        env = {
+            **cloud.env(),
+            "USAGE_PAGE_SIZE": DEMO_PAGE_SIZE,
+            "POWERTOOLS_SERVICE_NAME": "apigw-quota-monitor",
+        }
+        with environment(env):
+            out.print("[bold]1. The Lambda handler[/] (quota_monitor.handler.handler), its log lines:")
+            sys.stdout.flush()
+            run_handler({"source": "demo"})
+            settings = Settings.from_env(os.environ)
+            result = scan_with_progress(settings, apigateway_client(), show_progress=False)
+            keys = sort_keys(result.keys)
+            out.print()
+            out.print(scan_table(keys, title="2. quota-monitor scan: every key, most used first"))
+            out.print(summary_line(result), style="dim", highlight=False)
+            out.print()
+            top = [key for key in keys if key.utilization is not None][:8]
+            out.print(read_back_table(cloudwatch_client(), settings.namespace, result, top))
+            out.print("\nAgainst your own account: [bold]quota-monitor scan[/] (read-only; see README.md).")
+    return EXIT_PARTIAL if result.failures else EXIT_OK

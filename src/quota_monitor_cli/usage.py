@@ -1,0 +1,131 @@
+"""``quota-monitor usage``: GetUsage for one plan, every page, instead of ``aws apigateway get-usage``.
+
+The AWS CLI prints only the first page of keys for GetUsage and no NextToken (its paginator
+merges lists, and GetUsage's result is a map; ../shared/AWS-NOTES.md). This command walks every
+page, honours ``--max-items``, ``--page-size`` and ``--starting-token`` as the AWS CLI documents
+them, and prints the NextToken when there is more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from datetime import date, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from quota_monitor.clients import apigateway_client
+from quota_monitor.monitor import guarded_api
+from quota_monitor.usage_pages import MAX_PAGE_SIZE, UsagePaginationError, paginate_usage
+from quota_monitor_cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    UsageError,
+    add_aws_arguments,
+    aws_errors,
+    run_guarded,
+    session,
+    settings_from,
+    whole_number,
+)
+
+
+def iso_date(text: str) -> date:
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "usage",
+        help="daily [used, remaining] per key of one usage plan, every page",
+        description="GetUsage for one usage plan, every page merged: daily [used, remaining] per API key.",
+    )
+    parser.add_argument("--plan", required=True, metavar="ID", help="usage plan id")
+    parser.add_argument("--start", required=True, type=iso_date, metavar="YYYY-MM-DD", help="first day (UTC)")
+    parser.add_argument(
+        "--end", required=True, type=iso_date, metavar="YYYY-MM-DD", help="last day (UTC), included"
+    )
+    parser.add_argument("--key", metavar="ID", help="only this API key")
+    parser.add_argument(
+        "--max-items", type=whole_number(1), metavar="N", help="at most N keys; prints a NextToken"
+    )
+    parser.add_argument(
+        "--page-size",
+        type=whole_number(1, MAX_PAGE_SIZE),
+        metavar="N",
+        help=f"keys a GetUsage call, 1-{MAX_PAGE_SIZE} (default {MAX_PAGE_SIZE})",
+    )
+    parser.add_argument("--starting-token", metavar="T", help="the NextToken of an earlier call, to resume")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_const", const="json", dest="format", help="JSON (the default)"
+    )
+    output.add_argument(
+        "--csv", action="store_const", const="csv", dest="format", help="CSV, a row per key and day"
+    )
+    add_aws_arguments(parser)
+    parser.set_defaults(run=run_guarded(run), format="json")
+
+
+def write_csv(result: dict[str, Any], start: date) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["usagePlanId", "apiKeyId", "date", "used", "remaining"])
+    for key_id, daily in result.get("items", {}).items():
+        for index, (used, remaining) in enumerate(daily):
+            writer.writerow(
+                [result.get("usagePlanId", ""), key_id, start + timedelta(days=index), used, remaining]
+            )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.start > args.end:
+        raise UsageError(f"--start {args.start} is after --end {args.end}")
+    settings = settings_from(args)
+    config: dict[str, Any] = {}
+    if args.max_items is not None:
+        config["MaxItems"] = args.max_items
+    if args.page_size is not None:
+        config["PageSize"] = args.page_size
+    if args.starting_token is not None:
+        config["StartingToken"] = args.starting_token
+    with aws_errors():
+        api = guarded_api(apigateway_client(session(args)), settings.scan)
+        try:
+            pages = paginate_usage(
+                api,
+                usagePlanId=args.plan,
+                startDate=args.start.isoformat(),
+                endDate=args.end.isoformat(),
+                keyId=args.key,
+                PaginationConfig=config,
+            )
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        try:
+            result = dict(pages.build_full_result())
+        except UsagePaginationError as error:
+            if pages.service_pages == 0:
+                raise UsageError(str(error)) from None
+            print(f"quota-monitor: error: {error}", file=sys.stderr)
+            return EXIT_PARTIAL
+        except (ClientError, BotoCoreError) as error:
+            print(f"quota-monitor: error: usage plan {args.plan}: {error}", file=sys.stderr)
+            return EXIT_PARTIAL
+    for key_id in sorted(pages.duplicate_keys):
+        print(f"warning: key {key_id} appeared on two pages; merged (see `usage_pages`)", file=sys.stderr)
+    if args.format == "csv":
+        write_csv(result, args.start)
+        if "NextToken" in result:
+            print(f"NextToken: {result['NextToken']}", file=sys.stderr)
+    else:
+        json.dump(result, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    return EXIT_OK
