@@ -6,21 +6,32 @@ Shared by the Lambda handler and the CLI, so that both do exactly the same thing
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from quota_monitor.alert_state import AlertStateStore
+from quota_monitor.alerting import AlertReport, run_alerts
 from quota_monitor.calls import ApiGatewayCalls, RateLimiter, RetryPolicy
 from quota_monitor.metrics import PublishReport, metric_data, publish
-from quota_monitor.scan import PlanScan, ScanOptions, scan_account
+from quota_monitor.scan import PlanScan, ScanOptions, describe_error, scan_account
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sns import SNSClient
 
     from quota_monitor.calls import ApiGatewayClient
     from quota_monitor.config import ScanSettings, Settings
+    from quota_monitor.messages import AlertMessage
     from quota_monitor.models import ScanResult
+
+#: How long a run may hold its claims when it cannot tell its own deadline (Lambda's maximum).
+DEFAULT_CLAIM_LEASE = timedelta(minutes=15)
 
 
 def guarded_api(
@@ -55,9 +66,21 @@ def run_scan(
 
 
 @dataclass(frozen=True)
+class AlertClients:
+    """What alerting talks to: SNS for delivery, DynamoDB for state, and the region for console links."""
+
+    sns: SNSClient
+    dynamodb: DynamoDBClient
+    region: str
+
+
+@dataclass(frozen=True)
 class RunReport:
     result: ScanResult
     published: PublishReport | None
+    alerts: AlertReport | None = None
+    #: Why the metrics could not be published (after botocore's retries), if they could not.
+    publish_error: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The one summary line a run logs, and what the handler returns."""
@@ -73,6 +96,8 @@ class RunReport:
             "scanErrors": len(self.result.failures),
             "metricRequests": self.published.requests if self.published else 0,
             "metricDatapoints": self.published.datapoints if self.published else 0,
+            "metricsPublished": self.publish_error is None,
+            **(self.alerts.summary() if self.alerts is not None else {}),
         }
 
 
@@ -83,8 +108,32 @@ def run_once(
     cloudwatch: CloudWatchClient,
     now: datetime,
     deadline: Callable[[], bool] | None = None,
+    alert_clients: AlertClients | None = None,
+    claim_until: datetime | None = None,
+    on_alert: Callable[[AlertMessage], None] | None = None,
 ) -> RunReport:
+    """Scan, then alerts (when configured), then the metrics, alert counts included, in one batch set.
+
+    Alerts are evaluated whatever happens to the metrics, and the metrics are published whatever
+    happens to the alerts: each failure is reported in the :class:`RunReport`, not raised.
+    """
     api = guarded_api(apigateway, settings.scan, deadline=deadline)
     result = run_scan(api, settings.scan, now=now)
-    published = publish(cloudwatch, settings.namespace, metric_data(result))
-    return RunReport(result=result, published=published)
+    alerts: AlertReport | None = None
+    if settings.alerts is not None and alert_clients is not None:
+        alerts = run_alerts(
+            result,
+            settings.alerts,
+            store=AlertStateStore(alert_clients.dynamodb, settings.alerts.table_name),
+            sns=alert_clients.sns,
+            now=now,
+            claim_until=claim_until or now + DEFAULT_CLAIM_LEASE,
+            region=alert_clients.region,
+            on_message=on_alert,
+        )
+    try:
+        published = publish(cloudwatch, settings.namespace, metric_data(result, alerts=alerts))
+    except (ClientError, BotoCoreError) as error:
+        cause, message = describe_error(error)
+        return RunReport(result=result, published=None, alerts=alerts, publish_error=f"{cause}: {message}")
+    return RunReport(result=result, published=published, alerts=alerts)
