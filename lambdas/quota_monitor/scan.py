@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from quota_monitor.apigateway import list_api_keys, list_plan_key_ids, list_usage_plans
-from quota_monitor.calls import ApiGatewayCalls, DeadlineReached
+from quota_monitor.calls import ApiGatewayCalls, DeadlineReached, MalformedResponse
 from quota_monitor.models import (
     ApiKey,
     KeyUsage,
@@ -116,7 +116,14 @@ def scan_plan(
                 for key_id in list_plan_key_ids(api, plan.id)
                 if key_id not in reported
             )
-    except (ClientError, BotoCoreError, UsagePaginationError, UsageDataError, DeadlineReached) as error:
+    except (
+        ClientError,
+        BotoCoreError,
+        MalformedResponse,
+        UsagePaginationError,
+        UsageDataError,
+        DeadlineReached,
+    ) as error:
         cause, message = describe_error(error)
         failure = ScanFailure("usage-plan", plan.id, plan.name, cause, message)
         return PlanScan(plan, usage_pages=pages.service_pages, failure=failure)
@@ -142,7 +149,7 @@ def scan_account(
 
     try:
         plans, malformed = list_usage_plans(api)
-    except (ClientError, BotoCoreError, UsagePaginationError, DeadlineReached) as error:
+    except (ClientError, BotoCoreError, MalformedResponse, UsagePaginationError, DeadlineReached) as error:
         cause, message = describe_error(error)
         failures.append(ScanFailure("usage-plans", None, None, cause, message))
         plans, malformed = [], []
@@ -158,7 +165,13 @@ def scan_account(
     if plans:
         try:
             api_keys = list_api_keys(api)
-        except (ClientError, BotoCoreError, UsagePaginationError, DeadlineReached) as error:
+        except (
+            ClientError,
+            BotoCoreError,
+            MalformedResponse,
+            UsagePaginationError,
+            DeadlineReached,
+        ) as error:
             # Names and tags are lost for this run; the usage numbers are not.
             cause, message = describe_error(error)
             failures.append(ScanFailure("api-keys", None, None, cause, message))

@@ -8,8 +8,11 @@ credentials, a region) that point any boto3 client, and the Lambda handler, at b
 
 from __future__ import annotations
 
+import importlib
 import logging
 import urllib.request
+import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from apigw_sandbox.server import AccountThrottle, SandboxServer
@@ -88,3 +91,28 @@ class LocalCloud:
             aws_secret_access_key="sandbox",  # noqa: S106 - placeholder
             **kwargs,
         )
+
+
+@dataclass
+class LambdaContextStandIn:
+    """The parts of a Lambda context that the handlers and Powertools read."""
+
+    function_name: str = "quota-monitor-local"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:quota-monitor-local"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/quota-monitor-local"
+    log_stream_name: str = "local"
+    remaining_millis: int = 300_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
+
+
+def invoke_handler(
+    module_name: str, event: dict[str, Any], context: LambdaContextStandIn | None = None
+) -> Any:
+    """Import a Lambda handler module afresh, as at a cold start (it reads settings at import); call it."""
+    module = importlib.reload(importlib.import_module(module_name))
+    return module.handler(event, context or LambdaContextStandIn())

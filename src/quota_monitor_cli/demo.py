@@ -6,18 +6,15 @@ handler against them, then prints the scan table and the metrics read back from 
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from apigw_sandbox.local import LocalCloud
+from apigw_sandbox.local import LocalCloud, invoke_handler
 from apigw_sandbox.seed import seed_demo_account
 from quota_monitor.clients import apigateway_client, cloudwatch_client
 from quota_monitor.config import Settings
@@ -57,22 +54,6 @@ def register(commands: Any) -> None:
     parser.set_defaults(run=run_guarded(run))
 
 
-@dataclass
-class DemoContext:
-    """The parts of a Lambda context that Powertools reads."""
-
-    function_name: str = "quota-monitor-demo"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:quota-monitor-demo"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/quota-monitor-demo"
-    log_stream_name: str = "demo"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
-
-
 @contextmanager
 def environment(values: Mapping[str, str]) -> Iterator[None]:
     saved = dict(os.environ)
@@ -86,14 +67,6 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-
-
-def run_handler(event: dict[str, Any]) -> dict[str, Any]:
-    """Import the Lambda handler fresh (it reads its settings at import, as at a cold start) and call it."""
-    module = importlib.import_module("quota_monitor.handler")
-    module = importlib.reload(module)
-    result: dict[str, Any] = module.handler(event, DemoContext())
-    return result
 
 
 def read_back_table(cloudwatch: Any, namespace: str, result: ScanResult, top: list[KeyUsage]) -> Table:
@@ -177,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         with environment(env):
             out.print("[bold]1. The Lambda handler[/] (quota_monitor.handler.handler), its log lines:")
             sys.stdout.flush()
-            run_handler({"source": "demo"})
+            invoke_handler("quota_monitor.handler", {"source": "demo"})
             settings = Settings.from_env(os.environ)
             result = scan_with_progress(settings, apigateway_client(), show_progress=False)
             keys = sort_keys(result.keys)
