@@ -9,17 +9,15 @@ connection that is not to loopback.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from apigw_sandbox.account import SandboxAccount
-from apigw_sandbox.local import LocalCloud
+from apigw_sandbox.local import AlertResources, LocalCloud
 from quota_monitor.calls import ApiGatewayCalls, RetryPolicy
 from quota_monitor.clients import apigateway_client
 
@@ -98,55 +96,7 @@ def apigateway(cloud: LocalCloud) -> Any:
     return cloud.client("apigateway")
 
 
-@dataclass
-class AlertInfra:
-    """The alert topic, state table and a queue subscribed to the topic, in moto."""
-
-    cloud: LocalCloud
-    topic_arn: str
-    table_name: str
-    queue_url: str
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {"ALERT_TOPIC_ARN": self.topic_arn, "ALERT_TABLE_NAME": self.table_name, **extra}
-
-    def received(self) -> list[dict[str, Any]]:
-        """Every message delivered to the queue so far (drained): SNS envelopes, ``Message`` parsed."""
-        sqs = self.cloud.client("sqs")
-        out: list[dict[str, Any]] = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return out
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                envelope["Message"] = json.loads(envelope["Message"])
-                out.append(envelope)
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-    def items(self) -> dict[str, dict[str, Any]]:
-        items = self.cloud.client("dynamodb").scan(TableName=self.table_name)["Items"]
-        return {item["pk"]["S"]: item for item in items}
-
-
-def create_topic_with_queue(cloud: LocalCloud, name: str) -> tuple[str, str]:
-    sns, sqs = cloud.client("sns"), cloud.client("sqs")
-    topic_arn = sns.create_topic(Name=name)["TopicArn"]
-    queue_url = sqs.create_queue(QueueName=f"{name}-inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    return topic_arn, queue_url
-
-
 @pytest.fixture
-def alert_infra(cloud: LocalCloud) -> AlertInfra:
-    cloud.client("dynamodb").create_table(
-        TableName="quota-alert-state",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    topic_arn, queue_url = create_topic_with_queue(cloud, "quota-alerts")
-    return AlertInfra(cloud, topic_arn, "quota-alert-state", queue_url)
+def alert_infra(cloud: LocalCloud) -> AlertResources:
+    """The alert topic, state table and an SQS inbox subscribed to the topic, in moto."""
+    return cloud.create_alert_resources()

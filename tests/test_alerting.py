@@ -26,8 +26,7 @@ from quota_monitor.monitor import AlertClients, run_once
 from quota_monitor.thresholds import TAG_MUTE, TAG_THRESHOLDS
 
 if TYPE_CHECKING:
-    from apigw_sandbox.local import LocalCloud
-    from tests.conftest import AlertInfra
+    from apigw_sandbox.local import AlertResources, LocalCloud
 
 
 def add_key(
@@ -44,7 +43,7 @@ def add_key(
     return key_id
 
 
-def run(monkeypatch: pytest.MonkeyPatch, infra: AlertInfra, **env: str) -> dict[str, Any]:
+def run(monkeypatch: pytest.MonkeyPatch, infra: AlertResources, **env: str) -> dict[str, Any]:
     settings = {"FORECAST_ENABLED": "false", **env}
     for name, value in infra.env(**settings).items():
         monkeypatch.setenv(name, value)
@@ -57,7 +56,7 @@ def alerts_in(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_a_crossing_is_alerted_once_and_remembered(
-    account: SandboxAccount, alert_infra: AlertInfra, monkeypatch: pytest.MonkeyPatch
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     hot = add_key(account, plan, "billing-client", 92.0)
@@ -84,7 +83,7 @@ def test_a_crossing_is_alerted_once_and_remembered(
 
 
 def test_two_handler_runs_in_parallel_send_one_message(
-    account: SandboxAccount, alert_infra: AlertInfra, monkeypatch: pytest.MonkeyPatch
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     add_key(account, plan, "billing-client", 100.0)
@@ -134,7 +133,7 @@ class ReadsThenWaits:
 
 @pytest.mark.parametrize("attempt", range(3))
 def test_runs_that_both_read_the_state_before_either_claims_send_one_message(
-    attempt: int, account: SandboxAccount, alert_infra: AlertInfra, monkeypatch: pytest.MonkeyPatch
+    attempt: int, account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     for n in range(3):
@@ -175,7 +174,7 @@ def test_runs_that_both_read_the_state_before_either_claims_send_one_message(
 
 
 def test_a_failed_publish_leaves_the_state_unadvanced_and_the_next_run_sends(
-    account: SandboxAccount, cloud: LocalCloud, alert_infra: AlertInfra, monkeypatch: pytest.MonkeyPatch
+    account: SandboxAccount, cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     key = add_key(account, plan, "billing-client", 100.0)
@@ -205,7 +204,7 @@ def test_a_failed_publish_leaves_the_state_unadvanced_and_the_next_run_sends(
 
 
 def test_failed_delivery_is_counted_in_the_health_metrics(
-    account: SandboxAccount, cloud: LocalCloud, alert_infra: AlertInfra, monkeypatch: pytest.MonkeyPatch
+    account: SandboxAccount, cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     add_key(account, plan, "billing-client", 100.0)
@@ -234,7 +233,7 @@ class Clock:
 
 
 def test_a_new_period_recovers_alerted_keys_once(
-    cloud: LocalCloud, alert_infra: AlertInfra, monkeypatch: pytest.MonkeyPatch
+    cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = Clock(datetime(2026, 11, 30, 22, 0, tzinfo=UTC))
     account = SandboxAccount(clock=clock)
@@ -273,7 +272,7 @@ def test_a_new_period_recovers_alerted_keys_once(
 
 
 def test_an_extension_back_under_the_lowest_level_recovers(
-    account: SandboxAccount, alert_infra: AlertInfra, monkeypatch: pytest.MonkeyPatch
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     key = add_key(account, plan, "billing-client", 100.0)
@@ -288,7 +287,7 @@ def test_an_extension_back_under_the_lowest_level_recovers(
 
 
 def test_recovery_notifications_off_resets_quietly(
-    account: SandboxAccount, alert_infra: AlertInfra, monkeypatch: pytest.MonkeyPatch
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     key = add_key(account, plan, "billing-client", 100.0)
@@ -302,7 +301,7 @@ def test_recovery_notifications_off_resets_quietly(
 
 def test_tags_override_levels_and_mute_and_bad_tags_warn(
     account: SandboxAccount,
-    alert_infra: AlertInfra,
+    alert_infra: AlertResources,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -330,7 +329,7 @@ def test_tags_override_levels_and_mute_and_bad_tags_warn(
 
 
 def test_many_crossings_in_one_run_go_out_as_one_digest_naming_every_key(
-    account: SandboxAccount, alert_infra: AlertInfra, monkeypatch: pytest.MonkeyPatch
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     keys = {add_key(account, plan, f"client-{n:02d}", 80.0 + n) for n in range(12)}
@@ -343,7 +342,7 @@ def test_many_crossings_in_one_run_go_out_as_one_digest_naming_every_key(
 
 
 def test_below_the_digest_size_each_alert_is_its_own_message(
-    account: SandboxAccount, alert_infra: AlertInfra, monkeypatch: pytest.MonkeyPatch
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     for n in range(3):
@@ -355,7 +354,7 @@ def test_below_the_digest_size_each_alert_is_its_own_message(
 
 
 def test_plans_the_scan_could_not_read_are_not_recovered(
-    account: SandboxAccount, cloud: LocalCloud, alert_infra: AlertInfra, monkeypatch: pytest.MonkeyPatch
+    account: SandboxAccount, cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     add_key(account, plan, "billing-client", 100.0)
@@ -381,7 +380,7 @@ def test_plans_the_scan_could_not_read_are_not_recovered(
 
 def test_no_api_key_value_reaches_any_message_or_log(
     account: SandboxAccount,
-    alert_infra: AlertInfra,
+    alert_infra: AlertResources,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -409,7 +408,7 @@ def test_alert_settings_fail_the_cold_start_naming_the_variable(monkeypatch: pyt
 
 
 def test_the_forecast_warns_once_before_the_quota_runs_out(
-    cloud: LocalCloud, alert_infra: AlertInfra, monkeypatch: pytest.MonkeyPatch
+    cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = Clock(datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
     account = SandboxAccount(clock=clock)

@@ -264,6 +264,4 @@ def reject_unreadable_body(http_response: Any, model: Any, **_: Any) -> None:
     try:
         json.loads(body)
     except ValueError:
-        raise MalformedResponse(
-            f"{model.name}: the response body is not JSON ({len(body)} bytes)"
-        ) from None
+        raise MalformedResponse(f"{model.name}: the response body is not JSON ({len(body)} bytes)") from None

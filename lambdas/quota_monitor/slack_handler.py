@@ -4,6 +4,10 @@ Subscribed to the alert topic; SNS invokes it asynchronously. The webhook URL is
 Secrets Manager secret named by ``SLACK_WEBHOOK_SECRET_ARN`` through Powertools Parameters
 (cached for five minutes), never from an environment variable, and never logged. A message that
 finally fails raises, so that Lambda's retries and the function's dead-letter queue see it.
+
+Settings: ``SLACK_MAX_ATTEMPTS`` (default 5) and ``SLACK_RETRY_BASE_SECONDS`` (default 1; the
+backoff doubles each attempt, never shorter than Slack's ``Retry-After``). Keep the function's
+timeout above the worst case (about 45 s with the defaults and a 10 s request timeout).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
 
+from quota_monitor.config import read_float, read_int
 from quota_monitor.slack import SlackDeliveryError, check_webhook_url, message_for, post
 
 if TYPE_CHECKING:
@@ -22,6 +27,9 @@ if TYPE_CHECKING:
 SERVICE = "apigw-quota-monitor-slack"
 SECRET_VARIABLE = "SLACK_WEBHOOK_SECRET_ARN"  # noqa: S105 - the name of a variable holding an ARN
 SECRET_MAX_AGE = 300
+#: Attempts a message (429 and 5xx are retried with backoff) and the first backoff, in seconds.
+MAX_ATTEMPTS = read_int(os.environ, "SLACK_MAX_ATTEMPTS", 5, 1, 10)
+RETRY_BASE_SECONDS = read_float(os.environ, "SLACK_RETRY_BASE_SECONDS", 1.0, 0.0, 30.0)
 logger = Logger(service=SERVICE)
 
 
@@ -44,7 +52,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     for record in event.get("Records", []):
         sns = record.get("Sns", {})
         message = message_for(sns.get("Subject"), str(sns.get("Message", "")))
-        attempts = post(url, message)
+        attempts = post(url, message, attempts=MAX_ATTEMPTS, base_delay=RETRY_BASE_SECONDS)
         posted += 1
         logger.info(
             "posted to Slack",
