@@ -31,6 +31,8 @@ SECRET_MAX_AGE = 300
 MAX_ATTEMPTS = read_int(os.environ, "SLACK_MAX_ATTEMPTS", 5, 1, 10)
 RETRY_BASE_SECONDS = read_float(os.environ, "SLACK_RETRY_BASE_SECONDS", 1.0, 0.0, 30.0)
 logger = Logger(service=SERVICE)
+#: One provider per cold start (Powertools' module-wide default would outlive its client's settings).
+secrets = parameters.SecretsProvider()
 
 
 def webhook_url() -> str:
@@ -39,7 +41,7 @@ def webhook_url() -> str:
         raise SlackDeliveryError(
             f"{SECRET_VARIABLE} is not set: use the ARN of the secret holding the webhook URL"
         )
-    value = parameters.get_secret(secret, max_age=SECRET_MAX_AGE)
+    value = secrets.get(secret, max_age=SECRET_MAX_AGE)
     if not isinstance(value, str):
         raise SlackDeliveryError(f"secret {secret} does not hold a string")
     return check_webhook_url(value)
