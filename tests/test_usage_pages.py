@@ -11,7 +11,6 @@ import json
 import math
 import random
 from collections import Counter
-from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -30,25 +29,10 @@ from quota_monitor.usage_pages import (
     StaleStartingToken,
     paginate_usage,
 )
+from tests.usage_data import DAYS, END, START, add_plan
 
-# A fixed three-day range in the past: the data does not depend on today.
-START, END = "2026-03-01", "2026-03-03"
-DAYS = 3
 SIZES = (0, 1, 499, 500, 501, 1_234)
 SMALL = 10  # a plan small enough for every MaxItems x PageSize combination
-
-
-def add_plan(account: SandboxAccount, plan_id: str, keys: int, rng: random.Random) -> None:
-    """A plan with ``keys`` keys whose ids sort in another order than they were created in, and
-    different daily numbers for every key, so that a key paired with another key's data shows."""
-    account.create_usage_plan(plan_id, limit=10_000, period="DAY", plan_id=plan_id)
-    first = date.fromisoformat(START)
-    for _ in range(keys):
-        key_id = f"{rng.getrandbits(48):012x}"
-        account.create_api_key(key_id, key_id=key_id)
-        account.attach_key(plan_id, key_id)
-        used = {first + timedelta(days=day): rng.randrange(0, 5_000) for day in range(DAYS)}
-        account.set_daily_usage(plan_id, key_id, used)
 
 
 @pytest.fixture(scope="module")
