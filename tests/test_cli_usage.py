@@ -65,6 +65,14 @@ def test_json_is_the_shape_of_the_api_with_every_key(
         "endDate": END,
         "items": {key_id: truth(account, key_id) for key_id in key_ids},
     }
+    assert len(out.splitlines()) == 7 + KEYS  # a key a line, not four lines a day
+
+
+def test_json_for_a_plan_without_keys(capsys: pytest.CaptureFixture[str], account: SandboxAccount) -> None:
+    add_plan(account, "empty", 0, random.Random(0))
+    code, out, _ = usage(capsys, *the_range(plan="empty"))
+    assert code == 0
+    assert json.loads(out) == {"usagePlanId": "empty", "startDate": START, "endDate": END, "items": {}}
 
 
 def test_one_key(capsys: pytest.CaptureFixture[str], account: SandboxAccount, key_ids: list[str]) -> None:
@@ -87,7 +95,7 @@ def test_max_items_prints_a_next_token_and_starting_token_resumes(
         token = chunk.get("NextToken")
         if token is None:
             break
-        assert set(chunk) == {"usagePlanId", "startDate", "endDate", "items", "NextToken"}
+        assert list(chunk) == ["usagePlanId", "startDate", "endDate", "items", "NextToken"]
 
     assert [len(chunk["items"]) for chunk in chunks] == [3, 3, 1]
     returned = [key_id for chunk in chunks for key_id in chunk["items"]]

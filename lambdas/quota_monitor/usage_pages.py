@@ -204,9 +204,9 @@ class UsagePages:
             raise InvalidStartingToken(f"StartingToken {shown!r} is not a NextToken issued by paginate_usage")
         try:
             body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        except (binascii.Error, ValueError) as error:  # UnicodeDecodeError is a ValueError
+        except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
             raise InvalidStartingToken(
-                f"StartingToken {token[:40]!r} is not a NextToken issued by paginate_usage ({error})"
+                f"StartingToken {token[:40]!r} is not a NextToken issued by paginate_usage"
             ) from None
         version = body.get("v") if isinstance(body, dict) else None
         if type(version) is not int or version != TOKEN_VERSION:

@@ -24,6 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from quota_monitor.clients import apigateway_client
 from quota_monitor.monitor import guarded_api
+from quota_monitor.scan import describe_error
 from quota_monitor.usage import UsageDataError, parse_daily_usage
 from quota_monitor.usage_pages import (
     MAX_PAGE_SIZE,
@@ -102,6 +103,20 @@ def check_daily_usage(result: UsageResult, start: date, end: date) -> None:
         )
 
 
+def write_json(result: UsageResult) -> None:
+    """The API's shape, a key a line: ``json.dump(indent=2)`` would spend four lines a day."""
+    keys = [f"    {json.dumps(key_id)}: {json.dumps(daily)}" for key_id, daily in result["items"].items()]
+    fields = [
+        f"  {json.dumps(name)}: {json.dumps(value)}"
+        for name, value in result.items()
+        if name not in ("items", "NextToken")
+    ]
+    fields.append('  "items": ' + ("{\n" + ",\n".join(keys) + "\n  }" if keys else "{}"))
+    if "NextToken" in result:
+        fields.append(f'  "NextToken": {json.dumps(result["NextToken"])}')
+    sys.stdout.write("{\n" + ",\n".join(fields) + "\n}\n")
+
+
 def write_csv(result: UsageResult, start: date) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["usagePlanId", "apiKeyId", "date", "used", "remaining"])
@@ -145,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"quota-monitor: error: {error}", file=sys.stderr)
             return EXIT_PARTIAL
         except (ClientError, BotoCoreError) as error:
-            print(f"quota-monitor: error: usage plan {args.plan}: {error}", file=sys.stderr)
+            cause, message = describe_error(error)
+            print(f"quota-monitor: error: usage plan {args.plan}: {cause}: {message}", file=sys.stderr)
             return EXIT_PARTIAL
     for key_id in sorted(pages.duplicate_keys):
         print(
@@ -157,6 +173,5 @@ def run(args: argparse.Namespace) -> int:
         if "NextToken" in result:
             print(f"NextToken: {result['NextToken']}", file=sys.stderr)
     else:
-        json.dump(result, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        write_json(result)
     return EXIT_OK
