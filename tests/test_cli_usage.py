@@ -15,7 +15,7 @@ from apigw_sandbox.account import SandboxAccount
 from apigw_sandbox.local import LocalCloud
 from apigw_sandbox.server import Request
 from quota_monitor_cli.main import main
-from tests.usage_data import DAYS, END, START, add_plan
+from tests.usage_data import DAYS, END, START, add_plan, rewrite_usage
 
 PLAN = "cli-plan"
 KEYS = 7
@@ -194,23 +194,6 @@ def test_a_token_from_another_plan_is_exit_2(capsys: pytest.CaptureFixture[str],
     assert f"not for usage plan '{PLAN}'" in err
 
 
-def rewrite_usage(cloud: LocalCloud, change: Any) -> None:
-    """Let ``change(body)`` edit every GetUsage response body."""
-
-    def hook(request: Request) -> Any:
-        if request.operation != "GetUsage":
-            return None
-
-        def rewrite(payload: bytes) -> bytes:
-            body = json.loads(payload)
-            change(body)
-            return json.dumps(body).encode()
-
-        return rewrite
-
-    cloud.sandbox.fault_hooks.append(hook)
-
-
 @pytest.mark.parametrize(
     ("daily", "message"),
     [
@@ -229,7 +212,7 @@ def test_usage_data_that_cannot_be_read_is_exit_1_never_printed(
     message: str,
     output: str,
 ) -> None:
-    rewrite_usage(cloud, lambda body: body["values"].update({key_ids[2]: daily}))
+    rewrite_usage(cloud, lambda body, _: body["values"].update({key_ids[2]: daily}))
     code, out, err = usage(capsys, *the_range(output))
     assert (code, out) == (1, "")
     assert f"usage plan {PLAN}, key {key_ids[2]}" in err
@@ -240,7 +223,7 @@ def test_a_null_remaining_is_printed_as_null_not_zero(
     capsys: pytest.CaptureFixture[str], cloud: LocalCloud, key_ids: list[str]
 ) -> None:
     """What AWS reports as remaining for a plan without a quota is unconfirmed: passed through."""
-    rewrite_usage(cloud, lambda body: body["values"].update({key_ids[0]: [[5, None]] * DAYS}))
+    rewrite_usage(cloud, lambda body, _: body["values"].update({key_ids[0]: [[5, None]] * DAYS}))
     code, out, _ = usage(capsys, *the_range())
     assert code == 0
     assert json.loads(out)["items"][key_ids[0]] == [[5, None]] * DAYS
@@ -256,7 +239,7 @@ def test_a_key_on_two_pages_is_merged_with_a_warning(
     split = key_ids[0]
     higher = [[used + 10, remaining - 10] for used, remaining in truth(account, split)]
 
-    def second_page_repeats_the_key(body: dict[str, Any]) -> None:
+    def second_page_repeats_the_key(body: dict[str, Any], _: Request) -> None:
         if split not in body["values"]:
             body["values"][split] = higher
 
@@ -275,7 +258,7 @@ def test_a_repeating_position_is_exit_1(
 ) -> None:
     first: list[str] = []
 
-    def stuck(body: dict[str, Any]) -> None:
+    def stuck(body: dict[str, Any], _: Request) -> None:
         if "position" in body:
             first.append(body["position"])
             body["position"] = first[0]

@@ -29,7 +29,7 @@ from quota_monitor.usage_pages import (
     StaleStartingToken,
     paginate_usage,
 )
-from tests.usage_data import DAYS, END, START, add_plan
+from tests.usage_data import DAYS, END, START, add_plan, rewrite_usage
 
 SIZES = (0, 1, 499, 500, 501, 1_234)
 SMALL = 10  # a plan small enough for every MaxItems x PageSize combination
@@ -232,20 +232,12 @@ def test_a_resume_does_not_depend_on_the_order_of_the_json_map(sandbox: LocalClo
     expected = walk_by_hand(apigateway, plan(23), limit=500)
     rng = random.Random(3)
 
-    def shuffle_values(request: Request) -> Any:
-        if request.operation != "GetUsage":
-            return None
+    def shuffle_values(body: dict[str, Any], _: Request) -> None:
+        members = list(body["values"].items())
+        rng.shuffle(members)
+        body["values"] = dict(members)
 
-        def rewrite(payload: bytes) -> bytes:
-            body = json.loads(payload)
-            members = list(body["values"].items())
-            rng.shuffle(members)
-            body["values"] = dict(members)
-            return json.dumps(body).encode()
-
-        return rewrite
-
-    sandbox.sandbox.fault_hooks.append(shuffle_values)
+    rewrite_usage(sandbox, shuffle_values)
     chunks = resume_to_end(apigateway, plan(23), [{"MaxItems": 3, "PageSize": 7}])
 
     assert [key_id for key_id, _ in concatenated(chunks)] == sorted(expected)
@@ -389,19 +381,11 @@ def test_a_token_for_a_page_that_shrank_is_an_error_not_a_silent_skip(
 def put_key_beside(cloud: LocalCloud, key_id: str, daily: list[list[int]], *, beside: str) -> None:
     """The GetUsage page that holds key ``beside`` also carries ``key_id`` with ``daily``."""
 
-    def duplicate(request: Request) -> Any:
-        if request.operation != "GetUsage":
-            return None
+    def duplicate(body: dict[str, Any], _: Request) -> None:
+        if beside in body["values"]:
+            body["values"] = {key_id: daily, **body["values"]}
 
-        def rewrite(payload: bytes) -> bytes:
-            body = json.loads(payload)
-            if beside in body["values"]:
-                body["values"] = {key_id: daily, **body["values"]}
-            return json.dumps(body).encode()
-
-        return rewrite
-
-    cloud.sandbox.fault_hooks.append(duplicate)
+    rewrite_usage(cloud, duplicate)
 
 
 def test_a_key_split_across_pages_is_merged_not_overwritten(sandbox: LocalCloud, apigateway: Any) -> None:
@@ -477,18 +461,16 @@ def test_the_scan_reports_a_split_key_once_with_the_merged_numbers(
 
 
 def test_a_position_that_comes_back_stops_with_an_error(sandbox: LocalCloud, apigateway: Any) -> None:
-    def echo_position(request: Request) -> Any:
-        if request.operation != "GetUsage" or "position" not in request.query:
-            return None
+    echoed: list[str] = []
 
-        def rewrite(payload: bytes) -> bytes:
-            body = json.loads(payload)
-            body["position"] = request.query["position"]  # "the next page is this page"
-            return json.dumps(body).encode()
+    def echo_position(body: dict[str, Any], request: Request) -> None:
+        # "The next page is this page", a few times: a paginator without the check ends instead
+        # of hanging the test.
+        if "position" in request.query and len(echoed) < 5:
+            echoed.append(request.query["position"])
+            body["position"] = request.query["position"]
 
-        return rewrite
-
-    sandbox.sandbox.fault_hooks.append(echo_position)
+    rewrite_usage(sandbox, echo_position)
     pages = paginate(apigateway, plan(SMALL), PageSize=3)
     with pytest.raises(PaginationLoop, match=f"usage plan {plan(SMALL)} returned position .* a second time"):
         list(pages)
@@ -500,39 +482,20 @@ def test_a_position_cycle_over_several_pages_stops_with_an_error(
 ) -> None:
     issued: list[str] = []
 
-    def cycle(request: Request) -> Any:
-        if request.operation != "GetUsage":
-            return None
+    def cycle(body: dict[str, Any], _: Request) -> None:
+        if "position" in body:
+            issued.append(body["position"])
+        if len(issued) == 3:  # the third page points back at the second
+            body["position"] = issued[0]
 
-        def rewrite(payload: bytes) -> bytes:
-            body = json.loads(payload)
-            if "position" in body:
-                issued.append(body["position"])
-            if len(issued) == 3:  # the third page points back at the second
-                body["position"] = issued[0]
-            return json.dumps(body).encode()
-
-        return rewrite
-
-    sandbox.sandbox.fault_hooks.append(cycle)
+    rewrite_usage(sandbox, cycle)
     with pytest.raises(PaginationLoop):
         paginate(apigateway, plan(SMALL), PageSize=2).build_full_result()
     assert sandbox.sandbox.calls["GetUsage"] == 3
 
 
 def test_a_page_without_position_ends_the_iteration(sandbox: LocalCloud, apigateway: Any) -> None:
-    def last_page_at_once(request: Request) -> Any:
-        if request.operation != "GetUsage":
-            return None
-
-        def rewrite(payload: bytes) -> bytes:
-            body = json.loads(payload)
-            body.pop("position", None)
-            return json.dumps(body).encode()
-
-        return rewrite
-
-    sandbox.sandbox.fault_hooks.append(last_page_at_once)
+    rewrite_usage(sandbox, lambda body, _: body.pop("position", None))
     result = paginate(apigateway, plan(SMALL), PageSize=4).build_full_result()
     assert len(result["items"]) == 4
     assert sandbox.sandbox.calls["GetUsage"] == 1
