@@ -102,7 +102,7 @@ def scan_plan(
         PaginationConfig={"PageSize": options.page_size},
     )
     try:
-        items = pages.build_full_result().get("items", {})
+        items = pages.merged_items()
         expected_days = days_between(start, end)
         keys = [
             key_usage(
