@@ -358,10 +358,13 @@ def test_plans_the_scan_could_not_read_are_not_recovered(
 ) -> None:
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     add_key(account, plan, "billing-client", 100.0)
+    # A plan that reads fine, so that the run is not a total failure (which raises).
+    healthy = account.create_usage_plan("silver", limit=10_000, period="MONTH")
+    add_key(account, healthy, "quiet-client", 10.0)
     run(monkeypatch, alert_infra)
 
     def negative_remaining(request: Request) -> Any:
-        if request.operation != "GetUsage":
+        if request.operation != "GetUsage" or plan not in request.path:
             return None
 
         def rewrite(payload: bytes) -> bytes:

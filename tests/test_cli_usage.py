@@ -197,9 +197,9 @@ def test_a_token_from_another_plan_is_exit_2(capsys: pytest.CaptureFixture[str],
 @pytest.mark.parametrize(
     ("daily", "message"),
     [
-        ([[1, 9], [None, 9], [1, 8]], "day 2: used None is not a whole number >= 0"),
+        ([[1, 9], [None, 9], [1, 8]], "day 2: used None is not a whole number from 0 to 2**63 - 1"),
         ([[1, 9], [2, 7]], "2 daily entries for a range of 3 days"),
-        ([[1, 9], [-2, 7], [1, 8]], "day 2: used -2 is not a whole number >= 0"),
+        ([[1, 9], [-2, 7], [1, 8]], "day 2: used -2 is not a whole number from 0 to 2**63 - 1"),
         ([[1, 9], [2], [1, 8]], r"day 2: entry [2] is not [used, remaining]"),
     ],
 )

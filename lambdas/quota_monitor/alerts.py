@@ -6,7 +6,10 @@ forecast warning was sent. Each run:
 1. A new quota period (the state's period is not the key's current one) resets the state; keys
    that had been alerted in the old period get a "recovered" notification (``RECOVERY_NOTIFICATIONS``).
 2. Within a period, a key brought back under its lowest level (an administrator extended it with
-   UpdateUsage) resets the state too, with a "recovered" notification.
+   UpdateUsage) resets the state too, with a "recovered" notification. Only on the key's own
+   data: a key that the usage data left out (reported as unused by the plan-key cross-check) says
+   nothing about its quota, and a key alerted in this period has used some of it, so that absence
+   is a gap, not a recovery (else the next run with data would alert the same level again).
 3. A key whose utilization reaches a level higher than the highest already alerted raises one
    alert naming the highest level reached: a jump from 70% to 100% says 100, once.
 4. Otherwise a key whose quota is projected to run out before the reset (:mod:`quota_monitor.forecast`)
@@ -133,7 +136,7 @@ def evaluate(
                 reason="the quota period reset",
                 previous_period_start=read.period_start,
             )
-    elif read.level > 0 and level_reached(key, policy.levels[:1]) == 0:
+    elif read.level > 0 and key.in_usage_data and level_reached(key, policy.levels[:1]) == 0:
         base = replace(read, level=0, forecast_sent=False)
         recovery = Notification(
             "recovered",

@@ -12,6 +12,9 @@ exhausts. So the API Gateway client is built with botocore retries off, and this
 - retries throttling (429), server errors (5xx) and connection failures with capped,
   jittered exponential backoff, honouring ``Retry-After``;
 - counts every attempt (each one spends the shared budget) and every 429;
+- never backs off past the run's deadline: the wait is cut into short slices and the deadline is
+  checked between them, so that a ``Retry-After`` of 20 s a moment before the deadline does not
+  eat the time kept for publishing;
 - turns a response botocore could not read into :class:`MalformedResponse`, retried like a
   transient fault. A field of the wrong type (``"limit": "lots"``) makes botocore's parser raise
   a bare ``ValueError`` or ``TypeError``; a body that is not JSON at all does not raise: botocore
@@ -153,6 +156,10 @@ class DeadlineReached(RuntimeError):  # noqa: N818 - reads as what happened
     """No new API call is started after the run's deadline."""
 
 
+#: The longest single sleep while backing off when there is a deadline to watch.
+DEADLINE_CHECK_SECONDS = 0.25
+
+
 def _retry_after_seconds(error: ClientError) -> float | None:
     headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     value = headers.get("retry-after")
@@ -217,11 +224,13 @@ class ApiGatewayCalls:
                     raise
                 delay = self._policy.backoff(attempt, _retry_after_seconds(error), self._rand)
                 self.stats.count_retry(throttled)
-            except TRANSIENT_NETWORK_ERRORS:
+                last = str(error.response.get("Error", {}).get("Code") or "ClientError")
+            except TRANSIENT_NETWORK_ERRORS as error:
                 if attempt >= self._policy.max_attempts:
                     raise
                 delay = self._policy.backoff(attempt, None, self._rand)
                 self.stats.count_retry(False)
+                last = type(error).__name__
             except PARSER_ERRORS as error:
                 if attempt >= self._policy.max_attempts:
                     if isinstance(error, MalformedResponse):
@@ -232,7 +241,21 @@ class ApiGatewayCalls:
                     ) from error
                 delay = self._policy.backoff(attempt, None, self._rand)
                 self.stats.count_retry(False)
-            self._sleep(delay)
+                last = type(error).__name__
+            self._back_off(delay, operation, last)
+
+    def _back_off(self, delay: float, operation: str, last_error: str) -> None:
+        """Sleep ``delay`` seconds, unless the deadline passes first (then DeadlineReached)."""
+        while True:
+            if self._deadline is not None and self._deadline():
+                raise DeadlineReached(
+                    f"{operation} not retried after {last_error}: the run's deadline has passed"
+                )
+            if delay <= 0:
+                return
+            step = delay if self._deadline is None else min(delay, DEADLINE_CHECK_SECONDS)
+            self._sleep(step)
+            delay -= step
 
     def _api_name(self, operation: str) -> str:
         mapping: Mapping[str, str] = getattr(getattr(self._client, "meta", None), "method_to_api_mapping", {})

@@ -5,12 +5,24 @@ cold start with a message naming the variable. With nothing but credentials and 
 a run scans every usage plan and publishes the metrics; with ``ALERT_TOPIC_ARN`` and
 ``ALERT_TABLE_NAME`` it also evaluates and delivers alerts.
 
-When a run raises: only when nothing useful was done and a retry can help (the usage-plan list
-could not be read, or the metrics could not be published), so that Lambda's error metric, its
-retries and the dead-letter queue come into play. Plans that failed, alerts that could not be
-delivered, bad tags: the run returns, having published what it read; ``ScanErrors`` and
-``AlertDeliveryFailures`` carry the failures to their alarms. A retried run never doubles an
-alert (:mod:`quota_monitor.alert_state`).
+When a run raises (:class:`RunFailed`), so that Lambda's error metric, its retries and the
+dead-letter queue come into play: when it could not do its job at all, which is when a retry can
+help and a person must look:
+
+- the usage plans could not be listed: nothing was scanned;
+- there were usage plans, and not one of them could be read (every plan failed, or was skipped at
+  the deadline);
+- the metrics could not be published (after botocore's retries).
+
+Otherwise it returns, having published what it read: some plans failed (``ScanErrors`` and one
+error log line per plan, naming it and the cause), alerts could not be delivered
+(``AlertDeliveryFailures``; the claims were released, so the next run sends them), bad tags
+(warnings). Raising there would only repeat the whole scan, spending the account's shared API
+Gateway budget, for the plans that already worked; the next scheduled run is minutes away. A
+retried run never doubles an alert (:mod:`quota_monitor.alert_state`).
+
+Near the timeout: no API call is started after ``stop_calls_at`` (:func:`reserve_for`); plans not
+read by then are reported as skipped, and what was read is published.
 """
 
 from __future__ import annotations
@@ -32,8 +44,17 @@ SERVICE = "apigw-quota-monitor"
 SETTINGS = Settings.from_env(os.environ)
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
-#: Calls are not started in the last part of the invocation, which is kept for publishing.
-RESERVE_FOR_PUBLISHING = timedelta(seconds=20)
+#: Kept at the end of an invocation: for the API Gateway calls still in flight when the scan stops
+#: starting new ones (one can take the client's connect and read timeouts, 5 + 30 s,
+#: :mod:`quota_monitor.clients`), then alerts and metrics.
+RESERVE_FOR_PUBLISHING = timedelta(seconds=60)
+#: ... but never more than this share of the invocation, so that a short timeout still scans.
+MAX_RESERVE_SHARE = 0.4
+
+
+def reserve_for(remaining: timedelta) -> timedelta:
+    """How much of an invocation with ``remaining`` time left is kept from the scan."""
+    return min(RESERVE_FOR_PUBLISHING, remaining * MAX_RESERVE_SHARE)
 
 
 class RunFailed(RuntimeError):  # noqa: N818 - reads as what happened
@@ -90,8 +111,9 @@ def _log(report: RunReport) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     apigateway, cloudwatch, alert_clients = _clients()
     now = datetime.now(UTC)
-    ends_at = now + timedelta(milliseconds=context.get_remaining_time_in_millis())
-    stop_calls_at = ends_at - RESERVE_FOR_PUBLISHING
+    remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
+    ends_at = now + remaining
+    stop_calls_at = ends_at - reserve_for(remaining)
     report = run_once(
         SETTINGS,
         apigateway=apigateway,
@@ -104,6 +126,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _log(report)
     if report.publish_error is not None:
         raise RunFailed(f"metrics not published: {report.publish_error}")
-    if any(failure.resource == "usage-plans" for failure in report.result.failures):
+    result = report.result
+    if any(failure.resource == "usage-plans" for failure in result.failures):
         raise RunFailed("the usage plans could not be listed: nothing was scanned")
+    if result.plans and result.stats.plans_scanned == 0:
+        raise RunFailed(
+            f"none of the {len(result.plans)} usage plans could be read: "
+            f"{'; '.join(failure.describe() for failure in result.failures[:3])}"
+            + (f"; and {len(result.failures) - 3} more" if len(result.failures) > 3 else "")
+        )
     return report.summary()
