@@ -27,10 +27,10 @@ repeat-position     the answer's ``position`` is the one just requested: the nex
 ==================  ===================================================================  ==============
 
 Whether a fault fires on a request is decided by a random draw seeded by the injector's seed, the
-fault, the request (method, path, query) and how many times that same request was seen before: the
-same calls draw the same faults whatever order threads send them in, and a retried call draws
-afresh. ``count`` caps how many times a fault fires (which calls get them then depends on arrival
-order). The deletions change the account for good, as a real deletion would.
+fault (what it is, not its id), the request (method, path, query) and how many times that same
+request was seen before: the same calls draw the same faults whatever order threads send them in,
+and a retried call draws afresh. ``count`` caps how many times a fault fires (which calls get them
+then depends on arrival order). The deletions change the account for good, as a real deletion would.
 
 Driven from Python (``server.faults.add("throttle", operation="GetUsage", probability=0.5)``) or
 over HTTP on the sandbox's own port (``/_sandbox/faults``, see :mod:`apigw_sandbox.server` and
@@ -396,9 +396,10 @@ class FaultInjector:
             del self._faults[fault_id]
 
     def reset(self, seed: int | None = None) -> None:
-        """No faults, nothing injected, every request unseen; optionally a new seed."""
+        """No faults (ids start again at 1), nothing injected, every request unseen; optionally a new seed."""
         with self._lock:
             self._faults.clear()
+            self._next_id = 1
             self.log.clear()
             self._seen.clear()
             if seed is not None:
@@ -434,11 +435,15 @@ class FaultInjector:
         with self._lock:
             occurrence = self._seen[identity]
             self._seen[identity] += 1
+            twins: Counter[Fault] = Counter()
             for active in self._faults.values():
                 fault = active.fault
+                # Drawn from what the fault is, not from its id, so that the same faults added
+                # again (after a reset, or over HTTP) draw the same.
+                twins[fault] += 1
                 if active.exhausted or not fault.applies_to(request):
                     continue
-                rng = random.Random(f"{self.seed}:{active.id}:{identity}:{occurrence}")
+                rng = random.Random(f"{self.seed}:{fault!r}:{twins[fault]}:{identity}:{occurrence}")
                 if rng.random() >= fault.probability:
                     continue
                 intervention = KINDS[fault.kind].inject(fault, request, account, rng)

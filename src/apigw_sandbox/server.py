@@ -402,10 +402,16 @@ class SandboxServer:
         with self._lock:
             return {(s.usage_plan_id, s.api_key_id) for s in self.served if s.intact or not intact}
 
-    def _delivered(self, reply: Reply) -> None:
-        if reply.served:
+    def _record_served(self, served: tuple[ServedUsage, ...]) -> None:
+        if served:
             with self._lock:
-                self.served.extend(reply.served)
+                self.served.extend(served)
+
+    def _unrecord_served(self, served: tuple[ServedUsage, ...]) -> None:
+        with self._lock:
+            for serving in served:
+                if serving in self.served:
+                    self.served.remove(serving)
 
     def _record(self, request: Request) -> None:
         with self._lock:
@@ -513,7 +519,7 @@ class SandboxServer:
                 'The body is not JSON: send a fault object, or {"seed": n, "faults": [...]}'
             ) from None
         try:
-            if isinstance(document, dict) and "kind" not in document:
+            if isinstance(document, dict) and ("faults" in document or "seed" in document):
                 unknown = sorted(set(document) - {"seed", "faults"})
                 if unknown:
                     raise BadRequest(f"Unknown field {unknown[0]!r}: send a fault object, or seed and faults")
@@ -557,6 +563,9 @@ class SandboxServer:
                     self._reset()
                     return
                 headers = {"x-amzn-RequestId": f"sandbox-{time.monotonic_ns()}", **reply.headers}
+                # Recorded before the body goes out, so that a client reading the record right after
+                # its call finds it there; taken back if the body could not be sent.
+                server._record_served(reply.served)
                 try:
                     self.send_response(reply.status)
                     for name, value in headers.items():
@@ -566,9 +575,8 @@ class SandboxServer:
                     self.wfile.write(reply.body)
                     self.wfile.flush()
                 except OSError:  # the client went away: nothing was served
+                    server._unrecord_served(reply.served)
                     self.close_connection = True
-                    return
-                server._delivered(reply)
 
             def _reset(self) -> None:
                 # Linger 0: close() sends a TCP RST instead of a FIN, as a crashed peer or a proxy would.
