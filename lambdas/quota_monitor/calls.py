@@ -211,7 +211,9 @@ class ApiGatewayCalls:
         while True:
             attempt += 1
             if self._deadline is not None and self._deadline():
-                raise DeadlineReached(f"{operation} not started: the run's deadline has passed")
+                raise DeadlineReached(
+                    f"{self._api_name(operation)} not started: the run's deadline has passed"
+                )
             waited = self._limiter.acquire() if self._limiter is not None else 0.0
             self.stats.count_call(operation, waited)
             try:
@@ -249,7 +251,8 @@ class ApiGatewayCalls:
         while True:
             if self._deadline is not None and self._deadline():
                 raise DeadlineReached(
-                    f"{operation} not retried after {last_error}: the run's deadline has passed"
+                    f"{self._api_name(operation)} not retried after {last_error}: "
+                    "the run's deadline has passed"
                 )
             if delay <= 0:
                 return

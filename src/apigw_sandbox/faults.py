@@ -11,6 +11,7 @@ internal-error      500 ``InternalFailure``                                     
 unavailable         503 ``ServiceUnavailableException`` (``Retry-After`` if given)       all
 connection-reset    the connection closed with a TCP reset, no answer                    all
 read-timeout        no answer for ``delay`` seconds, then the connection dropped         all
+slow-answer         the normal answer, ``delay`` seconds late                            all
 malformed-json      the answer cut in half: not JSON                                     all
 missing-field       a top-level ``field`` left out (default: ``values``, ``item``,       all
                     or ``id``)
@@ -116,7 +117,8 @@ class Fault:
     plan_id: str | None = None
     #: throttle, unavailable: the ``Retry-After`` header, in whole seconds (unavailable: None sends none).
     retry_after: int | None = 1
-    #: read-timeout: seconds before the connection is dropped; make it longer than the client's read timeout.
+    #: read-timeout: seconds before the connection is dropped (make it longer than the client's read
+    #: timeout); slow-answer: seconds the answer is held.
     delay: float = 5.0
     #: missing-field: the top-level field to leave out (None: the operation's main field).
     field: str | None = None
@@ -231,6 +233,10 @@ def _read_timeout(
     return Intervention(drop=True, hold=fault.delay)
 
 
+def _slow_answer(fault: Fault, request: Request, account: SandboxAccount, rng: random.Random) -> Intervention:
+    return Intervention(hold=fault.delay)
+
+
 def _malformed_json(
     fault: Fault, request: Request, account: SandboxAccount, rng: random.Random
 ) -> Intervention:
@@ -318,6 +324,7 @@ KINDS: dict[str, Kind] = {
     "unavailable": Kind(_ALL, _unavailable),
     "connection-reset": Kind(_ALL, _connection_reset),
     "read-timeout": Kind(_ALL, _read_timeout),
+    "slow-answer": Kind(_ALL, _slow_answer),
     "malformed-json": Kind(_ALL, _malformed_json),
     "missing-field": Kind(_ALL, _missing_field),
     "bad-number": Kind(frozenset({"GetUsage", "GetUsagePlans"}), _bad_number),

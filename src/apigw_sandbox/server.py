@@ -462,6 +462,7 @@ class SandboxServer:
                 raise intervention.error
             if intervention.drop:
                 return Reply(-1, {}, b"", hold=intervention.hold)
+        hold = sum(intervention.hold for intervention in interventions)
         shift = sum(intervention.position_shift for intervention in interventions)
         if shift and "position" in query:
             query = {**query, "position": _shift_position(query["position"], shift)}
@@ -472,7 +473,7 @@ class SandboxServer:
         served: tuple[ServedUsage, ...] = ()
         if request.operation == "GetUsage":
             served = _served_usage(request.params["plan"], response, payload)
-        return Reply(200, {"Content-Type": "application/json"}, payload, served=served)
+        return Reply(200, {"Content-Type": "application/json"}, payload, hold=hold, served=served)
 
     def _admit(self) -> None:
         if self.throttle is None:
