@@ -8,6 +8,7 @@ with exactly the served numbers.
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ from tests.fault_support import (
 
 if TYPE_CHECKING:
     from apigw_sandbox.local import AlertResources, LocalCloud
+    from apigw_sandbox.server import Request
     from quota_monitor.models import ScanResult
 
 
@@ -484,3 +486,34 @@ def test_every_bad_setting_names_the_variable_the_value_and_what_is_allowed(
     message = str(caught.value)
     assert message.startswith(f"{variable}={value!r} is not allowed: ")
     assert allowed in message
+
+
+@pytest.mark.parametrize("sent", [5.7, True, "5"])
+def test_a_count_botocore_would_coerce_fails_that_plan(
+    sent: object, cloud: LocalCloud, account: SandboxAccount
+) -> None:
+    """botocore reads a Long with int(): 5.7 would be 5, true 1, "5" 5. The monitor reads the raw JSON."""
+    broken, _ = add_plan(account, "broken", 2)
+    odd_quota, _ = add_plan(account, "odd-quota", 2)
+    _, fine_keys = add_plan(account, "fine", 2)
+
+    def coercible(request: Request) -> Any:
+        def rewrite(payload: bytes) -> bytes:
+            body = json.loads(payload)
+            if request.operation == "GetUsage" and broken in request.path:
+                next(iter(body["values"].values()))[-1][0] = sent
+            if request.operation == "GetUsagePlans":
+                next(plan for plan in body["item"] if plan["id"] == odd_quota)["quota"]["limit"] = sent
+            return json.dumps(body).encode()
+
+        return rewrite
+
+    cloud.sandbox.fault_hooks.append(coercible)
+    result = scan(cloud)
+
+    assert sorted(failures(result)) == sorted(
+        [("usage-plan", broken, "UsageDataError"), ("usage-plan", odd_quota, "MalformedResource")]
+    )
+    assert f"used {sent!r} is not a whole number" in result.failures[-1].message
+    assert {key.api_key_id for key in result.keys} == set(fine_keys)
+    assert cloud.sandbox.calls["GetUsage"] == 2  # refused at once, not retried: it is the data

@@ -21,6 +21,15 @@ exhausts. So the API Gateway client is built with botocore retries off, and this
   returns ``{}``, which reads as an empty list, or a plan with no keys. The client built by
   :func:`quota_monitor.clients.apigateway_client` checks the raw body for that case
   (:func:`reject_unreadable_body`).
+- hands the monitor the counts as the service sent them, not as botocore coerced them. Its
+  rest-json parser reads every ``Long`` and ``Integer`` with ``int(value)`` and every list by
+  iterating whatever it gets (reproduced with botocore 1.44): ``5.7`` becomes 5, ``true`` 1,
+  ``"12"`` 12, and a day's ``[used, remaining]`` sent as the string ``"56"`` or the object
+  ``{"5": 0, "6": 0}`` becomes ``[5, 6]``: wrong numbers, with no error. So the same hook puts the
+  raw JSON of GetUsage's ``values`` and of each usage plan's ``quota`` back into botocore's result,
+  for the monitor's own checks (:mod:`quota_monitor.usage`, :mod:`quota_monitor.apigateway`) to
+  refuse what is not a whole number, naming the plan. (A number too big for a float, ``1e400``,
+  makes botocore raise ``OverflowError``: read as a response that could not be read.)
 """
 
 from __future__ import annotations
@@ -149,7 +158,7 @@ class MalformedResponse(ValueError):  # noqa: N818 - reads as what happened
 
 
 #: What botocore's parsers raise on a body of the wrong shape (not ClientError or BotoCoreError).
-PARSER_ERRORS = (ResponseParserError, ValueError, TypeError, AttributeError, KeyError)
+PARSER_ERRORS = (ResponseParserError, ValueError, TypeError, AttributeError, KeyError, OverflowError)
 
 
 class DeadlineReached(RuntimeError):  # noqa: N818 - reads as what happened
@@ -277,17 +286,36 @@ class ApiGatewayCalls:
         return self.call("get_usage_plan_keys", **kwargs)
 
 
-def reject_unreadable_body(http_response: Any, model: Any, **_: Any) -> None:
-    """botocore ``after-call`` hook: a 2xx response whose body is not JSON raises :class:`MalformedResponse`.
+def reject_unreadable_body(http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
+    """botocore ``after-call`` hook: a 2xx response whose body is not JSON raises :class:`MalformedResponse`
+    (botocore would return ``{}`` for it), and the counts in ``parsed`` are put back as the body has
+    them (:func:`restore_raw_counts`, and the module doc).
 
-    botocore would otherwise return ``{}`` for it (module doc). The message never quotes the body:
-    GetUsagePlanKeys bodies hold API key values.
+    The message never quotes the body: GetUsagePlanKeys bodies hold API key values.
     """
     status = getattr(http_response, "status_code", 0)
     body: bytes = getattr(http_response, "content", b"") or b""
     if not 200 <= status < 300 or not body.strip():
         return
     try:
-        json.loads(body)
+        document = json.loads(body)
     except ValueError:
         raise MalformedResponse(f"{model.name}: the response body is not JSON ({len(body)} bytes)") from None
+    if isinstance(parsed, dict) and isinstance(document, dict):
+        restore_raw_counts(model.name, document, parsed)
+
+
+def restore_raw_counts(operation: str, document: dict[str, Any], parsed: dict[str, Any]) -> None:
+    """Put GetUsage's daily counts and the usage plans' quotas back into ``parsed`` as the service
+    sent them, undoing botocore's coercion (module doc). Where botocore refused the body it raised
+    before this runs, so a valid answer is left exactly as it was."""
+    if operation in ("GetUsage", "UpdateUsage"):
+        values = document.get("values")
+        if isinstance(values, dict) and "items" in parsed:
+            parsed["items"] = values
+    elif operation == "GetUsagePlans":
+        raw_plans, plans = document.get("item"), parsed.get("items")
+        if isinstance(raw_plans, list) and isinstance(plans, list) and len(raw_plans) == len(plans):
+            for raw, plan in zip(raw_plans, plans, strict=True):
+                if isinstance(raw, dict) and isinstance(plan, dict) and isinstance(raw.get("quota"), dict):
+                    plan["quota"] = raw["quota"]
