@@ -168,6 +168,18 @@ def test_no_usage_data_for_a_plan_reads_as_a_plan_without_keys(
     assert all(key.used == 0 for key in unused.values())
 
 
+def test_a_plan_listing_without_items_reads_as_an_account_without_plans(
+    cloud: LocalCloud, account: SandboxAccount
+) -> None:
+    """The same as an empty list (whether AWS ever leaves out an empty ``item`` is not known): the run
+    has nothing to scan and says so in PlansScanned and KeysScanned, which the heartbeat alarm watches."""
+    add_plan(account, "gold", 2)
+    cloud.sandbox.faults.add("missing-field", operation="GetUsagePlans")
+    result = scan(cloud)
+    assert (result.plans, result.keys, result.failures) == ((), (), ())
+    assert cloud.sandbox.calls == {"GetUsagePlans": 1}
+
+
 def test_a_plan_deleted_between_the_listing_and_its_usage(cloud: LocalCloud, account: SandboxAccount) -> None:
     doomed, _ = add_plan(account, "doomed", 3)
     _, kept_keys = add_plan(account, "kept", 3)
