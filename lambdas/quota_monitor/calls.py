@@ -11,11 +11,18 @@ exhausts. So the API Gateway client is built with botocore retries off, and this
   the monitor stays inside its share of the account budget instead of discovering it by 429s;
 - retries throttling (429), server errors (5xx) and connection failures with capped,
   jittered exponential backoff, honouring ``Retry-After``;
-- counts every attempt (each one spends the shared budget) and every 429.
+- counts every attempt (each one spends the shared budget) and every 429;
+- turns a response botocore could not read into :class:`MalformedResponse`, retried like a
+  transient fault. A field of the wrong type (``"limit": "lots"``) makes botocore's parser raise
+  a bare ``ValueError`` or ``TypeError``; a body that is not JSON at all does not raise: botocore
+  returns ``{}``, which reads as an empty list, or a plan with no keys. The client built by
+  :func:`quota_monitor.clients.apigateway_client` checks the raw body for that case
+  (:func:`reject_unreadable_body`).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -30,6 +37,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
+from botocore.parsers import ResponseParserError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -133,6 +141,14 @@ class CallStats:
             self.throttles += 1
 
 
+class MalformedResponse(ValueError):  # noqa: N818 - reads as what happened
+    """A response that botocore could not read as the operation's result."""
+
+
+#: What botocore's parsers raise on a body of the wrong shape (not ClientError or BotoCoreError).
+PARSER_ERRORS = (ResponseParserError, ValueError, TypeError, AttributeError, KeyError)
+
+
 class DeadlineReached(RuntimeError):  # noqa: N818 - reads as what happened
     """No new API call is started after the run's deadline."""
 
@@ -206,7 +222,21 @@ class ApiGatewayCalls:
                     raise
                 delay = self._policy.backoff(attempt, None, self._rand)
                 self.stats.count_retry(False)
+            except PARSER_ERRORS as error:
+                if attempt >= self._policy.max_attempts:
+                    if isinstance(error, MalformedResponse):
+                        raise
+                    raise MalformedResponse(
+                        f"{self._api_name(operation)}: the response could not be read "
+                        f"({type(error).__name__}: {error})"
+                    ) from error
+                delay = self._policy.backoff(attempt, None, self._rand)
+                self.stats.count_retry(False)
             self._sleep(delay)
+
+    def _api_name(self, operation: str) -> str:
+        mapping: Mapping[str, str] = getattr(getattr(self._client, "meta", None), "method_to_api_mapping", {})
+        return mapping.get(operation, operation)
 
     def get_usage_plans(self, **kwargs: Any) -> Mapping[str, Any]:
         return self.call("get_usage_plans", **kwargs)
@@ -219,3 +249,19 @@ class ApiGatewayCalls:
 
     def get_usage_plan_keys(self, **kwargs: Any) -> Mapping[str, Any]:
         return self.call("get_usage_plan_keys", **kwargs)
+
+
+def reject_unreadable_body(http_response: Any, model: Any, **_: Any) -> None:
+    """botocore ``after-call`` hook: a 2xx response whose body is not JSON raises :class:`MalformedResponse`.
+
+    botocore would otherwise return ``{}`` for it (module doc). The message never quotes the body:
+    GetUsagePlanKeys bodies hold API key values.
+    """
+    status = getattr(http_response, "status_code", 0)
+    body: bytes = getattr(http_response, "content", b"") or b""
+    if not 200 <= status < 300 or not body.strip():
+        return
+    try:
+        json.loads(body)
+    except ValueError:
+        raise MalformedResponse(f"{model.name}: the response body is not JSON ({len(body)} bytes)") from None

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         console().print(scan_table(keys))
-        console(stderr=True).print(summary_line(result), style="dim", highlight=False)
+    console(stderr=True).print(summary_line(result), style="dim", highlight=False)
     if args.publish:
         print(
             f"published {report.datapoints:,} data points in {report.requests:,} PutMetricData requests "
