@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from infra.settings import SlackChannel, SlackWebhook
 
 SERVICE_NAME: Final = "apigw-quota-monitor"
+FORWARDER_SERVICE_NAME: Final = "apigw-quota-monitor-slack"
 SLACK_HANDLER: Final = "quota_monitor.slack_handler.handler"
 #: What a created webhook secret holds until the user puts the URL in. Not a URL, so the forwarder
 #: fails loudly (and its dead-letter alarm fires) rather than posting anywhere.
@@ -167,10 +168,11 @@ class SlackWebhookForwarder(Construct):
                 description="Posts API Gateway quota alerts to a Slack incoming webhook",
                 environment={
                     "SLACK_WEBHOOK_SECRET_ARN": self.secret.secret_arn,
-                    "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                    "POWERTOOLS_SERVICE_NAME": FORWARDER_SERVICE_NAME,
                     "POWERTOOLS_LOG_LEVEL": log_level,
                     **({} if tracing else {"POWERTOOLS_TRACE_DISABLED": "true"}),
                 },
+                # Its retries with backoff take about 45 s at worst (quota_monitor.slack_handler).
                 timeout=Duration.seconds(60),
                 memory_mb=256,
                 # Lambda's default, said on purpose: two more tries over a few minutes ride out a

@@ -38,6 +38,12 @@ class QuotaMonitorStack(Stack):
         )
         CfnOutput(
             self,
+            "MonitorFunctionName",
+            value=monitor.function.function_name,
+            description="Invoke it for a run now (aws lambda invoke)",
+        )
+        CfnOutput(
+            self,
             "RunDeadLetterQueueUrl",
             value=monitor.run_dead_letter_queue.queue_url,
             description="Scheduled runs that were dropped",

@@ -166,7 +166,7 @@ def test_slack_forwarder(full: Synthesized) -> None:
     assert function["Layers"] == [f"${{{full.logical_id('Monitor/PowertoolsLayer')}}}"]
     assert function["Environment"]["Variables"] == {
         "SLACK_WEBHOOK_SECRET_ARN": f"${{{secret}}}",
-        "POWERTOOLS_SERVICE_NAME": "apigw-quota-monitor",
+        "POWERTOOLS_SERVICE_NAME": "apigw-quota-monitor-slack",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
     }
     assert function["DeadLetterConfig"] == {"TargetArn": f"${{{dlq}.Arn}}"}
@@ -365,3 +365,13 @@ def test_every_acknowledgement_is_specific_and_says_why(full: Synthesized) -> No
     assert all(len(reason) > 40 for reason in acknowledged.values())
     # Nothing is acknowledged wholesale: a new wildcard would be a new finding.
     assert not [rule for _, rule in acknowledged if rule == "AwsSolutions-IAM5"]
+
+
+def test_every_handler_is_a_function_of_its_asset(full: Synthesized) -> None:
+    """The handler strings match the runtime package: a renamed module fails here, not at deploy."""
+    functions = full.of_type("AWS::Lambda::Function")
+    assert len(functions) == 2
+    for body in functions.values():
+        module, function = body["Properties"]["Handler"].rsplit(".", 1)
+        source = full.outdir / body["Metadata"]["aws:asset:path"] / (module.replace(".", "/") + ".py")
+        assert f"\ndef {function}(" in source.read_text(encoding="utf-8"), source

@@ -481,6 +481,7 @@ def test_outputs(synth: Synthesized, ids: dict[str, str]) -> None:
         "DashboardUrl": "https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home?region=${AWS::Region}"
         f"#dashboards/dashboard/${{{ids['dashboard']}}}",
         "StateTableName": f"${{{ids['table']}}}",
+        "MonitorFunctionName": f"${{{ids['function']}}}",
         "RunDeadLetterQueueUrl": f"${{{ids['dlq']}}}",
     }
 
