@@ -61,7 +61,6 @@ _CONTEXT_KEY_OF = {variable: key for key, variable in RUNTIME_SETTINGS.items()}
 DEPLOY_TIME_EXAMPLES: Final[Mapping[str, str]] = {
     "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:quota-alerts",
     "ALERT_TABLE_NAME": "quota-alert-state",
-    "SLACK_WEBHOOK_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:slack-AbCdEf",
 }
 
 MIN_SCHEDULE_MINUTES = 5
