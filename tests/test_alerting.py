@@ -173,6 +173,63 @@ def test_runs_that_both_read_the_state_before_either_claims_send_one_message(
     assert all("claimToken" not in item for item in alert_infra.items().values())
 
 
+class ReadsThenWaitsFor:
+    """A boto3 DynamoDB client that, once it has read the state, says so and waits until ``go`` is set."""
+
+    def __init__(self, real: Any, read: threading.Event, go: threading.Event) -> None:
+        self._real, self._read, self._go = real, read, go
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def get_paginator(self, operation: str) -> Any:
+        paginator, read, go = self._real.get_paginator(operation), self._read, self._go
+
+        class Held:
+            def paginate(self, **kwargs: Any) -> Any:
+                yield from paginator.paginate(**kwargs)
+                read.set()
+                go.wait(timeout=30)
+
+        return Held()
+
+
+def test_a_run_that_read_the_state_before_another_run_alerted_does_not_alert_again(
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The late run finds no live claim (the other run already confirmed and let go): only the
+    revision it read, now stale, stops it."""
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    add_key(account, plan, "billing-client", 95.0)
+    for name, value in alert_infra.env(FORECAST_ENABLED="false").items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env(dict(os.environ))
+    read, go = threading.Event(), threading.Event()
+    late: list[Any] = []
+
+    def run_with(dynamodb: Any) -> Any:
+        clients = AlertClients(sns=client("sns"), dynamodb=dynamodb, region="us-east-1")
+        return run_once(
+            settings,
+            apigateway=apigateway_client(),
+            cloudwatch=cloudwatch_client(),
+            now=datetime.now(UTC),
+            alert_clients=clients,
+        )
+
+    slow = threading.Thread(
+        target=lambda: late.append(run_with(ReadsThenWaitsFor(client("dynamodb"), read, go)))
+    )
+    slow.start()
+    assert read.wait(timeout=30)
+    quick = run_with(client("dynamodb"))
+    go.set()
+    slow.join()
+
+    assert (quick.alerts.alerts_sent, late[0].alerts.alerts_sent, late[0].alerts.skipped) == (1, 0, 1)
+    assert len(alerts_in(alert_infra.received())) == 1
+
+
 def test_a_failed_publish_leaves_the_state_unadvanced_and_the_next_run_sends(
     account: SandboxAccount, cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import threading
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -24,6 +25,41 @@ if TYPE_CHECKING:
 REGION = "us-east-1"
 
 
+def _atomic_moto_server() -> Any:
+    """moto's threaded server, serving one request at a time.
+
+    AWS applies each request to one item atomically: a DynamoDB ``UpdateItem`` with a
+    ``ConditionExpression`` checks and writes as one step, which is what the alert claims rely on.
+    moto's backends do not: ``update_item`` reads the item, evaluates the condition and writes
+    with no lock, so two concurrent requests can both pass the same condition (seen here: two
+    overlapping runs both claiming a key). Serializing requests makes each one atomic, as in AWS.
+    """
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: PLC0415 - heavy
+    from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server  # noqa: PLC0415
+
+    class AtomicMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            lock = threading.Lock()
+
+            def one_at_a_time(environ: Any, start_response: Any) -> list[bytes]:
+                with lock:
+                    return list(app(environ, start_response))
+
+            self._server = make_server(
+                self._ip_address, self._port, one_at_a_time, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return AtomicMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+
 class LocalCloud:
     """The sandbox and a moto server, started together; a context manager."""
 
@@ -34,11 +70,9 @@ class LocalCloud:
         throttle: AccountThrottle | None = None,
         latency: tuple[float, float] = (0.0, 0.0),
     ) -> None:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy, and only needed here
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.sandbox = SandboxServer(account, throttle=throttle, latency=latency)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto = _atomic_moto_server()
         self.moto_url = ""
 
     @property
