@@ -78,8 +78,9 @@ def self_monitoring_alarms(
             "MonitorErrorsAlarm",
             name=f"{name_prefix}-monitor-errors",
             metric=parts.monitor_function.metric_errors(period=interval, statistic="Sum"),
-            description="The quota monitor function failed (Lambda Errors > 0): that run published "
-            "no metrics and sent no alerts. Its log group says why; Lambda retries once.",
+            description="The quota monitor function failed (Lambda Errors > 0): the usage plans could "
+            "not be listed, none could be read, or the metrics could not be published (or it crashed). "
+            "Its log group says why; Lambda retries once.",
         ),
         _above_zero(
             scope,

@@ -114,6 +114,10 @@ class RetryPolicy:
     max_attempts: int = 8
     base_delay: float = 0.5
     max_delay: float = 20.0
+    #: Attempts for an answer that could not be read: a cut-off body can be transient, but a
+    #: service that keeps sending garbage will not mend in seconds, and every try spends the
+    #: account's shared budget.
+    max_unreadable_attempts: int = 3
 
     def backoff(self, attempt: int, retry_after: float | None, rand: Callable[[], float]) -> float:
         """Full-jitter exponential backoff; never sooner than the service's Retry-After."""
@@ -243,7 +247,7 @@ class ApiGatewayCalls:
                 self.stats.count_retry(False)
                 last = type(error).__name__
             except PARSER_ERRORS as error:
-                if attempt >= self._policy.max_attempts:
+                if attempt >= min(self._policy.max_attempts, self._policy.max_unreadable_attempts):
                     if isinstance(error, MalformedResponse):
                         raise
                     raise MalformedResponse(
