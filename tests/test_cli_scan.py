@@ -12,24 +12,12 @@ import pytest
 from apigw_sandbox.local import invoke_handler
 from apigw_sandbox.seed import seed_demo_account
 from quota_monitor_cli.main import main
+from tests.test_usage import JSON_FIELDS
 
 if TYPE_CHECKING:
     from apigw_sandbox.account import SandboxAccount
     from apigw_sandbox.local import LocalCloud
     from apigw_sandbox.server import Request
-
-JSON_FIELDS = [
-    "usagePlanId",
-    "usagePlanName",
-    "apiKeyId",
-    "apiKeyName",
-    "period",
-    "periodStart",
-    "used",
-    "remaining",
-    "limit",
-    "utilization",
-]
 
 
 def test_scan_json_is_one_object_per_key_with_exactly_the_documented_fields(

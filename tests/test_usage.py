@@ -10,6 +10,20 @@ from quota_monitor.models import ApiKey, DailyUsage, Quota, UsagePlan
 from quota_monitor.periods import period_containing
 from quota_monitor.usage import UsageDataError, key_usage, parse_daily_usage, unused_key_usage, utilization
 
+#: The CLI's JSON contract (README, "Scan your account"): exactly these fields, in this order.
+JSON_FIELDS = [
+    "usagePlanId",
+    "usagePlanName",
+    "apiKeyId",
+    "apiKeyName",
+    "period",
+    "periodStart",
+    "used",
+    "remaining",
+    "limit",
+    "utilization",
+]
+
 PLAN = UsagePlan("p1", "gold", Quota(limit=1000, period="MONTH"))
 NO_QUOTA = UsagePlan("p2", "internal", None)
 PERIOD = period_containing("MONTH", date(2026, 11, 25))
@@ -94,16 +108,5 @@ def test_unused_key_reads_as_full_remaining() -> None:
 
 def test_json_contract_has_exactly_the_documented_fields() -> None:
     usage = key_usage(PLAN, PERIOD, "k1", parse([[1, 999], [1, 998], [1, 997]]), ApiKey("k1", "billing"))
-    assert list(usage.as_json()) == [
-        "usagePlanId",
-        "usagePlanName",
-        "apiKeyId",
-        "apiKeyName",
-        "period",
-        "periodStart",
-        "used",
-        "remaining",
-        "limit",
-        "utilization",
-    ]
+    assert list(usage.as_json()) == JSON_FIELDS
     assert usage.as_json()["periodStart"] == "2026-11-01"

@@ -24,7 +24,7 @@ Plans without a quota and muted keys raise nothing and leave their state alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from quota_monitor.forecast import forecast as project
 
@@ -122,54 +122,36 @@ def evaluate(
         return None
     read = state or AlertState()
     base = read
+
+    def note(kind: NotificationKind, level: int, **details: Any) -> Notification:
+        return Notification(
+            kind, key, level=level, levels=policy.levels, levels_from=policy.levels_from, **details
+        )
+
     recovery: Notification | None = None
     alerted_before = read.level > 0 or read.forecast_sent
     if read.period_start != key.period_start:
         base = replace(read, period_start=key.period_start, level=0, forecast_sent=False)
         if alerted_before and read.period_start is not None:
-            recovery = Notification(
+            recovery = note(
                 "recovered",
-                key,
-                level=read.level,
-                levels=policy.levels,
-                levels_from=policy.levels_from,
+                read.level,
                 reason="the quota period reset",
                 previous_period_start=read.period_start,
             )
     elif read.level > 0 and key.in_usage_data and level_reached(key, policy.levels[:1]) == 0:
         base = replace(read, level=0, forecast_sent=False)
-        recovery = Notification(
-            "recovered",
-            key,
-            level=read.level,
-            levels=policy.levels,
-            levels_from=policy.levels_from,
-            reason=f"back under {policy.levels[0]}%",
-        )
+        recovery = note("recovered", read.level, reason=f"back under {policy.levels[0]}%")
 
     projection = project(key, now, settings.forecast)
     target = level_reached(key, policy.levels)
     notification: Notification | None = None
     new = base
     if target > base.level:
-        notification = Notification(
-            "threshold",
-            key,
-            level=target,
-            levels=policy.levels,
-            levels_from=policy.levels_from,
-            forecast=projection,
-        )
+        notification = note("threshold", target, forecast=projection)
         new = replace(base, level=target, forecast_sent=base.forecast_sent or projection is not None)
     elif projection is not None and not base.forecast_sent:
-        notification = Notification(
-            "forecast",
-            key,
-            level=target,
-            levels=policy.levels,
-            levels_from=policy.levels_from,
-            forecast=projection,
-        )
+        notification = note("forecast", target, forecast=projection)
         new = replace(base, forecast_sent=True)
     elif recovery is not None and settings.recovery:
         notification = recovery
