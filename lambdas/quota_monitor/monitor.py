@@ -5,11 +5,13 @@ Shared by the Lambda handler and the CLI, so that both do exactly the same thing
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from quota_monitor.calls import ApiGatewayCalls, RateLimiter, RetryPolicy
-from quota_monitor.metrics import PublishReport, metric_data, publish
+from quota_monitor.key_metrics import select_keys
+from quota_monitor.metrics import PublishReport, iter_metric_data, publish
 from quota_monitor.scan import PlanScan, ScanOptions, scan_account
 
 if TYPE_CHECKING:
@@ -24,14 +26,23 @@ if TYPE_CHECKING:
 
 
 def guarded_api(
-    client: ApiGatewayClient, settings: ScanSettings, *, deadline: Callable[[], bool] | None = None
+    client: ApiGatewayClient,
+    settings: ScanSettings,
+    *,
+    deadline: Callable[[], bool] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> ApiGatewayCalls:
-    """The API Gateway client behind the monitor's rate limit and retry policy."""
+    """The API Gateway client behind the monitor's rate limit and retry policy.
+
+    ``clock`` and ``sleep`` let the benchmark run the limiter and the backoff on scaled time.
+    """
     return ApiGatewayCalls(
         client,
-        limiter=RateLimiter(settings.max_rps, settings.burst),
+        limiter=RateLimiter(settings.max_rps, settings.burst, clock=clock, sleep=sleep),
         policy=RetryPolicy(max_attempts=settings.max_attempts),
         deadline=deadline,
+        sleep=sleep,
     )
 
 
@@ -76,6 +87,12 @@ class RunReport:
         }
 
 
+def publish_metrics(cloudwatch: CloudWatchClient, settings: Settings, result: ScanResult) -> PublishReport:
+    """Per-key metrics for the keys ``KEY_METRICS`` selects; plan roll-ups and health always whole."""
+    keys = select_keys(result.keys, settings.key_metrics)
+    return publish(cloudwatch, settings.namespace, iter_metric_data(result, keys))
+
+
 def run_once(
     settings: Settings,
     *,
@@ -86,5 +103,5 @@ def run_once(
 ) -> RunReport:
     api = guarded_api(apigateway, settings.scan, deadline=deadline)
     result = run_scan(api, settings.scan, now=now)
-    published = publish(cloudwatch, settings.namespace, metric_data(result))
+    published = publish_metrics(cloudwatch, settings, result)
     return RunReport(result=result, published=published)

@@ -1,0 +1,675 @@
+"""``make bench`` (``python -m bench``): the monitor at 10,000 keys, against its targets and the naive way.
+
+One run starts the sandbox host (:mod:`bench.sandbox_host`, seeded with the scenario), then runs
+each case in a fresh process (:mod:`bench.runner`):
+
+1. the monitor in real time, with the scenario's latency and AWS's account-wide token bucket:
+   the headline numbers (calls against the minimum, wall time against the floor, memory);
+2. the monitor and the naive scan side by side with time scaled by ``--time-scale`` (latency
+   divided, the token bucket and the monitor's limiter and backoff on a faster clock), because
+   the naive scan takes ~11,000 calls: about 20 minutes in real time. Seconds are reported scaled
+   back. What the machine spends per call (HTTP, JSON) is not scaled, which makes the scaled
+   runs slower than real ones would be; docs/benchmarks.md shows a real-time run of both.
+
+It also times the handler's cold import (``python -X importtime``), prints a table, and writes
+the numbers into docs/benchmarks.md between its markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from bench.scenario import (
+    MAX_DATAPOINTS_PER_REQUEST,
+    MAX_REQUEST_BYTES,
+    AccountShape,
+    Scenario,
+    floor_seconds,
+    minimum_calls,
+    minimum_metric_requests,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "benchmarks.md"
+START_MARK = "<!-- bench:results:start -->"
+END_MARK = "<!-- bench:results:end -->"
+#: Targets from the issue.
+WALL_TARGET = 1.15
+MEMORY_TARGET_MB = 128.0
+IMPORT_TARGET_MS = 500.0
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    impl: str  # "monitor" or "naive"
+    time_scale: float
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Measurement:
+    case: Case
+    ok: bool
+    error: str | None
+    calls: dict[str, int]
+    minimum: dict[str, int]
+    throttles_sent: int
+    throttles_received: int | None
+    page_limits: list[str]
+    scan_seconds: float | None
+    publish_seconds: float | None
+    floor: float | None
+    keys_expected: int
+    keys_reported: int
+    keys_missed: int
+    keys_wrong: int
+    failures: list[str]
+    metric_requests: list[dict[str, Any]]
+    metric_datapoints: int | None
+    rss_imported_mb: float | None
+    rss_peak_mb: float | None
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: CPU seconds of the runner by phase: import, clients, scan, publish.
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def minimum_total(self) -> int:
+        return sum(self.minimum.values())
+
+    @property
+    def failed(self) -> bool:
+        return not self.ok or bool(self.failures) or self.keys_missed > 0
+
+    @property
+    def wall_ratio(self) -> float | None:
+        if self.scan_seconds is None or not self.floor:
+            return None
+        return self.scan_seconds / self.floor
+
+    @property
+    def datapoints_on_wire(self) -> int | None:
+        counts = [request.get("datapoints") for request in self.metric_requests]
+        return None if any(count is None for count in counts) else sum(int(c or 0) for c in counts)
+
+
+@dataclass(frozen=True)
+class ImportTiming:
+    runs_ms: tuple[float, ...]
+    breakdown_ms: dict[str, float]
+    ready_ms: tuple[float, ...]
+    load_average: float
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.runs_ms)
+
+    @property
+    def ready_median_ms(self) -> float:
+        return statistics.median(self.ready_ms)
+
+
+class SandboxHost:
+    """The sandbox host process, driven over its stdin/stdout."""
+
+    def __init__(self, scenario: Scenario, *, stderr: IO[str] | None = None) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "bench.sandbox_host",
+            f"--plans={scenario.plans}",
+            f"--keys={scenario.keys}",
+            f"--big-plans={scenario.big_plans}",
+            f"--big-plan-keys={scenario.big_plan_keys}",
+            f"--scan-date={scenario.scan_date.isoformat()}",
+        ]
+        self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell
+            command,
+            cwd=ROOT,
+            env=child_env({}),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        self.ready = self._read()
+        if not self.ready.get("ready"):
+            raise RuntimeError(f"the sandbox host did not start: {self.ready}")
+
+    def _read(self) -> dict[str, Any]:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the sandbox host exited with code {self._process.wait()}")
+        body: dict[str, Any] = json.loads(line)
+        return body
+
+    def ask(self, **command: Any) -> dict[str, Any]:
+        assert self._process.stdin is not None
+        self._process.stdin.write(json.dumps(command) + "\n")
+        self._process.stdin.flush()
+        answer = self._read()
+        if "error" in answer:
+            raise RuntimeError(f"sandbox host: {answer['error']}")
+        return answer
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            with contextlib.suppress(RuntimeError, OSError):
+                self.ask(op="quit")
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def __enter__(self) -> SandboxHost:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    """A clean environment for a child: no AWS profile or credentials of the user, loopback only."""
+    keep = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "VIRTUAL_ENV", "SYSTEMROOT")
+    env = {name: os.environ[name] for name in keep if name in os.environ}
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(str(ROOT / part) for part in ("", "lambdas", "src")),
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            # Nothing may reach AWS: every endpoint not set below goes to a closed loopback port.
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+            "POWERTOOLS_SERVICE_NAME": "apigw-quota-monitor",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def run_case(
+    host: SandboxHost,
+    scenario: Scenario,
+    case: Case,
+    *,
+    shape: AccountShape,
+    truth: dict[tuple[str, str], tuple[int, int | None]],
+) -> Measurement:
+    host.ask(
+        op="configure",
+        time_scale=case.time_scale,
+        latency=list(scenario.latency),
+        account_rps=scenario.account_rps,
+        account_burst=scenario.account_burst,
+    )
+    env = child_env(
+        {
+            "AWS_ENDPOINT_URL_API_GATEWAY": str(host.ready["apigateway"]),
+            "AWS_ENDPOINT_URL_CLOUDWATCH": str(host.ready["cloudwatch"]),
+            **dict(case.env),
+        }
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-") as folder:
+        config, out = Path(folder, "config.json"), Path(folder, "out.json")
+        config.write_text(
+            json.dumps(
+                {"impl": case.impl, "time_scale": case.time_scale, "scan_at": scenario.scan_at.isoformat()}
+            )
+        )
+        subprocess.run(  # noqa: S603 - our own module, no shell
+            [sys.executable, "-m", "bench.runner", str(config), str(out)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=3 * 3600,
+        )
+        outcome: dict[str, Any] = json.loads(out.read_text())
+    stats = host.ask(op="stats")
+    reported = {(row[0], row[1]): (row[2], row[3]) for row in outcome.get("keys", [])}
+    settings = outcome.get("settings", {})
+    minimum = minimum_calls(shape)
+    floor = None
+    if case.impl == "monitor" and settings:
+        floor = floor_seconds(sum(minimum.values()), float(settings["max_rps"]), int(settings["burst"]))
+    return Measurement(
+        case=case,
+        ok=bool(outcome.get("ok")),
+        error=outcome.get("error"),
+        calls={name: int(count) for name, count in stats["calls"].items()},
+        minimum=minimum,
+        throttles_sent=int(stats["throttled"]),
+        throttles_received=outcome.get("throttles"),
+        page_limits=list(stats["limits"]),
+        scan_seconds=outcome.get("scan_seconds"),
+        publish_seconds=outcome.get("publish_seconds"),
+        floor=floor,
+        keys_expected=len(truth),
+        keys_reported=len(reported),
+        keys_missed=len(set(truth) - set(reported)),
+        keys_wrong=sum(1 for pair, numbers in reported.items() if truth.get(pair) != tuple(numbers)),
+        failures=list(outcome.get("failures", [])),
+        metric_requests=list(stats["metric_requests"]),
+        metric_datapoints=outcome.get("metric_datapoints"),
+        rss_imported_mb=outcome.get("rss_imported_mb"),
+        rss_peak_mb=outcome.get("rss_peak_mb"),
+        settings=settings,
+        cpu={name: float(seconds) for name, seconds in outcome.get("cpu_seconds", {}).items()},
+    )
+
+
+def _lambda_like_env() -> dict[str, str]:
+    return child_env(
+        {"POWERTOOLS_TRACE_DISABLED": "false", "AWS_LAMBDA_FUNCTION_NAME": "quota-monitor-bench"}
+    )
+
+
+def measure_import(runs: int = 5) -> ImportTiming:
+    """``python -X importtime -c 'import quota_monitor.handler'`` in fresh processes."""
+    totals: list[float] = []
+    breakdown: dict[str, list[float]] = {}
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import quota_monitor.handler"],
+            cwd=ROOT,
+            env=_lambda_like_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        children: list[tuple[str, float]] = []
+        for line in done.stderr.splitlines():
+            if not line.startswith("import time:") or "cumulative" in line:
+                continue
+            _, cumulative, name = (part for part in line.removeprefix("import time:").split("|"))
+            depth = (len(name) - len(name.lstrip(" "))) // 2
+            module, micros = name.strip(), float(cumulative)
+            if depth == 0:
+                if module == "quota_monitor.handler":
+                    totals.append(micros / 1000)
+                    for child, child_micros in children:
+                        breakdown.setdefault(child, []).append(child_micros / 1000)
+                children = []
+            elif depth == 1:
+                children.append((module, micros))
+    ready: list[float] = []
+    probe = (
+        "import time; t = time.perf_counter(); import quota_monitor.handler; "
+        "from quota_monitor.clients import apigateway_client, cloudwatch_client; "
+        "apigateway_client(); cloudwatch_client(); print((time.perf_counter() - t) * 1000)"
+    )
+    for _ in range(runs):
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", probe],
+            cwd=ROOT,
+            env=_lambda_like_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        ready.append(float(done.stdout.strip().splitlines()[-1]))
+    significant = {
+        module: statistics.median(values)
+        for module, values in breakdown.items()
+        if statistics.median(values) >= 5.0
+    }
+    return ImportTiming(
+        runs_ms=tuple(totals),
+        breakdown_ms=significant,
+        ready_ms=tuple(ready),
+        load_average=os.getloadavg()[0],
+    )
+
+
+@dataclass
+class BenchReport:
+    scenario: Scenario
+    shape: AccountShape
+    measurements: list[Measurement]
+    imports: ImportTiming | None
+    started: datetime
+    seconds_to_seed: float
+    command: str
+
+    def first(self, impl: str, scale: float | None = None) -> Measurement | None:
+        for measurement in self.measurements:
+            if measurement.case.impl == impl and (scale is None or measurement.case.time_scale == scale):
+                return measurement
+        return None
+
+
+def run_benchmark(
+    scenario: Scenario,
+    cases: list[Case],
+    *,
+    measure_imports: bool = True,
+    command: str = "make bench",
+    stderr: IO[str] | None = None,
+) -> BenchReport:
+    started = datetime.now(UTC)
+    with SandboxHost(scenario, stderr=stderr) as host:
+        raw_shape = host.ask(op="shape")
+        shape = AccountShape(
+            plans=int(raw_shape["plans"]),
+            api_keys=int(raw_shape["api_keys"]),
+            keys_per_plan=tuple(int(n) for n in raw_shape["keys_per_plan"]),
+        )
+        truth = {(row[0], row[1]): (row[2], row[3]) for row in host.ask(op="truth")["keys"]}
+        measurements = []
+        for case in cases:
+            progress(f"running {case.label} ...")
+            began = time.monotonic()
+            measurements.append(run_case(host, scenario, case, shape=shape, truth=truth))
+            progress(f"  done in {time.monotonic() - began:.0f} s")
+        seconds_to_seed = float(host.ready.get("seconds_to_seed", 0.0))
+    imports = measure_import() if measure_imports else None
+    return BenchReport(scenario, shape, measurements, imports, started, seconds_to_seed, command)
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def _num(value: float | None, spec: str = ",.0f") -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _ok(passed: bool | None) -> str:
+    return "" if passed is None else (" ✅" if passed else " ❌")
+
+
+def result_rows(report: BenchReport) -> list[tuple[str, list[str], str]]:
+    """(what, one cell a case, target) for the results table."""
+    rows: list[tuple[str, list[str], str]] = []
+    ms = report.measurements
+
+    def row(what: str, cells: list[str], target: str = "") -> None:
+        rows.append((what, cells, target))
+
+    def per_op(m: Measurement) -> str:
+        return ", ".join(f"{name} {count:,}" for name, count in sorted(m.calls.items()))
+
+    row("API Gateway calls (sandbox count)", [f"{m.total_calls:,}" for m in ms])
+    row("… by operation", [per_op(m) for m in ms])
+    row("minimum for the account", [f"{m.minimum_total:,}" for m in ms])
+    row(
+        "calls ÷ minimum",
+        [
+            f"{m.total_calls / m.minimum_total:.2f}"
+            + _ok(m.total_calls == m.minimum_total if m.case.impl == "monitor" else None)
+            for m in ms
+        ],
+        "1.00",
+    )
+    row(
+        "page sizes requested (limit)",
+        [", ".join(x or "default (25)" for x in m.page_limits) for m in ms],
+        "500",
+    )
+    row("scan wall time, s (scaled back)", [_num(m.scan_seconds, ",.1f") for m in ms])
+    row("floor: calls beyond the burst ÷ rate, s", [_num(m.floor, ",.1f") for m in ms])
+    row(
+        "wall ÷ floor",
+        [
+            _num(m.wall_ratio, ".3f") + _ok(None if m.wall_ratio is None else m.wall_ratio <= WALL_TARGET)
+            for m in ms
+        ],
+        f"≤ {WALL_TARGET}",
+    )
+    row("429s sent by the sandbox", [f"{m.throttles_sent:,}" for m in ms])
+    row("429s received (monitor's count)", [_num(m.throttles_received) for m in ms])
+    row("keys expected / reported", [f"{m.keys_expected:,} / {m.keys_reported:,}" for m in ms])
+    row("keys missed", [f"{m.keys_missed:,}" + _ok(m.keys_missed == 0) for m in ms], "0")
+    row("keys with wrong numbers", [f"{m.keys_wrong:,}" + _ok(m.keys_wrong == 0) for m in ms], "0")
+    row("runs failed", [("0" if not m.failed else "1") + _ok(not m.failed) for m in ms], "0")
+    row("PutMetricData data points (on the wire)", [_num(m.datapoints_on_wire) for m in ms])
+    row(
+        "PutMetricData calls / ceil(points ÷ 1,000)",
+        [
+            "—"
+            if not m.metric_requests
+            else f"{len(m.metric_requests)} / {minimum_metric_requests(m.datapoints_on_wire or 0)}"
+            + _ok(len(m.metric_requests) == minimum_metric_requests(m.datapoints_on_wire or 0))
+            for m in ms
+        ],
+        "equal",
+    )
+
+    def largest(m: Measurement, field_name: str) -> int:
+        return max(int(request.get(field_name) or 0) for request in m.metric_requests)
+
+    row(
+        "largest PutMetricData request, bytes (uncompressed / gzip on the wire)",
+        [
+            f"{largest(m, 'decoded'):,} / {largest(m, 'wire'):,}"
+            + _ok(largest(m, "decoded") < MAX_REQUEST_BYTES)
+            if m.metric_requests
+            else "—"
+            for m in ms
+        ],
+        "< 1,000,000",
+    )
+    row(
+        "largest request, data points",
+        [
+            f"{largest(m, 'datapoints'):,}" + _ok(largest(m, "datapoints") <= MAX_DATAPOINTS_PER_REQUEST)
+            if m.metric_requests
+            else "—"
+            for m in ms
+        ],
+        "≤ 1,000",
+    )
+    row("publish time, s (moto, not scaled)", [_num(m.publish_seconds, ",.1f") for m in ms])
+    row(
+        "CPU seconds: import / clients / scan / publish",
+        [
+            " / ".join(f"{m.cpu[phase]:.2f}" for phase in ("import", "clients", "scan", "publish"))
+            if m.cpu
+            else "—"
+            for m in ms
+        ],
+    )
+    row("peak RSS after imports, MiB", [_num(m.rss_imported_mb, ",.1f") for m in ms])
+    row(
+        "peak RSS of the run, MiB",
+        [
+            _num(m.rss_peak_mb, ",.1f")
+            + _ok(None if m.rss_peak_mb is None else m.rss_peak_mb < MEMORY_TARGET_MB)
+            for m in ms
+        ],
+        f"< {MEMORY_TARGET_MB:.0f}",
+    )
+    return rows
+
+
+def comparison_lines(report: BenchReport) -> list[str]:
+    lines: list[str] = []
+    naive = report.first("naive")
+    if naive is None:
+        return lines
+    same_scale = report.first("monitor", naive.case.time_scale)
+    real = report.first("monitor", 1.0)
+    for label, monitor in (("same time scale", same_scale), ("monitor in real time", real)):
+        if monitor is None or monitor.scan_seconds is None or naive.scan_seconds is None:
+            continue
+        lines.append(
+            f"naive ÷ monitor ({label}): {naive.total_calls / monitor.total_calls:.1f}x the API calls, "
+            f"{naive.scan_seconds / monitor.scan_seconds:.1f}x the wall time "
+            f"({naive.scan_seconds:,.0f} s against {monitor.scan_seconds:,.0f} s)"
+        )
+    return lines
+
+
+def import_lines(imports: ImportTiming | None) -> list[str]:
+    if imports is None:
+        return []
+    runs = ", ".join(f"{ms:.0f}" for ms in imports.runs_ms)
+    passed = imports.median_ms < IMPORT_TARGET_MS
+    heaviest = sorted(imports.breakdown_ms.items(), key=lambda item: -item[1])
+    return [
+        f"cold import of quota_monitor.handler (python -X importtime, {len(imports.runs_ms)} fresh "
+        f"processes): median {imports.median_ms:.0f} ms (runs: {runs}); "
+        f"target < {IMPORT_TARGET_MS:.0f} ms{_ok(passed)}",
+        "  of which (cumulative, median): " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in heaviest),
+        "import + both boto3 clients created (what a cold start does before its first call): "
+        f"median {imports.ready_median_ms:.0f} ms",
+        f"load average while timing imports: {imports.load_average:.2f} on {os.cpu_count()} cores",
+    ]
+
+
+def machine_line() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}"
+    )
+
+
+def render_text(report: BenchReport) -> str:
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title=scenario_line(report), title_justify="left")
+    table.add_column("")
+    for measurement in report.measurements:
+        table.add_column(measurement.case.label, justify="right")
+    table.add_column("target")
+    for what, cells, target in result_rows(report):
+        table.add_row(what, *cells, target)
+    console = Console(record=True, width=200, file=io.StringIO())
+    console.print(table)
+    for line in comparison_lines(report) + import_lines(report.imports):
+        console.print(line, highlight=False)
+    return console.export_text()
+
+
+def scenario_line(report: BenchReport) -> str:
+    s, shape = report.scenario, report.shape
+    return (
+        f"{shape.plans:,} usage plans, {shape.api_keys:,} API keys ({shape.attached_keys:,} attached), "
+        f"{s.days} days of usage a key; "
+        f"latency {s.latency[0] * 1000:.0f}-{s.latency[1] * 1000:.0f} ms a call; "
+        f"account bucket {s.account_rps:g}/s, burst {s.account_burst}"
+    )
+
+
+def render_markdown(report: BenchReport) -> str:
+    lines = [
+        START_MARK,
+        f"Generated by `{report.command}` on {report.started:%Y-%m-%d %H:%M} UTC; machine: {machine_line()}.",
+        "",
+        f"Scenario: {scenario_line(report)}. Seeding the sandbox took {report.seconds_to_seed:.1f} s.",
+        "",
+        "| | " + " | ".join(m.case.label for m in report.measurements) + " | target |",
+        "|---|" + "---:|" * len(report.measurements) + "---|",
+    ]
+    for what, cells, target in result_rows(report):
+        lines.append(f"| {what} | " + " | ".join(cells) + f" | {target} |")
+    lines.append("")
+    lines.extend(f"- {line.strip()}" for line in comparison_lines(report) + import_lines(report.imports))
+    failures = [(m.case.label, m.error or "; ".join(m.failures[:3])) for m in report.measurements if m.failed]
+    lines.extend(f"- {label} failed: {reason}" for label, reason in failures)
+    lines.append(END_MARK)
+    return "\n".join(lines) + "\n"
+
+
+def write_docs(report: BenchReport, path: Path = DOCS) -> None:
+    """Replace the results between the markers in ``path`` (or append them)."""
+    block = render_markdown(report)
+    text = path.read_text() if path.exists() else ""
+    if START_MARK in text and END_MARK in text:
+        before, rest = text.split(START_MARK, 1)
+        _, after = rest.split(END_MARK, 1)
+        text = before + block.rstrip("\n") + after
+    else:
+        text = text + ("\n" if text and not text.endswith("\n") else "") + block
+    path.write_text(text)
+
+
+def default_cases(time_scale: float, *, naive: bool, naive_real_time: bool) -> list[Case]:
+    cases = [Case("monitor, real time", "monitor", 1.0)]
+    if naive and time_scale != 1.0:
+        cases.append(Case(f"monitor, time x{time_scale:g}", "monitor", time_scale))
+    if naive:
+        cases.append(Case(f"naive, time x{time_scale:g}", "naive", time_scale))
+    if naive_real_time and time_scale != 1.0:
+        cases.append(Case("naive, real time", "naive", 1.0))
+    return cases
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    defaults = Scenario()
+    parser.add_argument("--plans", type=int, default=defaults.plans)
+    parser.add_argument("--keys", type=int, default=defaults.keys)
+    parser.add_argument("--big-plans", type=int, default=defaults.big_plans)
+    parser.add_argument("--big-plan-keys", type=int, default=defaults.big_plan_keys)
+    parser.add_argument(
+        "--time-scale", type=float, default=10.0, help="time scale of the side-by-side runs (default 10)"
+    )
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive implementation")
+    parser.add_argument(
+        "--naive-real-time",
+        action="store_true",
+        help="also run the naive scan in real time (about 20 minutes)",
+    )
+    parser.add_argument("--no-docs", action="store_true", help=f"do not write {DOCS.relative_to(ROOT)}")
+    parser.add_argument("--json", type=Path, help="also write the raw measurements here")
+    args = parser.parse_args(argv)
+    if args.time_scale <= 0:
+        parser.error(f"--time-scale {args.time_scale} must be above 0")
+    scenario = replace(
+        defaults, plans=args.plans, keys=args.keys, big_plans=args.big_plans, big_plan_keys=args.big_plan_keys
+    )
+    command = (
+        "make bench" if argv is None and len(sys.argv) == 1 else "python -m bench " + " ".join(sys.argv[1:])
+    )
+    progress(f"seeding the sandbox: {scenario.plans} plans, {scenario.keys} keys ...")
+    report = run_benchmark(
+        scenario,
+        default_cases(args.time_scale, naive=not args.no_naive, naive_real_time=args.naive_real_time),
+        command=command,
+    )
+    sys.stdout.write(render_text(report))
+    if not args.no_docs:
+        write_docs(report)
+        progress(f"results written to {DOCS.relative_to(ROOT)}")
+    if args.json:
+        args.json.write_text(
+            json.dumps([m.__dict__ | {"case": m.case.__dict__} for m in report.measurements], indent=1)
+        )
+    return 1 if any(m.failed for m in report.measurements if m.case.impl == "monitor") else 0
