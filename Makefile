@@ -37,5 +37,9 @@ unit: setup
 
 test: lint typecheck unit
 
+# The monitor at 10,000 keys against its targets and the naive way; writes docs/benchmarks.md.
+bench: setup
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) $(TOOLS) cdk.out .pytest_cache .mypy_cache .ruff_cache

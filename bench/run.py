@@ -59,6 +59,8 @@ class Case:
     impl: str  # "monitor" or "naive"
     time_scale: float
     env: tuple[tuple[str, str], ...] = ()
+    #: Other callers of the account's control plane during the run, calls a second (not retried).
+    background_rps: float = 0.0
 
 
 @dataclass
@@ -86,6 +88,8 @@ class Measurement:
     settings: dict[str, Any] = field(default_factory=dict)
     #: CPU seconds of the runner by phase: import, clients, scan, publish.
     cpu: dict[str, float] = field(default_factory=dict)
+    #: The other traffic's calls and how many of them the account's bucket refused.
+    background: dict[str, int] | None = None
 
     @property
     def total_calls(self) -> int:
@@ -226,6 +230,7 @@ def run_case(
         latency=list(scenario.latency),
         account_rps=scenario.account_rps,
         account_burst=scenario.account_burst,
+        background_rps=case.background_rps,
     )
     env = child_env(
         {
@@ -279,6 +284,7 @@ def run_case(
         rss_peak_mb=outcome.get("rss_peak_mb"),
         settings=settings,
         cpu={name: float(seconds) for name, seconds in outcome.get("cpu_seconds", {}).items()},
+        background=stats.get("background"),
     )
 
 
@@ -286,6 +292,27 @@ def _lambda_like_env() -> dict[str, str]:
     return child_env(
         {"POWERTOOLS_TRACE_DISABLED": "false", "AWS_LAMBDA_FUNCTION_NAME": "quota-monitor-bench"}
     )
+
+
+def parse_importtime(stderr: str, module: str = "quota_monitor.handler") -> tuple[float, dict[str, float]]:
+    """From ``python -X importtime`` output: ``module``'s cumulative ms, and that of its direct imports."""
+    total: float | None = None
+    children: list[tuple[str, float]] = []
+    found: dict[str, float] = {}
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line.removeprefix("import time:").split("|")
+        depth = (len(name) - len(name.lstrip(" "))) // 2
+        if depth == 0:
+            if name.strip() == module:
+                total, found = float(cumulative) / 1000, dict(children)
+            children = []
+        elif depth == 1:
+            children.append((name.strip(), float(cumulative) / 1000))
+    if total is None:
+        raise ValueError(f"{module} is not in the importtime output")
+    return total, found
 
 
 def measure_import(runs: int = 5) -> ImportTiming:
@@ -301,21 +328,10 @@ def measure_import(runs: int = 5) -> ImportTiming:
             text=True,
             check=True,
         )
-        children: list[tuple[str, float]] = []
-        for line in done.stderr.splitlines():
-            if not line.startswith("import time:") or "cumulative" in line:
-                continue
-            _, cumulative, name = (part for part in line.removeprefix("import time:").split("|"))
-            depth = (len(name) - len(name.lstrip(" "))) // 2
-            module, micros = name.strip(), float(cumulative)
-            if depth == 0:
-                if module == "quota_monitor.handler":
-                    totals.append(micros / 1000)
-                    for child, child_micros in children:
-                        breakdown.setdefault(child, []).append(child_micros / 1000)
-                children = []
-            elif depth == 1:
-                children.append((module, micros))
+        total, children = parse_importtime(done.stderr)
+        totals.append(total)
+        for child, ms in children.items():
+            breakdown.setdefault(child, []).append(ms)
     ready: list[float] = []
     probe = (
         "import time; t = time.perf_counter(); import quota_monitor.handler; "
@@ -345,6 +361,13 @@ def measure_import(runs: int = 5) -> ImportTiming:
     )
 
 
+@dataclass(frozen=True)
+class Headroom:
+    """The monitor at several rates while other callers use the same account: who gets 429s."""
+
+    measurements: list[Measurement]
+
+
 @dataclass
 class BenchReport:
     scenario: Scenario
@@ -354,6 +377,7 @@ class BenchReport:
     started: datetime
     seconds_to_seed: float
     command: str
+    headroom: Headroom | None = None
 
     def first(self, impl: str, scale: float | None = None) -> Measurement | None:
         for measurement in self.measurements:
@@ -362,15 +386,10 @@ class BenchReport:
         return None
 
 
-def run_benchmark(
-    scenario: Scenario,
-    cases: list[Case],
-    *,
-    measure_imports: bool = True,
-    command: str = "make bench",
-    stderr: IO[str] | None = None,
-) -> BenchReport:
-    started = datetime.now(UTC)
+def measure(
+    scenario: Scenario, cases: list[Case], *, stderr: IO[str] | None = None
+) -> tuple[AccountShape, list[Measurement], float]:
+    """Seed a sandbox host with ``scenario`` and run every case against it."""
     with SandboxHost(scenario, stderr=stderr) as host:
         raw_shape = host.ask(op="shape")
         shape = AccountShape(
@@ -385,9 +404,50 @@ def run_benchmark(
             began = time.monotonic()
             measurements.append(run_case(host, scenario, case, shape=shape, truth=truth))
             progress(f"  done in {time.monotonic() - began:.0f} s")
-        seconds_to_seed = float(host.ready.get("seconds_to_seed", 0.0))
+        return shape, measurements, float(host.ready.get("seconds_to_seed", 0.0))
+
+
+#: (APIGATEWAY_MAX_RPS, other callers' calls a second): the default with a steady deploy beside it,
+#: the monitor taking the whole budget, and the default beside a heavy deploy.
+HEADROOM_CASES = ((5.0, 4.0), (10.0, 4.0), (5.0, 7.0))
+
+
+def headroom_cases(pairs: tuple[tuple[float, float], ...] = HEADROOM_CASES) -> list[Case]:
+    return [
+        Case(
+            f"monitor at {rate:g}/s, others at {other:g}/s",
+            "monitor",
+            1.0,
+            (("APIGATEWAY_MAX_RPS", f"{rate:g}"),),
+            other,
+        )
+        for rate, other in pairs
+    ]
+
+
+def run_benchmark(
+    scenario: Scenario,
+    cases: list[Case],
+    *,
+    measure_imports: bool = True,
+    headroom: list[Case] | None = None,
+    command: str = "make bench",
+    stderr: IO[str] | None = None,
+) -> BenchReport:
+    started = datetime.now(UTC)
+    shape, measurements, seconds_to_seed = measure(scenario, cases + (headroom or []), stderr=stderr)
+    main_runs, other_runs = measurements[: len(cases)], measurements[len(cases) :]
     imports = measure_import() if measure_imports else None
-    return BenchReport(scenario, shape, measurements, imports, started, seconds_to_seed, command)
+    return BenchReport(
+        scenario,
+        shape,
+        main_runs,
+        imports,
+        started,
+        seconds_to_seed,
+        command,
+        Headroom(other_runs) if other_runs else None,
+    )
 
 
 def progress(text: str) -> None:
@@ -544,6 +604,48 @@ def import_lines(imports: ImportTiming | None) -> list[str]:
     ]
 
 
+HEADROOM_COLUMNS = (
+    "APIGATEWAY_MAX_RPS",
+    "other callers, calls/s",
+    "monitor's calls",
+    "scan wall, s",
+    "floor, s",
+    "429s to the monitor",
+    "other callers' calls",
+    "other callers' 429s",
+    "keys missed",
+)
+
+
+def headroom_title(report: BenchReport) -> str:
+    s = report.scenario
+    return (
+        f"Headroom: the same account while other callers (a deploy, the console) use the control plane "
+        f"steadily, without retrying (bucket {s.account_rps:g}/s, burst {s.account_burst})"
+    )
+
+
+def headroom_rows(headroom: Headroom) -> list[list[str]]:
+    rows = []
+    for m in headroom.measurements:
+        other = m.background or {"calls": 0, "refused": 0}
+        share = other["refused"] / other["calls"] if other["calls"] else 0.0
+        rows.append(
+            [
+                _num(m.settings.get("max_rps"), "g"),
+                f"{m.case.background_rps:g}",
+                f"{m.total_calls:,}",
+                _num(m.scan_seconds, ",.1f"),
+                _num(m.floor, ",.1f"),
+                f"{m.throttles_sent:,}",
+                f"{other['calls']:,}",
+                f"{other['refused']:,} ({share:.0%})",
+                f"{m.keys_missed:,}",
+            ]
+        )
+    return rows
+
+
 def machine_line() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -574,6 +676,13 @@ def render_text(report: BenchReport) -> str:
     console.print(table)
     for line in comparison_lines(report) + import_lines(report.imports):
         console.print(line, highlight=False)
+    if report.headroom is not None:
+        other = Table(title=headroom_title(report), title_justify="left")
+        for column in HEADROOM_COLUMNS:
+            other.add_column(column, justify="right")
+        for cells in headroom_rows(report.headroom):
+            other.add_row(*cells)
+        console.print(other)
     return console.export_text()
 
 
@@ -603,6 +712,17 @@ def render_markdown(report: BenchReport) -> str:
     lines.extend(f"- {line.strip()}" for line in comparison_lines(report) + import_lines(report.imports))
     failures = [(m.case.label, m.error or "; ".join(m.failures[:3])) for m in report.measurements if m.failed]
     lines.extend(f"- {label} failed: {reason}" for label, reason in failures)
+    if report.headroom is not None:
+        lines.extend(
+            [
+                "",
+                headroom_title(report) + ":",
+                "",
+                "| " + " | ".join(HEADROOM_COLUMNS) + " |",
+                "|" + "---:|" * len(HEADROOM_COLUMNS),
+            ]
+        )
+        lines.extend("| " + " | ".join(cells) + " |" for cells in headroom_rows(report.headroom))
     lines.append(END_MARK)
     return "\n".join(lines) + "\n"
 
@@ -647,6 +767,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run the naive scan in real time (about 20 minutes)",
     )
+    parser.add_argument(
+        "--no-headroom", action="store_true", help="skip the experiment with other traffic in the account"
+    )
     parser.add_argument("--no-docs", action="store_true", help=f"do not write {DOCS.relative_to(ROOT)}")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     args = parser.parse_args(argv)
@@ -662,6 +785,7 @@ def main(argv: list[str] | None = None) -> int:
     report = run_benchmark(
         scenario,
         default_cases(args.time_scale, naive=not args.no_naive, naive_real_time=args.naive_real_time),
+        headroom=None if args.no_headroom else headroom_cases(),
         command=command,
     )
     sys.stdout.write(render_text(report))
@@ -672,4 +796,6 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(
             json.dumps([m.__dict__ | {"case": m.case.__dict__} for m in report.measurements], indent=1)
         )
-    return 1 if any(m.failed for m in report.measurements if m.case.impl == "monitor") else 0
+    monitor_runs = [m for m in report.measurements if m.case.impl == "monitor"]
+    monitor_runs += report.headroom.measurements if report.headroom else []
+    return 1 if any(m.failed for m in monitor_runs) else 0

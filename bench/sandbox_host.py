@@ -4,14 +4,19 @@ Run as ``python -m bench.sandbox_host --plans 300 --keys 10000 ...``. It seeds t
 both servers on loopback, prints one JSON line with their URLs, then answers one JSON command a
 line on stdin with one JSON line on stdout:
 
-- ``configure``: latency, the account's token bucket and the time scale for the next run; resets
-  every counter and CloudWatch's stored data;
+- ``configure``: latency, the account's token bucket, the time scale and the other traffic of the
+  account for the next run; resets every counter and CloudWatch's stored data;
 - ``shape``: how many plans and API keys the account holds, and the keys attached to each plan;
 - ``truth``: each attached key's ``used`` and ``remaining`` for the scan date, from the sandbox's
   own model of AWS's accounting (independent of the monitor's code);
 - ``stats``: API Gateway calls per operation, 429s sent, and every PutMetricData request seen on
   the wire (bytes sent, bytes after gzip decoding, data points);
 - ``quit``.
+
+Other traffic: with ``background_rps`` d, from the run's first API Gateway request until the next
+``stats``, the host spends d tokens a second of the account's bucket, as a deploy or a console
+user would, and counts how many of those calls the bucket refused (the 429s they would have seen;
+they are not retried).
 
 Time scaling: with ``time_scale`` k, latency is divided by k and the token bucket runs on a clock
 k times faster, so that its ``Retry-After`` is in scaled seconds, as the client's sleeps are.
@@ -109,6 +114,41 @@ class MotoServer:
         self._server.shutdown()
 
 
+class BackgroundTraffic:
+    """Other callers of the account's control plane: ``rate`` calls a (scaled) second, not retried."""
+
+    def __init__(self, throttle: Any, rate: float, scale: float) -> None:
+        self.throttle, self.interval = throttle, 1.0 / (rate * scale)
+        self.calls = self.refused = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="background-traffic", daemon=True)
+        self._started = threading.Lock()
+
+    def start_once(self, _request: object = None) -> None:
+        """A sandbox fault hook: the first request of the run starts the traffic; serves normally."""
+        if self._started.acquire(blocking=False):
+            self._thread.start()
+
+    def _run(self) -> None:
+        from apigw_sandbox.server import Throttled  # noqa: PLC0415
+
+        due = time.monotonic()
+        while not self._stop.is_set():
+            self.calls += 1
+            try:
+                self.throttle.admit()
+            except Throttled:
+                self.refused += 1
+            due += self.interval
+            self._stop.wait(max(0.0, due - time.monotonic()))
+
+    def stop(self) -> dict[str, int]:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        return {"calls": self.calls, "refused": self.refused}
+
+
 def scaled_clock(scale: float) -> Callable[[], float]:
     """A monotonic clock running ``scale`` times faster than real time."""
 
@@ -131,10 +171,79 @@ def truth(account: SandboxAccount, today: date) -> list[list[Any]]:
     return rows
 
 
+class Host:
+    """The seeded sandbox and moto, and the answers to the driver's commands."""
+
+    def __init__(self, account: SandboxAccount, scan_date: date) -> None:
+        from apigw_sandbox.server import SandboxServer  # noqa: PLC0415
+
+        self.account, self.scan_date = account, scan_date
+        self.sandbox = SandboxServer(account)
+        self.moto = MotoServer()
+        self.background: BackgroundTraffic | None = None
+
+    def start(self) -> None:
+        self.sandbox.start()
+        self.moto.start()
+
+    def stop(self) -> None:
+        if self.background is not None:
+            self.background.stop()
+        self.sandbox.stop()
+        self.moto.stop()
+
+    def answer(self, command: dict[str, Any]) -> dict[str, Any]:
+        op = command.get("op")
+        if op == "configure":
+            return self.configure(command)
+        if op == "shape":
+            return {
+                "plans": len(self.account.plans),
+                "api_keys": len(self.account.keys),
+                "keys_per_plan": [len(plan.key_ids) for plan in self.account.plans.values()],
+            }
+        if op == "truth":
+            return {"keys": truth(self.account, self.scan_date)}
+        if op == "stats":
+            return self.stats()
+        return {"error": f"unknown op {op!r}"}
+
+    def configure(self, command: dict[str, Any]) -> dict[str, Any]:
+        from apigw_sandbox.server import AccountThrottle  # noqa: PLC0415
+
+        if self.background is not None:
+            self.background.stop()
+            self.background = None
+        scale = float(command["time_scale"])
+        low, high = command["latency"]
+        self.sandbox.latency = (low / scale, high / scale)
+        rate, burst = float(command.get("account_rps") or 0), int(command.get("account_burst") or 1)
+        throttle = AccountThrottle(rate, burst, clock=scaled_clock(scale)) if rate > 0 else None
+        self.sandbox.throttle = throttle
+        self.sandbox.reset_counters()
+        self.sandbox.fault_hooks.clear()
+        other = float(command.get("background_rps") or 0)
+        if other > 0:
+            if throttle is None:
+                return {"error": "other traffic needs the account's token bucket (account_rps)"}
+            self.background = BackgroundTraffic(throttle, other, scale)
+            self.sandbox.fault_hooks.append(self.background.start_once)
+        self.moto.reset()
+        return {"ok": True}
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "background": self.background.stop() if self.background is not None else None,
+            "calls": dict(self.sandbox.calls),
+            "throttled": self.sandbox.throttled,
+            "limits": sorted({request.query.get("limit", "") for request in self.sandbox.requests}),
+            "metric_requests": list(self.moto.recorder.requests),
+        }
+
+
 def main(argv: list[str] | None = None) -> int:
     from apigw_sandbox.account import SandboxAccount  # noqa: PLC0415
     from apigw_sandbox.seed import seed_scale_account  # noqa: PLC0415
-    from apigw_sandbox.server import AccountThrottle, SandboxServer  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="python -m bench.sandbox_host")
     parser.add_argument("--plans", type=int, required=True)
@@ -156,51 +265,18 @@ def main(argv: list[str] | None = None) -> int:
         history_days=args.scan_date.day - 1,
     )
     seeded_in = time.monotonic() - started
-    sandbox = SandboxServer(account)
-    sandbox.start()
-    moto = MotoServer()
-    moto.start()
-    reply({"ready": True, "apigateway": sandbox.url, "cloudwatch": moto.url, "seconds_to_seed": seeded_in})
-
-    for line in sys.stdin:
-        command = json.loads(line)
-        op = command.get("op")
-        if op == "configure":
-            scale = float(command["time_scale"])
-            low, high = command["latency"]
-            sandbox.latency = (low / scale, high / scale)
-            rate, burst = command.get("account_rps"), command.get("account_burst")
-            sandbox.throttle = (
-                AccountThrottle(float(rate), int(burst), clock=scaled_clock(scale)) if rate else None
-            )
-            sandbox.reset_counters()
-            moto.reset()
-            reply({"ok": True})
-        elif op == "shape":
-            reply(
-                {
-                    "plans": len(account.plans),
-                    "api_keys": len(account.keys),
-                    "keys_per_plan": [len(plan.key_ids) for plan in account.plans.values()],
-                }
-            )
-        elif op == "truth":
-            reply({"keys": truth(account, args.scan_date)})
-        elif op == "stats":
-            reply(
-                {
-                    "calls": dict(sandbox.calls),
-                    "throttled": sandbox.throttled,
-                    "limits": sorted({r.query.get("limit", "") for r in sandbox.requests}),
-                    "metric_requests": list(moto.recorder.requests),
-                }
-            )
-        elif op == "quit":
-            break
-        else:
-            reply({"error": f"unknown op {op!r}"})
-    sandbox.stop()
-    moto.stop()
+    host = Host(account, args.scan_date)
+    host.start()
+    urls = {"apigateway": host.sandbox.url, "cloudwatch": host.moto.url}
+    reply({"ready": True, **urls, "seconds_to_seed": seeded_in})
+    try:
+        for line in sys.stdin:
+            command = json.loads(line)
+            if command.get("op") == "quit":
+                break
+            reply(host.answer(command))
+    finally:
+        host.stop()
     return 0
 
 
