@@ -90,6 +90,8 @@ class Measurement:
     cpu: dict[str, float] = field(default_factory=dict)
     #: The other traffic's calls and how many of them the account's bucket refused.
     background: dict[str, int] | None = None
+    #: The machine's 1-minute load average when the run ended (the machine may be shared).
+    load_average: float | None = None
 
     @property
     def total_calls(self) -> int:
@@ -285,6 +287,7 @@ def run_case(
         settings=settings,
         cpu={name: float(seconds) for name, seconds in outcome.get("cpu_seconds", {}).items()},
         background=stats.get("background"),
+        load_average=os.getloadavg()[0],
     )
 
 
@@ -556,6 +559,10 @@ def result_rows(report: BenchReport) -> list[tuple[str, list[str], str]]:
             for m in ms
         ],
     )
+    row(
+        f"machine load (1-min average, {os.cpu_count()} cores) at the end",
+        [_num(m.load_average, ".2f") for m in ms],
+    )
     row("peak RSS after imports, MiB", [_num(m.rss_imported_mb, ",.1f") for m in ms])
     row(
         "peak RSS of the run, MiB",
@@ -570,17 +577,15 @@ def result_rows(report: BenchReport) -> list[tuple[str, list[str], str]]:
 
 
 def comparison_lines(report: BenchReport) -> list[str]:
+    """Naive against monitor: each naive run beside the monitor run at the same time scale."""
     lines: list[str] = []
-    naive = report.first("naive")
-    if naive is None:
-        return lines
-    same_scale = report.first("monitor", naive.case.time_scale)
-    real = report.first("monitor", 1.0)
-    for label, monitor in (("same time scale", same_scale), ("monitor in real time", real)):
+    for naive in (m for m in report.measurements if m.case.impl == "naive"):
+        monitor = report.first("monitor", naive.case.time_scale)
         if monitor is None or monitor.scan_seconds is None or naive.scan_seconds is None:
             continue
         lines.append(
-            f"naive ÷ monitor ({label}): {naive.total_calls / monitor.total_calls:.1f}x the API calls, "
+            f"{naive.case.label} ÷ {monitor.case.label}: "
+            f"{naive.total_calls / monitor.total_calls:.1f}x the API calls, "
             f"{naive.scan_seconds / monitor.scan_seconds:.1f}x the wall time "
             f"({naive.scan_seconds:,.0f} s against {monitor.scan_seconds:,.0f} s)"
         )
