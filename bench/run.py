@@ -9,7 +9,9 @@ each case in a fresh process (:mod:`bench.runner`):
    divided, the token bucket and the monitor's limiter and backoff on a faster clock), because
    the naive scan takes ~11,000 calls: about 20 minutes in real time. Seconds are reported scaled
    back. What the machine spends per call (HTTP, JSON) is not scaled, which makes the scaled
-   runs slower than real ones would be; docs/benchmarks.md shows a real-time run of both.
+   runs slower than real ones would be; docs/benchmarks.md shows a real-time run of both;
+3. the headroom runs: the monitor in real time at several ``APIGATEWAY_MAX_RPS`` while other
+   callers (a deploy, the console) spend the same account's budget, counting who gets 429s.
 
 It also times the handler's cold import (``python -X importtime``), prints a table, and writes
 the numbers into docs/benchmarks.md between its markers.

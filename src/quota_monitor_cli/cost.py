@@ -33,12 +33,11 @@ if TYPE_CHECKING:
 class Prices:
     """AWS list prices in us-east-1 (US East, N. Virginia), in US dollars.
 
-    Sources, read in November 2026: aws.amazon.com/cloudwatch/pricing (metrics, API requests,
-    alarms, dashboards, logs), aws.amazon.com/lambda/pricing, aws.amazon.com/dynamodb/pricing
-    (on-demand, after the November 2024 reduction), aws.amazon.com/sns/pricing,
-    aws.amazon.com/eventbridge/pricing (Scheduler) and aws.amazon.com/kms/pricing. AWS changes
-    prices and they differ by region: check the pages (or the AWS Pricing Calculator) before
-    quoting. Custom metrics are prorated by the hour and billed only for hours with data.
+    Gathered in November 2026; docs/cost.md names the source each number was checked against
+    (the AWS pricing pages, an AWS whitepaper, dated third-party summaries of the pages) and marks
+    the one assumption (the KMS key). AWS changes prices and they differ by region: check
+    aws.amazon.com/<service>/pricing or the AWS Pricing Calculator before quoting. Custom metrics
+    are prorated by the hour and billed only for hours with data.
     """
 
     as_of: str = "2026-11"
@@ -70,9 +69,10 @@ PRICES = Prices()
 HOURS_PER_MONTH = 730  # AWS's convention for a month
 LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one vCPU's worth at 1,769 MB, proportionally below
 #: What the benchmark measured (docs/benchmarks.md) and the duration model builds on: CPU
-#: seconds a run spends apart from API waits (cold start, clients), and per key (scan + publish).
+#: seconds a run spends apart from API waits (imports and clients, 0.5 s, rounded up for Lambda's
+#: own runtime), and per key (scan 2.2 s and publish 1.4 s for 10,000 keys of 31 days).
 CPU_SECONDS_PER_RUN = 0.7
-CPU_SECONDS_PER_KEY = 0.00035
+CPU_SECONDS_PER_KEY = 0.00036
 #: Bytes of log a run writes: Lambda's START/END/REPORT lines and the one summary line.
 LOG_BYTES_PER_RUN = 2_000
 #: The alert-state item the lead's alert code keeps per key in alert, bytes (an assumption).
@@ -91,7 +91,7 @@ class Usage:
     keys: int
     plans: int
     interval_minutes: int = 15
-    memory_mb: int = 512
+    memory_mb: int = 256
     key_metrics: KeyMetricsSelection = ALL_KEYS
     #: For ``above:P``: the average share of keys at or above P over the month (an assumption).
     share_above: float = 0.10
@@ -369,7 +369,7 @@ def run(args: argparse.Namespace) -> int:
     result = estimate(usage)
     # Text, not markup: "top:100" would otherwise become an emoji.
     title = Text(
-        f"Monthly cost of the monitor: {usage.keys:,} keys, {usage.plans:,} plans, every "
+        f"Monthly cost of the monitor: {usage.keys:,} keys, {usage.plans:,} usage plans, every "
         f"{usage.interval_minutes} min, KEY_METRICS={usage.key_metrics.describe()}"
     )
     table = Table(title=title, title_justify="left")
