@@ -37,6 +37,16 @@ unit: setup
 
 test: lint typecheck unit
 
+# The CDK CLI pinned in package-lock.json; `npm ci` again only when the lock changes.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+# Synthesizes the stack (cdk-nag checks included) into cdk.out/, offline. Settings: cdk.json, or
+# CDK_ARGS='-c scheduleMinutes=5 -c alertEmails=ops@example.com'.
+synth: setup node_modules/.package-lock.json
+	npx cdk synth --no-notices --quiet $(CDK_ARGS)
+	@echo "Synthesized to cdk.out/"
+
 # The monitor at 10,000 keys against its targets and the naive way; writes docs/benchmarks.md.
 bench: setup
 	$(BIN)/python -m bench

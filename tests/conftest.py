@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from apigw_sandbox.account import SandboxAccount
-from apigw_sandbox.local import LocalCloud
+from apigw_sandbox.local import AlertResources, LocalCloud
 from quota_monitor.calls import ApiGatewayCalls, RetryPolicy
 from quota_monitor.clients import apigateway_client
 
@@ -94,3 +94,9 @@ def api(cloud: LocalCloud) -> ApiGatewayCalls:
 def apigateway(cloud: LocalCloud) -> Any:
     """A plain boto3 API Gateway client against the sandbox (botocore's default settings)."""
     return cloud.client("apigateway")
+
+
+@pytest.fixture
+def alert_infra(cloud: LocalCloud) -> AlertResources:
+    """The alert topic, state table and an SQS inbox subscribed to the topic, in moto."""
+    return cloud.create_alert_resources()

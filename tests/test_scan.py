@@ -321,3 +321,49 @@ def test_metrics_read_back_from_cloudwatch_match_the_scan(
         got.update({item["Id"]: item["Values"] for item in response["MetricDataResults"]})
     for n, value in enumerate(expected.values()):
         assert got[f"q{n}"] == [pytest.approx(value)]
+
+
+def test_a_listing_that_is_not_json_is_an_error_not_an_empty_account(
+    account: SandboxAccount, api: ApiGatewayCalls, cloud: LocalCloud, now: datetime
+) -> None:
+    """botocore returns {'message': <body>} for a body it cannot decode: that is not zero plans."""
+    add_plan(account, "gold", 2)
+
+    def garbled(request: Request) -> Any:
+        return (
+            (lambda payload: payload[: len(payload) // 2]) if request.operation == "GetUsagePlans" else None
+        )
+
+    cloud.sandbox.fault_hooks.append(garbled)
+    result = scan_account(api, now=now)
+
+    assert [(f.resource, f.cause) for f in result.failures] == [("usage-plans", "MalformedResponse")]
+    assert "GetUsagePlans: the response body is not JSON" in result.failures[0].message
+    assert cloud.sandbox.calls["GetUsagePlans"] == 3  # retried twice, in case it was cut off, then reported
+    assert result.keys == ()
+
+
+def test_a_field_botocore_cannot_parse_fails_that_plan_only(
+    account: SandboxAccount, api: ApiGatewayCalls, cloud: LocalCloud, now: datetime
+) -> None:
+    broken, _ = add_plan(account, "broken", 2)
+    _fine, fine_keys = add_plan(account, "fine", 2)
+
+    def text_in_a_number(request: Request) -> Any:
+        if request.operation != "GetUsage" or broken not in request.path:
+            return None
+
+        def rewrite(payload: bytes) -> bytes:
+            body = json.loads(payload)
+            for daily in body["values"].values():
+                daily[0][0] = "lots"
+            return json.dumps(body).encode()
+
+        return rewrite
+
+    cloud.sandbox.fault_hooks.append(text_in_a_number)
+    result = scan_account(api, now=now)
+
+    assert [(f.resource_id, f.cause) for f in result.failures] == [(broken, "MalformedResponse")]
+    assert "GetUsage: the response could not be read (ValueError" in result.failures[0].message
+    assert {key.api_key_id for key in result.keys} == set(fine_keys)

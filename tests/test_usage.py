@@ -65,7 +65,12 @@ def test_plan_without_quota_reports_used_only_whatever_remaining_holds() -> None
         ([[1, 2], [3, 4]], "2 daily entries for a range of 3 days"),
         ([[1, 2], [3, 4], [5]], r"day 3: entry \[5\] is not \[used, remaining\]"),
         ([[1, 2], [3, 4], "5,6"], "day 3: entry '5,6' is not"),
-        ([[1, 2], [-3, 4], [5, 6]], "day 2: used -3 is not a whole number >= 0"),
+        ([[1, 2], [-3, 4], [5, 6]], r"day 2: used -3 is not a whole number from 0 to 2\*\*63 - 1"),
+        ([[1, 2], [3, 2**63], [5, 6]], r"day 2: remaining 9223372036854775808 is not a whole number from 0"),
+        (
+            [[1, 2], [10**400, 4], [5, 6]],
+            r"day 2: used 10{56}\.\.\. is not a whole number",
+        ),
         ([[1, 2], [None, 4], [5, 6]], "day 2: used None is not a whole number"),
         ([[1, 2], [3, 4], [5, None]], "day 3: remaining None is not a whole number"),
         ([[1, 2], [3, 4], [5, -1]], "day 3: remaining -1 is not a whole number"),

@@ -6,6 +6,9 @@ hand here, at the maximum page size, with the same guard against a repeating ``p
 the usage paginator. GetApiKeys is never asked for key values (``includeValues`` stays unset),
 and GetUsagePlanKeys, which returns each key's value whether asked or not, is read for key ids
 only: the value is dropped where the response is parsed.
+
+An item that comes on two pages (the list changed while it was paged: positions are not
+snapshots) is kept once, so that no plan is scanned, and no key reported, twice.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ from typing import Any
 
 from quota_monitor.models import PERIOD_TYPES, ApiKey, Quota, UsagePlan
 from quota_monitor.usage_pages import MAX_PAGE_SIZE, MalformedUsagePage, PaginationLoop
+
+#: The largest value of the API's ``Integer``: the type of a quota's limit and offset (botocore's
+#: ``apigateway`` service model, ``QuotaSettings``).
+MAX_INTEGER = 2**31 - 1
 
 
 class MalformedResource(ValueError):  # noqa: N818 - reads as what happened
@@ -64,17 +71,19 @@ def parse_usage_plan(raw: Mapping[str, Any]) -> UsagePlan:
         if not isinstance(quota_raw, Mapping):
             raise MalformedResource(f"usage plan {plan_id}: quota {quota_raw!r} is not an object")
         limit, period, offset = quota_raw.get("limit"), quota_raw.get("period"), quota_raw.get("offset", 0)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise MalformedResource(f"usage plan {plan_id}: quota limit {limit!r} is not a whole number >= 0")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_INTEGER:
+            raise MalformedResource(
+                f"usage plan {plan_id}: quota limit {limit!r} is not a whole number from 0 to 2**31 - 1"
+            )
         if period not in PERIOD_TYPES:
             raise MalformedResource(
                 f"usage plan {plan_id}: quota period {period!r} is not one of {', '.join(PERIOD_TYPES)}"
             )
         if offset is None:
             offset = 0
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_INTEGER:
             raise MalformedResource(
-                f"usage plan {plan_id}: quota offset {offset!r} is not a whole number >= 0"
+                f"usage plan {plan_id}: quota offset {offset!r} is not a whole number from 0 to 2**31 - 1"
             )
         quota = Quota(limit=limit, period=period, offset=offset)
     return UsagePlan(id=plan_id, name=str(name), quota=quota, tags=_tags(raw.get("tags")))
@@ -82,15 +91,17 @@ def parse_usage_plan(raw: Mapping[str, Any]) -> UsagePlan:
 
 def list_usage_plans(api: Any) -> tuple[list[UsagePlan], list[tuple[Mapping[str, Any], str]]]:
     """Every usage plan of the account; plans that do not parse come back with the reason."""
-    plans: list[UsagePlan] = []
+    plans: dict[str, UsagePlan] = {}
     malformed: list[tuple[Mapping[str, Any], str]] = []
     for items in walk_pages(api.get_usage_plans, "GetUsagePlans"):
         for raw in items:
             try:
-                plans.append(parse_usage_plan(raw))
+                plan = parse_usage_plan(raw)
             except MalformedResource as error:
                 malformed.append((raw, str(error)))
-    return plans, malformed
+                continue
+            plans.setdefault(plan.id, plan)
+    return list(plans.values()), malformed
 
 
 def list_api_keys(api: Any) -> dict[str, ApiKey]:
@@ -113,12 +124,12 @@ def list_api_keys(api: Any) -> dict[str, ApiKey]:
 
 def list_plan_key_ids(api: Any, usage_plan_id: str) -> list[str]:
     """Ids of the API keys attached to a usage plan (GetUsagePlanKeys; values dropped)."""
-    ids: list[str] = []
+    ids: dict[str, None] = {}  # ordered, each id once
     for items in walk_pages(
         api.get_usage_plan_keys, f"GetUsagePlanKeys({usage_plan_id})", usagePlanId=usage_plan_id
     ):
         for raw in items:
             key_id = raw.get("id")
             if isinstance(key_id, str) and key_id:
-                ids.append(key_id)
-    return ids
+                ids[key_id] = None
+    return list(ids)

@@ -12,11 +12,30 @@ exhausts. So the API Gateway client is built with botocore retries off, and this
   and slows down further when 429s show that others are using the budget;
 - retries throttling (429), server errors (5xx) and connection failures with capped,
   jittered exponential backoff, honouring ``Retry-After``;
-- counts every attempt (each one spends the shared budget) and every 429.
+- counts every attempt (each one spends the shared budget) and every 429;
+- never backs off past the run's deadline: the wait is cut into short slices and the deadline is
+  checked between them, so that a ``Retry-After`` of 20 s a moment before the deadline does not
+  eat the time kept for publishing;
+- turns a response botocore could not read into :class:`MalformedResponse`, retried like a
+  transient fault. A field of the wrong type (``"limit": "lots"``) makes botocore's parser raise
+  a bare ``ValueError`` or ``TypeError``; a body that is not JSON at all does not raise: botocore
+  returns ``{}``, which reads as an empty list, or a plan with no keys. The client built by
+  :func:`quota_monitor.clients.apigateway_client` checks the raw body for that case
+  (:func:`reject_unreadable_body`).
+- hands the monitor the counts as the service sent them, not as botocore coerced them. Its
+  rest-json parser reads every ``Long`` and ``Integer`` with ``int(value)`` and every list by
+  iterating whatever it gets (reproduced with botocore 1.44): ``5.7`` becomes 5, ``true`` 1,
+  ``"12"`` 12, and a day's ``[used, remaining]`` sent as the string ``"56"`` or the object
+  ``{"5": 0, "6": 0}`` becomes ``[5, 6]``: wrong numbers, with no error. So the same hook puts the
+  raw JSON of GetUsage's ``values`` and of each usage plan's ``quota`` back into botocore's result,
+  for the monitor's own checks (:mod:`quota_monitor.usage`, :mod:`quota_monitor.apigateway`) to
+  refuse what is not a whole number, naming the plan. (A number too big for a float, ``1e400``,
+  makes botocore raise ``OverflowError``: read as a response that could not be read.)
 """
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -31,6 +50,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
+from botocore.parsers import ResponseParserError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -120,6 +140,10 @@ class RetryPolicy:
     max_attempts: int = 8
     base_delay: float = 0.5
     max_delay: float = 20.0
+    #: Attempts for an answer that could not be read: a cut-off body can be transient, but a
+    #: service that keeps sending garbage will not mend in seconds, and every try spends the
+    #: account's shared budget.
+    max_unreadable_attempts: int = 3
 
     def backoff(self, attempt: int, retry_after: float | None, rand: Callable[[], float]) -> float:
         """Full-jitter exponential backoff; never sooner than the service's Retry-After."""
@@ -159,8 +183,20 @@ class CallStats:
             self.throttles += 1
 
 
+class MalformedResponse(ValueError):  # noqa: N818 - reads as what happened
+    """A response that botocore could not read as the operation's result."""
+
+
+#: What botocore's parsers raise on a body of the wrong shape (not ClientError or BotoCoreError).
+PARSER_ERRORS = (ResponseParserError, ValueError, TypeError, AttributeError, KeyError, OverflowError)
+
+
 class DeadlineReached(RuntimeError):  # noqa: N818 - reads as what happened
     """No new API call is started after the run's deadline."""
+
+
+#: The longest single sleep while backing off when there is a deadline to watch.
+DEADLINE_CHECK_SECONDS = 0.25
 
 
 def _retry_after_seconds(error: ClientError) -> float | None:
@@ -214,7 +250,9 @@ class ApiGatewayCalls:
         while True:
             attempt += 1
             if self._deadline is not None and self._deadline():
-                raise DeadlineReached(f"{operation} not started: the run's deadline has passed")
+                raise DeadlineReached(
+                    f"{self._api_name(operation)} not started: the run's deadline has passed"
+                )
             waited = self._limiter.acquire() if self._limiter is not None else 0.0
             self.stats.count_call(operation, waited)
             try:
@@ -229,12 +267,43 @@ class ApiGatewayCalls:
                     raise
                 delay = self._policy.backoff(attempt, _retry_after_seconds(error), self._rand)
                 self.stats.count_retry(throttled)
-            except TRANSIENT_NETWORK_ERRORS:
+                last = str(error.response.get("Error", {}).get("Code") or "ClientError")
+            except TRANSIENT_NETWORK_ERRORS as error:
                 if attempt >= self._policy.max_attempts:
                     raise
                 delay = self._policy.backoff(attempt, None, self._rand)
                 self.stats.count_retry(False)
-            self._sleep(delay)
+                last = type(error).__name__
+            except PARSER_ERRORS as error:
+                if attempt >= min(self._policy.max_attempts, self._policy.max_unreadable_attempts):
+                    if isinstance(error, MalformedResponse):
+                        raise
+                    raise MalformedResponse(
+                        f"{self._api_name(operation)}: the response could not be read "
+                        f"({type(error).__name__}: {error})"
+                    ) from error
+                delay = self._policy.backoff(attempt, None, self._rand)
+                self.stats.count_retry(False)
+                last = type(error).__name__
+            self._back_off(delay, operation, last)
+
+    def _back_off(self, delay: float, operation: str, last_error: str) -> None:
+        """Sleep ``delay`` seconds, unless the deadline passes first (then DeadlineReached)."""
+        while True:
+            if self._deadline is not None and self._deadline():
+                raise DeadlineReached(
+                    f"{self._api_name(operation)} not retried after {last_error}: "
+                    "the run's deadline has passed"
+                )
+            if delay <= 0:
+                return
+            step = delay if self._deadline is None else min(delay, DEADLINE_CHECK_SECONDS)
+            self._sleep(step)
+            delay -= step
+
+    def _api_name(self, operation: str) -> str:
+        mapping: Mapping[str, str] = getattr(getattr(self._client, "meta", None), "method_to_api_mapping", {})
+        return mapping.get(operation, operation)
 
     def get_usage_plans(self, **kwargs: Any) -> Mapping[str, Any]:
         return self.call("get_usage_plans", **kwargs)
@@ -247,3 +316,38 @@ class ApiGatewayCalls:
 
     def get_usage_plan_keys(self, **kwargs: Any) -> Mapping[str, Any]:
         return self.call("get_usage_plan_keys", **kwargs)
+
+
+def reject_unreadable_body(http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
+    """botocore ``after-call`` hook: a 2xx response whose body is not JSON raises :class:`MalformedResponse`
+    (botocore would return ``{}`` for it), and the counts in ``parsed`` are put back as the body has
+    them (:func:`restore_raw_counts`, and the module doc).
+
+    The message never quotes the body: GetUsagePlanKeys bodies hold API key values.
+    """
+    status = getattr(http_response, "status_code", 0)
+    body: bytes = getattr(http_response, "content", b"") or b""
+    if not 200 <= status < 300 or not body.strip():
+        return
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise MalformedResponse(f"{model.name}: the response body is not JSON ({len(body)} bytes)") from None
+    if isinstance(parsed, dict) and isinstance(document, dict):
+        restore_raw_counts(model.name, document, parsed)
+
+
+def restore_raw_counts(operation: str, document: dict[str, Any], parsed: dict[str, Any]) -> None:
+    """Put GetUsage's daily counts and the usage plans' quotas back into ``parsed`` as the service
+    sent them, undoing botocore's coercion (module doc). Where botocore refused the body it raised
+    before this runs, so a valid answer is left exactly as it was."""
+    if operation in ("GetUsage", "UpdateUsage"):
+        values = document.get("values")
+        if isinstance(values, dict) and "items" in parsed:
+            parsed["items"] = values
+    elif operation == "GetUsagePlans":
+        raw_plans, plans = document.get("item"), parsed.get("items")
+        if isinstance(raw_plans, list) and isinstance(plans, list) and len(raw_plans) == len(plans):
+            for raw, plan in zip(raw_plans, plans, strict=True):
+                if isinstance(raw, dict) and isinstance(plan, dict) and isinstance(raw.get("quota"), dict):
+                    plan["quota"] = raw["quota"]

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from quota_monitor.calls import reject_unreadable_body
+
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -27,7 +29,9 @@ def apigateway_client(session: boto3.Session | None = None, *, max_workers: int 
         max_pool_connections=max(10, max_workers * 2),
         user_agent_extra=USER_AGENT,
     )
-    return (session or boto3.Session()).client("apigateway", config=config)
+    apigateway = (session or boto3.Session()).client("apigateway", config=config)
+    apigateway.meta.events.register("after-call.apigateway", reject_unreadable_body)
+    return apigateway
 
 
 def cloudwatch_client(session: boto3.Session | None = None) -> CloudWatchClient:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from quota_monitor.key_metrics import ALL_KEYS, KeyMetricsSelection, parse_key_metrics
 from quota_monitor.metrics import DEFAULT_NAMESPACE
 from quota_monitor.periods import DEFAULT_WEEK_START, WEEKDAYS, parse_weekday
+from quota_monitor.thresholds import DEFAULT_LEVELS, LEVELS_ALLOWED, InvalidLevels, parse_levels
 from quota_monitor.usage_pages import MAX_PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ ACCOUNT_MAX_RPS = 10.0
 DEFAULT_BURST = 5
 
 _NAMESPACE = re.compile(r"^[A-Za-z0-9.\-_/#:]{1,255}$")
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -67,16 +70,30 @@ def read_int(env: Mapping[str, str], name: str, default: int, low: int, high: in
     return value
 
 
-def read_float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+def read_float(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    low: float,
+    high: float,
+    *,
+    low_inclusive: bool = False,
+) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
+    allowed = (
+        f"use a number from {low:g} to {high:g}"
+        if low_inclusive
+        else f"use a number above {low:g} and at most {high:g}"
+    )
     try:
         value = float(raw.strip())
     except ValueError:
-        raise _bad(name, raw, f"use a number above {low:g} and at most {high:g}") from None
-    if not math.isfinite(value) or not low < value <= high:
-        raise _bad(name, raw, f"use a number above {low:g} and at most {high:g}")
+        raise _bad(name, raw, allowed) from None
+    above_low = value >= low if low_inclusive else value > low
+    if not math.isfinite(value) or not above_low or value > high:
+        raise _bad(name, raw, allowed)
     return value
 
 
@@ -137,11 +154,85 @@ class ScanSettings:
 
 
 @dataclass(frozen=True)
+class ForecastSettings:
+    """When a projected exhaustion is worth an alert (see :mod:`quota_monitor.forecast`)."""
+
+    enabled: bool = True
+    min_elapsed_percent: float = 25.0
+    min_utilization_percent: float = 50.0
+    margin_percent: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ForecastSettings:
+        return cls(
+            enabled=read_bool(env, "FORECAST_ENABLED", True),
+            min_elapsed_percent=read_float(
+                env, "FORECAST_MIN_ELAPSED_PERCENT", 25.0, 0.0, 100.0, low_inclusive=True
+            ),
+            min_utilization_percent=read_float(
+                env, "FORECAST_MIN_UTILIZATION_PERCENT", 50.0, 0.0, 100.0, low_inclusive=True
+            ),
+            margin_percent=read_float(env, "FORECAST_MARGIN_PERCENT", 10.0, 0.0, 1_000.0, low_inclusive=True),
+        )
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Where alerts go and when they fire. Present only when both the topic and the table are set."""
+
+    topic_arn: str
+    table_name: str
+    levels: tuple[int, ...] = DEFAULT_LEVELS
+    recovery: bool = True
+    digest_min_alerts: int = 5
+    forecast: ForecastSettings = ForecastSettings()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AlertSettings | None:
+        topic = (env.get("ALERT_TOPIC_ARN") or "").strip()
+        table = (env.get("ALERT_TABLE_NAME") or "").strip()
+        if not topic and not table:
+            return None
+        if not topic:
+            raise _bad(
+                "ALERT_TOPIC_ARN", env.get("ALERT_TOPIC_ARN", ""), "set it too when ALERT_TABLE_NAME is set"
+            )
+        if not table:
+            raise _bad(
+                "ALERT_TABLE_NAME", env.get("ALERT_TABLE_NAME", ""), "set it too when ALERT_TOPIC_ARN is set"
+            )
+        if not _TOPIC_ARN.match(topic):
+            raise _bad(
+                "ALERT_TOPIC_ARN",
+                topic,
+                "use an SNS topic ARN, arn:<partition>:sns:<region>:<account>:<name>",
+            )
+        if not _TABLE_NAME.match(table):
+            raise _bad("ALERT_TABLE_NAME", table, "use a DynamoDB table name: 3 to 255 of A-Z a-z 0-9 _ - .")
+        raw_levels = env.get("THRESHOLDS")
+        levels = DEFAULT_LEVELS
+        if raw_levels is not None and raw_levels.strip():
+            try:
+                levels = parse_levels(raw_levels)
+            except InvalidLevels as error:
+                raise _bad("THRESHOLDS", raw_levels, f"{error}; {LEVELS_ALLOWED}") from None
+        return cls(
+            topic_arn=topic,
+            table_name=table,
+            levels=levels,
+            recovery=read_bool(env, "RECOVERY_NOTIFICATIONS", True),
+            digest_min_alerts=read_int(env, "DIGEST_MIN_ALERTS", 5, 2, 100_000),
+            forecast=ForecastSettings.from_env(env),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the Lambda handler reads from its environment."""
 
     namespace: str
     scan: ScanSettings
+    alerts: AlertSettings | None = None
     key_metrics: KeyMetricsSelection = field(default=ALL_KEYS)
 
     @classmethod
@@ -149,5 +240,6 @@ class Settings:
         return cls(
             namespace=read_namespace(env),
             scan=ScanSettings.from_env(env),
+            alerts=AlertSettings.from_env(env),
             key_metrics=read_key_metrics(env),
         )

@@ -2,20 +2,40 @@
 
 Configured by environment variables only (:mod:`quota_monitor.config`); a bad value fails the
 cold start with a message naming the variable. With nothing but credentials and a region set,
-a run scans every usage plan and publishes the metrics.
+a run scans every usage plan and publishes the metrics; with ``ALERT_TOPIC_ARN`` and
+``ALERT_TABLE_NAME`` it also evaluates and delivers alerts.
+
+When a run raises (:class:`RunFailed`), so that Lambda's error metric, its retries and the
+dead-letter queue come into play: when it could not do its job at all, which is when a retry can
+help and a person must look:
+
+- the usage plans could not be listed: nothing was scanned;
+- there were usage plans, and not one of them could be read (every plan failed, or was skipped at
+  the deadline);
+- the metrics could not be published (after botocore's retries).
+
+Otherwise it returns, having published what it read: some plans failed (``ScanErrors`` and one
+error log line per plan, naming it and the cause), alerts could not be delivered
+(``AlertDeliveryFailures``; the claims were released, so the next run sends them), bad tags
+(warnings). Raising there would only repeat the whole scan, spending the account's shared API
+Gateway budget, for the plans that already worked; the next scheduled run is minutes away. A
+retried run never doubles an alert (:mod:`quota_monitor.alert_state`).
+
+Near the timeout: no API call is started after ``stop_calls_at`` (:func:`reserve_for`); plans not
+read by then are reported as skipped, and what was read is published.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Tracer
 
 from quota_monitor.config import Settings
-from quota_monitor.monitor import RunReport, run_once
+from quota_monitor.monitor import AlertClients, RunReport, run_once
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,13 +44,32 @@ SERVICE = "apigw-quota-monitor"
 SETTINGS = Settings.from_env(os.environ)
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
+#: Kept at the end of an invocation: for the API Gateway calls still in flight when the scan stops
+#: starting new ones (one can take the client's connect and read timeouts, 5 + 30 s,
+#: :mod:`quota_monitor.clients`), then alerts and metrics.
+RESERVE_FOR_PUBLISHING = timedelta(seconds=60)
+#: ... but never more than this share of the invocation, so that a short timeout still scans.
+MAX_RESERVE_SHARE = 0.4
+
+
+def reserve_for(remaining: timedelta) -> timedelta:
+    """How much of an invocation with ``remaining`` time left is kept from the scan."""
+    return min(RESERVE_FOR_PUBLISHING, remaining * MAX_RESERVE_SHARE)
+
+
+class RunFailed(RuntimeError):  # noqa: N818 - reads as what happened
+    """The run could not do its job; raised so that Lambda retries it and counts an error."""
 
 
 @cache
-def _clients() -> tuple[Any, Any]:
-    from quota_monitor.clients import apigateway_client, cloudwatch_client  # noqa: PLC0415 - cold start
+def _clients() -> tuple[Any, Any, AlertClients | None]:
+    from quota_monitor.clients import apigateway_client, client, cloudwatch_client  # noqa: PLC0415 - cold start
 
-    return apigateway_client(max_workers=SETTINGS.scan.max_workers), cloudwatch_client()
+    alert_clients = None
+    if SETTINGS.alerts is not None:
+        sns = client("sns")
+        alert_clients = AlertClients(sns=sns, dynamodb=client("dynamodb"), region=sns.meta.region_name)
+    return apigateway_client(max_workers=SETTINGS.scan.max_workers), cloudwatch_client(), alert_clients
 
 
 def _log(report: RunReport) -> None:
@@ -45,13 +84,55 @@ def _log(report: RunReport) -> None:
                 "detail": failure.message,
             },
         )
-    logger.info("scan summary", extra=report.summary())
+    alerts = report.alerts
+    if alerts is not None:
+        for problem in alerts.tag_problems:
+            logger.warning(
+                "bad tag",
+                extra={
+                    "resource": problem.resource,
+                    "resourceId": problem.resource_id,
+                    "tag": problem.tag,
+                    "value": problem.value,
+                    "detail": problem.describe(),
+                },
+            )
+        for error in alerts.publish_errors:
+            logger.error("alert delivery failed; the next run sends again", extra={"detail": error})
+        for error in alerts.state_errors:
+            logger.error("alert state", extra={"detail": error})
+    if report.publish_error is not None:
+        logger.error("metrics not published", extra={"detail": report.publish_error})
+    logger.info("run summary", extra=report.summary())
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    apigateway, cloudwatch = _clients()
-    report = run_once(SETTINGS, apigateway=apigateway, cloudwatch=cloudwatch, now=datetime.now(UTC))
+    apigateway, cloudwatch, alert_clients = _clients()
+    now = datetime.now(UTC)
+    remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
+    ends_at = now + remaining
+    stop_calls_at = ends_at - reserve_for(remaining)
+    report = run_once(
+        SETTINGS,
+        apigateway=apigateway,
+        cloudwatch=cloudwatch,
+        now=now,
+        deadline=lambda: datetime.now(UTC) >= stop_calls_at,
+        alert_clients=alert_clients,
+        claim_until=ends_at,
+    )
     _log(report)
+    if report.publish_error is not None:
+        raise RunFailed(f"metrics not published: {report.publish_error}")
+    result = report.result
+    if any(failure.resource == "usage-plans" for failure in result.failures):
+        raise RunFailed("the usage plans could not be listed: nothing was scanned")
+    if result.plans and result.stats.plans_scanned == 0:
+        raise RunFailed(
+            f"none of the {len(result.plans)} usage plans could be read: "
+            f"{'; '.join(failure.describe() for failure in result.failures[:3])}"
+            + (f"; and {len(result.failures) - 3} more" if len(result.failures) > 3 else "")
+        )
     return report.summary()

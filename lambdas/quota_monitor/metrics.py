@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_cloudwatch.type_defs import MetricDatumTypeDef as MetricDatum
 
+    from quota_monitor.alerting import AlertReport
     from quota_monitor.models import KeyUsage, ScanResult
 
 DEFAULT_NAMESPACE = "ApiGatewayQuota"
@@ -45,6 +46,8 @@ Unit = Literal["Count", "Percent", "Seconds"]
 KEY_METRICS = ("RemainingQuota", "QuotaUtilization", "UsedQuota")
 PLAN_METRICS = ("MaxQuotaUtilization", "UsedQuota")
 HEALTH_METRICS = ("PlansScanned", "KeysScanned", "ScanErrors", "ApiCalls", "ApiThrottles", "ScanDuration")
+#: Published only when alerts are configured.
+ALERT_HEALTH_METRICS = ("AlertsSent", "AlertDeliveryFailures")
 
 
 def _datum(name: str, value: float, unit: Unit, at: datetime, **dimensions: str) -> MetricDatum:
@@ -79,9 +82,11 @@ def plan_metric_data(result: ScanResult, at: datetime) -> list[MetricDatum]:
     return data
 
 
-def health_metric_data(result: ScanResult, at: datetime) -> list[MetricDatum]:
+def health_metric_data(
+    result: ScanResult, at: datetime, alerts: AlertReport | None = None
+) -> list[MetricDatum]:
     stats = result.stats
-    return [
+    data = [
         _datum("PlansScanned", stats.plans_scanned, "Count", at),
         _datum("KeysScanned", stats.keys_scanned, "Count", at),
         _datum("ScanErrors", len(result.failures), "Count", at),
@@ -89,22 +94,30 @@ def health_metric_data(result: ScanResult, at: datetime) -> list[MetricDatum]:
         _datum("ApiThrottles", stats.throttles, "Count", at),
         _datum("ScanDuration", stats.duration_seconds, "Seconds", at),
     ]
+    if alerts is not None:
+        data.append(_datum("AlertsSent", alerts.alerts_sent, "Count", at))
+        data.append(_datum("AlertDeliveryFailures", alerts.delivery_failures, "Count", at))
+    return data
 
 
-def iter_metric_data(result: ScanResult, keys: Iterable[KeyUsage] | None = None) -> Iterator[MetricDatum]:
+def iter_metric_data(
+    result: ScanResult, keys: Iterable[KeyUsage] | None = None, *, alerts: AlertReport | None = None
+) -> Iterator[MetricDatum]:
     """Every data point for a scan, made as they are consumed: :func:`publish` holds one batch at a
-    time instead of all of them (about 20 MB less at 10,000 keys; docs/benchmarks.md).
+    time instead of all of them (about 15 MB less at 10,000 keys; docs/benchmarks.md).
     ``keys`` narrows the per-key metrics (the roll-ups stay whole)."""
     at = result.scanned_at
     for key in result.keys if keys is None else keys:
         yield from key_metric_data(key, at)
     yield from plan_metric_data(result, at)
-    yield from health_metric_data(result, at)
+    yield from health_metric_data(result, at, alerts)
 
 
-def metric_data(result: ScanResult, keys: Iterable[KeyUsage] | None = None) -> list[MetricDatum]:
+def metric_data(
+    result: ScanResult, keys: Iterable[KeyUsage] | None = None, *, alerts: AlertReport | None = None
+) -> list[MetricDatum]:
     """Every data point for a scan. ``keys`` narrows the per-key metrics (the roll-ups stay whole)."""
-    return list(iter_metric_data(result, keys))
+    return list(iter_metric_data(result, keys, alerts=alerts))
 
 
 def datum_size(datum: MetricDatum) -> int:

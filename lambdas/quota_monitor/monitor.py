@@ -7,22 +7,33 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from quota_monitor.alert_state import AlertStateStore
+from quota_monitor.alerting import AlertReport, run_alerts
 from quota_monitor.calls import ApiGatewayCalls, RateLimiter, RetryPolicy
 from quota_monitor.key_metrics import select_keys
 from quota_monitor.metrics import PublishReport, iter_metric_data, publish
-from quota_monitor.scan import PlanScan, ScanOptions, scan_account
+from quota_monitor.scan import PlanScan, ScanOptions, describe_error, scan_account
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sns import SNSClient
 
     from quota_monitor.calls import ApiGatewayClient
     from quota_monitor.config import ScanSettings, Settings
+    from quota_monitor.messages import AlertMessage
     from quota_monitor.models import ScanResult
+
+#: How long a run may hold its claims when it cannot tell its own deadline (Lambda's maximum).
+DEFAULT_CLAIM_LEASE = timedelta(minutes=15)
 
 
 def guarded_api(
@@ -66,9 +77,21 @@ def run_scan(
 
 
 @dataclass(frozen=True)
+class AlertClients:
+    """What alerting talks to: SNS for delivery, DynamoDB for state, and the region for console links."""
+
+    sns: SNSClient
+    dynamodb: DynamoDBClient
+    region: str
+
+
+@dataclass(frozen=True)
 class RunReport:
     result: ScanResult
     published: PublishReport | None
+    alerts: AlertReport | None = None
+    #: Why the metrics could not be published (after botocore's retries), if they could not.
+    publish_error: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The one summary line a run logs, and what the handler returns."""
@@ -84,13 +107,17 @@ class RunReport:
             "scanErrors": len(self.result.failures),
             "metricRequests": self.published.requests if self.published else 0,
             "metricDatapoints": self.published.datapoints if self.published else 0,
+            "metricsPublished": self.publish_error is None,
+            **(self.alerts.summary() if self.alerts is not None else {}),
         }
 
 
-def publish_metrics(cloudwatch: CloudWatchClient, settings: Settings, result: ScanResult) -> PublishReport:
+def publish_metrics(
+    cloudwatch: CloudWatchClient, settings: Settings, result: ScanResult, *, alerts: AlertReport | None = None
+) -> PublishReport:
     """Per-key metrics for the keys ``KEY_METRICS`` selects; plan roll-ups and health always whole."""
     keys = select_keys(result.keys, settings.key_metrics)
-    return publish(cloudwatch, settings.namespace, iter_metric_data(result, keys))
+    return publish(cloudwatch, settings.namespace, iter_metric_data(result, keys, alerts=alerts))
 
 
 def run_once(
@@ -100,8 +127,32 @@ def run_once(
     cloudwatch: CloudWatchClient,
     now: datetime,
     deadline: Callable[[], bool] | None = None,
+    alert_clients: AlertClients | None = None,
+    claim_until: datetime | None = None,
+    on_alert: Callable[[AlertMessage], None] | None = None,
 ) -> RunReport:
+    """Scan, then alerts (when configured), then the metrics, alert counts included, in one batch set.
+
+    Alerts are evaluated whatever happens to the metrics, and the metrics are published whatever
+    happens to the alerts: each failure is reported in the :class:`RunReport`, not raised.
+    """
     api = guarded_api(apigateway, settings.scan, deadline=deadline)
     result = run_scan(api, settings.scan, now=now)
-    published = publish_metrics(cloudwatch, settings, result)
-    return RunReport(result=result, published=published)
+    alerts: AlertReport | None = None
+    if settings.alerts is not None and alert_clients is not None:
+        alerts = run_alerts(
+            result,
+            settings.alerts,
+            store=AlertStateStore(alert_clients.dynamodb, settings.alerts.table_name),
+            sns=alert_clients.sns,
+            now=now,
+            claim_until=claim_until or now + DEFAULT_CLAIM_LEASE,
+            region=alert_clients.region,
+            on_message=on_alert,
+        )
+    try:
+        published = publish_metrics(cloudwatch, settings, result, alerts=alerts)
+    except (ClientError, BotoCoreError) as error:
+        cause, message = describe_error(error)
+        return RunReport(result=result, published=None, alerts=alerts, publish_error=f"{cause}: {message}")
+    return RunReport(result=result, published=published, alerts=alerts)

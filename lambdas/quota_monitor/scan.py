@@ -19,10 +19,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
 
 from quota_monitor.apigateway import list_api_keys, list_plan_key_ids, list_usage_plans
-from quota_monitor.calls import ApiGatewayCalls, DeadlineReached
+from quota_monitor.calls import ApiGatewayCalls, DeadlineReached, MalformedResponse
 from quota_monitor.models import (
     ApiKey,
     KeyUsage,
@@ -38,6 +44,11 @@ from quota_monitor.usage_pages import MAX_PAGE_SIZE, UsagePaginationError, pagin
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+#: What makes one read fail: that plan (or listing) is reported as failed, and the scan goes on.
+READ_ERRORS = (ClientError, BotoCoreError, MalformedResponse, UsagePaginationError, DeadlineReached)
+#: What no other plan will escape either: raised, so that the run fails with what to fix.
+CONFIGURATION_ERRORS = (NoCredentialsError, PartialCredentialsError, NoRegionError)
 
 #: The window over which plans without a quota report ``used``.
 NO_QUOTA_PERIOD: PeriodType = "MONTH"
@@ -91,7 +102,7 @@ def scan_plan(
         PaginationConfig={"PageSize": options.page_size},
     )
     try:
-        items = pages.build_full_result().get("items", {})
+        items = pages.merged_items()
         expected_days = days_between(start, end)
         keys = [
             key_usage(
@@ -116,7 +127,9 @@ def scan_plan(
                 for key_id in list_plan_key_ids(api, plan.id)
                 if key_id not in reported
             )
-    except (ClientError, BotoCoreError, UsagePaginationError, UsageDataError, DeadlineReached) as error:
+    except CONFIGURATION_ERRORS:
+        raise
+    except (*READ_ERRORS, UsageDataError) as error:
         cause, message = describe_error(error)
         failure = ScanFailure("usage-plan", plan.id, plan.name, cause, message)
         return PlanScan(plan, usage_pages=pages.service_pages, failure=failure)
@@ -142,7 +155,9 @@ def scan_account(
 
     try:
         plans, malformed = list_usage_plans(api)
-    except (ClientError, BotoCoreError, UsagePaginationError, DeadlineReached) as error:
+    except CONFIGURATION_ERRORS:
+        raise
+    except READ_ERRORS as error:
         cause, message = describe_error(error)
         failures.append(ScanFailure("usage-plans", None, None, cause, message))
         plans, malformed = [], []
@@ -158,7 +173,9 @@ def scan_account(
     if plans:
         try:
             api_keys = list_api_keys(api)
-        except (ClientError, BotoCoreError, UsagePaginationError, DeadlineReached) as error:
+        except CONFIGURATION_ERRORS:
+            raise
+        except READ_ERRORS as error:
             # Names and tags are lost for this run; the usage numbers are not.
             cause, message = describe_error(error)
             failures.append(ScanFailure("api-keys", None, None, cause, message))

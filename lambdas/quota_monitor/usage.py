@@ -12,7 +12,10 @@ period after that day (../shared/AWS-NOTES.md). So for a range from the period s
   request at all and reads as 100%.
 
 A response that does not have exactly this shape raises :class:`UsageDataError`: a number the
-monitor cannot read correctly is an error, never a zero.
+monitor cannot read correctly is an error, never a zero. That includes a number too big for the
+API's own type: the daily counts are ``Long`` in API Gateway's service model (botocore's
+``apigateway`` model, ``ListOfLong``), so anything above 2**63 - 1 did not come from the service
+intact (and a big enough one would not even convert to a CloudWatch value).
 """
 
 from __future__ import annotations
@@ -26,12 +29,16 @@ if TYPE_CHECKING:
     from datetime import date
 
 
+#: The largest value of the API's ``Long``: the type of GetUsage's daily counts.
+MAX_LONG = 2**63 - 1
+
+
 class UsageDataError(ValueError):
     """GetUsage data for a key that cannot be read as daily [used, remaining] counts."""
 
 
 def _whole(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LONG:
         return None
     return value
 
@@ -52,19 +59,28 @@ def parse_daily_usage(
     days: list[DailyUsage] = []
     for index, entry in enumerate(raw):
         if not isinstance(entry, list | tuple) or len(entry) != 2:
-            raise UsageDataError(f"{where}, day {index + 1}: entry {entry!r} is not [used, remaining]")
+            raise UsageDataError(f"{where}, day {index + 1}: entry {_show(entry)} is not [used, remaining]")
         used = _whole(entry[0])
         if used is None:
-            raise UsageDataError(f"{where}, day {index + 1}: used {entry[0]!r} is not a whole number >= 0")
+            raise UsageDataError(
+                f"{where}, day {index + 1}: used {_show(entry[0])} is not a whole number from 0 to 2**63 - 1"
+            )
         remaining: int | None = None
         if has_quota:
             remaining = _whole(entry[1])
             if remaining is None:
                 raise UsageDataError(
-                    f"{where}, day {index + 1}: remaining {entry[1]!r} is not a whole number >= 0"
+                    f"{where}, day {index + 1}: remaining {_show(entry[1])} is not a whole number "
+                    "from 0 to 2**63 - 1"
                 )
         days.append(DailyUsage(used=used, remaining=remaining))
     return days
+
+
+def _show(value: object) -> str:
+    """A value for an error message, cut short: a fuzzed or garbled answer can hold anything."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def utilization(limit: int, remaining: int) -> float:

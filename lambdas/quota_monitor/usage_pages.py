@@ -14,17 +14,25 @@ only merges lists: ``build_full_result()`` silently keeps the first page's keys,
   short, :attr:`UsagePages.resume_token` (and ``NextToken`` in :meth:`UsagePages.build_full_result`)
   resumes exactly where it stopped, also in the middle of a service page: the token carries the
   service ``position`` of that page, the page size it was fetched with, and how many of its keys
-  were already returned, as botocore's own tokens do for lists.
+  were already returned, as botocore's own tokens do for lists. As in botocore, no call is made
+  beyond the page on which ``MaxItems`` is reached.
+- Within a page, keys come in sorted order, and the count in the token refers to that order:
+  ``values`` is a JSON object, and nothing promises that the service lists its members in the
+  same order when the page is read again.
 - ``StartingToken`` takes such a token. Tokens are opaque, versioned and tied to the request
   (usage plan, dates, key); a malformed or foreign token raises :class:`InvalidStartingToken`,
-  never a silent restart from the beginning.
+  never a silent restart from the beginning (botocore falls back to reading an unreadable token
+  as a raw service token). A page that now holds no more keys than the token says were already
+  returned raises :class:`StaleStartingToken`: the plan's keys changed, and going on could skip
+  keys without a word.
 - A page without ``position`` ends the iteration; a ``position`` that comes back a second time
   raises :class:`PaginationLoop` instead of looping forever.
 - A key that appears on two service pages (the service's ordering shifted while paging) is
-  listed in :attr:`UsagePages.duplicate_keys` and merged day by day, keeping the higher ``used``
-  and the lower ``remaining`` of the two observations: both describe the same counters moments
-  apart, and a quota monitor must never under-report usage. It counts once towards ``MaxItems``.
-  Duplicates across separate resumed calls cannot be seen by one call and are not merged.
+  listed in :attr:`UsagePages.duplicate_keys` and merged day by day (:func:`merge_daily`),
+  keeping the higher ``used`` and the lower ``remaining`` of the two observations: both describe
+  the same counters moments apart, and a quota monitor must never under-report usage. It counts
+  once towards ``MaxItems``. Duplicates across separate resumed calls cannot be seen by one call
+  and are not merged.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 if TYPE_CHECKING:
@@ -47,6 +56,9 @@ if TYPE_CHECKING:
 MAX_PAGE_SIZE = 500
 TOKEN_VERSION = 1
 _CONFIG_KEYS = frozenset({"MaxItems", "PageSize", "StartingToken"})
+_TOKEN_FIELDS = frozenset({"v", "plan", "start", "end", "key", "position", "skip", "limit"})
+#: What :meth:`UsagePages._encode` writes: unpadded URL-safe base64 of a small JSON object.
+_TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]{1,4096}")
 
 
 class UsagePaginationError(ValueError):
@@ -55,6 +67,10 @@ class UsagePaginationError(ValueError):
 
 class InvalidStartingToken(UsagePaginationError):  # noqa: N818 - the name botocore gives the same error
     """A StartingToken this paginator did not issue for this request."""
+
+
+class StaleStartingToken(UsagePaginationError):  # noqa: N818 - reads as what happened
+    """A StartingToken for a page that no longer holds the keys it was issued for."""
 
 
 class PaginationLoop(UsagePaginationError):  # noqa: N818 - reads as what happened
@@ -94,7 +110,12 @@ def _check_int(name: str, value: object, low: int, high: int | None) -> int:
 
 
 def merge_daily(first: object, second: object, *, key_id: str) -> list[list[int | None]]:
-    """Merge two observations of one key's daily ``[used, remaining]`` list (see the module doc)."""
+    """Merge two observations of one key's daily ``[used, remaining]`` list, day by day.
+
+    The higher ``used`` and the lower ``remaining`` win (see the module doc); a ``remaining`` of
+    ``None`` gives way to a number. Lists of different lengths cannot be the same days and raise
+    :class:`MalformedUsagePage`.
+    """
     if not isinstance(first, list) or not isinstance(second, list) or len(first) != len(second):
         raise MalformedUsagePage(
             f"key {key_id} appears on two pages with daily lists that cannot be the same days "
@@ -161,6 +182,7 @@ class UsagePages:
         #: GetUsage calls made so far.
         self.service_pages = 0
         self._used = False
+        self._envelope: dict[str, str] = {}
 
     # -- tokens ---------------------------------------------------------------------------------
     def _identity(self) -> dict[str, Any]:
@@ -177,30 +199,43 @@ class UsagePages:
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     def _decode(self, token: object) -> tuple[str | None, int, int]:
-        if not isinstance(token, str) or not token:
-            raise InvalidStartingToken(f"StartingToken {token!r} is not a NextToken issued by paginate_usage")
+        if not isinstance(token, str) or not _TOKEN_TEXT.fullmatch(token):
+            shown = token[:40] if isinstance(token, str) else token
+            raise InvalidStartingToken(f"StartingToken {shown!r} is not a NextToken issued by paginate_usage")
         try:
             body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        except (binascii.Error, ValueError, UnicodeDecodeError) as error:
+        except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
             raise InvalidStartingToken(
-                f"StartingToken {token[:40]!r} is not a NextToken issued by paginate_usage ({error})"
+                f"StartingToken {token[:40]!r} is not a NextToken issued by paginate_usage"
             ) from None
-        if not isinstance(body, dict) or body.get("v") != TOKEN_VERSION:
+        version = body.get("v") if isinstance(body, dict) else None
+        if type(version) is not int or version != TOKEN_VERSION:
             raise InvalidStartingToken(
                 f"StartingToken {token[:40]!r} is not a version-{TOKEN_VERSION} NextToken of paginate_usage"
             )
-        issued_for = {name: body.get(name) for name in ("plan", "start", "end", "key")}
+        if set(body) != _TOKEN_FIELDS:
+            raise InvalidStartingToken(
+                f"StartingToken {token[:40]!r} has fields {sorted(body)}, not those of a NextToken "
+                f"of paginate_usage {sorted(_TOKEN_FIELDS)}"
+            )
+        issued_for = {name: body[name] for name in ("plan", "start", "end", "key")}
         if issued_for != self._identity():
             raise InvalidStartingToken(
                 f"StartingToken was issued for {_describe(issued_for)}, not for {_describe(self._identity())}"
             )
-        position, skip, limit = body.get("position"), body.get("skip"), body.get("limit")
+        position, skip, limit = body["position"], body["skip"], body["limit"]
         if not (position is None or (isinstance(position, str) and position)):
             raise InvalidStartingToken(f"StartingToken holds an invalid position {position!r}")
-        if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
-            raise InvalidStartingToken(f"StartingToken holds an invalid key offset {skip!r}")
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidStartingToken(f"StartingToken holds an invalid page size {limit!r}")
+        if type(limit) is not int or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidStartingToken(
+                f"StartingToken holds an invalid page size {limit!r}: allowed are 1 to {MAX_PAGE_SIZE}"
+            )
+        # A cut page still had a key at index ``skip``, so skip < limit.
+        if type(skip) is not int or not 0 <= skip < limit:
+            raise InvalidStartingToken(
+                f"StartingToken holds an invalid key offset {skip!r} for a page of {limit}: "
+                f"allowed are 0 to {limit - 1}"
+            )
         return position, skip, limit
 
     # -- iteration ------------------------------------------------------------------------------
@@ -224,10 +259,18 @@ class UsagePages:
             response = self._client.get_usage(**params)
             self.service_pages += 1
             items, next_position = self._read(response)
+            key_ids = sorted(items)
+            if skip and len(key_ids) <= skip:
+                raise StaleStartingToken(
+                    f"StartingToken: the GetUsage page it resumes for usage plan "
+                    f"{self._request['usagePlanId']} has {len(key_ids)} keys now, but {skip} were already "
+                    "returned; the plan's keys changed since the token was issued: start again without it"
+                )
             page_items: dict[str, list[Any]] = {}
             stopped_at: int | None = None
-            for index, key_id in enumerate(list(items)[skip:], start=skip):
-                if key_id not in seen and self.max_items is not None and len(seen) >= self.max_items:
+            for index in range(skip, len(key_ids)):
+                key_id = key_ids[index]
+                if key_id not in seen and self._reached_max_items(seen):
                     stopped_at = index
                     break
                 page_items[key_id] = items[key_id]
@@ -240,10 +283,14 @@ class UsagePages:
                 return
             if next_position is None:
                 return
-            if self.max_items is not None and len(seen) >= self.max_items:
+            if self._reached_max_items(seen):
+                # On a page boundary: resume at the next page, without reading it now.
                 self.resume_token = self._encode(next_position, 0, self.page_size)
                 return
             position, skip, limit = next_position, 0, self.page_size
+
+    def _reached_max_items(self, seen: set[str]) -> bool:
+        return self.max_items is not None and len(seen) >= self.max_items
 
     def _read(self, response: Mapping[str, Any]) -> tuple[dict[str, list[Any]], str | None]:
         items = response.get("items", {})
@@ -268,21 +315,37 @@ class UsagePages:
             if isinstance(response.get(name), str):
                 page[name] = response[name]
         page["items"] = items
+        if not self._envelope:
+            # As botocore's build_full_result, the envelope comes from the first page.
+            self._envelope = {
+                name: page[name] for name in ("usagePlanId", "startDate", "endDate") if name in page
+            }
         return page
 
-    def build_full_result(self) -> UsageResult:
-        """All pages merged into one map of key id to daily usage, with NextToken when MaxItems cut it."""
-        result: UsageResult = {}
+    def merged_items(self) -> dict[str, list[Any]]:
+        """Walk every page and merge the maps: API key id to daily ``[used, remaining]``.
+
+        Each key comes once; a key that two pages both list is merged with :func:`merge_daily`.
+        What the monitor's own scan uses. When ``MaxItems`` cut the walk short,
+        :attr:`resume_token` is set afterwards.
+        """
         merged: dict[str, list[Any]] = {}
         for page in self:
-            for name in ("usagePlanId", "startDate", "endDate"):
-                if name in page and name not in result:
-                    result[name] = page[name]
-            for key_id, daily in page.get("items", {}).items():
+            for key_id, daily in page["items"].items():
                 merged[key_id] = (
                     merge_daily(merged[key_id], daily, key_id=key_id) if key_id in merged else daily
                 )
-        result["items"] = merged
+        return merged
+
+    def build_full_result(self) -> UsageResult:
+        """boto3's shape: ``usagePlanId``, ``startDate``, ``endDate``, the merged ``items``, and
+        ``NextToken`` when ``MaxItems`` cut the result short."""
+        items = self.merged_items()
+        result: UsageResult = {}
+        for name in ("usagePlanId", "startDate", "endDate"):
+            if name in self._envelope:
+                result[name] = self._envelope[name]
+        result["items"] = items
         if self.resume_token is not None:
             result["NextToken"] = self.resume_token
         return result

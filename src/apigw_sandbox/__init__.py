@@ -11,11 +11,14 @@ Product code: ``quota-monitor demo``, the tests and the benchmarks all run again
 """
 
 from apigw_sandbox.account import SandboxAccount
+from apigw_sandbox.faults import Fault, FaultInjector
 from apigw_sandbox.seed import SeededAccount, seed_demo_account, seed_scale_account
 from apigw_sandbox.server import AccountThrottle, SandboxServer
 
 __all__ = [
     "AccountThrottle",
+    "Fault",
+    "FaultInjector",
     "SandboxAccount",
     "SandboxServer",
     "SeededAccount",

@@ -42,6 +42,10 @@ class SandboxError(Exception):
         super().__init__(message)
         self.message = message
 
+    def headers(self) -> dict[str, str]:
+        """Headers the error is sent with, besides ``x-amzn-ErrorType``."""
+        return {}
+
 
 class NotFound(SandboxError):  # noqa: N818 - AWS's error name
     status = 404
@@ -51,6 +55,39 @@ class NotFound(SandboxError):  # noqa: N818 - AWS's error name
 class BadRequest(SandboxError):  # noqa: N818 - AWS's error name
     status = 400
     code = "BadRequestException"
+
+
+class Throttled(SandboxError):  # noqa: N818 - AWS's error name
+    """429 with ``Retry-After`` in seconds, as API Gateway sends it."""
+
+    status = 429
+    code = "TooManyRequestsException"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class InternalFailure(SandboxError):  # noqa: N818 - AWS's error name
+    status = 500
+    code = "InternalFailure"
+
+
+class ServiceUnavailable(SandboxError):  # noqa: N818 - AWS's error name
+    """503; API Gateway may say when to come back (``Retry-After``, seconds)."""
+
+    status = 503
+    code = "ServiceUnavailableException"
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
 
 @dataclass

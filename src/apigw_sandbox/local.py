@@ -8,8 +8,13 @@ credentials, a region) that point any boto3 client, and the Lambda handler, at b
 
 from __future__ import annotations
 
+import importlib
+import json
 import logging
+import threading
 import urllib.request
+import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from apigw_sandbox.server import AccountThrottle, SandboxServer
@@ -18,6 +23,41 @@ if TYPE_CHECKING:
     from apigw_sandbox.account import SandboxAccount
 
 REGION = "us-east-1"
+
+
+def _atomic_moto_server() -> Any:
+    """moto's threaded server, serving one request at a time.
+
+    AWS applies each request to one item atomically: a DynamoDB ``UpdateItem`` with a
+    ``ConditionExpression`` checks and writes as one step, which is what the alert claims rely on.
+    moto's backends do not: ``update_item`` reads the item, evaluates the condition and writes
+    with no lock, so two concurrent requests can both pass the same condition (seen here: two
+    overlapping runs both claiming a key). Serializing requests makes each one atomic, as in AWS.
+    """
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: PLC0415 - heavy
+    from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server  # noqa: PLC0415
+
+    class AtomicMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            lock = threading.Lock()
+
+            def one_at_a_time(environ: Any, start_response: Any) -> list[bytes]:
+                with lock:
+                    return list(app(environ, start_response))
+
+            self._server = make_server(
+                self._ip_address, self._port, one_at_a_time, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return AtomicMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 
 
 class LocalCloud:
@@ -30,11 +70,9 @@ class LocalCloud:
         throttle: AccountThrottle | None = None,
         latency: tuple[float, float] = (0.0, 0.0),
     ) -> None:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy, and only needed here
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.sandbox = SandboxServer(account, throttle=throttle, latency=latency)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto = _atomic_moto_server()
         self.moto_url = ""
 
     @property
@@ -75,6 +113,23 @@ class LocalCloud:
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback only
             pass
 
+    def create_alert_resources(
+        self, *, table_name: str = "quota-alert-state", topic_name: str = "quota-alerts"
+    ) -> AlertResources:
+        """The alert state table, the alert topic and an SQS inbox subscribed to it, in moto."""
+        self.client("dynamodb").create_table(
+            TableName=table_name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        sns, sqs = self.client("sns"), self.client("sqs")
+        topic_arn = sns.create_topic(Name=topic_name)["TopicArn"]
+        queue_url = sqs.create_queue(QueueName=f"{topic_name}-inbox")["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=attributes["QueueArn"])
+        return AlertResources(self, topic_arn=topic_arn, table_name=table_name, queue_url=queue_url)
+
     def client(self, service: str, **kwargs: Any) -> Any:
         import boto3  # noqa: PLC0415
 
@@ -88,3 +143,61 @@ class LocalCloud:
             aws_secret_access_key="sandbox",  # noqa: S106 - placeholder
             **kwargs,
         )
+
+
+@dataclass
+class LambdaContextStandIn:
+    """The parts of a Lambda context that the handlers and Powertools read."""
+
+    function_name: str = "quota-monitor-local"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:quota-monitor-local"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/quota-monitor-local"
+    log_stream_name: str = "local"
+    remaining_millis: int = 300_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
+
+
+def invoke_handler(
+    module_name: str, event: dict[str, Any], context: LambdaContextStandIn | None = None
+) -> Any:
+    """Import a Lambda handler module afresh, as at a cold start (it reads settings at import); call it."""
+    module = importlib.reload(importlib.import_module(module_name))
+    return module.handler(event, context or LambdaContextStandIn())
+
+
+@dataclass
+class AlertResources:
+    """The alert topic, state table and SQS inbox of a :class:`LocalCloud`."""
+
+    cloud: LocalCloud
+    topic_arn: str
+    table_name: str
+    queue_url: str
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The monitor's alert settings for these resources, with ``extra`` settings."""
+        return {"ALERT_TOPIC_ARN": self.topic_arn, "ALERT_TABLE_NAME": self.table_name, **extra}
+
+    def received(self) -> list[dict[str, Any]]:
+        """Every message delivered to the inbox so far (drained): SNS envelopes, ``Message`` parsed."""
+        sqs = self.cloud.client("sqs")
+        out: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return out
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                envelope["Message"] = json.loads(envelope["Message"])
+                out.append(envelope)
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def items(self) -> dict[str, dict[str, Any]]:
+        """The state table's items by ``pk``."""
+        items = self.cloud.client("dynamodb").scan(TableName=self.table_name)["Items"]
+        return {item["pk"]["S"]: item for item in items}

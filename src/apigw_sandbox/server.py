@@ -9,7 +9,18 @@ sends them: the error name in ``x-amzn-ErrorType`` and a JSON ``message``; throt
 Optional, for tests and benchmarks: a per-call latency, a token-bucket throttle shared by all
 operations (AWS allows 10 requests a second, burst 40, for an account's control-plane calls
 together), and fault injection (:mod:`apigw_sandbox.faults`). Every request is counted per
-operation and logged with its query parameters.
+operation and logged with its query parameters, and every key's usage data that actually went out
+is recorded (:attr:`SandboxServer.served`), so that a test can check that what was served was reported.
+
+The sandbox's own controls share its port, under ``/_sandbox`` (a path API Gateway never uses):
+
+- ``GET /_sandbox/faults``: the seed, the active faults with how often each fired, and the
+  injections by kind;
+- ``POST /_sandbox/faults``: add one fault (a JSON object such as ``{"kind": "throttle",
+  "operation": "GetUsage", "probability": 0.2, "retryAfter": 1}``), or several with a new seed
+  (``{"seed": 7, "faults": [...]}``); answers 201 with the ids;
+- ``DELETE /_sandbox/faults``: remove every fault and forget what was injected and served;
+  ``DELETE /_sandbox/faults/{id}``: remove one.
 """
 
 from __future__ import annotations
@@ -20,29 +31,34 @@ import json
 import math
 import random
 import re
+import socket
+import struct
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from apigw_sandbox.account import BadRequest, NotFound, SandboxAccount, SandboxError, SandboxKey, SandboxPlan
+from apigw_sandbox.account import (
+    BadRequest,
+    NotFound,
+    SandboxAccount,
+    SandboxError,
+    SandboxKey,
+    SandboxPlan,
+    Throttled,
+)
+from apigw_sandbox.faults import Fault, FaultInjector, Intervention, InvalidFault
+
+__all__ = ["AccountThrottle", "Reply", "Request", "SandboxApi", "SandboxServer", "ServedUsage", "Throttled"]
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 500
-
-
-class Throttled(SandboxError):  # noqa: N818 - AWS's error name
-    status = 429
-    code = "TooManyRequestsException"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+CONTROL_PREFIX = "/_sandbox"
 
 
 class AccountThrottle:
@@ -72,6 +88,33 @@ class Request:
     method: str
     path: str
     query: dict[str, str]
+    #: The ids in the path: ``plan``, ``key``.
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServedUsage:
+    """One key's daily usage as it went out in a GetUsage answer that reached the connection."""
+
+    usage_plan_id: str
+    api_key_id: str
+    start_date: str
+    end_date: str
+    daily: Any
+    #: The daily list went out exactly as the account holds it (no fault changed it).
+    intact: bool
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the server sends for one request. ``status`` below 0: no answer, the connection is reset."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    #: Seconds to wait before answering (or resetting).
+    hold: float = 0.0
+    served: tuple[ServedUsage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,6 +157,15 @@ def _page(items: Sequence[Any], query: dict[str, str], scope: str) -> tuple[list
 
 def _make_position(offset: int, scope: str) -> str:
     return base64.b64encode(json.dumps({"s": scope, "o": offset}).encode()).decode()
+
+
+def _shift_position(position: str, by: int) -> str:
+    """The same position, ``by`` items further (a fault's doing); an unreadable one is left as it is."""
+    try:
+        body = json.loads(base64.b64decode(position, validate=True))
+        return _make_position(max(0, int(body["o"]) + by), str(body["s"]))
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        return position
 
 
 def _read_position(position: str, scope: str) -> int:
@@ -291,11 +343,16 @@ class SandboxServer:
         self.throttle = throttle
         self.latency = latency
         self.fault_hooks: list[FaultHook] = []
+        #: Faults injected by kind, operation and probability (:mod:`apigw_sandbox.faults`).
+        self.faults = FaultInjector(seed=seed)
         self.calls: Counter[str] = Counter()
         self.throttled = 0
         self.requests: list[Request] = []
+        #: Every key's usage data that went out intact or not, in order (see :class:`ServedUsage`).
+        self.served: list[ServedUsage] = []
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -311,6 +368,7 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()  # wakes answers held by a read-timeout fault
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
@@ -329,6 +387,7 @@ class SandboxServer:
             self.api = SandboxApi(account)
             self.fault_hooks.clear()
             self.throttle = None
+        self.faults.reset()
         self.reset_counters()
 
     def reset_counters(self) -> None:
@@ -336,6 +395,23 @@ class SandboxServer:
             self.calls.clear()
             self.throttled = 0
             self.requests.clear()
+            self.served.clear()
+
+    def served_keys(self, *, intact: bool = True) -> set[tuple[str, str]]:
+        """(usage plan id, API key id) of every key whose usage data went out (intact, by default)."""
+        with self._lock:
+            return {(s.usage_plan_id, s.api_key_id) for s in self.served if s.intact or not intact}
+
+    def _record_served(self, served: tuple[ServedUsage, ...]) -> None:
+        if served:
+            with self._lock:
+                self.served.extend(served)
+
+    def _unrecord_served(self, served: tuple[ServedUsage, ...]) -> None:
+        with self._lock:
+            for serving in served:
+                if serving in self.served:
+                    self.served.remove(serving)
 
     def _record(self, request: Request) -> None:
         with self._lock:
@@ -349,71 +425,170 @@ class SandboxServer:
                 delay = self._rng.uniform(low, high)
             time.sleep(delay)
 
-    def dispatch(self, method: str, raw_path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        """Serve one HTTP request; returns (status, headers, body)."""
+    def dispatch(self, method: str, raw_path: str, body: bytes) -> Reply:
+        """Serve one HTTP request."""
         split = urlsplit(raw_path)
         path = split.path.rstrip("/") or "/"
         query = {name: values[-1] for name, values in parse_qs(split.query, keep_blank_values=True).items()}
+        if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
+            return self._control(method, path, body)
         for route in ROUTES:
             match = route.pattern.match(path)
             if match and route.method == method:
                 params = {name: unquote(value) for name, value in match.groupdict().items()}
-                request = Request(route.operation, method, path, query)
+                request = Request(route.operation, method, path, query, params)
                 break
         else:
             return _error(NotFound(f"No operation for {method} {path}"))
         self._record(request)
         self._latency()
         try:
-            if self.throttle is not None:
-                try:
-                    self.throttle.admit()
-                except Throttled:
-                    with self._lock:
-                        self.throttled += 1
-                    raise
-            transforms = []
-            for hook in self.fault_hooks:
-                outcome = hook(request)
-                if isinstance(outcome, tuple):
-                    return outcome
-                if callable(outcome):
-                    transforms.append(outcome)
-            response = self.api.handle(request.operation, params, query, body)
-            payload = json.dumps(response).encode()
-            for transform in transforms:
-                payload = transform(payload)
+            return self._serve_api(request, query, body)
         except SandboxError as error:
             return _error(error)
-        return 200, {"Content-Type": "application/json"}, payload
+
+    def _serve_api(self, request: Request, query: dict[str, str], body: bytes) -> Reply:
+        self._admit()
+        transforms = []
+        for hook in self.fault_hooks:
+            outcome = hook(request)
+            if isinstance(outcome, tuple):
+                return Reply(*outcome)
+            if callable(outcome):
+                transforms.append(outcome)
+        interventions = self.faults.intercept(request, self.account)
+        for intervention in interventions:
+            if intervention.error is not None:
+                raise intervention.error
+            if intervention.drop:
+                return Reply(-1, {}, b"", hold=intervention.hold)
+        hold = sum(intervention.hold for intervention in interventions)
+        shift = sum(intervention.position_shift for intervention in interventions)
+        if shift and "position" in query:
+            query = {**query, "position": _shift_position(query["position"], shift)}
+        response = self.api.handle(request.operation, request.params, query, body)
+        payload = _apply(interventions, json.dumps(response).encode())
+        for transform in transforms:
+            payload = transform(payload)
+        served: tuple[ServedUsage, ...] = ()
+        if request.operation == "GetUsage":
+            served = _served_usage(request.params["plan"], response, payload)
+        return Reply(200, {"Content-Type": "application/json"}, payload, hold=hold, served=served)
+
+    def _admit(self) -> None:
+        if self.throttle is None:
+            return
+        try:
+            self.throttle.admit()
+        except Throttled:
+            with self._lock:
+                self.throttled += 1
+            raise
+
+    # -- the sandbox's own controls -------------------------------------------------------------------
+    def _control(self, method: str, path: str, body: bytes) -> Reply:
+        parts = path[len(CONTROL_PREFIX) :].strip("/").split("/")
+        if parts[0] != "faults" or len(parts) > 2:
+            return _error(NotFound(f"No sandbox control at {path}: use {CONTROL_PREFIX}/faults"))
+        try:
+            if len(parts) == 2:
+                if method != "DELETE":
+                    raise BadRequest(f"{method} {path} is not allowed: use DELETE to remove one fault")
+                try:
+                    self.faults.remove(int(parts[1]))
+                except (ValueError, KeyError):
+                    raise NotFound(f"No fault {parts[1]!r}: GET {CONTROL_PREFIX}/faults lists them") from None
+                return _json(200, self.faults.describe())
+            if method == "GET":
+                return _json(200, {**self.faults.describe(), "served": self._served_summary()})
+            if method == "DELETE":
+                self.faults.reset()
+                with self._lock:
+                    self.served.clear()
+                return _json(200, self.faults.describe())
+            if method == "POST":
+                return _json(201, {"ids": self._add_faults(body)})
+            raise BadRequest(f"{method} {path} is not allowed: use GET, POST or DELETE")
+        except SandboxError as error:
+            return _error(error)
+
+    def _add_faults(self, body: bytes) -> list[int]:
+        try:
+            document = json.loads(body or b"null")
+        except ValueError:
+            raise BadRequest(
+                'The body is not JSON: send a fault object, or {"seed": n, "faults": [...]}'
+            ) from None
+        try:
+            if isinstance(document, dict) and ("faults" in document or "seed" in document):
+                unknown = sorted(set(document) - {"seed", "faults"})
+                if unknown:
+                    raise BadRequest(f"Unknown field {unknown[0]!r}: send a fault object, or seed and faults")
+                seed, listed = document.get("seed"), document.get("faults", [])
+                if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+                    raise BadRequest(f"seed={seed!r} is not allowed: use a whole number")
+                if not isinstance(listed, list):
+                    raise BadRequest(f"faults={listed!r} is not allowed: use a list of fault objects")
+                faults = [Fault.from_json(item) for item in listed]
+                if seed is not None:
+                    self.faults.seed = seed
+            else:
+                faults = [Fault.from_json(document)]
+        except InvalidFault as error:
+            raise BadRequest(str(error)) from None
+        return [self.faults.add_fault(fault) for fault in faults]
+
+    def _served_summary(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "intact": len({(s.usage_plan_id, s.api_key_id) for s in self.served if s.intact}),
+                "spoiled": sum(1 for s in self.served if not s.intact),
+            }
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes: with Nagle's algorithm on, the body waits for
-            # the client's delayed ACK, adding ~40 ms to every call on loopback.
+            # Headers and body go out as two writes; with Nagle on, the body waits for the
+            # client's delayed ACK of the headers: about 40 ms added to every call.
             disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                status, headers, payload = server.dispatch(self.command, self.path, body)
-                if status < 0:  # a fault asked for the connection to be dropped
-                    self.close_connection = True
+                reply = server.dispatch(self.command, self.path, body)
+                if reply.hold > 0:
+                    server._stopping.wait(reply.hold)
+                if reply.status < 0:  # a fault asked for the connection to be reset
+                    self._reset()
                     return
-                self.send_response(status)
-                headers = {"x-amzn-RequestId": f"sandbox-{time.monotonic_ns()}", **headers}
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                headers = {"x-amzn-RequestId": f"sandbox-{time.monotonic_ns()}", **reply.headers}
+                # Recorded before the body goes out, so that a client reading the record right after
+                # its call finds it there; taken back if the body could not be sent.
+                server._record_served(reply.served)
+                try:
+                    self.send_response(reply.status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                    self.wfile.flush()
+                except OSError:  # the client went away: nothing was served
+                    server._unrecord_served(reply.served)
+                    self.close_connection = True
+
+            def _reset(self) -> None:
+                # Linger 0: close() sends a TCP RST instead of a FIN, as a crashed peer or a proxy would.
+                self.close_connection = True
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
 
             do_GET = _serve  # noqa: N815 - http.server's naming
             do_PATCH = _serve  # noqa: N815
             do_POST = _serve  # noqa: N815
+            do_DELETE = _serve  # noqa: N815
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
                 return
@@ -421,8 +596,41 @@ class SandboxServer:
         return Handler
 
 
-def _error(error: SandboxError) -> tuple[int, dict[str, str], bytes]:
-    headers = {"Content-Type": "application/json", "x-amzn-ErrorType": f"{error.code}:"}
-    if isinstance(error, Throttled):
-        headers["Retry-After"] = str(error.retry_after)
-    return error.status, headers, json.dumps({"message": error.message}).encode()
+def _error(error: SandboxError) -> Reply:
+    headers = {"Content-Type": "application/json", "x-amzn-ErrorType": f"{error.code}:", **error.headers()}
+    return Reply(error.status, headers, json.dumps({"message": error.message}).encode())
+
+
+def _apply(interventions: list[Intervention], payload: bytes) -> bytes:
+    """The faults' edits of an answer: JSON rewrites first, then byte corruption."""
+    rewrites = [i.rewrite for i in interventions if i.rewrite is not None]
+    if rewrites:
+        edited = json.loads(payload)
+        for rewrite in rewrites:
+            rewrite(edited)
+        payload = json.dumps(edited).encode()
+    for intervention in interventions:
+        if intervention.corrupt is not None:
+            payload = intervention.corrupt(payload)
+    return payload
+
+
+def _json(status: int, body: object) -> Reply:
+    return Reply(status, {"Content-Type": "application/json"}, json.dumps(body).encode())
+
+
+def _served_usage(plan_id: str, response: dict[str, Any], payload: bytes) -> tuple[ServedUsage, ...]:
+    """Each key's daily usage that the answer carries, and whether it is what the account holds."""
+    truth = response.get("values") or {}
+    try:
+        sent = json.loads(payload)
+    except ValueError:
+        return ()
+    values = sent.get("values") if isinstance(sent, dict) else None
+    if not isinstance(values, dict):
+        return ()
+    start, end = str(response.get("startDate")), str(response.get("endDate"))
+    return tuple(
+        ServedUsage(plan_id, key_id, start, end, daily, key_id in truth and daily == truth[key_id])
+        for key_id, daily in values.items()
+    )

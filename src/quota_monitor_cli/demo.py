@@ -6,22 +6,23 @@ handler against them, then prints the scan table and the metrics read back from 
 
 from __future__ import annotations
 
-import importlib
+import json
 import os
 import sys
-import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
+from rich.text import Text
 
-from apigw_sandbox.local import LocalCloud
+from apigw_sandbox.local import LocalCloud, invoke_handler
 from apigw_sandbox.seed import seed_demo_account
+from apigw_sandbox.slack import SlackReceiver
 from quota_monitor.clients import apigateway_client, cloudwatch_client
 from quota_monitor.config import Settings
-from quota_monitor.metrics import HEALTH_METRICS
+from quota_monitor.messages import percent
+from quota_monitor.metrics import ALERT_HEALTH_METRICS, HEALTH_METRICS
 from quota_monitor_cli.common import EXIT_OK, EXIT_PARTIAL, run_guarded
 from quota_monitor_cli.render import console, scan_table, sort_keys, summary_line
 from quota_monitor_cli.scan import scan_with_progress
@@ -57,22 +58,6 @@ def register(commands: Any) -> None:
     parser.set_defaults(run=run_guarded(run))
 
 
-@dataclass
-class DemoContext:
-    """The parts of a Lambda context that Powertools reads."""
-
-    function_name: str = "quota-monitor-demo"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:quota-monitor-demo"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/quota-monitor-demo"
-    log_stream_name: str = "demo"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 300_000
-
-
 @contextmanager
 def environment(values: Mapping[str, str]) -> Iterator[None]:
     saved = dict(os.environ)
@@ -86,14 +71,6 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-
-
-def run_handler(event: dict[str, Any]) -> dict[str, Any]:
-    """Import the Lambda handler fresh (it reads its settings at import, as at a cold start) and call it."""
-    module = importlib.import_module("quota_monitor.handler")
-    module = importlib.reload(module)
-    result: dict[str, Any] = module.handler(event, DemoContext())
-    return result
 
 
 def read_back_table(cloudwatch: Any, namespace: str, result: ScanResult, top: list[KeyUsage]) -> Table:
@@ -127,7 +104,7 @@ def read_back_table(cloudwatch: Any, namespace: str, result: ScanResult, top: li
     for plan in result.plans:
         if plan.quota is not None:
             query("MaxQuotaUtilization", {"UsagePlanId": plan.id}, f"plan {plan.name}", "Percent")
-    for metric in HEALTH_METRICS:
+    for metric in HEALTH_METRICS + ALERT_HEALTH_METRICS:
         query(metric, {}, "monitor", "Seconds" if metric == "ScanDuration" else "Count")
 
     start = result.scanned_at - timedelta(minutes=10)
@@ -160,24 +137,74 @@ def read_back_table(cloudwatch: Any, namespace: str, result: ScanResult, top: li
     return table
 
 
+def alerts_table(messages: list[dict[str, Any]]) -> Table:
+    """What the alert topic delivered to the SQS inbox: one row per key, under its message's subject."""
+    table = Table(
+        title="4. Alerts delivered to the SNS topic, read back from an SQS inbox", title_justify="left"
+    )
+    for column in ("Message subject", "Event", "Plan / key", "Level", "Utilization", "Remaining"):
+        table.add_column(column)
+    for message in messages:
+        subject = message.get("Subject", "")
+        for alert in message["Message"]["alerts"]:
+            table.add_row(
+                Text(subject),
+                alert["event"],
+                f"{alert['usagePlanName']} / {alert['apiKeyName'] or alert['apiKeyId']}",
+                f"{alert['level']}%" if alert["event"] != "forecast" else "-",
+                percent(alert["utilization"]),
+                f"{alert['remaining']:,}",
+            )
+            subject = ""
+    return table
+
+
+def forward_to_slack(messages: list[dict[str, Any]], slack: SlackReceiver) -> Table:
+    """Hand each delivered message to the Slack forwarder, as SNS would, and show what Slack got."""
+    for message in messages:
+        record = {
+            "Sns": {
+                "MessageId": message["MessageId"],
+                "Subject": message.get("Subject"),
+                "Message": json.dumps(message["Message"]),
+            }
+        }
+        invoke_handler("quota_monitor.slack_handler", {"Records": [record]})
+    table = Table(
+        title="5. Posted to Slack by the webhook forwarder (a local stand-in for Slack)", title_justify="left"
+    )
+    table.add_column("Header")
+    table.add_column("Blocks", justify="right")
+    for posted in slack.received:
+        table.add_row(Text(posted["blocks"][0]["text"]["text"]), str(len(posted["blocks"])))
+    return table
+
+
 def run(args: argparse.Namespace) -> int:
     out = console()
-    with LocalCloud() as cloud:
+    with LocalCloud() as cloud, SlackReceiver() as slack:
         seeded = seed_demo_account(cloud.account)
+        alerting = cloud.create_alert_resources()
+        secret = cloud.client("secretsmanager").create_secret(
+            Name="quota-monitor/slack-webhook", SecretString=slack.url
+        )
         out.print(
             f"[bold]API Gateway sandbox[/] {cloud.sandbox.url}: {len(seeded.plans)} usage plans "
             f"(DAY, WEEK, MONTH and one without a quota), {len(seeded.keys)} API keys.\n"
-            f"[bold]moto[/] {cloud.moto_url}: CloudWatch, SNS, SQS, DynamoDB, Secrets Manager.\n"
+            f"[bold]moto[/] {cloud.moto_url}: CloudWatch, the alert topic (SNS) with an SQS inbox, the alert "
+            f"state table (DynamoDB), the Slack webhook secret (Secrets Manager).\n"
         )
         env = {
             **cloud.env(),
+            **alerting.env(),
             "USAGE_PAGE_SIZE": DEMO_PAGE_SIZE,
             "POWERTOOLS_SERVICE_NAME": "apigw-quota-monitor",
+            "SLACK_WEBHOOK_SECRET_ARN": secret["ARN"],
         }
         with environment(env):
             out.print("[bold]1. The Lambda handler[/] (quota_monitor.handler.handler), its log lines:")
             sys.stdout.flush()
-            run_handler({"source": "demo"})
+            invoke_handler("quota_monitor.handler", {"source": "demo"})
             settings = Settings.from_env(os.environ)
             result = scan_with_progress(settings, apigateway_client(), show_progress=False)
             keys = sort_keys(result.keys)
@@ -187,5 +214,21 @@ def run(args: argparse.Namespace) -> int:
             out.print()
             top = [key for key in keys if key.utilization is not None][:8]
             out.print(read_back_table(cloudwatch_client(), settings.namespace, result, top))
+            out.print()
+            delivered = alerting.received()
+            out.print(alerts_table(delivered))
+            out.print()
+            sys.stdout.flush()
+            slack_table = forward_to_slack(delivered, slack)
+            out.print(slack_table)
+            out.print(
+                "\n[bold]6. The handler again[/]: every crossing was alerted once, so this run sends nothing."
+            )
+            sys.stdout.flush()
+            again = invoke_handler("quota_monitor.handler", {"source": "demo"})
+            inbox = len(alerting.received())
+            out.print(
+                f"alerts sent by the second run: {again['alertsSent']}; new messages in the inbox: {inbox}"
+            )
             out.print("\nAgainst your own account: [bold]quota-monitor scan[/] (read-only; see README.md).")
     return EXIT_PARTIAL if result.failures else EXIT_OK

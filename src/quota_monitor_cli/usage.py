@@ -4,6 +4,10 @@ The AWS CLI prints only the first page of keys for GetUsage and no NextToken (it
 merges lists, and GetUsage's result is a map; ../shared/AWS-NOTES.md). This command walks every
 page, honours ``--max-items``, ``--page-size`` and ``--starting-token`` as the AWS CLI documents
 them, and prints the NextToken when there is more.
+
+Exit codes: 0 printed; 1 the service refused or answered something unreadable (nothing is
+printed on stdout then); 2 bad arguments, a token that is not for this request, or missing
+credentials or region.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 from datetime import date, timedelta
 from typing import Any
@@ -19,7 +24,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from quota_monitor.clients import apigateway_client
 from quota_monitor.monitor import guarded_api
-from quota_monitor.usage_pages import MAX_PAGE_SIZE, UsagePaginationError, paginate_usage
+from quota_monitor.scan import describe_error
+from quota_monitor.usage import UsageDataError, parse_daily_usage
+from quota_monitor.usage_pages import (
+    MAX_PAGE_SIZE,
+    InvalidStartingToken,
+    UsagePaginationError,
+    UsageResult,
+    paginate_usage,
+)
 from quota_monitor_cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -34,8 +47,9 @@ from quota_monitor_cli.common import (
 
 
 def iso_date(text: str) -> date:
+    # Python 3.11's date.fromisoformat also takes ISO week dates such as 2026-W01-1.
     try:
-        if len(text) != 10:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             raise ValueError
         return date.fromisoformat(text)
     except ValueError:
@@ -75,7 +89,35 @@ def register(commands: Any) -> None:
     parser.set_defaults(run=run_guarded(run), format="json")
 
 
-def write_csv(result: dict[str, Any], start: date) -> None:
+def check_daily_usage(result: UsageResult, start: date, end: date) -> None:
+    """Every key: one ``[used, remaining]`` a day of the range, ``used`` a whole number >= 0.
+
+    ``remaining`` is printed as the API gives it (botocore parses it as a long, or null): what
+    AWS puts there for a plan without a quota is unconfirmed (../shared/AWS-NOTES.md).
+    """
+    plan_id = result.get("usagePlanId", "?")
+    days = (end - start).days + 1
+    for key_id, daily in result.get("items", {}).items():
+        parse_daily_usage(
+            daily, expected_days=days, has_quota=False, usage_plan_id=plan_id, api_key_id=key_id
+        )
+
+
+def write_json(result: UsageResult) -> None:
+    """The API's shape, a key a line: ``json.dump(indent=2)`` would spend four lines a day."""
+    keys = [f"    {json.dumps(key_id)}: {json.dumps(daily)}" for key_id, daily in result["items"].items()]
+    fields = [
+        f"  {json.dumps(name)}: {json.dumps(value)}"
+        for name, value in result.items()
+        if name not in ("items", "NextToken")
+    ]
+    fields.append('  "items": ' + ("{\n" + ",\n".join(keys) + "\n  }" if keys else "{}"))
+    if "NextToken" in result:
+        fields.append(f'  "NextToken": {json.dumps(result["NextToken"])}')
+    sys.stdout.write("{\n" + ",\n".join(fields) + "\n}\n")
+
+
+def write_csv(result: UsageResult, start: date) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["usagePlanId", "apiKeyId", "date", "used", "remaining"])
     for key_id, daily in result.get("items", {}).items():
@@ -107,25 +149,29 @@ def run(args: argparse.Namespace) -> int:
                 keyId=args.key,
                 PaginationConfig=config,
             )
+        except InvalidStartingToken as error:
+            raise UsageError(f"--starting-token: {error}") from None
         except ValueError as error:
             raise UsageError(str(error)) from None
         try:
-            result = dict(pages.build_full_result())
-        except UsagePaginationError as error:
-            if pages.service_pages == 0:
-                raise UsageError(str(error)) from None
+            result = pages.build_full_result()
+            check_daily_usage(result, args.start, args.end)
+        except (UsagePaginationError, UsageDataError) as error:
             print(f"quota-monitor: error: {error}", file=sys.stderr)
             return EXIT_PARTIAL
         except (ClientError, BotoCoreError) as error:
-            print(f"quota-monitor: error: usage plan {args.plan}: {error}", file=sys.stderr)
+            cause, message = describe_error(error)
+            print(f"quota-monitor: error: usage plan {args.plan}: {cause}: {message}", file=sys.stderr)
             return EXIT_PARTIAL
     for key_id in sorted(pages.duplicate_keys):
-        print(f"warning: key {key_id} appeared on two pages; merged (see `usage_pages`)", file=sys.stderr)
+        print(
+            f"warning: key {key_id} appeared on two GetUsage pages; merged (higher used, lower remaining)",
+            file=sys.stderr,
+        )
     if args.format == "csv":
         write_csv(result, args.start)
         if "NextToken" in result:
             print(f"NextToken: {result['NextToken']}", file=sys.stderr)
     else:
-        json.dump(result, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        write_json(result)
     return EXIT_OK

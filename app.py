@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""The CDK app: ``QuotaMonitorStack`` from ``cdk.json`` context, overridable with ``-c key=value``.
+
+``cdk synth`` (``make synth``) writes ``cdk.out/``; run on its own, ``python app.py`` writes to a
+temporary folder, as the CDK does without an outdir. cdk-nag's AwsSolutions checks run at synth:
+any finding without an acknowledgement fails it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+# The monitor's settings are checked by the runtime's own parser (quota_monitor.config).
+sys.path.insert(0, str(ROOT / "lambdas"))
+
+from aws_cdk import App, Validations  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+
+from infra.context import settings_from_context  # noqa: E402
+from infra.settings import SettingError  # noqa: E402
+from infra.stack import QuotaMonitorStack  # noqa: E402
+
+
+def build(app: App) -> QuotaMonitorStack:
+    settings = settings_from_context(app.node.get_all_context())
+    stack = QuotaMonitorStack(
+        app,
+        settings.stack_name,
+        settings=settings.monitor,
+        description="apigw-quota-monitor: remaining-quota metrics and alerts for API Gateway usage plans",
+    )
+    # Acknowledgements also go into the template's metadata (cdk_nag.rules_to_suppress), so that a
+    # reviewer reading the template sees each one with its reason.
+    Validations.of(app).add_plugins(
+        AwsSolutionsChecks(app, verbose=True, write_suppressions_to_cloud_formation=True)
+    )
+    return stack
+
+
+def main() -> None:
+    app = App()
+    try:
+        build(app)
+    except SettingError as error:
+        sys.exit(f"Configuration error: {error}")
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The monitor watching itself: alarms that publish to the alert topic, on entering ALARM and on
+returning to OK, so that somebody learns when the monitor fails or stops.
+
+The heartbeat is the one that matters most: every run publishes ``KeysScanned`` (zero keys is
+still a data point), so no data point for two schedule intervals means no run finished, whatever
+the cause (schedule disabled, function failing at cold start, permissions, a region outage).
+Two intervals rather than one because a run's data point can land just across a period boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+
+if TYPE_CHECKING:
+    from constructs import Construct
+
+#: SQS publishes queue metrics every five minutes.
+QUEUE_METRIC_PERIOD = Duration.minutes(5)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatchedParts:
+    """What the alarms watch."""
+
+    namespace: str
+    interval: Duration
+    monitor_function: lambda_.IFunction
+    run_dead_letter_queue: sqs.IQueue
+    forwarder_function: lambda_.IFunction | None = None
+    forwarder_dead_letter_queue: sqs.IQueue | None = None
+
+
+def _above_zero(
+    scope: Construct,
+    id_: str,
+    *,
+    name: str,
+    metric: cloudwatch.IMetric,
+    description: str,
+) -> cloudwatch.Alarm:
+    return cloudwatch.Alarm(
+        scope,
+        id_,
+        alarm_name=name,
+        alarm_description=description,
+        metric=metric,
+        threshold=0,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluation_periods=1,
+        datapoints_to_alarm=1,
+        # No data means nothing went wrong here; a monitor that stopped is the heartbeat's case.
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+
+
+def self_monitoring_alarms(
+    scope: Construct, *, parts: WatchedParts, topic: sns.ITopic, name_prefix: str
+) -> list[cloudwatch.Alarm]:
+    """The alarms, each with the topic as its ALARM and OK action."""
+    interval = parts.interval
+
+    def metric(name: str, statistic: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=parts.namespace, metric_name=name, statistic=statistic, period=interval
+        )
+
+    alarms = [
+        _above_zero(
+            scope,
+            "MonitorErrorsAlarm",
+            name=f"{name_prefix}-monitor-errors",
+            metric=parts.monitor_function.metric_errors(period=interval, statistic="Sum"),
+            description="The quota monitor function failed (Lambda Errors > 0): the usage plans could "
+            "not be listed, none could be read, or the metrics could not be published (or it crashed). "
+            "Its log group says why; Lambda retries once.",
+        ),
+        _above_zero(
+            scope,
+            "ScanErrorsAlarm",
+            name=f"{name_prefix}-scan-errors",
+            metric=metric("ScanErrors", "Sum"),
+            description="Some usage plans or keys could not be read in the last run (ScanErrors > 0); "
+            "their metrics and alerts are missing. The function's log has one 'scan failure' line each.",
+        ),
+        cloudwatch.Alarm(
+            scope,
+            "HeartbeatAlarm",
+            alarm_name=f"{name_prefix}-heartbeat-missing",
+            alarm_description="No quota monitor run has finished for two schedule intervals "
+            "(no KeysScanned data point): quotas are not being watched. Check the schedule, the "
+            "function's errors and its log group.",
+            metric=metric("KeysScanned", "SampleCount"),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+        ),
+        _above_zero(
+            scope,
+            "AlertDeliveryFailuresAlarm",
+            name=f"{name_prefix}-alert-delivery-failures",
+            metric=metric("AlertDeliveryFailures", "Sum"),
+            description="Quota alerts could not be published to SNS (AlertDeliveryFailures > 0). "
+            "They are kept and retried by the next run; the function's log says why.",
+        ),
+        _above_zero(
+            scope,
+            "RunDeadLettersAlarm",
+            name=f"{name_prefix}-run-dead-letters",
+            metric=parts.run_dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=QUEUE_METRIC_PERIOD, statistic="Maximum"
+            ),
+            description="A scheduled run was dropped (EventBridge Scheduler could not invoke the "
+            "function, or Lambda gave the event up): its dead-letter queue holds the event.",
+        ),
+    ]
+    if parts.forwarder_function is not None:
+        alarms.append(
+            _above_zero(
+                scope,
+                "SlackForwarderErrorsAlarm",
+                name=f"{name_prefix}-slack-forwarder-errors",
+                metric=parts.forwarder_function.metric_errors(period=QUEUE_METRIC_PERIOD, statistic="Sum"),
+                description="The Slack webhook forwarder failed to post (it retries; the log says why: "
+                "a placeholder or revoked webhook URL, or Slack answering 4xx/5xx).",
+            )
+        )
+    if parts.forwarder_dead_letter_queue is not None:
+        alarms.append(
+            _above_zero(
+                scope,
+                "SlackDeadLettersAlarm",
+                name=f"{name_prefix}-slack-dead-letters",
+                metric=parts.forwarder_dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=QUEUE_METRIC_PERIOD, statistic="Maximum"
+                ),
+                description="Alerts that never reached Slack after all retries are in the forwarder's "
+                "dead-letter queue (email and the other subscribers still had them).",
+            )
+        )
+    action = actions.SnsAction(topic)
+    for alarm in alarms:
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+    return alarms

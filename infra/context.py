@@ -1,0 +1,195 @@
+"""Deployment settings from CDK context: ``cdk.json``'s ``context``, overridden by ``-c key=value``.
+
+Values from ``cdk.json`` arrive typed (numbers, booleans, lists); values from ``-c`` arrive as
+strings. Both are accepted. An empty value means "not set" (so ``-c slackWebhookSecret=`` turns
+off what ``cdk.json`` turned on). An unknown key is an error, so a typo does not silently deploy
+the default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from infra.settings import (
+    LOG_LEVELS,
+    RUNTIME_SETTINGS,
+    MonitorSettings,
+    RemovalPolicyName,
+    SettingError,
+    SlackChannel,
+    SlackWebhook,
+    bad_setting,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+DEFAULT_STACK_NAME = "ApiGatewayQuotaMonitor"
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+
+INFRA_SETTINGS: Final = (
+    "stackName",
+    "scheduleMinutes",
+    "timeoutSeconds",
+    "memoryMb",
+    "reservedConcurrency",
+    "tracing",
+    "logRetentionDays",
+    "logLevel",
+    "removalPolicy",
+    "alertEmails",
+    "slackWorkspaceId",
+    "slackChannelId",
+    "slackWebhookSecret",
+    "slackWebhookSecretKeyArn",
+)
+KNOWN_SETTINGS: Final = frozenset(INFRA_SETTINGS) | frozenset(RUNTIME_SETTINGS)
+#: Context the CDK itself keeps in cdk.json, besides feature flags ("@aws-cdk/...") and lookups
+#: ("availability-zones:...").
+_CDK_KEYS: Final = frozenset({"acknowledged-issue-numbers", "cli-telemetry", "cdk-version"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppSettings:
+    stack_name: str = DEFAULT_STACK_NAME
+    monitor: MonitorSettings = field(default_factory=MonitorSettings)
+
+
+def _is_ours(key: str) -> bool:
+    return not (key.startswith("@") or ":" in key or key in _CDK_KEYS)
+
+
+def _set(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and value.strip() == "")
+
+
+def _number(value: Any) -> Any:
+    """A whole number given as text becomes an int; anything else is left for
+    :class:`MonitorSettings` to refuse with the range it allows."""
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    return value
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise bad_setting(name, value, "use true or false")
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise bad_setting(name, value, "use a string")
+    return value.strip()
+
+
+def _list(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        items = value
+    else:
+        raise bad_setting(name, value, "use a list of strings, or one string with commas between items")
+    return tuple(item.strip() for item in items if item.strip())
+
+
+def _runtime_value(value: Any) -> str:
+    """How a context value reads as an environment variable; the runtime parses it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return str(value).strip()
+
+
+def _removal_policy(value: Any) -> RemovalPolicyName:
+    text = _text("removalPolicy", value).lower()
+    if text == "retain":
+        return "retain"
+    if text == "destroy":
+        return "destroy"
+    raise bad_setting(
+        "removalPolicy",
+        value,
+        "use 'retain' (keep the alert state, key and logs when the stack is deleted) or 'destroy'",
+    )
+
+
+def _slack_channel(context: Mapping[str, Any]) -> SlackChannel | None:
+    workspace, channel = context.get("slackWorkspaceId"), context.get("slackChannelId")
+    if not _set(workspace) and not _set(channel):
+        return None
+    if not _set(workspace):
+        raise bad_setting(
+            "slackWorkspaceId", workspace, f"set it too: slackChannelId={channel!r} needs the workspace"
+        )
+    if not _set(channel):
+        raise bad_setting(
+            "slackChannelId", channel, f"set it too: slackWorkspaceId={workspace!r} needs a channel"
+        )
+    return SlackChannel(
+        workspace_id=_text("slackWorkspaceId", workspace), channel_id=_text("slackChannelId", channel)
+    )
+
+
+def _slack_webhook(context: Mapping[str, Any]) -> SlackWebhook | None:
+    secret, key = context.get("slackWebhookSecret"), context.get("slackWebhookSecretKeyArn")
+    if not _set(secret):
+        if _set(key):
+            raise bad_setting(
+                "slackWebhookSecretKeyArn", key, "set it only with slackWebhookSecret=<ARN of a secret>"
+            )
+        return None
+    text = _text("slackWebhookSecret", secret)
+    return SlackWebhook(
+        secret_arn=None if text == "create" else text,
+        secret_key_arn=_text("slackWebhookSecretKeyArn", key) if _set(key) else None,
+    )
+
+
+def settings_from_context(context: Mapping[str, Any]) -> AppSettings:
+    """The deployment's settings from CDK context, every one checked (:class:`SettingError`)."""
+    for key in context:
+        if _is_ours(key) and key not in KNOWN_SETTINGS:
+            near = difflib.get_close_matches(key, sorted(KNOWN_SETTINGS), n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            known = ", ".join(sorted(KNOWN_SETTINGS))
+            raise SettingError(f"{key!r} is not a setting of this app: {hint}known settings are {known}")
+    given = {key: value for key, value in context.items() if key in KNOWN_SETTINGS and _set(value)}
+
+    options: dict[str, Any] = {}
+    for key in ("scheduleMinutes", "timeoutSeconds", "memoryMb", "logRetentionDays"):
+        if key in given:
+            options[_snake(key)] = _number(given[key])
+    for key in ("reservedConcurrency", "tracing"):
+        if key in given:
+            options[_snake(key)] = _bool(key, given[key])
+    if "logLevel" in given:
+        level = _text("logLevel", given["logLevel"])
+        # Any case; a level that is not one is refused as given.
+        options["log_level"] = level.upper() if level.upper() in LOG_LEVELS else level
+    if "removalPolicy" in given:
+        options["removal_policy"] = _removal_policy(given["removalPolicy"])
+    if "alertEmails" in given:
+        options["alert_emails"] = _list("alertEmails", given["alertEmails"])
+    options["slack_channel"] = _slack_channel(given)
+    options["slack_webhook"] = _slack_webhook(given)
+    options["runtime"] = {
+        variable: _runtime_value(given[key]) for key, variable in RUNTIME_SETTINGS.items() if key in given
+    }
+
+    stack_name = _text("stackName", given.get("stackName", DEFAULT_STACK_NAME))
+    if not _STACK_NAME.match(stack_name):
+        raise bad_setting(
+            "stackName", stack_name, "use 1 to 128 letters, digits and hyphens, starting with a letter"
+        )
+    return AppSettings(stack_name=stack_name, monitor=MonitorSettings(**options))
+
+
+def _snake(camel: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()

@@ -1,0 +1,217 @@
+"""``UsageQuotaMonitor``: the whole monitor as one construct, to drop into any stack.
+
+What it builds, and the safety that comes with it whatever the settings:
+
+- the monitor function (``lambdas/`` only, python3.14, arm64), run by EventBridge Scheduler every
+  ``schedule_minutes`` with a retry policy and an encrypted dead-letter queue; a timeout shorter
+  than the interval, reserved concurrency 1 (unless turned off), one asynchronous retry, and
+  events that can no longer run before the next one is due dropped to the same queue;
+- a role with exactly the calls the runtime makes (:mod:`infra.permissions`);
+- the alert topic under a rotating customer managed key, email subscriptions, optionally AWS
+  Chatbot and the Slack webhook forwarder (:mod:`infra.alerting`);
+- the alert state table: on-demand, point-in-time recovery, encrypted, TTL ``expiresAt``;
+- self-monitoring alarms to the topic (:mod:`infra.alarms`) and a dashboard (:mod:`infra.dashboard`);
+- cdk-nag acknowledgements, each with its reason (:mod:`infra.nag`).
+
+Lambda's asynchronous invocation and the scheduler both deliver at least once: the runtime makes
+every side effect safe twice (../shared/AWS-NOTES.md, "Scheduling and delivery").
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as targets
+from constructs import Construct
+
+from infra import nag, permissions
+from infra.alarms import WatchedParts, self_monitoring_alarms
+from infra.alerting import SERVICE_NAME, AlertTopic, SlackWebhookForwarder, slack_channel_configuration
+from infra.dashboard import DashboardParts, quota_dashboard
+from infra.functions import RETENTION, FunctionSpec, dead_letter_queue, python_function
+from infra.powertools import powertools_layer
+from infra.settings import MonitorSettings, check_runtime_environment
+
+MONITOR_HANDLER: Final = "quota_monitor.handler.handler"
+STATE_PARTITION_KEY: Final = "pk"
+STATE_TTL_ATTRIBUTE: Final = "expiresAt"
+#: EventBridge Scheduler retries a failed invocation (the Invoke API refusing, not the function
+#: failing) with backoff, within the event age below.
+SCHEDULER_RETRY_ATTEMPTS: Final = 5
+#: Lambda's asynchronous retries after a function error: one, for a transient failure; the next
+#: scheduled run is the real retry, and more would pile onto it.
+LAMBDA_RETRY_ATTEMPTS: Final = 1
+LAMBDA_MAX_EVENT_AGE_LIMIT: Final = Duration.hours(6)
+
+
+class UsageQuotaMonitor(Construct):
+    """Remaining-quota metrics and alerts for every API Gateway usage plan of the account and region.
+
+    ``settings`` is checked when it is created (:class:`~infra.settings.MonitorSettings`);
+    ``powertools_layer`` replaces the layer built from this project's ``uv.lock``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        settings: MonitorSettings | None = None,
+        powertools_layer: lambda_.ILayerVersion | None = None,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.settings = settings = settings or MonitorSettings()
+        stack = Stack.of(self)
+        removal = RemovalPolicy.RETAIN if settings.removal_policy == "retain" else RemovalPolicy.DESTROY
+        log_retention = RETENTION[settings.log_retention_days]
+        self.interval = interval = Duration.minutes(settings.schedule_minutes)
+        layer = powertools_layer or _default_layer(self)
+
+        self.alerts = AlertTopic(self, "Alerts", emails=settings.alert_emails, removal_policy=removal)
+        self.table = dynamodb.Table(
+            self,
+            "AlertState",
+            partition_key=dynamodb.Attribute(name=STATE_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=STATE_TTL_ATTRIBUTE,
+            removal_policy=removal,
+        )
+        self.run_dead_letter_queue = dead_letter_queue(self, "RunDeadLetterQueue")
+
+        environment = {
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_LOG_LEVEL": settings.log_level,
+            **({} if settings.tracing else {"POWERTOOLS_TRACE_DISABLED": "true"}),
+            "ALERT_TOPIC_ARN": self.alerts.topic.topic_arn,
+            "ALERT_TABLE_NAME": self.table.table_name,
+            **settings.runtime,
+        }
+        runtime = check_runtime_environment(environment)
+        # Spelled out, so that the IAM condition, the dashboard and the function agree on it.
+        environment["METRIC_NAMESPACE"] = self.namespace = runtime.namespace
+        self.function = python_function(
+            self,
+            "Function",
+            spec=FunctionSpec(
+                handler=MONITOR_HANDLER,
+                description=f"Scans API Gateway usage-plan quotas every {settings.schedule_minutes} "
+                "minutes: remaining-quota metrics and alerts",
+                environment=environment,
+                timeout=Duration.seconds(settings.timeout),
+                memory_mb=settings.memory_mb,
+                retry_attempts=LAMBDA_RETRY_ATTEMPTS,
+                # An event that waited (throttled) a whole interval would run next to the next
+                # one: drop it to the dead-letter queue instead.
+                max_event_age=_shorter(interval, LAMBDA_MAX_EVENT_AGE_LIMIT),
+                dead_letter_queue=self.run_dead_letter_queue,
+                reserved_concurrency=1 if settings.reserved_concurrency else None,
+                tracing=settings.tracing,
+            ),
+            layer=layer,
+            log_retention=log_retention,
+            removal_policy=removal,
+        )
+        for statement in permissions.monitor_statements(
+            namespace=runtime.namespace,
+            cross_check_plan_keys=runtime.scan.cross_check_plan_keys,
+            table_arn=self.table.table_arn,
+        ):
+            self.function.add_to_role_policy(statement)
+        self.alerts.grant_publish_to(self.function)
+
+        # A role of our own rather than the stack-wide one CDK would make, so that its grant sits
+        # with the monitor (and its cdk-nag acknowledgement with it).
+        self.schedule_role = iam.Role(
+            self,
+            "ScheduleRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+            description="EventBridge Scheduler: invokes the quota monitor, dead letters to its queue",
+        )
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            description=f"Runs the API Gateway quota monitor every {settings.schedule_minutes} minutes",
+            schedule=scheduler.ScheduleExpression.rate(interval),
+            target=targets.LambdaInvoke(
+                self.function,
+                role=self.schedule_role,
+                dead_letter_queue=self.run_dead_letter_queue,
+                retry_attempts=SCHEDULER_RETRY_ATTEMPTS,
+                max_event_age=_shorter(interval, Duration.hours(24)),
+            ),
+        )
+
+        self.chatbot = (
+            slack_channel_configuration(
+                self,
+                "SlackChannel",
+                channel=settings.slack_channel,
+                topic=self.alerts.topic,
+                name=f"{stack.stack_name}-quota-alerts"[:128],
+            )
+            if settings.slack_channel is not None
+            else None
+        )
+        self.slack_forwarder = (
+            SlackWebhookForwarder(
+                self,
+                "SlackWebhook",
+                alert_topic=self.alerts,
+                webhook=settings.slack_webhook,
+                layer=layer,
+                log_level=settings.log_level,
+                log_retention=log_retention,
+                removal_policy=removal,
+                tracing=settings.tracing,
+            )
+            if settings.slack_webhook is not None
+            else None
+        )
+
+        self.alarms = self_monitoring_alarms(
+            self,
+            parts=WatchedParts(
+                namespace=runtime.namespace,
+                interval=interval,
+                monitor_function=self.function,
+                run_dead_letter_queue=self.run_dead_letter_queue,
+                forwarder_function=self.slack_forwarder.function if self.slack_forwarder else None,
+                forwarder_dead_letter_queue=(
+                    self.slack_forwarder.dead_letter_queue if self.slack_forwarder else None
+                ),
+            ),
+            topic=self.alerts.topic,
+            name_prefix=stack.stack_name,
+        )
+        thresholds = runtime.alerts.levels if runtime.alerts is not None else ()
+        self.dashboard = quota_dashboard(
+            self,
+            "Dashboard",
+            parts=DashboardParts(
+                namespace=runtime.namespace,
+                interval=interval,
+                thresholds=thresholds,
+                monitor_function=self.function,
+                alarms=self.alarms,
+            ),
+        )
+        nag.acknowledge_monitor(self)
+
+
+def _shorter(first: Duration, second: Duration) -> Duration:
+    return first if first.to_seconds() <= second.to_seconds() else second
+
+
+def _default_layer(scope: Construct) -> lambda_.ILayerVersion:
+    return powertools_layer(scope, "PowertoolsLayer")

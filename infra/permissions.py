@@ -1,0 +1,52 @@
+"""The monitor function's permissions: the calls the runtime makes, on the resources it makes them on.
+
+The runtime contract lists the calls. API Gateway's control plane is authorised per HTTP verb and
+path (``apigateway:GET`` on ``arn:aws:apigateway:<region>::/usageplans``...), so read-only access
+to exactly the paths read is expressible. ``cloudwatch:PutMetricData`` has no resource-level
+permission; the ``cloudwatch:namespace`` condition limits it to the monitor's namespace.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws
+from aws_cdk import aws_iam as iam
+
+#: The DynamoDB calls of the alert state protocol (claim with a conditional update, read back).
+STATE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem")
+
+
+def apigateway_arn(path: str) -> str:
+    """``arn:<partition>:apigateway:<region>::<path>``: API Gateway resources have no account."""
+    return f"arn:{Aws.PARTITION}:apigateway:{Aws.REGION}::{path}"
+
+
+def apigateway_read_paths(*, cross_check_plan_keys: bool) -> list[str]:
+    """GetUsagePlans, GetUsage, GetApiKeys; GetUsagePlanKeys only when the cross-check is on."""
+    paths = ["/usageplans", "/usageplans/*/usage", "/apikeys"]
+    if cross_check_plan_keys:
+        paths.append("/usageplans/*/keys")
+    return paths
+
+
+def monitor_statements(
+    *, namespace: str, cross_check_plan_keys: bool, table_arn: str
+) -> list[iam.PolicyStatement]:
+    """Everything but publishing alerts (:meth:`infra.alerting.AlertTopic.grant_publish_to`),
+    logging and the dead-letter queue (:mod:`infra.functions`)."""
+    return [
+        iam.PolicyStatement(
+            sid="ReadUsagePlansUsageAndKeys",
+            actions=["apigateway:GET"],
+            resources=[
+                apigateway_arn(path)
+                for path in apigateway_read_paths(cross_check_plan_keys=cross_check_plan_keys)
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="PublishQuotaMetrics",
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": namespace}},
+        ),
+        iam.PolicyStatement(sid="KeepAlertState", actions=list(STATE_TABLE_ACTIONS), resources=[table_arn]),
+    ]

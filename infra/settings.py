@@ -1,0 +1,274 @@
+"""What a deployment of the monitor can be told, checked before anything is built.
+
+Two kinds of settings, one source of truth each:
+
+- the infrastructure's own (schedule, timeout, memory, emails, Slack, removal policy...), checked
+  here, each with an error that names the setting, the value and what is allowed;
+- the runtime's (thresholds, forecast, rate limits...), which are environment variables of the
+  monitor function and are checked by the runtime's own parser,
+  :meth:`quota_monitor.config.Settings.from_env`, at synth time: a value the function would refuse
+  at cold start never reaches a deploy.
+
+Setting names in messages are the ``cdk.json`` context keys (``scheduleMinutes``); the fields of
+:class:`MonitorSettings` are the same names in snake case.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, Literal
+
+from aws_cdk import Token
+
+from quota_monitor.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+class SettingError(ValueError):
+    """A deployment setting that cannot be used; the message names it, its value and what is allowed."""
+
+
+def bad_setting(name: str, value: object, allowed: str) -> SettingError:
+    return SettingError(f"{name}={value!r} is not allowed: {allowed}")
+
+
+#: Runtime settings that a deployment may set: context key -> the function's environment variable.
+#: Values are checked by the runtime (``quota_monitor.config``), not here.
+RUNTIME_SETTINGS: Final[Mapping[str, str]] = {
+    "metricNamespace": "METRIC_NAMESPACE",
+    "thresholds": "THRESHOLDS",
+    "recoveryNotifications": "RECOVERY_NOTIFICATIONS",
+    "forecastEnabled": "FORECAST_ENABLED",
+    "forecastMinElapsedPercent": "FORECAST_MIN_ELAPSED_PERCENT",
+    "forecastMinUtilizationPercent": "FORECAST_MIN_UTILIZATION_PERCENT",
+    "forecastMarginPercent": "FORECAST_MARGIN_PERCENT",
+    "digestMinAlerts": "DIGEST_MIN_ALERTS",
+    "apiGatewayMaxRps": "APIGATEWAY_MAX_RPS",
+    "apiGatewayBurst": "APIGATEWAY_BURST",
+    "apiGatewayMaxConcurrency": "APIGATEWAY_MAX_CONCURRENCY",
+    "apiGatewayMaxAttempts": "APIGATEWAY_MAX_ATTEMPTS",
+    "usagePageSize": "USAGE_PAGE_SIZE",
+    "weekStartDay": "WEEK_START_DAY",
+    "crossCheckPlanKeys": "CROSS_CHECK_PLAN_KEYS",
+}
+_CONTEXT_KEY_OF = {variable: key for key, variable in RUNTIME_SETTINGS.items()}
+
+#: Stand-ins for values CloudFormation fills in at deploy time (the topic ARN, the table name), so
+#: that the runtime's parser can check the rest of the environment at synth time.
+DEPLOY_TIME_EXAMPLES: Final[Mapping[str, str]] = {
+    "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:quota-alerts",
+    "ALERT_TABLE_NAME": "quota-alert-state",
+}
+
+MIN_SCHEDULE_MINUTES = 5
+MAX_SCHEDULE_MINUTES = 1440
+DEFAULT_TIMEOUT_SECONDS = 300
+MIN_TIMEOUT_SECONDS = 30
+MAX_TIMEOUT_SECONDS = 900  # Lambda's own limit
+#: CloudWatch Logs retention periods (RetentionInDays of AWS::Logs::LogGroup), "never expire" excluded.
+LOG_RETENTION_DAYS: Final = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                             2192, 2557, 2922, 3288, 3653)  # fmt: skip
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+RemovalPolicyName = Literal["retain", "destroy"]
+REMOVAL_POLICIES: Final = ("retain", "destroy")
+
+# Deliberately plain: SNS checks deliverability by asking for a confirmation; this catches typos
+# such as a missing @ or domain, a space, or two addresses run together.
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"  # local part
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"  # domain
+)
+_SLACK_WORKSPACE = re.compile(r"^T[A-Z0-9]{8,20}$")
+_SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{8,20}$")
+_SECRET_ARN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
+)
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(?:mrk-[0-9a-f]{32}|[0-9a-f-]{36})$")
+
+
+def _whole(name: str, value: object, *, low: int, high: int, unit: str, why: str = "") -> int:
+    allowed = f"use a whole number of {unit} from {low} to {high}{why}"
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise bad_setting(name, value, allowed)
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlackChannel:
+    """An AWS Chatbot (Amazon Q Developer in chat applications) Slack channel fed by the alert topic.
+
+    The workspace must have been authorised once in the AWS Chatbot console; the ids are in Slack
+    (workspace: ``T...``; channel: ``C...``, or ``G...`` for an old private channel).
+    """
+
+    workspace_id: str
+    channel_id: str
+
+    def __post_init__(self) -> None:
+        if not _SLACK_WORKSPACE.match(self.workspace_id):
+            raise bad_setting(
+                "slackWorkspaceId",
+                self.workspace_id,
+                "use the Slack workspace id that AWS Chatbot shows: 'T' and 8 to 20 capital letters "
+                "or digits",
+            )
+        if not _SLACK_CHANNEL.match(self.channel_id):
+            raise bad_setting(
+                "slackChannelId",
+                self.channel_id,
+                "use a Slack channel id, 'C' (or 'G') and 8 to 20 capital letters or digits "
+                "(channel details in Slack, at the bottom); not the channel's name",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlackWebhook:
+    """The Slack incoming-webhook forwarder. Its URL lives in a Secrets Manager secret, never here.
+
+    ``secret_arn=None`` creates the secret (with a placeholder the user replaces); otherwise the
+    complete ARN of an existing secret, and ``secret_key_arn`` when that secret is encrypted with a
+    customer managed KMS key.
+    """
+
+    secret_arn: str | None = None
+    secret_key_arn: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.secret_arn is not None and not _SECRET_ARN.match(self.secret_arn):
+            raise bad_setting(
+                "slackWebhookSecret",
+                self.secret_arn,
+                "use 'create', or the complete ARN of an existing secret "
+                "(arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)",
+            )
+        if self.secret_key_arn is not None:
+            if self.secret_arn is None:
+                raise bad_setting(
+                    "slackWebhookSecretKeyArn",
+                    self.secret_key_arn,
+                    "set it only with slackWebhookSecret=<ARN of an existing secret>; "
+                    "the secret this stack creates uses the AWS managed key",
+                )
+            if not _KMS_KEY_ARN.match(self.secret_key_arn):
+                raise bad_setting(
+                    "slackWebhookSecretKeyArn",
+                    self.secret_key_arn,
+                    "use a KMS key ARN, arn:<partition>:kms:<region>:<account>:key/<key id>",
+                )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitorSettings:
+    """Everything :class:`infra.monitor.UsageQuotaMonitor` can be told. Checked on creation.
+
+    ``runtime`` holds the monitor function's own settings by environment variable name (the keys
+    of :data:`RUNTIME_SETTINGS`' values, such as ``{"THRESHOLDS": "70,90,100"}``); the runtime's
+    parser checks them.
+    """
+
+    schedule_minutes: int = 15
+    timeout_seconds: int | None = None
+    memory_mb: int = 256
+    reserved_concurrency: bool = True
+    tracing: bool = False
+    log_retention_days: int = 30
+    log_level: str = "INFO"
+    removal_policy: RemovalPolicyName = "retain"
+    alert_emails: tuple[str, ...] = ()
+    slack_channel: SlackChannel | None = None
+    slack_webhook: SlackWebhook | None = None
+    runtime: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _whole(
+            "scheduleMinutes",
+            self.schedule_minutes,
+            low=MIN_SCHEDULE_MINUTES,
+            high=MAX_SCHEDULE_MINUTES,
+            unit="minutes",
+            why=" (GetUsage data lags real traffic by minutes, and a scan of many plans takes a minute "
+            "at the default rate limit)",
+        )
+        if self.timeout_seconds is not None:
+            _whole(
+                "timeoutSeconds",
+                self.timeout_seconds,
+                low=MIN_TIMEOUT_SECONDS,
+                high=min(MAX_TIMEOUT_SECONDS, self.schedule_minutes * 60 - 1),
+                unit="seconds",
+                why=f", shorter than the schedule interval (scheduleMinutes={self.schedule_minutes}) so that "
+                "one run ends before the next one starts",
+            )
+        _whole("memoryMb", self.memory_mb, low=128, high=10240, unit="MB")
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise bad_setting(
+                "logRetentionDays",
+                self.log_retention_days,
+                f"use one of CloudWatch Logs' retention periods: {', '.join(map(str, LOG_RETENTION_DAYS))}",
+            )
+        if self.log_level not in LOG_LEVELS:
+            raise bad_setting("logLevel", self.log_level, f"use one of {', '.join(LOG_LEVELS)}")
+        if self.removal_policy not in REMOVAL_POLICIES:
+            raise bad_setting(
+                "removalPolicy",
+                self.removal_policy,
+                "use 'retain' (keep the alert state, key and logs when the stack is deleted) or 'destroy'",
+            )
+        for flag in ("reserved_concurrency", "tracing"):
+            if not isinstance(getattr(self, flag), bool):
+                raise bad_setting(_camel(flag), getattr(self, flag), "use true or false")
+        for email in self.alert_emails:
+            if not isinstance(email, str) or not _EMAIL.match(email):
+                raise bad_setting(
+                    "alertEmails",
+                    email,
+                    "use email addresses such as ops@example.com, separated by commas",
+                )
+        if len(set(self.alert_emails)) != len(self.alert_emails):
+            raise bad_setting("alertEmails", ",".join(self.alert_emails), "list each address once")
+        for variable, value in self.runtime.items():
+            if variable not in _CONTEXT_KEY_OF:
+                raise bad_setting(
+                    "runtime",
+                    variable,
+                    f"use one of the monitor's variables {', '.join(sorted(_CONTEXT_KEY_OF))}; the stack "
+                    "sets the others (ALERT_TOPIC_ARN, ALERT_TABLE_NAME, POWERTOOLS_*) itself",
+                )
+            if not isinstance(value, str):
+                raise bad_setting(_CONTEXT_KEY_OF[variable], value, "use a string, as in an environment")
+        # The function always runs with alerts on: check the runtime settings as it will see them.
+        check_runtime_environment({**DEPLOY_TIME_EXAMPLES, **self.runtime})
+
+    @property
+    def timeout(self) -> int:
+        """The function's timeout in seconds: as set, or 300 s, at most a minute under the interval."""
+        if self.timeout_seconds is not None:
+            return self.timeout_seconds
+        return min(DEFAULT_TIMEOUT_SECONDS, self.schedule_minutes * 60 - 60)
+
+
+def check_runtime_environment(environment: Mapping[str, str]) -> Settings:
+    """The monitor function's settings parsed from ``environment`` exactly as the function will at
+    cold start; values only known at deploy time (tokens) are replaced with examples first.
+
+    Raises :class:`SettingError` naming the deployment setting behind a refused variable.
+    """
+    probe = {
+        name: DEPLOY_TIME_EXAMPLES.get(name, "") if Token.is_unresolved(value) else value
+        for name, value in environment.items()
+    }
+    try:
+        return Settings.from_env(probe)
+    except ConfigError as error:
+        message = str(error)
+        variable = message.split("=", 1)[0]
+        key = _CONTEXT_KEY_OF.get(variable)
+        raise SettingError(f"{key}: {message}" if key else f"runtime settings: {message}") from None
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(part.capitalize() for part in rest)

@@ -1,0 +1,58 @@
+"""``QuotaMonitorStack``: the monitor as a deployable stack, with its outputs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_cdk import Aws, CfnOutput, Stack
+
+from infra.monitor import UsageQuotaMonitor
+
+if TYPE_CHECKING:
+    from constructs import Construct
+
+    from infra.settings import MonitorSettings
+
+
+class QuotaMonitorStack(Stack):
+    def __init__(
+        self, scope: Construct, id_: str, *, settings: MonitorSettings | None = None, **stack_options: Any
+    ) -> None:
+        super().__init__(scope, id_, **stack_options)
+        self.monitor = monitor = UsageQuotaMonitor(self, "Monitor", settings=settings)
+        CfnOutput(
+            self,
+            "AlertTopicArn",
+            value=monitor.alerts.topic.topic_arn,
+            description="Alerts and alarms go here",
+        )
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
+            f"#dashboards/dashboard/{monitor.dashboard.dashboard_name}",
+            description="The quota dashboard",
+        )
+        CfnOutput(
+            self, "StateTableName", value=monitor.table.table_name, description="Alert state (DynamoDB)"
+        )
+        CfnOutput(
+            self,
+            "MonitorFunctionName",
+            value=monitor.function.function_name,
+            description="Invoke it for a run now (aws lambda invoke)",
+        )
+        CfnOutput(
+            self,
+            "RunDeadLetterQueueUrl",
+            value=monitor.run_dead_letter_queue.queue_url,
+            description="Scheduled runs that were dropped",
+        )
+        forwarder = monitor.slack_forwarder
+        if forwarder is not None:
+            CfnOutput(
+                self,
+                "SlackWebhookSecretArn",
+                value=forwarder.secret.secret_arn,
+                description="Put the Slack incoming-webhook URL in this secret",
+            )

@@ -1,0 +1,109 @@
+"""Helpers shared by the fault tests: accounts with known usage, clients with short timeouts."""
+
+from __future__ import annotations
+
+import json
+import random
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING, Any
+
+from botocore.config import Config
+
+from apigw_sandbox.seed import seed_key_usage
+from quota_monitor.calls import ApiGatewayCalls, RetryPolicy, reject_unreadable_body
+
+if TYPE_CHECKING:
+    from apigw_sandbox.account import SandboxAccount
+    from apigw_sandbox.local import LocalCloud
+    from apigw_sandbox.server import ServedUsage
+    from quota_monitor.models import KeyUsage, ScanResult
+
+#: The read timeout of the clients below; a read-timeout fault holds its answer longer.
+READ_TIMEOUT = 0.4
+HOLD = 1.0
+#: Fast retries: faults are retried as in production, without the waiting.
+FAST_RETRIES = RetryPolicy(max_attempts=4, base_delay=0.005, max_delay=0.02)
+
+
+def add_plan(
+    account: SandboxAccount,
+    name: str,
+    keys: int,
+    *,
+    limit: int | None = 10_000,
+    period: str | None = "MONTH",
+    utilization: tuple[float, float] = (1.0, 99.0),
+) -> tuple[str, list[str]]:
+    """A plan with ``keys`` keys, each with a usage history that leaves it between the given utilizations."""
+    rng = random.Random(name)
+    plan_id = account.create_usage_plan(name, limit=limit, period=period)
+    key_ids = []
+    for n in range(keys):
+        key_id = account.create_api_key(f"{name}-key-{n}")
+        account.attach_key(plan_id, key_id)
+        seed_key_usage(
+            account, plan_id, key_id, utilization=rng.uniform(*utilization), rng=rng, history_days=10
+        )
+        key_ids.append(key_id)
+    return plan_id, key_ids
+
+
+def short_timeout_client(cloud: LocalCloud, *, read_timeout: float = READ_TIMEOUT) -> Any:
+    """The monitor's API Gateway client settings (no botocore retries, the unreadable-body check),
+    with a read timeout short enough for a test to wait out."""
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connect_timeout=1,
+        read_timeout=read_timeout,
+        max_pool_connections=16,
+    )
+    client = cloud.client("apigateway", config=config)
+    client.meta.events.register("after-call.apigateway", reject_unreadable_body)
+    return client
+
+
+def fast_api(cloud: LocalCloud, policy: RetryPolicy = FAST_RETRIES) -> ApiGatewayCalls:
+    """The monitor's retrying wrapper over :func:`short_timeout_client`."""
+    return ApiGatewayCalls(short_timeout_client(cloud), policy=policy)
+
+
+def numbers(daily: list[list[int]], has_quota: bool = True) -> tuple[int, int | None]:
+    """(used, remaining) as the monitor must report them from one key's served daily list."""
+    return sum(day[0] for day in daily), (daily[-1][1] if has_quota else None)
+
+
+def check_served_is_reported(result: ScanResult, served: list[ServedUsage]) -> dict[str, int]:
+    """The invariant of every fault test: each plan is either reported as failed, or every key whose
+    data the sandbox served intact is reported, once, with exactly the served numbers; and no key
+    is reported whose data was not served intact. Returns a few counts for the caller."""
+    failed = {f.resource_id for f in result.failures if f.resource == "usage-plan"}
+    reported: dict[tuple[str, str], KeyUsage] = {}
+    for key in result.keys:
+        pair = (key.usage_plan_id, key.api_key_id)
+        assert pair not in reported, f"key {pair} reported twice"
+        reported[pair] = key
+    last_intact: dict[tuple[str, str], ServedUsage] = {}
+    for serving in served:
+        if serving.intact:
+            last_intact[(serving.usage_plan_id, serving.api_key_id)] = serving
+    for pair, key in reported.items():
+        assert key.usage_plan_id not in failed
+        if not key.in_usage_data:
+            continue  # added by the plan-key cross-check, not from usage data
+        assert pair in last_intact, f"key {pair} reported but its data was never served intact"
+        assert (key.used, key.remaining) == numbers(last_intact[pair].daily, key.limit is not None), pair
+    missing = {pair for pair in last_intact if pair[0] not in failed} - reported.keys()
+    assert not missing, f"{len(missing)} keys served but not reported, such as {sorted(missing)[:3]}"
+    return {"reported": len(reported), "served": len(last_intact), "failed_plans": len(failed)}
+
+
+def control(cloud: LocalCloud, method: str, path: str = "/_sandbox/faults", body: object = None) -> Any:
+    """Call the sandbox's own HTTP API; returns (status, decoded JSON)."""
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    request = urllib.request.Request(cloud.sandbox.url + path, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
