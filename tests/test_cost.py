@@ -37,7 +37,7 @@ def test_ten_thousand_keys_every_fifteen_minutes() -> None:
     assert item(usage, "PutMetricData requests") == pytest.approx(31 * 2_920 / 1_000 * 0.01)
     # The minimum calls: 1 page of plans, 20 of key names, a GetUsage page for each plan.
     assert usage.api_calls_per_run == 1 + 20 + 300
-    seconds = (321 - 5) / 5 + (0.7 + 0.00036 * 10_000) / (256 / 1769)
+    seconds = (321 - 5) / 5 + (0.7 + 0.0004 * 10_000) / (256 / 1769)
     assert usage.seconds_per_run == pytest.approx(seconds)
     assert item(usage, "requests") == pytest.approx(2_920 / 1e6 * 0.20)
     gb_seconds = seconds * 0.25 * 2_920

@@ -16,8 +16,9 @@ Values (case and spaces ignored):
 - ``above:P,top:N``: keys at or above P percent, at most the N highest of them.
 
 Keys of plans without a quota have no utilization: only ``all`` publishes their ``UsedQuota``.
-A key that drops out of the selection stops receiving data; its last value stays on graphs until
-the period ends, so dashboards should read it with its timestamp (or use the plan roll-ups).
+A key that drops out of the selection stops receiving data: its graph line stops, and a
+single-value widget keeps its last value, so dashboards should show timestamps (or use the plan
+roll-ups), and alarms on per-key metrics need ``TreatMissingData`` chosen with this in mind.
 """
 
 from __future__ import annotations

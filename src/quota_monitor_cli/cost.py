@@ -70,9 +70,10 @@ HOURS_PER_MONTH = 730  # AWS's convention for a month
 LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one vCPU's worth at 1,769 MB, proportionally below
 #: What the benchmark measured (docs/benchmarks.md) and the duration model builds on: CPU
 #: seconds a run spends apart from API waits (imports and clients, 0.5 s, rounded up for Lambda's
-#: own runtime), and per key (scan 2.2 s and publish 1.4 s for 10,000 keys of 31 days).
+#: own runtime), and per key (scan 2.1 to 2.6 s and publish 1.4 to 1.5 s for 10,000 keys of 31
+#: days, rounded up).
 CPU_SECONDS_PER_RUN = 0.7
-CPU_SECONDS_PER_KEY = 0.00036
+CPU_SECONDS_PER_KEY = 0.0004
 #: Bytes of log a run writes: Lambda's START/END/REPORT lines and the one summary line.
 LOG_BYTES_PER_RUN = 2_000
 #: The alert-state item the lead's alert code keeps per key in alert, bytes (an assumption).
