@@ -11,17 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import (
-    END_MARK,
-    START_MARK,
-    BenchReport,
-    Case,
-    parse_importtime,
-    render_markdown,
-    render_text,
-    run_benchmark,
-    write_docs,
-)
+from bench.report import END_MARK, START_MARK, render_markdown, render_text, write_docs
+from bench.run import BenchReport, Case, parse_importtime, run_benchmark
 from bench.scenario import (
     AccountShape,
     Scenario,
