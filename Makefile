@@ -47,5 +47,9 @@ synth: setup node_modules/.package-lock.json
 	npx cdk synth --no-notices --quiet $(CDK_ARGS)
 	@echo "Synthesized to cdk.out/"
 
+# The monitor at 10,000 keys against its targets and the naive way; writes docs/benchmarks.md.
+bench: setup
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) $(TOOLS) cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -8,7 +8,8 @@ and spends a client-wide retry quota (500, minus 5 a throttled retry) that a lon
 exhausts. So the API Gateway client is built with botocore retries off, and this module:
 
 - waits for a token from a client-side :class:`RateLimiter` before every attempt, so that
-  the monitor stays inside its share of the account budget instead of discovering it by 429s;
+  the monitor stays inside its share of the account budget instead of discovering it by 429s,
+  and slows down further when 429s show that others are using the budget;
 - retries throttling (429), server errors (5xx) and connection failures with capped,
   jittered exponential backoff, honouring ``Retry-After``;
 - counts every attempt (each one spends the shared budget) and every 429;
@@ -70,6 +71,11 @@ TRANSIENT_NETWORK_ERRORS = (
 class RateLimiter:
     """A blocking token bucket: at most ``rate`` calls a second on average, ``burst`` at once.
 
+    It also yields to the account's other callers: a 429 means the shared budget is spent, so
+    :meth:`throttled` halves the rate (once a second at most: the 429s of calls already in flight
+    say the same thing), down to ``min_rate``; the rate then grows back linearly, ``recovery``
+    calls a second every second, up to ``rate``. Without 429s it never changes.
+
     Thread safe; every thread of a scan shares one. ``clock`` and ``sleep`` are injectable so
     that tests and benchmarks can run it on simulated time.
     """
@@ -79,6 +85,8 @@ class RateLimiter:
         rate: float,
         burst: int,
         *,
+        min_rate: float | None = None,
+        recovery: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -86,20 +94,29 @@ class RateLimiter:
             raise ValueError(f"rate {rate} must be above 0 requests a second")
         if burst < 1:
             raise ValueError(f"burst {burst} must be at least 1")
+        self.max_rate = rate
         self.rate = rate
+        self.min_rate = min(rate, min_rate if min_rate is not None else rate / 8)
+        self.recovery = recovery if recovery is not None else rate / 20
         self.burst = burst
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
         self._tokens = float(burst)
         self._updated = clock()
+        self._cut_at: float | None = None
+
+    def _advance(self, now: float) -> None:
+        elapsed = now - self._updated
+        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+        if self.rate < self.max_rate:
+            self.rate = min(self.max_rate, self.rate + elapsed * self.recovery)
+        self._updated = now
 
     def acquire(self) -> float:
         """Take one token, waiting for it if need be; returns the seconds waited."""
         with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
-            self._updated = now
+            self._advance(self._clock())
             # Reserve the token now (the balance may go negative) so that waiting threads queue
             # up in order instead of all waking for the same token.
             self._tokens -= 1
@@ -107,6 +124,15 @@ class RateLimiter:
         if wait > 0:
             self._sleep(wait)
         return wait
+
+    def throttled(self) -> None:
+        """The service answered 429: slow down, to leave the account's budget to its other callers."""
+        with self._lock:
+            now = self._clock()
+            self._advance(now)
+            if self._cut_at is None or now - self._cut_at >= 1.0:
+                self.rate = max(self.min_rate, self.rate / 2)
+                self._cut_at = now
 
 
 @dataclass(frozen=True)
@@ -233,6 +259,8 @@ class ApiGatewayCalls:
                 return method(**params)
             except ClientError as error:
                 throttled = is_throttle(error)
+                if throttled and self._limiter is not None:
+                    self._limiter.throttled()
                 if not (throttled or _is_server_error(error)) or attempt >= self._policy.max_attempts:
                     if throttled:
                         self.stats.count_final_throttle()

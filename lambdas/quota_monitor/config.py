@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from quota_monitor.key_metrics import ALL_KEYS, KeyMetricsSelection, parse_key_metrics
 from quota_monitor.metrics import DEFAULT_NAMESPACE
 from quota_monitor.periods import DEFAULT_WEEK_START, WEEKDAYS, parse_weekday
 from quota_monitor.thresholds import DEFAULT_LEVELS, LEVELS_ALLOWED, InvalidLevels, parse_levels
@@ -107,6 +108,17 @@ def read_namespace(env: Mapping[str, str], name: str = "METRIC_NAMESPACE") -> st
             "use 1 to 255 letters, digits and . - _ / # :, not starting with 'AWS/' (reserved for AWS)",
         )
     return raw
+
+
+def read_key_metrics(env: Mapping[str, str], name: str = "KEY_METRICS") -> KeyMetricsSelection:
+    """Which keys get per-key metrics (:mod:`quota_monitor.key_metrics`); the default is every key."""
+    raw = env.get(name)
+    if raw is None:
+        return ALL_KEYS
+    try:
+        return parse_key_metrics(raw)
+    except ValueError as error:
+        raise _bad(name, raw, str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -221,6 +233,7 @@ class Settings:
     namespace: str
     scan: ScanSettings
     alerts: AlertSettings | None = None
+    key_metrics: KeyMetricsSelection = field(default=ALL_KEYS)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -228,4 +241,5 @@ class Settings:
             namespace=read_namespace(env),
             scan=ScanSettings.from_env(env),
             alerts=AlertSettings.from_env(env),
+            key_metrics=read_key_metrics(env),
         )

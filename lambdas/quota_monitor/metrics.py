@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Iterator
     from datetime import datetime
 
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -100,13 +100,24 @@ def health_metric_data(
     return data
 
 
+def iter_metric_data(
+    result: ScanResult, keys: Iterable[KeyUsage] | None = None, *, alerts: AlertReport | None = None
+) -> Iterator[MetricDatum]:
+    """Every data point for a scan, made as they are consumed: :func:`publish` holds one batch at a
+    time instead of all of them (about 15 MB less at 10,000 keys; docs/benchmarks.md).
+    ``keys`` narrows the per-key metrics (the roll-ups stay whole)."""
+    at = result.scanned_at
+    for key in result.keys if keys is None else keys:
+        yield from key_metric_data(key, at)
+    yield from plan_metric_data(result, at)
+    yield from health_metric_data(result, at, alerts)
+
+
 def metric_data(
     result: ScanResult, keys: Iterable[KeyUsage] | None = None, *, alerts: AlertReport | None = None
 ) -> list[MetricDatum]:
     """Every data point for a scan. ``keys`` narrows the per-key metrics (the roll-ups stay whole)."""
-    at = result.scanned_at
-    per_key = [datum for key in (result.keys if keys is None else keys) for datum in key_metric_data(key, at)]
-    return per_key + plan_metric_data(result, at) + health_metric_data(result, at, alerts)
+    return list(iter_metric_data(result, keys, alerts=alerts))
 
 
 def datum_size(datum: MetricDatum) -> int:
@@ -118,7 +129,7 @@ def datum_size(datum: MetricDatum) -> int:
 
 
 def batches(
-    data: Sequence[MetricDatum],
+    data: Iterable[MetricDatum],
     *,
     max_datums: int = MAX_DATUMS_PER_REQUEST,
     max_bytes: int = MAX_REQUEST_BYTES - REQUEST_OVERHEAD_BYTES,
@@ -142,10 +153,11 @@ class PublishReport:
     datapoints: int
 
 
-def publish(cloudwatch: CloudWatchClient, namespace: str, data: Sequence[MetricDatum]) -> PublishReport:
+def publish(cloudwatch: CloudWatchClient, namespace: str, data: Iterable[MetricDatum]) -> PublishReport:
     """PutMetricData in batches. botocore's standard retries cover throttling and 5xx."""
-    requests = 0
+    requests = datapoints = 0
     for batch in batches(data):
         cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch)
         requests += 1
-    return PublishReport(requests=requests, datapoints=len(data))
+        datapoints += len(batch)
+    return PublishReport(requests=requests, datapoints=datapoints)

@@ -5,6 +5,7 @@ Shared by the Lambda handler and the CLI, so that both do exactly the same thing
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from quota_monitor.alert_state import AlertStateStore
 from quota_monitor.alerting import AlertReport, run_alerts
 from quota_monitor.calls import ApiGatewayCalls, RateLimiter, RetryPolicy
-from quota_monitor.metrics import PublishReport, metric_data, publish
+from quota_monitor.key_metrics import select_keys
+from quota_monitor.metrics import PublishReport, iter_metric_data, publish
 from quota_monitor.scan import PlanScan, ScanOptions, describe_error, scan_account
 
 if TYPE_CHECKING:
@@ -35,14 +37,23 @@ DEFAULT_CLAIM_LEASE = timedelta(minutes=15)
 
 
 def guarded_api(
-    client: ApiGatewayClient, settings: ScanSettings, *, deadline: Callable[[], bool] | None = None
+    client: ApiGatewayClient,
+    settings: ScanSettings,
+    *,
+    deadline: Callable[[], bool] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> ApiGatewayCalls:
-    """The API Gateway client behind the monitor's rate limit and retry policy."""
+    """The API Gateway client behind the monitor's rate limit and retry policy.
+
+    ``clock`` and ``sleep`` let the benchmark run the limiter and the backoff on scaled time.
+    """
     return ApiGatewayCalls(
         client,
-        limiter=RateLimiter(settings.max_rps, settings.burst),
+        limiter=RateLimiter(settings.max_rps, settings.burst, clock=clock, sleep=sleep),
         policy=RetryPolicy(max_attempts=settings.max_attempts),
         deadline=deadline,
+        sleep=sleep,
     )
 
 
@@ -101,6 +112,14 @@ class RunReport:
         }
 
 
+def publish_metrics(
+    cloudwatch: CloudWatchClient, settings: Settings, result: ScanResult, *, alerts: AlertReport | None = None
+) -> PublishReport:
+    """Per-key metrics for the keys ``KEY_METRICS`` selects; plan roll-ups and health always whole."""
+    keys = select_keys(result.keys, settings.key_metrics)
+    return publish(cloudwatch, settings.namespace, iter_metric_data(result, keys, alerts=alerts))
+
+
 def run_once(
     settings: Settings,
     *,
@@ -132,7 +151,7 @@ def run_once(
             on_message=on_alert,
         )
     try:
-        published = publish(cloudwatch, settings.namespace, metric_data(result, alerts=alerts))
+        published = publish_metrics(cloudwatch, settings, result, alerts=alerts)
     except (ClientError, BotoCoreError) as error:
         cause, message = describe_error(error)
         return RunReport(result=result, published=None, alerts=alerts, publish_error=f"{cause}: {message}")

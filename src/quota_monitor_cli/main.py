@@ -10,12 +10,12 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from quota_monitor_cli import demo, scan, usage
+from quota_monitor_cli import cost, demo, scan, usage
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-COMMANDS = (scan, usage, demo)
+COMMANDS = (scan, usage, demo, cost)
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 

@@ -11,8 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from quota_monitor.clients import apigateway_client, cloudwatch_client
-from quota_monitor.metrics import metric_data, publish
-from quota_monitor.monitor import guarded_api, run_scan
+from quota_monitor.monitor import guarded_api, publish_metrics, run_scan
 from quota_monitor_cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -71,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         apigateway = apigateway_client(aws, max_workers=settings.scan.max_workers)
         result = scan_with_progress(settings, apigateway, show_progress=stderr_is_terminal())
         if args.publish:
-            report = publish(cloudwatch_client(aws), settings.namespace, metric_data(result))
+            # KEY_METRICS applies here as in the Lambda function.
+            report = publish_metrics(cloudwatch_client(aws), settings, result)
     keys = sort_keys(result.keys)
     if args.json:
         json.dump([key.as_json() for key in keys], sys.stdout, indent=2)

@@ -1,0 +1,7 @@
+"""Benchmarks of the monitor against the API Gateway sandbox: ``make bench`` (``python -m bench``).
+
+Nothing here is Lambda code. The sandbox (with moto for CloudWatch) runs in one process
+(:mod:`bench.sandbox_host`), each implementation under test in another (:mod:`bench.runner`), so
+that the memory measured is the monitor's own; :mod:`bench.run` drives them and
+:mod:`bench.report` renders the results.
+"""
