@@ -368,7 +368,7 @@ def test_metrics_not_published_raises_and_the_retry_does_not_alert_again(
     handler_env(monkeypatch, AWS_ENDPOINT_URL_CLOUDWATCH=cloud.sandbox.url, **alert_infra.env())
 
     for _ in range(2):  # the run, then Lambda's retry of the same event
-        with pytest.raises(RuntimeError, match="metrics not published: 404"):
+        with pytest.raises(RuntimeError, match=r"metrics not published: 1 of 1 PutMetricData .* failed: 404"):
             invoke_handler("quota_monitor.handler", {})
     monkeypatch.delenv("AWS_ENDPOINT_URL_CLOUDWATCH")
     summary = invoke_handler("quota_monitor.handler", {})

@@ -24,6 +24,14 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from datetime import datetime
@@ -149,15 +157,54 @@ def batches(
 
 @dataclass(frozen=True)
 class PublishReport:
+    """What PutMetricData took. ``requests`` and ``datapoints`` count the ones that went through."""
+
     requests: int
     datapoints: int
+    failed_requests: int = 0
+    failed_datapoints: int = 0
+    #: The cause of the first failed request (AWS's error code and message).
+    first_error: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.failed_requests == 0
+
+    def describe_failure(self) -> str:
+        total_requests = self.requests + self.failed_requests
+        total_points = self.datapoints + self.failed_datapoints
+        return (
+            f"{self.failed_requests:,} of {total_requests:,} PutMetricData requests "
+            f"({self.failed_datapoints:,} of {total_points:,} data points) failed: {self.first_error}"
+        )
+
+
+def _cause(error: ClientError | BotoCoreError) -> str:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"{details.get('Code', 'ClientError')}: {details.get('Message', error)}"
+    return f"{type(error).__name__}: {error}"
 
 
 def publish(cloudwatch: CloudWatchClient, namespace: str, data: Iterable[MetricDatum]) -> PublishReport:
-    """PutMetricData in batches. botocore's standard retries cover throttling and 5xx."""
-    requests = datapoints = 0
+    """PutMetricData in batches, every batch tried even when one fails.
+
+    botocore's standard retries (the client's) cover throttling and 5xx within a request; a request
+    that still fails is counted and the next batch is sent all the same, so one bad moment loses one
+    batch, not the rest. Missing credentials or region fail every request alike: they raise.
+    """
+    requests = datapoints = failed_requests = failed_datapoints = 0
+    first_error: str | None = None
     for batch in batches(data):
-        cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch)
+        try:
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch)
+        except (NoCredentialsError, PartialCredentialsError, NoRegionError):
+            raise
+        except (ClientError, BotoCoreError) as error:
+            failed_requests += 1
+            failed_datapoints += len(batch)
+            first_error = first_error or _cause(error)
+            continue
         requests += 1
         datapoints += len(batch)
-    return PublishReport(requests=requests, datapoints=datapoints)
+    return PublishReport(requests, datapoints, failed_requests, failed_datapoints, first_error)

@@ -10,14 +10,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from quota_monitor.alert_state import AlertStateStore
 from quota_monitor.alerting import AlertReport, run_alerts
 from quota_monitor.calls import ApiGatewayCalls, RateLimiter, RetryPolicy
 from quota_monitor.key_metrics import select_keys
 from quota_monitor.metrics import PublishReport, iter_metric_data, publish
-from quota_monitor.scan import PlanScan, ScanOptions, describe_error, scan_account
+from quota_monitor.scan import PlanScan, ScanOptions, scan_account
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -150,9 +148,10 @@ def run_once(
             region=alert_clients.region,
             on_message=on_alert,
         )
-    try:
-        published = publish_metrics(cloudwatch, settings, result, alerts=alerts)
-    except (ClientError, BotoCoreError) as error:
-        cause, message = describe_error(error)
-        return RunReport(result=result, published=None, alerts=alerts, publish_error=f"{cause}: {message}")
-    return RunReport(result=result, published=published, alerts=alerts)
+    published = publish_metrics(cloudwatch, settings, result, alerts=alerts)
+    return RunReport(
+        result=result,
+        published=published,
+        alerts=alerts,
+        publish_error=None if published.complete else published.describe_failure(),
+    )

@@ -1,6 +1,7 @@
 """``quota-monitor``: the monitor from a terminal.
 
-Exit codes: 0 when everything was read, 1 when some usage plans could not be read (the rest is
+Exit codes: 0 when everything was read, 1 when some usage plans could not be read or, with
+``--publish``, some metrics could not be published (the rest is
 still printed; the failures go to stderr), 2 for bad arguments or configuration.
 """
 

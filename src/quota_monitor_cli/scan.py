@@ -79,12 +79,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         console().print(scan_table(keys))
     console(stderr=True).print(summary_line(result), style="dim", highlight=False)
+    publish_failed = False
     if args.publish:
         print(
             f"published {report.datapoints:,} data points in {report.requests:,} PutMetricData requests "
             f"to namespace {settings.namespace}",
             file=sys.stderr,
         )
+        if not report.complete:
+            publish_failed = True
+            print(f"error: metrics: {report.describe_failure()}", file=sys.stderr)
     for line in failure_lines(result.failures):
         print(line, file=sys.stderr)
-    return EXIT_PARTIAL if result.failures else EXIT_OK
+    return EXIT_PARTIAL if result.failures or publish_failed else EXIT_OK
