@@ -53,6 +53,7 @@ RUNTIME_SETTINGS: Final[Mapping[str, str]] = {
     "usagePageSize": "USAGE_PAGE_SIZE",
     "weekStartDay": "WEEK_START_DAY",
     "crossCheckPlanKeys": "CROSS_CHECK_PLAN_KEYS",
+    "keyMetrics": "KEY_METRICS",
 }
 _CONTEXT_KEY_OF = {variable: key for key, variable in RUNTIME_SETTINGS.items()}
 

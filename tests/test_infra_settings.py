@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -17,6 +18,7 @@ from aws_cdk import Token
 
 from infra.context import DEFAULT_STACK_NAME, settings_from_context
 from infra.settings import (
+    RUNTIME_SETTINGS,
     MonitorSettings,
     SettingError,
     SlackChannel,
@@ -185,7 +187,19 @@ RUNTIME_ERRORS: list[tuple[dict[str, str], tuple[str, ...]]] = [
         {"crossCheckPlanKeys": "maybe"},
         ("crossCheckPlanKeys:", "CROSS_CHECK_PLAN_KEYS='maybe'", "true or false"),
     ),
+    ({"keyMetrics": "top:zero"}, ("keyMetrics:", "KEY_METRICS='top:zero'")),
 ]
+
+
+def test_every_variable_the_runtime_reads_can_be_set_from_the_stack() -> None:
+    """The stack must not fall behind the runtime: each variable quota_monitor.config reads (but the
+    two the stack owns) has a context key."""
+    source = (REPO_ROOT / "lambdas/quota_monitor/config.py").read_text()
+    read = set(re.findall(r'env(?:\.get\(|, )"([A-Z][A-Z0-9_]+)"', source))
+    read |= set(re.findall(r'name: str = "([A-Z][A-Z0-9_]+)"', source))
+    owned_by_the_stack = {"ALERT_TOPIC_ARN", "ALERT_TABLE_NAME"}
+    assert len(read) > 15
+    assert read - owned_by_the_stack == set(RUNTIME_SETTINGS.values())
 
 
 @pytest.mark.parametrize(("context", "fragments"), RUNTIME_ERRORS, ids=lambda value: str(value)[:60])
