@@ -54,7 +54,7 @@ def test_ten_keys() -> None:
     assert item(usage, "custom metrics") == pytest.approx(40 * 0.30)
     assert item(usage, "PutMetricData requests") == pytest.approx(2_920 / 1_000 * 0.01)
     assert item(usage, "dashboards") == pytest.approx(3.00)
-    assert item(usage, "alarms") == pytest.approx(0.40)
+    assert item(usage, "alarms") == pytest.approx(0.50)
     assert item(usage, "customer managed key of the alert topic") == pytest.approx(1.00)
 
 

@@ -96,7 +96,8 @@ class Usage:
     key_metrics: KeyMetricsSelection = ALL_KEYS
     #: For ``above:P``: the average share of keys at or above P over the month (an assumption).
     share_above: float = 0.10
-    alarms: int = 4
+    #: What the stack creates: 5, or 7 with the Slack webhook forwarder (infra/alarms.py).
+    alarms: int = 5
     dashboards: int = 1
     alerts_per_month: int = 100
     email_subscribers: int = 1
