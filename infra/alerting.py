@@ -172,8 +172,10 @@ class SlackWebhookForwarder(Construct):
                     "POWERTOOLS_LOG_LEVEL": log_level,
                     **({} if tracing else {"POWERTOOLS_TRACE_DISABLED": "true"}),
                 },
-                # Its retries with backoff take about 45 s at worst (quota_monitor.slack_handler).
-                timeout=Duration.seconds(60),
+                # Five attempts of up to 10 s each, with up to 15 s of backoff between them (more when
+                # Slack asks with Retry-After): 65 s at worst. It starts no attempt the time left
+                # cannot cover (quota_monitor.slack_handler), so a timeout never cuts a POST short.
+                timeout=Duration.seconds(90),
                 memory_mb=256,
                 # Lambda's default, said on purpose: two more tries over a few minutes ride out a
                 # Slack outage's start; an alert an hour late is better read in email or the queue.

@@ -143,12 +143,33 @@ def test_a_refusal_is_not_retried(receiver: SlackReceiver) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["http://hooks.slack.com/services/x", "ftp://x", "hooks.slack.com/services/x", ""]
+    ("url", "problem"),
+    [
+        ("http://hooks.slack.com/services/x", "does not hold an https URL"),
+        ("ftp://x", "does not hold an https URL"),
+        ("hooks.slack.com/services/x", "does not hold an https URL"),
+        ("", "does not hold an https URL"),
+        # A pasted line break or space inside: urllib's own error would quote the token.
+        ("https://hooks.slack.com/services/T000/B000/SECRETTOKEN abc", "a space or a control character"),
+        ("https://hooks.slack.com/services/T000/B000/SECRET\nTOKEN", "a space or a control character"),
+        ("https://hooks.slack.com:SECRETTOKEN/services/T000", "an invalid port"),
+    ],
 )
-def test_the_webhook_must_be_https_and_the_error_does_not_repeat_it(url: str) -> None:
-    with pytest.raises(SlackDeliveryError, match="does not hold an https URL") as caught:
+def test_a_webhook_url_that_cannot_be_used_is_refused_without_repeating_it(url: str, problem: str) -> None:
+    with pytest.raises(SlackDeliveryError, match=problem) as caught:
         check_webhook_url(url)
+    assert "SECRET" not in str(caught.value)
     assert (not url) or url not in str(caught.value)
+
+
+def test_no_attempt_starts_that_the_invocation_cannot_finish(receiver: SlackReceiver) -> None:
+    receiver.answer(500, "internal_error", times=5)
+    # 30 s left at first, each attempt spends 10: a third one (10 s timeout + 2 to spare) does not fit.
+    with pytest.raises(
+        SlackDeliveryError, match=r"too little time left .* after 2 attempt\(s\); last: HTTP 500"
+    ):
+        post(receiver.url, {"text": "hi"}, sleep=no_sleep, seconds_left=lambda: 30.0 - 10 * receiver.attempts)
+    assert receiver.attempts == 2
 
 
 def slack_secret(cloud: LocalCloud, url: str) -> str:

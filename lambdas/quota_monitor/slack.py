@@ -13,6 +13,7 @@ The webhook URL is a secret: it is never logged, and no error message here conta
 
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import time
@@ -30,6 +31,8 @@ MAX_BLOCKS = 50
 MAX_SECTION = 3_000
 MAX_HEADER = 150
 MAX_FALLBACK_TEXT = 3_000
+#: Seconds kept beyond one request's timeout before the invocation ends.
+SAFETY_SECONDS = 2.0
 _EMOJI = {"threshold": ":warning:", "forecast": ":crystal_ball:", "recovered": ":white_check_mark:"}
 
 
@@ -207,14 +210,28 @@ def message_for(subject: str | None, body: str) -> dict[str, Any]:
 
 
 def check_webhook_url(url: str) -> str:
-    """An https URL (plain http only to loopback, for local testing). The error never repeats the URL."""
+    """An https URL (plain http only to loopback, for local testing). The error never repeats the URL.
+
+    Anything urllib would refuse later is refused here, because urllib's own errors quote the URL
+    (``InvalidURL: URL can't contain control characters. '/services/T.../B.../<token> ...'``): a
+    space or control character inside (a pasted line break), a port that is not a number.
+    """
     url = url.strip()
+    expected = "expected https://hooks.slack.com/services/..."
+    if any(char.isspace() or not char.isprintable() for char in url):
+        raise SlackDeliveryError(
+            f"the Slack webhook secret holds a URL with a space or a control character inside ({expected})"
+        )
     parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise SlackDeliveryError(
+            f"the Slack webhook secret holds a URL with an invalid port ({expected})"
+        ) from None
     loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
     if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
-        raise SlackDeliveryError(
-            "the Slack webhook secret does not hold an https URL (expected https://hooks.slack.com/services/...)"
-        )
+        raise SlackDeliveryError(f"the Slack webhook secret does not hold an https URL ({expected})")
     return url
 
 
@@ -228,15 +245,23 @@ def post(
     max_delay: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
     rand: Callable[[], float] = random.random,
+    seconds_left: Callable[[], float] | None = None,
 ) -> int:
     """POST to the webhook, retrying 429 (honouring Retry-After), 5xx and connection failures.
 
     Returns the number of attempts made; raises :class:`SlackDeliveryError` on a refusal (4xx other
-    than 429) or when the last attempt fails.
+    than 429), when the last attempt fails, or when ``seconds_left()`` (the invocation's remaining
+    time) no longer covers a whole attempt: better to fail cleanly, and be retried by Lambda, than
+    be cut off in the middle of a POST that may have been delivered.
     """
     data = json.dumps(message).encode()
-    last = ""
+    last = "none"
     for attempt in range(1, attempts + 1):
+        if seconds_left is not None and seconds_left() < timeout + SAFETY_SECONDS:
+            raise SlackDeliveryError(
+                f"Slack webhook not tried again: too little time left in this invocation "
+                f"after {attempt - 1} attempt(s); last: {last}"
+            )
         request = urllib.request.Request(  # noqa: S310 - the scheme is checked by check_webhook_url
             url, data=data, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
         )
@@ -252,12 +277,20 @@ def post(
                 raise SlackDeliveryError(f"Slack refused the message: {last}") from None
             if error.code == 429:
                 retry_after = _seconds(error.headers.get("Retry-After"))
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        except (ValueError, http.client.HTTPException) as error:
+            # urllib's messages for these quote the URL: name the kind of error only.
+            raise SlackDeliveryError(
+                f"the Slack webhook URL could not be used ({type(error).__name__})"
+            ) from None
+        except (urllib.error.URLError, TimeoutError, OSError) as error:
             reason = getattr(error, "reason", error)
             last = f"{type(error).__name__}: {reason}"
         if attempt < attempts:
             delay = min(max_delay, base_delay * 2 ** (attempt - 1)) * (0.5 + rand() / 2)
-            sleep(min(max_delay, max(delay, retry_after or 0.0)))
+            delay = min(max_delay, max(delay, retry_after or 0.0))
+            if seconds_left is not None:
+                delay = max(0.0, min(delay, seconds_left() - timeout - SAFETY_SECONDS))
+            sleep(delay)
     raise SlackDeliveryError(f"Slack webhook failed {attempts} times; last: {last}")
 
 

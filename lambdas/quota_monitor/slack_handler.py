@@ -6,8 +6,10 @@ Secrets Manager secret named by ``SLACK_WEBHOOK_SECRET_ARN`` through Powertools 
 finally fails raises, so that Lambda's retries and the function's dead-letter queue see it.
 
 Settings: ``SLACK_MAX_ATTEMPTS`` (default 5) and ``SLACK_RETRY_BASE_SECONDS`` (default 1; the
-backoff doubles each attempt, never shorter than Slack's ``Retry-After``). Keep the function's
-timeout above the worst case (about 45 s with the defaults and a 10 s request timeout).
+backoff doubles each attempt, never shorter than Slack's ``Retry-After``). No attempt is started
+that the invocation's remaining time cannot cover (a 10 s request timeout and 2 s to spare): the
+forwarder then raises, and Lambda retries the event, rather than being cut off in the middle of a
+POST that Slack may already have taken.
 """
 
 from __future__ import annotations
@@ -54,7 +56,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     for record in event.get("Records", []):
         sns = record.get("Sns", {})
         message = message_for(sns.get("Subject"), str(sns.get("Message", "")))
-        attempts = post(url, message, attempts=MAX_ATTEMPTS, base_delay=RETRY_BASE_SECONDS)
+        attempts = post(
+            url,
+            message,
+            attempts=MAX_ATTEMPTS,
+            base_delay=RETRY_BASE_SECONDS,
+            seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        )
         posted += 1
         logger.info(
             "posted to Slack",
