@@ -57,6 +57,7 @@ EXPECTED_CAUSES = {
     "MalformedResource",
     "NotFoundException",
     "PaginationLoop",
+    "MalformedUsagePage",  # a GetUsage page without values that says more pages follow
 }
 
 

@@ -169,6 +169,39 @@ def test_no_usage_data_for_a_plan_reads_as_a_plan_without_keys(
     assert all(key.used == 0 for key in unused.values())
 
 
+@pytest.mark.parametrize("page", [1, 2])
+def test_a_page_without_values_in_the_middle_of_a_walk_fails_that_plan(
+    page: int, cloud: LocalCloud, account: SandboxAccount
+) -> None:
+    """A page that says more pages follow (page 1), or that was asked for by position (page 2),
+    carries its keys: without ``values`` they would be lost without a word, and the plan's roll-ups
+    would be wrong."""
+    big, _ = add_plan(account, "big", 30)
+    _, kept = add_plan(account, "kept", 3)
+    calls = {"big": 0}
+
+    def without_values_on_that_page(request: Request) -> Any:
+        if request.operation != "GetUsage" or big not in request.path:
+            return None
+        calls["big"] += 1
+        if calls["big"] != page:
+            return None
+
+        def drop(payload: bytes) -> bytes:
+            body = json.loads(payload)
+            del body["values"]
+            return json.dumps(body).encode()
+
+        return drop
+
+    cloud.sandbox.fault_hooks.append(without_values_on_that_page)
+    result = scan_account(fast_api(cloud), now=cloud.account.now(), options=ScanOptions(page_size=10))
+
+    assert failures(result) == [("usage-plan", big, "MalformedUsagePage")]
+    assert "a page without values" in result.failures[0].message
+    assert {key.api_key_id for key in result.keys} == set(kept)
+
+
 def test_a_plan_listing_without_items_reads_as_an_account_without_plans(
     cloud: LocalCloud, account: SandboxAccount
 ) -> None:

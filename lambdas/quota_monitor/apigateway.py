@@ -42,11 +42,16 @@ def walk_pages(
         if position is not None:
             call["position"] = position
         response = operation(**call)
-        items = response.get("items") or []
+        items = response.get("items")
+        next_position = response.get("position")
+        if items is None:
+            if next_position or position is not None:
+                # A page that says more follow (or was asked for by position) carries its items.
+                raise MalformedUsagePage(f"{what}: a page without items: its items would be lost")
+            items = []
         if not isinstance(items, list):
             raise MalformedUsagePage(f"{what}: items is {type(items).__name__}, not a list")
         yield items
-        next_position = response.get("position")
         if not next_position:
             return
         if not isinstance(next_position, str):

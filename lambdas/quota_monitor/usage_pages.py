@@ -258,7 +258,7 @@ class UsagePages:
                 params["position"] = position
             response = self._client.get_usage(**params)
             self.service_pages += 1
-            items, next_position = self._read(response)
+            items, next_position = self._read(response, first_page=position is None)
             key_ids = sorted(items)
             if skip and len(key_ids) <= skip:
                 raise StaleStartingToken(
@@ -292,16 +292,30 @@ class UsagePages:
     def _reached_max_items(self, seen: set[str]) -> bool:
         return self.max_items is not None and len(seen) >= self.max_items
 
-    def _read(self, response: Mapping[str, Any]) -> tuple[dict[str, list[Any]], str | None]:
-        items = response.get("items", {})
+    def _read(
+        self, response: Mapping[str, Any], *, first_page: bool
+    ) -> tuple[dict[str, list[Any]], str | None]:
+        """The page's keys and the next ``position``.
+
+        A page without ``values`` at all (``items`` in boto3) is read as no keys only when it is the
+        first and last page: a plan with no keys (whether AWS then sends an empty map or nothing is
+        unconfirmed). A page that says more follow, or that was asked for by ``position``, always
+        carries its keys: without them its keys would be lost without a word.
+        """
+        items = response.get("items")
+        position = response.get("position")
         if items is None:
+            if position or not first_page:
+                raise MalformedUsagePage(
+                    f"GetUsage for usage plan {self._request['usagePlanId']}: a page without values "
+                    f"({'more pages follow' if position else 'not the first page'}): its keys would be lost"
+                )
             items = {}
         if not isinstance(items, dict) or not all(isinstance(key, str) for key in items):
             raise MalformedUsagePage(
                 f"GetUsage for usage plan {self._request['usagePlanId']}: items is "
                 f"{type(items).__name__}, not a map of API key id to daily usage"
             )
-        position = response.get("position")
         if position is not None and not isinstance(position, str):
             raise MalformedUsagePage(
                 f"GetUsage for usage plan {self._request['usagePlanId']}: "
