@@ -493,3 +493,26 @@ def test_the_forecast_warns_once_before_the_quota_runs_out(
     (alert,) = alerts_in(alert_infra.received())
     assert alert["event"] == "forecast"
     assert alert["forecast"]["exhaustsAt"].startswith("2026-11-26")
+
+
+def test_without_the_key_listing_tagged_keys_are_not_alerted_recovered_or_alerted_twice(
+    account: SandboxAccount, cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GetApiKeys carries the keys' tags. A run without it cannot know that a key is muted or has its
+    own levels: it must leave those keys alone rather than alert a muted key, or reset an alerted one
+    under the plan's levels and alert it again once the tags are back."""
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    tagged = add_key(account, plan, "tagged", 76.0, tags={TAG_THRESHOLDS: "50,75,95"})
+    add_key(account, plan, "muted", 99.0, tags={TAG_MUTE: "true"})
+
+    first = run(monkeypatch, alert_infra, APIGATEWAY_MAX_ATTEMPTS="1")
+    fault = cloud.sandbox.faults.add("internal-error", operation="GetApiKeys")
+    blind = run(monkeypatch, alert_infra, APIGATEWAY_MAX_ATTEMPTS="1")
+    cloud.sandbox.faults.remove(fault)
+    after = run(monkeypatch, alert_infra, APIGATEWAY_MAX_ATTEMPTS="1")
+
+    assert (first["alertsSent"], blind["alertsSent"], after["alertsSent"]) == (1, 0, 0)
+    assert (blind["scanErrors"], blind["alertsNotEvaluated"]) == (1, 2)
+    assert [(a["apiKeyId"], a["event"], a["level"]) for a in alerts_in(alert_infra.received())] == [
+        (tagged, "threshold", 75)
+    ]

@@ -52,6 +52,8 @@ class AlertReport:
     delivery_failures: int = 0
     #: Keys another run held or changed since this one read them.
     skipped: int = 0
+    #: Keys not evaluated because the scan did not get their tags (decide).
+    unevaluated: int = 0
     state_errors: list[str] = field(default_factory=list)
     #: Deliveries that went out but whose confirmation failed (a later run may send them again).
     unconfirmed: int = 0
@@ -65,6 +67,7 @@ class AlertReport:
             "alertMessages": self.messages_sent,
             "alertDeliveryFailures": self.delivery_failures,
             "alertsSkipped": self.skipped,
+            "alertsNotEvaluated": self.unevaluated,
             "alertStateErrors": len(self.state_errors),
         }
 
@@ -77,18 +80,26 @@ def _describe(error: BaseException) -> str:
 
 
 def decide(
-    result: ScanResult, settings: AlertSettings, store: AlertStateStore, now: datetime
+    result: ScanResult, settings: AlertSettings, store: AlertStateStore, now: datetime, report: AlertReport
 ) -> tuple[list[Decision], list[TagProblem]]:
-    """Steps 1 and 2: the decisions for every key the scan read."""
+    """Steps 1 and 2: the decisions for every key the scan read.
+
+    A key whose own record (its tags) the scan did not get is not evaluated this run: the
+    GetApiKeys listing failed (a ``ScanErrors`` failure of its own), or the key was created after
+    it. Its tags may mute it or set other levels; evaluating it with its plan's would alert a muted
+    key, or reset an alerted one and alert it again once the tags are back.
+    """
     states = store.load()
     plans = {plan.id: plan for plan in result.plans}
     problems: dict[tuple[str, str], TagProblem] = {}
     decisions: list[Decision] = []
     for key in result.keys:
         plan = plans.get(key.usage_plan_id)
-        if plan is None:
+        api_key = result.api_keys.get(key.api_key_id)
+        if plan is None or api_key is None:
+            report.unevaluated += 1
             continue
-        policy = policy_for(plan, result.api_keys.get(key.api_key_id), settings.levels)
+        policy = policy_for(plan, api_key, settings.levels)
         for problem in policy.problems:
             problems.setdefault((problem.resource_id, problem.tag), problem)
         pk = state_key(key.usage_plan_id, key.api_key_id)
@@ -116,12 +127,12 @@ def run_alerts(
     report = AlertReport()
     token = token or uuid.uuid4().hex
     try:
-        decisions, report.tag_problems = decide(result, settings, store, now)
+        decisions, report.tag_problems = decide(result, settings, store, now, report)
     except (ClientError, BotoCoreError) as error:
         report.state_errors.append(f"loading alert state from {store.table_name}: {_describe(error)}")
         return report
     report.state_errors += [f"state item {pk} unreadable: {why}" for pk, why in store.unreadable.items()]
-    report.evaluated = len(result.keys)
+    report.evaluated = len(result.keys) - report.unevaluated
     loud = [decision for decision in decisions if decision.notification is not None]
     quiet = [decision for decision in decisions if decision.notification is None]
     report.notifications = len(loud)
