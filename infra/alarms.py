@@ -114,6 +114,15 @@ def self_monitoring_alarms(
         ),
         _above_zero(
             scope,
+            "AlertStateErrorsAlarm",
+            name=f"{name_prefix}-alert-state-errors",
+            metric=metric("AlertStateErrors", "Sum"),
+            description="The alert state table could not be read or written, or an item in it did not "
+            "parse (AlertStateErrors > 0): no alert goes out for the keys concerned (for any key when the "
+            "table cannot be read). The function's log has an 'alert state' line for each.",
+        ),
+        _above_zero(
+            scope,
             "RunDeadLettersAlarm",
             name=f"{name_prefix}-run-dead-letters",
             metric=parts.run_dead_letter_queue.metric_approximate_number_of_messages_visible(

@@ -169,6 +169,7 @@ def quota_dashboard(scope: Construct, id_: str, *, parts: DashboardParts) -> clo
             right=[
                 metric("AlertsSent", "Sum", "Alerts sent"),
                 metric("AlertDeliveryFailures", "Sum", "Alert delivery failures"),
+                metric("AlertStateErrors", "Sum", "Alert state errors"),
             ],
             left_y_axis=cloudwatch.YAxisProps(min=0, label="seconds", show_units=False),
             right_y_axis=cloudwatch.YAxisProps(min=0, label="alerts", show_units=False),

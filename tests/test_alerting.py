@@ -516,3 +516,24 @@ def test_without_the_key_listing_tagged_keys_are_not_alerted_recovered_or_alerte
     assert [(a["apiKeyId"], a["event"], a["level"]) for a in alerts_in(alert_infra.received())] == [
         (tagged, "threshold", 75)
     ]
+
+
+def test_a_state_table_that_cannot_be_read_reaches_a_metric_not_only_a_log(
+    account: SandboxAccount, cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No alert can go out without its state; that must set off an alarm, not pass as a quiet run."""
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    add_key(account, plan, "billing-client", 99.0)
+    summary = run(monkeypatch, alert_infra, ALERT_TABLE_NAME="restored-under-another-name")
+
+    assert (summary["alertsSent"], summary["alertStateErrors"]) == (0, 1)
+    stats = cloud.client("cloudwatch").get_metric_statistics(
+        Namespace="ApiGatewayQuota",
+        MetricName="AlertStateErrors",
+        StartTime=datetime.now(UTC) - timedelta(minutes=10),
+        EndTime=datetime.now(UTC) + timedelta(minutes=2),
+        Period=60,
+        Statistics=["Sum"],
+    )
+    assert sum(point["Sum"] for point in stats["Datapoints"]) == 1
+    assert alert_infra.received() == []

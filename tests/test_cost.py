@@ -29,10 +29,10 @@ def test_metric_tiers() -> None:
 
 def test_ten_thousand_keys_every_fifteen_minutes() -> None:
     usage = Usage(keys=10_000, plans=300)
-    # 3 metrics a key, 2 a plan, 6 health metrics and the 2 of the alerts.
-    assert usage.custom_metrics == 30_000 + 600 + 8
+    # 3 metrics a key, 2 a plan, 6 health metrics and the 3 of the alerts.
+    assert usage.custom_metrics == 30_000 + 600 + 9
     assert usage.runs_per_month == 730 * 4
-    assert item(usage, "custom metrics") == pytest.approx(3_000 + 20_608 * 0.10)
+    assert item(usage, "custom metrics") == pytest.approx(3_000 + 20_609 * 0.10)
     # ceil(30,608 / 1,000) = 31 requests a run.
     assert item(usage, "PutMetricData requests") == pytest.approx(31 * 2_920 / 1_000 * 0.01)
     # The minimum calls: 1 page of plans, 20 of key names, a GetUsage page for each plan.
@@ -50,25 +50,25 @@ def test_ten_thousand_keys_every_fifteen_minutes() -> None:
 
 def test_ten_keys() -> None:
     usage = Usage(keys=10, plans=1)
-    assert usage.custom_metrics == 30 + 2 + 8
-    assert item(usage, "custom metrics") == pytest.approx(40 * 0.30)
+    assert usage.custom_metrics == 30 + 2 + 9
+    assert item(usage, "custom metrics") == pytest.approx(41 * 0.30)
     assert item(usage, "PutMetricData requests") == pytest.approx(2_920 / 1_000 * 0.01)
     assert item(usage, "dashboards") == pytest.approx(3.00)
-    assert item(usage, "alarms") == pytest.approx(0.50)
+    assert item(usage, "alarms") == pytest.approx(0.60)
     assert item(usage, "customer managed key of the alert topic") == pytest.approx(1.00)
 
 
 def test_key_metrics_cut_only_the_per_key_metrics() -> None:
     usage = Usage(keys=10_000, plans=300)
     top = replace(usage, key_metrics=parse_key_metrics("top:500"))
-    assert top.custom_metrics == 1_500 + 600 + 8
-    assert item(top, "custom metrics") == pytest.approx(2_108 * 0.30)
+    assert top.custom_metrics == 1_500 + 600 + 9
+    assert item(top, "custom metrics") == pytest.approx(2_109 * 0.30)
     above = replace(usage, key_metrics=parse_key_metrics("above:80"), share_above=0.05)
-    assert above.custom_metrics == 3 * 500 + 600 + 8
+    assert above.custom_metrics == 3 * 500 + 600 + 9
     capped = replace(above, key_metrics=parse_key_metrics("above:80,top:100"))
-    assert capped.custom_metrics == 300 + 600 + 8
+    assert capped.custom_metrics == 300 + 600 + 9
     none = replace(usage, key_metrics=parse_key_metrics("none"))
-    assert none.custom_metrics == 608
+    assert none.custom_metrics == 609
     assert estimate(none).total < estimate(top).total < estimate(usage).total
 
 

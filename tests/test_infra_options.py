@@ -228,6 +228,7 @@ def test_alarms_cover_the_forwarder_and_follow_namespace_and_interval(full: Synt
             "scan-errors",
             "heartbeat-missing",
             "alert-delivery-failures",
+            "alert-state-errors",
             "run-dead-letters",
             "slack-forwarder-errors",
             "slack-dead-letters",

@@ -62,7 +62,7 @@ def test_exactly_these_resources(synth: Synthesized) -> None:
         "AWS::Lambda::Function": 1,
         "AWS::Lambda::EventInvokeConfig": 1,
         "AWS::Scheduler::Schedule": 1,
-        "AWS::CloudWatch::Alarm": 5,
+        "AWS::CloudWatch::Alarm": 6,
         "AWS::CloudWatch::Dashboard": 1,
     }
 
@@ -381,6 +381,7 @@ def test_self_monitoring_alarms(synth: Synthesized, ids: dict[str, str]) -> None
         f"{STACK}-alert-delivery-failures": (
             "ApiGatewayQuota", "AlertDeliveryFailures", "Sum", 900, *above_zero
         ),
+        f"{STACK}-alert-state-errors": ("ApiGatewayQuota", "AlertStateErrors", "Sum", 900, *above_zero),
         f"{STACK}-run-dead-letters": (
             "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", 300, *above_zero
         ),
@@ -468,6 +469,7 @@ def test_dashboard_shows_the_monitors_health_and_every_alarm(synth: Synthesized,
         "ScanDuration",
         "AlertsSent",
         "AlertDeliveryFailures",
+        "AlertStateErrors",
     }
     (status,) = [widget for widget in widgets if widget["type"] == "alarm"]
     alarm_ids = sorted(synth.of_type("AWS::CloudWatch::Alarm"))

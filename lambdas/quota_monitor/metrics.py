@@ -55,7 +55,7 @@ KEY_METRICS = ("RemainingQuota", "QuotaUtilization", "UsedQuota")
 PLAN_METRICS = ("MaxQuotaUtilization", "UsedQuota")
 HEALTH_METRICS = ("PlansScanned", "KeysScanned", "ScanErrors", "ApiCalls", "ApiThrottles", "ScanDuration")
 #: Published only when alerts are configured.
-ALERT_HEALTH_METRICS = ("AlertsSent", "AlertDeliveryFailures")
+ALERT_HEALTH_METRICS = ("AlertsSent", "AlertDeliveryFailures", "AlertStateErrors")
 
 
 def _datum(name: str, value: float, unit: Unit, at: datetime, **dimensions: str) -> MetricDatum:
@@ -105,6 +105,9 @@ def health_metric_data(
     if alerts is not None:
         data.append(_datum("AlertsSent", alerts.alerts_sent, "Count", at))
         data.append(_datum("AlertDeliveryFailures", alerts.delivery_failures, "Count", at))
+        # The state table could not be read or written, or an item did not parse: alerting is
+        # blind for those keys (for every key when the table cannot be read) until it is fixed.
+        data.append(_datum("AlertStateErrors", len(alerts.state_errors), "Count", at))
     return data
 
 

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from quota_monitor.config import ACCOUNT_MAX_RPS, DEFAULT_BURST, DEFAULT_MAX_RPS
 from quota_monitor.key_metrics import ALL_KEYS, MAX_TOP, NO_KEYS, KeyMetricsSelection, parse_key_metrics
-from quota_monitor.metrics import HEALTH_METRICS, KEY_METRICS, PLAN_METRICS
+from quota_monitor.metrics import ALERT_HEALTH_METRICS, HEALTH_METRICS, KEY_METRICS, PLAN_METRICS
 from quota_monitor_cli.common import EXIT_OK, run_guarded, whole_number
 from quota_monitor_cli.render import console
 
@@ -96,8 +96,8 @@ class Usage:
     key_metrics: KeyMetricsSelection = ALL_KEYS
     #: For ``above:P``: the average share of keys at or above P over the month (an assumption).
     share_above: float = 0.10
-    #: What the stack creates: 5, or 7 with the Slack webhook forwarder (infra/alarms.py).
-    alarms: int = 5
+    #: What the stack creates: 6, or 8 with the Slack webhook forwarder (infra/alarms.py).
+    alarms: int = 6
     dashboards: int = 1
     alerts_per_month: int = 100
     email_subscribers: int = 1
@@ -120,7 +120,7 @@ class Usage:
     @property
     def custom_metrics(self) -> float:
         plans_with_keys = min(self.plans, self.keys)
-        health = len(HEALTH_METRICS) + 2  # with alerts on: AlertsSent, AlertDeliveryFailures
+        health = len(HEALTH_METRICS) + len(ALERT_HEALTH_METRICS)  # alerts are on in the stack
         return len(KEY_METRICS) * self.keys_with_metrics + len(PLAN_METRICS) * plans_with_keys + health
 
     @property
