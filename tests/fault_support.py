@@ -69,8 +69,9 @@ def fast_api(cloud: LocalCloud, policy: RetryPolicy = FAST_RETRIES) -> ApiGatewa
 
 
 def numbers(daily: list[list[int]], has_quota: bool = True) -> tuple[int, int | None]:
-    """(used, remaining) as the monitor must report them from one key's served daily list."""
-    return sum(day[0] for day in daily), (daily[-1][1] if has_quota else None)
+    """(used, remaining) as the monitor must report them from one key's daily list as the scan asks
+    for it: from the day before the period (read only to see the counter reset) to today."""
+    return sum(day[0] for day in daily[1:]), (daily[-1][1] if has_quota else None)
 
 
 def check_served_is_reported(result: ScanResult, served: list[ServedUsage]) -> dict[str, int]:

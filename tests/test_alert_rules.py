@@ -82,6 +82,42 @@ CROSSINGS = [
 ]
 
 
+def test_a_new_calendar_period_without_a_reset_in_the_data_keeps_what_was_said() -> None:
+    """WEEK_START_DAY may be wrong: the calendar says a new week, AWS's counter ran on. Nothing is
+    sent then; when the counter does reset, the drop below the lowest level recovers the key."""
+    last_week = date(2026, 10, 1)  # the state's period, as the calendar had it
+    ran_on = replace(usage(95.0), period_reset=False)
+    assert evaluate(ran_on, DEFAULT, state(90, period=last_week), now=NOW, settings=NO_FORECAST) is None
+    higher = evaluate(
+        replace(usage(100.0), period_reset=False),
+        DEFAULT,
+        state(90, period=last_week),
+        now=NOW,
+        settings=NO_FORECAST,
+    )
+    assert higher is not None
+    assert higher.notification is not None
+    assert (higher.notification.kind, higher.notification.level) == ("threshold", 100)
+    reset = evaluate(
+        replace(usage(3.0), period_reset=False),
+        DEFAULT,
+        state(90, period=last_week),
+        now=NOW,
+        settings=NO_FORECAST,
+    )
+    assert reset is not None
+    assert reset.notification is not None
+    assert (reset.notification.kind, reset.notification.reason) == ("recovered", "back under 80%")
+    assert (reset.new.level, reset.new.period_start) == (0, NOV)
+
+
+def test_a_forecast_flag_clears_quietly_when_use_falls_below_the_forecast_floor() -> None:
+    decision = evaluate(usage(20.0), DEFAULT, state(0, forecast_sent=True), now=NOW, settings=WITH_FORECAST)
+    assert decision is not None
+    assert decision.notification is None
+    assert decision.new.forecast_sent is False
+
+
 @pytest.mark.parametrize(
     ("case", "percent", "before", "expected", "level_after"), CROSSINGS, ids=[c[0] for c in CROSSINGS]
 )

@@ -537,3 +537,54 @@ def test_a_state_table_that_cannot_be_read_reaches_a_metric_not_only_a_log(
     )
     assert sum(point["Sum"] for point in stats["Datapoints"]) == 1
     assert alert_infra.received() == []
+
+
+def test_a_wrong_week_start_never_repeats_an_alert_and_says_so(
+    cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The day a WEEK quota resets is not documented (../shared/AWS-NOTES.md). Here the account's
+    weeks start on Monday while the monitor assumes Sunday: Saturday's alert is not repeated on
+    Sunday (the key's data shows the counter ran on, and the scan says the assumption looks wrong),
+    and the key recovers on Monday, when AWS's counter resets."""
+    clock = Clock(datetime(2026, 11, 21, 18, 0, tzinfo=UTC))  # a Saturday
+    monday = 0
+    account = SandboxAccount(clock=clock, week_start=monday)
+    cloud.sandbox.use_account(account)
+    plan = account.create_usage_plan("weekly", limit=7_000, period="WEEK", created=date(2026, 1, 5))
+    key = account.create_api_key("billing-client")
+    account.attach_key(plan, key)
+    # Monday 16th to Saturday 21st: 1,100 a day, 6,600 of 7,000 (94%) by Saturday.
+    account.set_daily_usage(plan, key, {date(2026, 11, d): 1_100 for d in range(16, 22)})
+    for name, value in alert_infra.env(FORECAST_ENABLED="false").items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env(dict(os.environ))
+    assert settings.scan.week_start == 6  # Sunday, the default
+
+    def scan_at(now: datetime) -> Any:
+        clock.now = now
+        clients = AlertClients(sns=client("sns"), dynamodb=client("dynamodb"), region="us-east-1")
+        return run_once(
+            settings,
+            apigateway=apigateway_client(),
+            cloudwatch=cloudwatch_client(),
+            now=now,
+            alert_clients=clients,
+        )
+
+    scan_at(datetime(2026, 11, 21, 18, 0, tzinfo=UTC))
+    account.set_daily_usage(plan, key, {date(2026, 11, 22): 100})  # Sunday, still AWS's week
+    sunday = scan_at(datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
+    monday = scan_at(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+
+    events = [(a["event"], a["level"], a.get("reason")) for a in alerts_in(alert_infra.received())]
+    assert events == [("threshold", 90, None), ("recovered", 90, "back under 80%")]
+    (mismatch,) = sunday.result.period_mismatches
+    assert (mismatch.usage_plan_id, mismatch.period, mismatch.assumed_start, mismatch.keys) == (
+        plan,
+        "WEEK",
+        date(2026, 11, 22),
+        1,
+    )
+    assert "set WEEK_START_DAY" in mismatch.describe()
+    # All week the data says the same of the assumed start (Sunday the 22nd).
+    assert monday.result.period_mismatches == sunday.result.period_mismatches

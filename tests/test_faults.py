@@ -167,7 +167,9 @@ def test_the_same_seed_injects_the_same_faults_whatever_the_thread_order(
         assert result.stats.keys_scanned == 48  # transient faults only, and retries enough: all recovered
         return injections(cloud)
 
-    api = fast_api(cloud, RetryPolicy(max_attempts=10, base_delay=0.001, max_delay=0.005))
+    api = fast_api(
+        cloud, RetryPolicy(max_attempts=10, base_delay=0.001, max_delay=0.005, max_unreadable_attempts=10)
+    )
     first, again, other = scan_with_seed(5), scan_with_seed(5), scan_with_seed(6)
     assert first == again
     assert sum(first.values()) >= 5

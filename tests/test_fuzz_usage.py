@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from apigw_sandbox.local import LocalCloud
     from apigw_sandbox.server import Request
 
-NOW = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)  # a MONTH plan reads 1 to 3 November: 3 days
-DAYS = 3
+# A MONTH plan reads 31 October (the day before the period, to see the reset) to 3 November: 4 days.
+NOW = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
+DAYS = 4
 MAX_LONG = 2**63 - 1
 
 leaves = (
@@ -99,7 +100,8 @@ def oracle(raw: Any, *, has_quota: bool) -> dict[str, tuple[int, int | None]] | 
             # first, and refuses what int() refuses.
             if not has_quota and not botocore_reads_as_a_long(remaining):
                 return None
-        out[key_id] = (sum(day[0] for day in daily), daily[-1][1] if has_quota else None)
+        # ``used`` counts the period's days only, not the day before it.
+        out[key_id] = (sum(day[0] for day in daily[1:]), daily[-1][1] if has_quota else None)
     return out
 
 

@@ -8,7 +8,14 @@ import pytest
 
 from quota_monitor.models import ApiKey, DailyUsage, Quota, UsagePlan
 from quota_monitor.periods import period_containing
-from quota_monitor.usage import UsageDataError, key_usage, parse_daily_usage, unused_key_usage, utilization
+from quota_monitor.usage import (
+    UsageDataError,
+    key_usage,
+    parse_daily_usage,
+    reset_at_period_start,
+    unused_key_usage,
+    utilization,
+)
 
 #: The CLI's JSON contract (README, "Scan your account"): exactly these fields, in this order.
 JSON_FIELDS = [
@@ -110,3 +117,20 @@ def test_json_contract_has_exactly_the_documented_fields() -> None:
     usage = key_usage(PLAN, PERIOD, "k1", parse([[1, 999], [1, 998], [1, 997]]), ApiKey("k1", "billing"))
     assert list(usage.as_json()) == JSON_FIELDS
     assert usage.as_json()["periodStart"] == "2026-11-01"
+
+
+@pytest.mark.parametrize(
+    ("before", "first", "expected"),
+    [
+        ((100, 200), (30, 970), True),  # 200 left yesterday, 970 today after 30: the counter reset
+        ((100, 200), (30, 170), False),  # 200 - 30 = 170: it ran on, no reset at the assumed start
+        ((0, 0), (0, 0), False),  # exhausted yesterday and still today: no reset
+        ((0, 0), (0, 1000), True),  # exhausted yesterday, full today: reset
+        ((0, 1000), (0, 1000), None),  # an idle key: both readings fit, nothing to tell
+        ((100, 200), (30, 500), None),  # neither: an UpdateUsage that day, or a first period's offset
+    ],
+)
+def test_the_day_before_the_period_tells_whether_the_counter_reset(
+    before: tuple[int, int], first: tuple[int, int], expected: bool | None
+) -> None:
+    assert reset_at_period_start(DailyUsage(*before), DailyUsage(*first), 1_000) is expected

@@ -444,9 +444,9 @@ def test_the_scan_reports_a_split_key_once_with_the_merged_numbers(
     add_plan(account, "split", 6, random.Random(6))
     key_ids = sorted(account.plans["split"].key_ids)
     today = account.today()
-    # DAY quota: the scan reads today only, a range of one day.
+    # DAY quota: the scan reads yesterday (to see the counter reset) and today.
     account.record_usage("split", key_ids[2], 40)
-    put_key_beside(cloud, key_ids[2], [[55, 9_945]], beside=key_ids[3])
+    put_key_beside(cloud, key_ids[2], [[0, 10_000], [55, 9_945]], beside=key_ids[3])
 
     result = scan_account(api, now=account.now(), options=ScanOptions(page_size=3))
 

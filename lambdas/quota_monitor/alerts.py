@@ -5,11 +5,16 @@ forecast warning was sent. Each run:
 
 1. A new quota period (the state's period is not the key's current one) resets the state; keys
    that had been alerted in the old period get a "recovered" notification (``RECOVERY_NOTIFICATIONS``).
+   Unless the key's own data says AWS's counter did not reset at the period's assumed start
+   (``KeyUsage.period_reset`` is False: the day a WEEK quota resets is not documented, and
+   ``WEEK_START_DAY`` may be wrong): then the state is kept as it is, nothing is sent, and rule 2
+   resets it when AWS's counter does reset, so that a wrong assumption never repeats an alert.
 2. Within a period, a key brought back under its lowest level (an administrator extended it with
    UpdateUsage) resets the state too, with a "recovered" notification. Only on the key's own
    data: a key that the usage data left out (reported as unused by the plan-key cross-check) says
    nothing about its quota, and a key alerted in this period has used some of it, so that absence
    is a gap, not a recovery (else the next run with data would alert the same level again).
+   A forecast warning's flag clears (quietly) when the key's use drops below the forecast's floor.
 3. A key whose utilization reaches a level higher than the highest already alerted raises one
    alert naming the highest level reached: a jump from 70% to 100% says 100, once.
 4. Otherwise a key whose quota is projected to run out before the reset (:mod:`quota_monitor.forecast`)
@@ -130,7 +135,8 @@ def evaluate(
 
     recovery: Notification | None = None
     alerted_before = read.level > 0 or read.forecast_sent
-    if read.period_start != key.period_start:
+    new_period = read.period_start != key.period_start
+    if new_period and key.period_reset is not False:
         base = replace(read, period_start=key.period_start, level=0, forecast_sent=False)
         if alerted_before and read.period_start is not None:
             recovery = note(
@@ -139,9 +145,16 @@ def evaluate(
                 reason="the quota period reset",
                 previous_period_start=read.period_start,
             )
-    elif read.level > 0 and key.in_usage_data and level_reached(key, policy.levels[:1]) == 0:
-        base = replace(read, level=0, forecast_sent=False)
+    elif key.in_usage_data and read.level > 0 and level_reached(key, policy.levels[:1]) == 0:
+        base = replace(read, period_start=key.period_start, level=0, forecast_sent=False)
         recovery = note("recovered", read.level, reason=f"back under {policy.levels[0]}%")
+    elif (
+        key.in_usage_data
+        and read.forecast_sent
+        and read.level == 0
+        and (key.utilization or 0.0) < settings.forecast.min_utilization_percent
+    ):
+        base = replace(read, period_start=key.period_start, forecast_sent=False)
 
     projection = project(key, now, settings.forecast)
     target = level_reached(key, policy.levels)

@@ -84,6 +84,15 @@ def _log(report: RunReport) -> None:
                 "detail": failure.message,
             },
         )
+    for mismatch in report.result.period_mismatches:
+        logger.warning(
+            "period start assumption",
+            extra={
+                "usagePlanId": mismatch.usage_plan_id,
+                "period": mismatch.period,
+                "detail": mismatch.describe(),
+            },
+        )
     alerts = report.alerts
     if alerts is not None:
         for problem in alerts.tag_problems:

@@ -89,6 +89,10 @@ class KeyUsage:
     utilization: float | None
     #: False when AWS left the key out of the usage data and the plan-key cross-check added it as unused.
     in_usage_data: bool = True
+    #: What the key's own data says about AWS's counter at ``period_start`` (the assumed start):
+    #: True, it reset there; False, it ran on from the day before (the assumption is wrong for this
+    #: key's plan); None, the data cannot tell (an idle key, an extension that day, a first period).
+    period_reset: bool | None = None
 
     def as_json(self) -> dict[str, object]:
         """The CLI's JSON contract: exactly these fields."""
@@ -123,6 +127,29 @@ class ScanFailure:
         return f"{what}: {self.cause}: {self.message}"
 
 
+@dataclass(frozen=True)
+class PeriodMismatch:
+    """Keys of a plan whose counter did not reset at the assumed start of their quota period."""
+
+    usage_plan_id: str
+    usage_plan_name: str
+    period: PeriodType
+    assumed_start: date
+    keys: int
+
+    def describe(self) -> str:
+        hint = (
+            ": set WEEK_START_DAY to the day this account's WEEK quotas reset"
+            if self.period == "WEEK"
+            else ": days and months are assumed to be UTC's"
+        )
+        return (
+            f"usage plan {self.usage_plan_id} ({self.usage_plan_name}): the {self.period} quota of "
+            f"{self.keys} key(s) did not reset on {self.assumed_start.isoformat()}, the assumed start of "
+            f"the period{hint}. Alerts are not repeated; used and the reset time may be off."
+        )
+
+
 @dataclass
 class ScanStats:
     plans_scanned: int = 0
@@ -141,6 +168,8 @@ class ScanResult:
     failures: tuple[ScanFailure, ...]
     stats: ScanStats
     api_keys: dict[str, ApiKey] = field(default_factory=dict, hash=False)
+    #: Plans whose keys' data contradicts the assumed start of their period (models.KeyUsage.period_reset).
+    period_mismatches: tuple[PeriodMismatch, ...] = ()
 
     @property
     def complete(self) -> bool:

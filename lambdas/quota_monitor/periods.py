@@ -8,9 +8,12 @@ What AWS does, and what this module assumes (see ../shared/AWS-NOTES.md):
 - WEEK: the day a week starts on is not in the current reference. Earlier AWS SDK
   documentation of ``QuotaSettings.offset`` read "with a time period of WEEK, an offset of 0
   starts on Sunday", so with the default offset the week starts on **Sunday**; that is the
-  default here, and ``WEEK_START_DAY`` overrides it. Only ``used`` (the sum of daily use) and
-  the reset time depend on this choice: ``remaining`` and utilization come from AWS's own
-  counter for the latest day, whatever day the week starts on.
+  default here, and ``WEEK_START_DAY`` overrides it. ``remaining`` and utilization come from
+  AWS's own counter for the latest day, whatever day the week starts on; ``used`` (the sum of
+  daily use) and the reset time shown depend on the choice. The alerts do not: the scan also
+  reads the day before each period and checks from the data whether AWS's counter did reset at
+  the assumed start (:func:`quota_monitor.usage.reset_at_period_start`); where it did not, the
+  alert state is kept (no repeated alert) and the scan reports the mismatch as a warning.
 - ``quota.offset`` is a number of requests taken off the first period, not a weekday, so it
   never moves a period boundary.
 """

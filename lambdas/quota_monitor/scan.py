@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import (
@@ -32,6 +32,7 @@ from quota_monitor.calls import ApiGatewayCalls, DeadlineReached, MalformedRespo
 from quota_monitor.models import (
     ApiKey,
     KeyUsage,
+    PeriodMismatch,
     PeriodType,
     ScanFailure,
     ScanResult,
@@ -93,7 +94,9 @@ def scan_plan(
     period = period_containing(
         plan.quota.period if plan.quota else NO_QUOTA_PERIOD, now.date(), week_start=options.week_start
     )
-    start, end = period.start, now.date()
+    # One day more than the period: the day before its assumed start shows whether AWS's counter
+    # really reset there (usage.reset_at_period_start), so that a wrong assumption cannot reset alerts.
+    start, end = period.start - timedelta(days=1), now.date()
     pages = paginate_usage(
         api,
         usagePlanId=plan.id,
@@ -104,22 +107,16 @@ def scan_plan(
     try:
         items = pages.merged_items()
         expected_days = days_between(start, end)
-        keys = [
-            key_usage(
-                plan,
-                period,
-                key_id,
-                parse_daily_usage(
-                    daily,
-                    expected_days=expected_days,
-                    has_quota=plan.quota is not None,
-                    usage_plan_id=plan.id,
-                    api_key_id=key_id,
-                ),
-                api_keys.get(key_id),
+        keys = []
+        for key_id, raw in items.items():
+            day_before, *daily = parse_daily_usage(
+                raw,
+                expected_days=expected_days,
+                has_quota=plan.quota is not None,
+                usage_plan_id=plan.id,
+                api_key_id=key_id,
             )
-            for key_id, daily in items.items()
-        ]
+            keys.append(key_usage(plan, period, key_id, daily, api_keys.get(key_id), day_before=day_before))
         if options.cross_check_plan_keys:
             reported = set(items)
             keys.extend(
@@ -210,4 +207,18 @@ def scan_account(
         failures=tuple(failures),
         stats=stats,
         api_keys=api_keys,
+        period_mismatches=period_mismatches(scans),
     )
+
+
+def period_mismatches(scans: list[PlanScan]) -> tuple[PeriodMismatch, ...]:
+    """Plans with keys whose own data says their counter ran on across the assumed period start."""
+    found = []
+    for scan in scans:
+        ran_on = [key for key in scan.keys if key.period_reset is False]
+        if ran_on:
+            first = ran_on[0]
+            found.append(
+                PeriodMismatch(scan.plan.id, scan.plan.name, first.period, first.period_start, len(ran_on))
+            )
+    return tuple(found)

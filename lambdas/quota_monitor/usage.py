@@ -83,6 +83,23 @@ def _show(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def reset_at_period_start(before: DailyUsage, first: DailyUsage, limit: int) -> bool | None:
+    """Did AWS's counter reset between the day before the assumed period start and that first day?
+
+    Within a period a day's remaining is the day before's less that day's use; on the first day of
+    a period it is the limit less that day's use. Whichever of the two the numbers satisfy says
+    which happened; both (an idle key) or neither (an UpdateUsage that day, the plan's first period
+    with its ``offset``) cannot tell.
+    """
+    if before.remaining is None or first.remaining is None:
+        return None
+    ran_on = before.remaining - first.used == first.remaining
+    started_afresh = first.used + first.remaining == limit
+    if ran_on == started_afresh:
+        return None
+    return started_afresh
+
+
 def utilization(limit: int, remaining: int) -> float:
     if limit <= 0:
         return 100.0
@@ -95,8 +112,15 @@ def key_usage(
     api_key_id: str,
     daily: Sequence[DailyUsage],
     api_key: ApiKey | None,
+    *,
+    day_before: DailyUsage | None = None,
 ) -> KeyUsage:
-    """Where one key stands in its plan's current period, from its validated daily entries."""
+    """Where one key stands in its plan's current period, from its validated daily entries.
+
+    ``daily`` runs from the period's first day to today; ``day_before`` (the day before the period),
+    when given, tells whether AWS's counter really reset at the period's start
+    (:func:`reset_at_period_start`, ``KeyUsage.period_reset``).
+    """
     used = sum(day.used for day in daily)
     remaining = limit = None
     percent = None
@@ -120,6 +144,11 @@ def key_usage(
         remaining=remaining,
         limit=limit,
         utilization=percent,
+        period_reset=(
+            reset_at_period_start(day_before, daily[0], limit)
+            if day_before is not None and daily and limit is not None
+            else None
+        ),
     )
 
 

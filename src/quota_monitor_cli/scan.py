@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         if not report.complete:
             publish_failed = True
             print(f"error: metrics: {report.describe_failure()}", file=sys.stderr)
+    for mismatch in result.period_mismatches:
+        print(f"warning: {mismatch.describe()}", file=sys.stderr)
     for line in failure_lines(result.failures):
         print(line, file=sys.stderr)
     return EXIT_PARTIAL if result.failures or publish_failed else EXIT_OK
