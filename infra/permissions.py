@@ -11,8 +11,8 @@ from __future__ import annotations
 from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 
-#: The DynamoDB calls of the alert state protocol (claim with a conditional update, read back).
-STATE_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem")
+#: The alert state protocol's calls: a Scan a run, conditional updates (claim, confirm, release).
+STATE_TABLE_ACTIONS = ("dynamodb:Scan", "dynamodb:UpdateItem")
 
 
 def apigateway_arn(path: str) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from apigw_sandbox.account import SandboxError
 from apigw_sandbox.local import invoke_handler
 from apigw_sandbox.seed import seed_demo_account
 from quota_monitor_cli.main import main
@@ -174,3 +175,34 @@ def test_the_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
         assert expected in out
     # The forecasts depend on the time of day (DAY quotas); the six crossings do not.
     assert re.search(r"\[quota\] \d+ API keys: 6 crossed a level", out)
+
+
+class ExpiredTokenError(SandboxError):
+    status = 403
+    code = "ExpiredTokenException"
+
+
+def test_credentials_aws_refuses_exit_2_with_what_to_do(
+    account: SandboxAccount, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Expired or unknown credentials fail every call alike: a configuration error, not an empty scan."""
+    seed_demo_account(account)
+
+    def expired(request: Request) -> None:
+        raise ExpiredTokenError("The security token included in the request is expired")
+
+    cloud.sandbox.fault_hooks.append(expired)
+    assert main(["scan", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "ExpiredTokenException" in err
+    assert "configure credentials (aws configure, aws sso login, AWS_PROFILE or --profile)" in err
+
+
+def test_no_region_exit_2_naming_the_variable_boto3_reads(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION")
+    assert main(["scan"]) == 2
+    assert "no AWS region: pass --region, or set AWS_DEFAULT_REGION" in capsys.readouterr().err

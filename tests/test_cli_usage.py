@@ -269,3 +269,13 @@ def test_a_repeating_position_is_exit_1(
     assert f"GetUsage for usage plan {PLAN} returned position" in err
     assert "a second time" in err
     assert cloud.sandbox.calls["GetUsage"] == 2
+
+
+def test_an_answer_that_cannot_be_read_exits_1_naming_the_plan(
+    cloud: LocalCloud, key_ids: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APIGATEWAY_MAX_ATTEMPTS", "1")
+    cloud.sandbox.faults.add("malformed-json", operation="GetUsage")
+    code, out, err = usage(capsys, *the_range())
+    assert (code, out) == (1, "")
+    assert f"quota-monitor: error: usage plan {PLAN}: GetUsage: the response body is not JSON" in err

@@ -189,7 +189,7 @@ def test_monitor_role_has_exactly_the_runtime_contract(synth: Synthesized, ids: 
         },
         {
             "Sid": "KeepAlertState",
-            "Action": ["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
+            "Action": ["dynamodb:Scan", "dynamodb:UpdateItem"],
             "Effect": "Allow",
             "Resource": [f"${{{ids['table']}.Arn}}"],
         },

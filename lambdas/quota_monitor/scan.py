@@ -22,9 +22,13 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    CredentialRetrievalError,
+    NoAuthTokenError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
+    SSOError,
+    TokenRetrievalError,
 )
 
 from quota_monitor.apigateway import list_api_keys, list_plan_key_ids, list_usage_plans
@@ -49,7 +53,37 @@ if TYPE_CHECKING:
 #: What makes one read fail: that plan (or listing) is reported as failed, and the scan goes on.
 READ_ERRORS = (ClientError, BotoCoreError, MalformedResponse, UsagePaginationError, DeadlineReached)
 #: What no other plan will escape either: raised, so that the run fails with what to fix.
-CONFIGURATION_ERRORS = (NoCredentialsError, PartialCredentialsError, NoRegionError)
+CONFIGURATION_ERRORS = (
+    NoCredentialsError,
+    PartialCredentialsError,
+    NoRegionError,
+    NoAuthTokenError,
+    CredentialRetrievalError,
+    TokenRetrievalError,
+    SSOError,  # an SSO session that expired or was never started (aws sso login)
+)
+#: AWS refusing the credentials themselves (expired, unknown, badly signed), not what they may do.
+CREDENTIAL_ERROR_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+    }
+)
+
+
+def is_configuration_error(error: BaseException) -> bool:
+    """Credentials or region missing, expired or refused: every call would fail alike."""
+    if isinstance(error, CONFIGURATION_ERRORS):
+        return True
+    return (
+        isinstance(error, ClientError)
+        and error.response.get("Error", {}).get("Code") in CREDENTIAL_ERROR_CODES
+    )
+
 
 #: The window over which plans without a quota report ``used``.
 NO_QUOTA_PERIOD: PeriodType = "MONTH"
@@ -124,9 +158,9 @@ def scan_plan(
                 for key_id in list_plan_key_ids(api, plan.id)
                 if key_id not in reported
             )
-    except CONFIGURATION_ERRORS:
-        raise
     except (*READ_ERRORS, UsageDataError) as error:
+        if is_configuration_error(error):
+            raise
         cause, message = describe_error(error)
         failure = ScanFailure("usage-plan", plan.id, plan.name, cause, message)
         return PlanScan(plan, usage_pages=pages.service_pages, failure=failure)
@@ -152,9 +186,9 @@ def scan_account(
 
     try:
         plans, malformed = list_usage_plans(api)
-    except CONFIGURATION_ERRORS:
-        raise
     except READ_ERRORS as error:
+        if is_configuration_error(error):
+            raise
         cause, message = describe_error(error)
         failures.append(ScanFailure("usage-plans", None, None, cause, message))
         plans, malformed = [], []
@@ -170,9 +204,9 @@ def scan_account(
     if plans:
         try:
             api_keys = list_api_keys(api)
-        except CONFIGURATION_ERRORS:
-            raise
         except READ_ERRORS as error:
+            if is_configuration_error(error):
+                raise
             # Names and tags are lost for this run; the usage numbers are not.
             cause, message = describe_error(error)
             failures.append(ScanFailure("api-keys", None, None, cause, message))

@@ -9,10 +9,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError, ProfileNotFound
 
 from quota_monitor.config import ACCOUNT_MAX_RPS, ConfigError, Settings
 from quota_monitor.periods import WEEKDAYS
+from quota_monitor.scan import is_configuration_error
 from quota_monitor.usage_pages import MAX_PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class UsageError(Exception):
 def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("AWS")
     group.add_argument("--profile", help="named profile from your AWS config (default: the default chain)")
-    group.add_argument("--region", help="AWS region (default: from your AWS config or AWS_REGION)")
+    group.add_argument("--region", help="AWS region (default: from your AWS config or AWS_DEFAULT_REGION)")
 
 
 def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,16 +117,18 @@ def session(args: argparse.Namespace) -> boto3.Session:
 
 @contextmanager
 def aws_errors() -> Iterator[None]:
-    """Turn missing credentials or region into a usage error (exit 2) with what to do."""
+    """Turn missing, expired or refused credentials, or no region, into a usage error (exit 2)."""
     try:
         yield
-    except (NoCredentialsError, PartialCredentialsError) as error:
-        raise UsageError(
-            f"{error}: configure credentials (aws configure, AWS_PROFILE or --profile)"
-        ) from None
     except NoRegionError:
         raise UsageError(
-            "no AWS region: pass --region, or set AWS_REGION or a region in your AWS config"
+            "no AWS region: pass --region, or set AWS_DEFAULT_REGION or a region in your AWS config"
+        ) from None
+    except (BotoCoreError, ClientError) as error:
+        if not is_configuration_error(error):
+            raise
+        raise UsageError(
+            f"{error}: configure credentials (aws configure, aws sso login, AWS_PROFILE or --profile)"
         ) from None
 
 

@@ -22,13 +22,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from quota_monitor.calls import MalformedResponse
 from quota_monitor.clients import apigateway_client
 from quota_monitor.monitor import guarded_api
-from quota_monitor.scan import describe_error
+from quota_monitor.scan import describe_error, is_configuration_error
 from quota_monitor.usage import UsageDataError, parse_daily_usage
 from quota_monitor.usage_pages import (
     MAX_PAGE_SIZE,
     InvalidStartingToken,
+    UsagePages,
     UsagePaginationError,
     UsageResult,
     paginate_usage,
@@ -127,17 +129,36 @@ def write_csv(result: UsageResult, start: date) -> None:
             )
 
 
+def pagination_config(args: argparse.Namespace) -> dict[str, Any]:
+    """boto3's ``PaginationConfig`` from the flags given."""
+    flags = {"MaxItems": args.max_items, "PageSize": args.page_size, "StartingToken": args.starting_token}
+    return {name: value for name, value in flags.items() if value is not None}
+
+
+def fetch(pages: UsagePages, args: argparse.Namespace) -> UsageResult | None:
+    """Every page, merged and checked; None (the error on stderr) when the plan could not be read."""
+    try:
+        result = pages.build_full_result()
+        check_daily_usage(result, args.start, args.end)
+    except (UsagePaginationError, UsageDataError) as error:
+        print(f"quota-monitor: error: {error}", file=sys.stderr)
+        return None
+    except MalformedResponse as error:
+        print(f"quota-monitor: error: usage plan {args.plan}: {error}", file=sys.stderr)
+        return None
+    except (ClientError, BotoCoreError) as error:
+        if is_configuration_error(error):
+            raise  # aws_errors(): exit 2 with what to do
+        cause, message = describe_error(error)
+        print(f"quota-monitor: error: usage plan {args.plan}: {cause}: {message}", file=sys.stderr)
+        return None
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
     if args.start > args.end:
         raise UsageError(f"--start {args.start} is after --end {args.end}")
     settings = settings_from(args)
-    config: dict[str, Any] = {}
-    if args.max_items is not None:
-        config["MaxItems"] = args.max_items
-    if args.page_size is not None:
-        config["PageSize"] = args.page_size
-    if args.starting_token is not None:
-        config["StartingToken"] = args.starting_token
     with aws_errors():
         api = guarded_api(apigateway_client(session(args)), settings.scan)
         try:
@@ -147,22 +168,15 @@ def run(args: argparse.Namespace) -> int:
                 startDate=args.start.isoformat(),
                 endDate=args.end.isoformat(),
                 keyId=args.key,
-                PaginationConfig=config,
+                PaginationConfig=pagination_config(args),
             )
         except InvalidStartingToken as error:
             raise UsageError(f"--starting-token: {error}") from None
         except ValueError as error:
             raise UsageError(str(error)) from None
-        try:
-            result = pages.build_full_result()
-            check_daily_usage(result, args.start, args.end)
-        except (UsagePaginationError, UsageDataError) as error:
-            print(f"quota-monitor: error: {error}", file=sys.stderr)
-            return EXIT_PARTIAL
-        except (ClientError, BotoCoreError) as error:
-            cause, message = describe_error(error)
-            print(f"quota-monitor: error: usage plan {args.plan}: {cause}: {message}", file=sys.stderr)
-            return EXIT_PARTIAL
+        result = fetch(pages, args)
+    if result is None:
+        return EXIT_PARTIAL
     for key_id in sorted(pages.duplicate_keys):
         print(
             f"warning: key {key_id} appeared on two GetUsage pages; merged (higher used, lower remaining)",
