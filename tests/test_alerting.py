@@ -145,20 +145,7 @@ def test_runs_that_both_read_the_state_before_either_claims_send_one_message(
     reports: list[Any] = []
 
     def one_run() -> None:
-        clients = AlertClients(
-            sns=client("sns"),
-            dynamodb=ReadsThenWaits(client("dynamodb"), barrier),  # type: ignore[arg-type]
-            region="us-east-1",
-        )
-        reports.append(
-            run_once(
-                settings,
-                apigateway=apigateway_client(),
-                cloudwatch=cloudwatch_client(),
-                now=datetime.now(UTC),
-                alert_clients=clients,
-            )
-        )
+        reports.append(run_at(settings, datetime.now(UTC), ReadsThenWaits(client("dynamodb"), barrier)))
 
     threads = [threading.Thread(target=one_run) for _ in range(2)]
     for thread in threads:
@@ -208,14 +195,7 @@ def test_a_run_that_read_the_state_before_another_run_alerted_does_not_alert_aga
     late: list[Any] = []
 
     def run_with(dynamodb: Any) -> Any:
-        clients = AlertClients(sns=client("sns"), dynamodb=dynamodb, region="us-east-1")
-        return run_once(
-            settings,
-            apigateway=apigateway_client(),
-            cloudwatch=cloudwatch_client(),
-            now=datetime.now(UTC),
-            alert_clients=clients,
-        )
+        return run_at(settings, datetime.now(UTC), dynamodb)
 
     slow = threading.Thread(
         target=lambda: late.append(run_with(ReadsThenWaitsFor(client("dynamodb"), read, go)))
@@ -289,6 +269,18 @@ class Clock:
         return self.now
 
 
+def run_at(settings: Settings, now: datetime, dynamodb: Any = None) -> Any:
+    """One run of the monitor (scan, alerts, metrics) at ``now``, with real clients for the local cloud."""
+    clients = AlertClients(sns=client("sns"), dynamodb=dynamodb or client("dynamodb"), region="us-east-1")
+    return run_once(
+        settings,
+        apigateway=apigateway_client(),
+        cloudwatch=cloudwatch_client(),
+        now=now,
+        alert_clients=clients,
+    )
+
+
 def test_a_new_period_recovers_alerted_keys_once(
     cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -305,14 +297,7 @@ def test_a_new_period_recovers_alerted_keys_once(
 
     def scan_at(now: datetime) -> Any:
         clock.now = now
-        clients = AlertClients(sns=client("sns"), dynamodb=client("dynamodb"), region="us-east-1")
-        return run_once(
-            settings,
-            apigateway=apigateway_client(),
-            cloudwatch=cloudwatch_client(),
-            now=now,
-            alert_clients=clients,
-        )
+        return run_at(settings, now)
 
     scan_at(datetime(2026, 11, 30, 22, 0, tzinfo=UTC))
     scan_at(datetime(2026, 12, 1, 1, 0, tzinfo=UTC))
@@ -481,15 +466,8 @@ def test_the_forecast_warns_once_before_the_quota_runs_out(
     for name, value in alert_infra.env(FORECAST_ENABLED="true").items():
         monkeypatch.setenv(name, value)
     settings = Settings.from_env(dict(os.environ))
-    clients = AlertClients(sns=client("sns"), dynamodb=client("dynamodb"), region="us-east-1")
     for _ in range(2):
-        run_once(
-            settings,
-            apigateway=apigateway_client(),
-            cloudwatch=cloudwatch_client(),
-            now=clock.now,
-            alert_clients=clients,
-        )
+        run_at(settings, clock.now)
     (alert,) = alerts_in(alert_infra.received())
     assert alert["event"] == "forecast"
     assert alert["forecast"]["exhaustsAt"].startswith("2026-11-26")
@@ -562,14 +540,7 @@ def test_a_wrong_week_start_never_repeats_an_alert_and_says_so(
 
     def scan_at(now: datetime) -> Any:
         clock.now = now
-        clients = AlertClients(sns=client("sns"), dynamodb=client("dynamodb"), region="us-east-1")
-        return run_once(
-            settings,
-            apigateway=apigateway_client(),
-            cloudwatch=cloudwatch_client(),
-            now=now,
-            alert_clients=clients,
-        )
+        return run_at(settings, now)
 
     scan_at(datetime(2026, 11, 21, 18, 0, tzinfo=UTC))
     account.set_daily_usage(plan, key, {date(2026, 11, 22): 100})  # Sunday, still AWS's week

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 
-from quota_monitor.config import ACCOUNT_MAX_RPS, DEFAULT_BURST, DEFAULT_MAX_RPS
+from quota_monitor.config import DEFAULT_BURST, DEFAULT_MAX_RPS
 from quota_monitor.key_metrics import ALL_KEYS, MAX_TOP, NO_KEYS, KeyMetricsSelection, parse_key_metrics
 from quota_monitor.metrics import ALERT_HEALTH_METRICS, HEALTH_METRICS, KEY_METRICS, PLAN_METRICS
-from quota_monitor_cli.common import EXIT_OK, run_guarded, whole_number
+from quota_monitor_cli.common import EXIT_OK, max_rps, run_guarded, whole_number
 from quota_monitor_cli.render import console
 
 if TYPE_CHECKING:
@@ -272,16 +272,6 @@ def share(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a share: use 0 to 1, or 0% to 100%") from None
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not allowed: use 0 to 1, or 0% to 100%")
-    return value
-
-
-def max_rps(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= ACCOUNT_MAX_RPS:
-        raise argparse.ArgumentTypeError(f"{text} is not allowed: use a number above 0 and at most 10")
     return value
 
 
