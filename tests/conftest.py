@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -100,3 +100,17 @@ def apigateway(cloud: LocalCloud) -> Any:
 def alert_infra(cloud: LocalCloud) -> AlertResources:
     """The alert topic, state table and an SQS inbox subscribed to the topic, in moto."""
     return cloud.create_alert_resources()
+
+
+def health_metric(cloud: LocalCloud, name: str, statistic: str = "Sum") -> list[float]:
+    """The monitor's health metric ``name`` as CloudWatch (moto) holds it for the last few minutes."""
+    now = datetime.now(UTC)
+    stats = cloud.client("cloudwatch").get_metric_statistics(
+        Namespace="ApiGatewayQuota",
+        MetricName=name,
+        StartTime=now - timedelta(minutes=10),
+        EndTime=now + timedelta(minutes=2),
+        Period=60,
+        Statistics=[statistic],
+    )
+    return [point[statistic] for point in stats["Datapoints"]]

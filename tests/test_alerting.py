@@ -11,7 +11,7 @@ import json
 import os
 import random
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -24,6 +24,7 @@ from quota_monitor.clients import apigateway_client, client, cloudwatch_client
 from quota_monitor.config import Settings
 from quota_monitor.monitor import AlertClients, run_once
 from quota_monitor.thresholds import TAG_MUTE, TAG_THRESHOLDS
+from tests.conftest import health_metric
 
 if TYPE_CHECKING:
     from apigw_sandbox.local import AlertResources, LocalCloud
@@ -250,15 +251,7 @@ def test_failed_delivery_is_counted_in_the_health_metrics(
         Namespace="ApiGatewayQuota", MetricName="AlertDeliveryFailures"
     )
     assert len(metrics["Metrics"]) == 1
-    stats = cloud.client("cloudwatch").get_metric_statistics(
-        Namespace="ApiGatewayQuota",
-        MetricName="AlertDeliveryFailures",
-        StartTime=datetime.now(UTC) - timedelta(minutes=10),
-        EndTime=datetime.now(UTC) + timedelta(minutes=2),
-        Period=60,
-        Statistics=["Sum"],
-    )
-    assert sum(point["Sum"] for point in stats["Datapoints"]) == 1
+    assert sum(health_metric(cloud, "AlertDeliveryFailures")) == 1
 
 
 class Clock:
@@ -505,15 +498,7 @@ def test_a_state_table_that_cannot_be_read_reaches_a_metric_not_only_a_log(
     summary = run(monkeypatch, alert_infra, ALERT_TABLE_NAME="restored-under-another-name")
 
     assert (summary["alertsSent"], summary["alertStateErrors"]) == (0, 1)
-    stats = cloud.client("cloudwatch").get_metric_statistics(
-        Namespace="ApiGatewayQuota",
-        MetricName="AlertStateErrors",
-        StartTime=datetime.now(UTC) - timedelta(minutes=10),
-        EndTime=datetime.now(UTC) + timedelta(minutes=2),
-        Period=60,
-        Statistics=["Sum"],
-    )
-    assert sum(point["Sum"] for point in stats["Datapoints"]) == 1
+    assert sum(health_metric(cloud, "AlertStateErrors")) == 1
     assert alert_infra.received() == []
 
 

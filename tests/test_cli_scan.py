@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,6 +12,7 @@ from apigw_sandbox.account import SandboxError
 from apigw_sandbox.local import invoke_handler
 from apigw_sandbox.seed import seed_demo_account
 from quota_monitor_cli.main import main
+from tests.conftest import health_metric
 from tests.test_usage import JSON_FIELDS
 
 if TYPE_CHECKING:
@@ -130,15 +130,7 @@ def test_the_handler_with_only_credentials_and_region_scans_and_publishes(
     assert (summary["plans"], summary["keys"], summary["scanErrors"]) == (4, 50, 0)
     assert summary["metricsPublished"] is True
     assert "alertsSent" not in summary  # no topic and table: metrics only
-    stats = cloud.client("cloudwatch").get_metric_statistics(
-        Namespace="ApiGatewayQuota",
-        MetricName="KeysScanned",
-        StartTime=datetime.now(UTC) - timedelta(minutes=10),
-        EndTime=datetime.now(UTC) + timedelta(minutes=2),
-        Period=60,
-        Statistics=["Maximum"],
-    )
-    assert [point["Maximum"] for point in stats["Datapoints"]] == [50.0]
+    assert health_metric(cloud, "KeysScanned", "Maximum") == [50.0]
 
 
 def test_the_handler_raises_when_nothing_could_be_scanned(
