@@ -262,6 +262,14 @@ class Clock:
         return self.now
 
 
+def account_at(cloud: LocalCloud, now: datetime, **options: Any) -> tuple[Clock, SandboxAccount]:
+    """A fresh sandbox account whose time is a :class:`Clock` set to ``now``, served from now on."""
+    clock = Clock(now)
+    account = SandboxAccount(clock=clock, **options)
+    cloud.sandbox.use_account(account)
+    return clock, account
+
+
 def run_at(settings: Settings, now: datetime, dynamodb: Any = None) -> Any:
     """One run of the monitor (scan, alerts, metrics) at ``now``, with real clients for the local cloud."""
     clients = AlertClients(sns=client("sns"), dynamodb=dynamodb or client("dynamodb"), region="us-east-1")
@@ -277,9 +285,7 @@ def run_at(settings: Settings, now: datetime, dynamodb: Any = None) -> Any:
 def test_a_new_period_recovers_alerted_keys_once(
     cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = Clock(datetime(2026, 11, 30, 22, 0, tzinfo=UTC))
-    account = SandboxAccount(clock=clock)
-    cloud.sandbox.use_account(account)
+    clock, account = account_at(cloud, datetime(2026, 11, 30, 22, 0, tzinfo=UTC))
     plan = account.create_usage_plan("daily", limit=1_000, period="DAY")
     key = add_key(account, plan, "billing-client", 95.0)
     # The handler reads the time from the system clock; the periods come from the sandbox's data,
@@ -448,9 +454,7 @@ def test_alert_settings_fail_the_cold_start_naming_the_variable(monkeypatch: pyt
 def test_the_forecast_warns_once_before_the_quota_runs_out(
     cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = Clock(datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
-    account = SandboxAccount(clock=clock)
-    cloud.sandbox.use_account(account)
+    clock, account = account_at(cloud, datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
     plan = account.create_usage_plan("gold", limit=100_000, period="MONTH")
     key = account.create_api_key("billing-client")
     account.attach_key(plan, key)
@@ -509,10 +513,10 @@ def test_a_wrong_week_start_never_repeats_an_alert_and_says_so(
     weeks start on Monday while the monitor assumes Sunday: Saturday's alert is not repeated on
     Sunday (the key's data shows the counter ran on, and the scan says the assumption looks wrong),
     and the key recovers on Monday, when AWS's counter resets."""
-    clock = Clock(datetime(2026, 11, 21, 18, 0, tzinfo=UTC))  # a Saturday
     monday = 0
-    account = SandboxAccount(clock=clock, week_start=monday)
-    cloud.sandbox.use_account(account)
+    clock, account = account_at(
+        cloud, datetime(2026, 11, 21, 18, 0, tzinfo=UTC), week_start=monday
+    )  # a Saturday
     plan = account.create_usage_plan("weekly", limit=7_000, period="WEEK", created=date(2026, 1, 5))
     key = account.create_api_key("billing-client")
     account.attach_key(plan, key)
