@@ -2,9 +2,9 @@
 
 Sequential; boto3's paginators at the service's default page size (25); the keys of each plan
 from GetUsagePlanKeys; one GetUsage call per key (``keyId``), which sidesteps the GetUsage
-paginator's trap (../shared/AWS-NOTES.md) at the price of a call per key; boto3's default client,
-so botocore's default retries (standard mode, 3 attempts, no client-side rate limit). A key whose
-GetUsage call still fails after botocore's retries is skipped, as a ``try/except`` around the call
+paginator's trap (docs/aws-behaviour.md#getusage-and-its-paginator) at the price of a call per key; boto3's
+default client, so botocore's default retries (standard mode, 3 attempts, no client-side rate limit). A key
+whose GetUsage call still fails after botocore's retries is skipped, as a ``try/except`` around the call
 would; a failure to list plans or keys fails the run.
 """
 

@@ -339,7 +339,7 @@ def measure_import(runs: int = 5) -> ImportTiming:
     ready: list[float] = []
     probe = (
         "import time; t = time.perf_counter(); import quota_monitor.handler; "
-        "from quota_monitor.clients import apigateway_client, cloudwatch_client; "
+        "from quota_monitor import apigateway_client, cloudwatch_client; "
         "apigateway_client(); cloudwatch_client(); print((time.perf_counter() - t) * 1000)"
     )
     for _ in range(runs):

@@ -35,9 +35,14 @@ def cpu_seconds() -> float:
 
 
 def run_monitor(scale: float, scan_at: datetime) -> dict[str, Any]:
-    from quota_monitor import handler  # noqa: PLC0415 - the Lambda's own imports and settings
-    from quota_monitor.clients import apigateway_client, cloudwatch_client  # noqa: PLC0415
-    from quota_monitor.monitor import guarded_api, publish_metrics, run_scan  # noqa: PLC0415
+    from quota_monitor import (  # noqa: PLC0415  # noqa: PLC0415
+        apigateway_client,
+        cloudwatch_client,
+        guarded_api,
+        handler,
+        publish_metrics,
+        run_scan,
+    )
 
     settings = handler.SETTINGS
     rss_imported = peak_rss_mb()

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 
 #: API Gateway's largest page for every list call (GetUsagePlans, GetApiKeys, GetUsage).
 MAX_PAGE = 500
-#: PutMetricData's limits: data points and bytes a request (../shared/AWS-NOTES.md, CloudWatch).
+#: PutMetricData's limits: data points and bytes a request (docs/aws-behaviour.md#cloudwatch-metrics).
 MAX_DATAPOINTS_PER_REQUEST = 1_000
 MAX_REQUEST_BYTES = 1_000_000
 
@@ -29,7 +29,7 @@ class Scenario:
     scan_date: date = date(2026, 10, 31)
     #: Seconds of latency per call, drawn uniformly from this range.
     latency: tuple[float, float] = (0.05, 0.15)
-    #: The account-wide token bucket of API Gateway's control plane (../shared/AWS-NOTES.md).
+    #: The account-wide token bucket of API Gateway's control plane (docs/aws-behaviour.md#account-limits).
     account_rps: float = 10.0
     account_burst: int = 40
 

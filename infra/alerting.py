@@ -3,7 +3,7 @@ the Slack webhook forwarder).
 
 The key is customer managed because CloudWatch alarms cannot publish to a topic encrypted with
 ``alias/aws/sns``: the key policy must let ``cloudwatch.amazonaws.com`` use the key
-(../shared/AWS-NOTES.md, "Scheduling and delivery").
+(docs/aws-behaviour.md#sns-kms-and-chat).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 SERVICE_NAME: Final = "apigw-quota-monitor"
 FORWARDER_SERVICE_NAME: Final = "apigw-quota-monitor-slack"
-SLACK_HANDLER: Final = "quota_monitor.slack_handler.handler"
+SLACK_HANDLER: Final = "quota_monitor.deliver.slack.handler.handler"
 #: What a created webhook secret holds until the user puts the URL in. Not a URL, so the forwarder
 #: fails loudly (and its dead-letter alarm fires) rather than posting anywhere.
 WEBHOOK_PLACEHOLDER: Final = "replace-me-with-the-slack-incoming-webhook-url"
@@ -174,7 +174,7 @@ class SlackWebhookForwarder(Construct):
                 },
                 # Five attempts of up to 10 s each, with up to 15 s of backoff between them (more when
                 # Slack asks with Retry-After): 65 s at worst. It starts no attempt the time left
-                # cannot cover (quota_monitor.slack_handler), so a timeout never cuts a POST short.
+                # cannot cover (quota_monitor.deliver.slack.handler), so a timeout never cuts a POST short.
                 timeout=Duration.seconds(90),
                 memory_mb=256,
                 # Lambda's default, said on purpose: two more tries over a few minutes ride out a

@@ -3,7 +3,7 @@
 Keys come and go without a redeploy because the quota graphs are Metrics Insights queries
 (``SELECT ... FROM SCHEMA(...) GROUP BY ... ORDER BY ... LIMIT``) rather than lists of metrics.
 CDK has no construct for them (aws-cdk issue 22844); a ``MathExpression`` holding the query works
-in a graph widget (../shared/AWS-NOTES.md, "CloudWatch"). A query scans up to 10,000 metrics and
+in a graph widget (docs/aws-behaviour.md#cloudwatch-metrics). A query scans up to 10,000 metrics and
 returns up to 500 series.
 """
 

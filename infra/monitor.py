@@ -14,7 +14,7 @@ What it builds, and the safety that comes with it whatever the settings:
 - cdk-nag acknowledgements, each with its reason (:mod:`infra.nag`).
 
 Lambda's asynchronous invocation and the scheduler both deliver at least once: the runtime makes
-every side effect safe twice (../shared/AWS-NOTES.md, "Scheduling and delivery").
+every side effect safe twice (docs/aws-behaviour.md#scheduling-and-delivery).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from aws_cdk import Token
 
-from quota_monitor.config import ConfigError, Settings
+from quota_monitor import ConfigError, Settings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

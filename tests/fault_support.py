@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 from botocore.config import Config
 
 from apigw_sandbox.seed import seed_key_usage
-from quota_monitor.calls import ApiGatewayCalls, RetryPolicy, reject_unreadable_body
+from quota_monitor import ApiGatewayCalls, RetryPolicy
+from quota_monitor.read.raw_counts import reject_unreadable_body
 
 if TYPE_CHECKING:
     from apigw_sandbox.account import SandboxAccount
     from apigw_sandbox.local import LocalCloud
     from apigw_sandbox.server import ServedUsage
-    from quota_monitor.models import KeyUsage, ScanResult
+    from quota_monitor import KeyUsage, ScanResult
 
 #: The read timeout of the clients below; a read-timeout fault holds its answer longer.
 READ_TIMEOUT = 0.4

@@ -104,7 +104,7 @@ def cfn_lint(raw: dict[str, Any]) -> list[str]:
     """cfn-lint's errors and warnings on a synthesized template, as ``cfn-lint`` reports by default.
 
     W3005 is ignored: CDK itself writes a DependsOn on a function's role that its GetAtt already
-    implies (../shared/AWS-NOTES.md); it is no choice of this project.
+    implies (docs/aws-behaviour.md#tooling); it is no choice of this project.
     """
     from cfnlint.api import ManualArgs, lint  # noqa: PLC0415 - slow to import; only these tests need it
 

@@ -1,7 +1,416 @@
-"""API Gateway usage-plan quota monitor: the Lambda runtime package.
+"""API Gateway usage-plan quota monitor: the Lambda runtime package, and its public surface.
 
-The flow reads in one direction: read API Gateway (``apigateway``, ``usage_pages``),
-compute usage per key (``periods``, ``usage``), publish metrics (``metrics``),
-evaluate and deliver alerts. ``scan`` and ``monitor`` compose the steps; ``handler``
-is the Lambda entry point and only wires them together.
+A run reads in one direction, a subpackage a step:
+
+1. :mod:`quota_monitor.read`: API Gateway's usage plans, keys and usage, rate limited and retried;
+2. :mod:`quota_monitor.compute`: quota periods and where each key stands;
+3. :mod:`quota_monitor.publish`: CloudWatch metrics;
+4. :mod:`quota_monitor.alert`: the crossing rules and their state;
+5. :mod:`quota_monitor.deliver`: messages, SNS, the Slack forwarder.
+
+:mod:`quota_monitor.monitor` composes the steps into one run, shared by the Lambda handler
+(:mod:`quota_monitor.handler`, wiring only) and the CLI. Plain data passes between the steps
+(:mod:`quota_monitor.models`); settings are read once (:mod:`quota_monitor.config`); every error
+type is in :mod:`quota_monitor.errors`.
+
+Other packages (the CLI, the sandbox, the benchmark, the CDK app) import from here only; the names
+are loaded on first use, so that a Lambda cold start imports only what its handler needs.
+``quota_monitor.usage_pages`` stays importable: the README documents it.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from quota_monitor.alert.thresholds import (
+        DEFAULT_LEVELS as DEFAULT_LEVELS,
+    )
+    from quota_monitor.alert.thresholds import (
+        TAG_MUTE as TAG_MUTE,
+    )
+    from quota_monitor.alert.thresholds import (
+        TAG_THRESHOLDS as TAG_THRESHOLDS,
+    )
+    from quota_monitor.clients import (
+        apigateway_client as apigateway_client,
+    )
+    from quota_monitor.clients import (
+        client as client,
+    )
+    from quota_monitor.clients import (
+        cloudwatch_client as cloudwatch_client,
+    )
+    from quota_monitor.compute.key_usage import (
+        parse_daily_usage as parse_daily_usage,
+    )
+    from quota_monitor.compute.periods import (
+        WEEKDAYS as WEEKDAYS,
+    )
+    from quota_monitor.compute.periods import (
+        period_containing as period_containing,
+    )
+    from quota_monitor.config import (
+        ACCOUNT_MAX_RPS as ACCOUNT_MAX_RPS,
+    )
+    from quota_monitor.config import (
+        DEFAULT_BURST as DEFAULT_BURST,
+    )
+    from quota_monitor.config import (
+        DEFAULT_MAX_RPS as DEFAULT_MAX_RPS,
+    )
+    from quota_monitor.config import (
+        AlertSettings as AlertSettings,
+    )
+    from quota_monitor.config import (
+        ForecastSettings as ForecastSettings,
+    )
+    from quota_monitor.config import (
+        ScanSettings as ScanSettings,
+    )
+    from quota_monitor.config import (
+        Settings as Settings,
+    )
+    from quota_monitor.deliver.messages import (
+        AlertMessage as AlertMessage,
+    )
+    from quota_monitor.deliver.messages import (
+        percent as percent,
+    )
+    from quota_monitor.errors import (
+        ConfigError as ConfigError,
+    )
+    from quota_monitor.errors import (
+        DeadlineReached as DeadlineReached,
+    )
+    from quota_monitor.errors import (
+        InvalidLevels as InvalidLevels,
+    )
+    from quota_monitor.errors import (
+        InvalidStartingToken as InvalidStartingToken,
+    )
+    from quota_monitor.errors import (
+        MalformedResource as MalformedResource,
+    )
+    from quota_monitor.errors import (
+        MalformedResponse as MalformedResponse,
+    )
+    from quota_monitor.errors import (
+        MalformedUsagePage as MalformedUsagePage,
+    )
+    from quota_monitor.errors import (
+        PaginationLoop as PaginationLoop,
+    )
+    from quota_monitor.errors import (
+        RunFailed as RunFailed,
+    )
+    from quota_monitor.errors import (
+        SlackDeliveryError as SlackDeliveryError,
+    )
+    from quota_monitor.errors import (
+        StaleStartingToken as StaleStartingToken,
+    )
+    from quota_monitor.errors import (
+        UsageDataError as UsageDataError,
+    )
+    from quota_monitor.errors import (
+        UsagePaginationError as UsagePaginationError,
+    )
+    from quota_monitor.errors import (
+        describe as describe,
+    )
+    from quota_monitor.errors import (
+        describe_error as describe_error,
+    )
+    from quota_monitor.errors import (
+        is_configuration_error as is_configuration_error,
+    )
+    from quota_monitor.models import (
+        PERIOD_TYPES as PERIOD_TYPES,
+    )
+    from quota_monitor.models import (
+        AlertReport as AlertReport,
+    )
+    from quota_monitor.models import (
+        ApiKey as ApiKey,
+    )
+    from quota_monitor.models import (
+        DailyUsage as DailyUsage,
+    )
+    from quota_monitor.models import (
+        KeyUsage as KeyUsage,
+    )
+    from quota_monitor.models import (
+        PeriodMismatch as PeriodMismatch,
+    )
+    from quota_monitor.models import (
+        PeriodType as PeriodType,
+    )
+    from quota_monitor.models import (
+        Quota as Quota,
+    )
+    from quota_monitor.models import (
+        QuotaPeriod as QuotaPeriod,
+    )
+    from quota_monitor.models import (
+        ScanFailure as ScanFailure,
+    )
+    from quota_monitor.models import (
+        ScanResult as ScanResult,
+    )
+    from quota_monitor.models import (
+        ScanStats as ScanStats,
+    )
+    from quota_monitor.models import (
+        TagProblem as TagProblem,
+    )
+    from quota_monitor.models import (
+        UsagePlan as UsagePlan,
+    )
+    from quota_monitor.monitor import (
+        AlertClients as AlertClients,
+    )
+    from quota_monitor.monitor import (
+        RunReport as RunReport,
+    )
+    from quota_monitor.monitor import (
+        guarded_api as guarded_api,
+    )
+    from quota_monitor.monitor import (
+        publish_metrics as publish_metrics,
+    )
+    from quota_monitor.monitor import (
+        run_once as run_once,
+    )
+    from quota_monitor.monitor import (
+        run_scan as run_scan,
+    )
+    from quota_monitor.publish.metrics import (
+        ALERT_HEALTH_METRICS as ALERT_HEALTH_METRICS,
+    )
+    from quota_monitor.publish.metrics import (
+        DEFAULT_NAMESPACE as DEFAULT_NAMESPACE,
+    )
+    from quota_monitor.publish.metrics import (
+        HEALTH_METRICS as HEALTH_METRICS,
+    )
+    from quota_monitor.publish.metrics import (
+        KEY_METRICS as KEY_METRICS,
+    )
+    from quota_monitor.publish.metrics import (
+        PLAN_METRICS as PLAN_METRICS,
+    )
+    from quota_monitor.publish.selection import (
+        ALL_KEYS as ALL_KEYS,
+    )
+    from quota_monitor.publish.selection import (
+        MAX_TOP as MAX_TOP,
+    )
+    from quota_monitor.publish.selection import (
+        NO_KEYS as NO_KEYS,
+    )
+    from quota_monitor.publish.selection import (
+        KeyMetricsSelection as KeyMetricsSelection,
+    )
+    from quota_monitor.publish.selection import (
+        parse_key_metrics as parse_key_metrics,
+    )
+    from quota_monitor.publish.selection import (
+        select_keys as select_keys,
+    )
+    from quota_monitor.read.calls import (
+        ApiGatewayCalls as ApiGatewayCalls,
+    )
+    from quota_monitor.read.calls import (
+        RetryPolicy as RetryPolicy,
+    )
+    from quota_monitor.read.limiter import (
+        RateLimiter as RateLimiter,
+    )
+    from quota_monitor.read.scan import (
+        PlanScan as PlanScan,
+    )
+    from quota_monitor.read.scan import (
+        scan_account as scan_account,
+    )
+    from quota_monitor.read.usage_pages import (
+        MAX_PAGE_SIZE as MAX_PAGE_SIZE,
+    )
+    from quota_monitor.read.usage_pages import (
+        UsagePages as UsagePages,
+    )
+    from quota_monitor.read.usage_pages import (
+        UsageResult as UsageResult,
+    )
+    from quota_monitor.read.usage_pages import (
+        paginate_usage as paginate_usage,
+    )
+
+#: Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "ACCOUNT_MAX_RPS": "quota_monitor.config",
+    "AlertSettings": "quota_monitor.config",
+    "DEFAULT_BURST": "quota_monitor.config",
+    "DEFAULT_MAX_RPS": "quota_monitor.config",
+    "ForecastSettings": "quota_monitor.config",
+    "ScanSettings": "quota_monitor.config",
+    "Settings": "quota_monitor.config",
+    "ConfigError": "quota_monitor.errors",
+    "DeadlineReached": "quota_monitor.errors",
+    "InvalidLevels": "quota_monitor.errors",
+    "InvalidStartingToken": "quota_monitor.errors",
+    "MalformedResource": "quota_monitor.errors",
+    "MalformedResponse": "quota_monitor.errors",
+    "MalformedUsagePage": "quota_monitor.errors",
+    "PaginationLoop": "quota_monitor.errors",
+    "RunFailed": "quota_monitor.errors",
+    "SlackDeliveryError": "quota_monitor.errors",
+    "StaleStartingToken": "quota_monitor.errors",
+    "UsageDataError": "quota_monitor.errors",
+    "UsagePaginationError": "quota_monitor.errors",
+    "describe": "quota_monitor.errors",
+    "describe_error": "quota_monitor.errors",
+    "is_configuration_error": "quota_monitor.errors",
+    "AlertReport": "quota_monitor.models",
+    "ApiKey": "quota_monitor.models",
+    "DailyUsage": "quota_monitor.models",
+    "KeyUsage": "quota_monitor.models",
+    "PERIOD_TYPES": "quota_monitor.models",
+    "PeriodMismatch": "quota_monitor.models",
+    "PeriodType": "quota_monitor.models",
+    "Quota": "quota_monitor.models",
+    "QuotaPeriod": "quota_monitor.models",
+    "ScanFailure": "quota_monitor.models",
+    "ScanResult": "quota_monitor.models",
+    "ScanStats": "quota_monitor.models",
+    "TagProblem": "quota_monitor.models",
+    "UsagePlan": "quota_monitor.models",
+    "apigateway_client": "quota_monitor.clients",
+    "client": "quota_monitor.clients",
+    "cloudwatch_client": "quota_monitor.clients",
+    "AlertClients": "quota_monitor.monitor",
+    "RunReport": "quota_monitor.monitor",
+    "guarded_api": "quota_monitor.monitor",
+    "publish_metrics": "quota_monitor.monitor",
+    "run_once": "quota_monitor.monitor",
+    "run_scan": "quota_monitor.monitor",
+    "ApiGatewayCalls": "quota_monitor.read.calls",
+    "RetryPolicy": "quota_monitor.read.calls",
+    "RateLimiter": "quota_monitor.read.limiter",
+    "PlanScan": "quota_monitor.read.scan",
+    "scan_account": "quota_monitor.read.scan",
+    "MAX_PAGE_SIZE": "quota_monitor.read.usage_pages",
+    "UsagePages": "quota_monitor.read.usage_pages",
+    "UsageResult": "quota_monitor.read.usage_pages",
+    "paginate_usage": "quota_monitor.read.usage_pages",
+    "WEEKDAYS": "quota_monitor.compute.periods",
+    "period_containing": "quota_monitor.compute.periods",
+    "parse_daily_usage": "quota_monitor.compute.key_usage",
+    "ALERT_HEALTH_METRICS": "quota_monitor.publish.metrics",
+    "DEFAULT_NAMESPACE": "quota_monitor.publish.metrics",
+    "HEALTH_METRICS": "quota_monitor.publish.metrics",
+    "KEY_METRICS": "quota_monitor.publish.metrics",
+    "PLAN_METRICS": "quota_monitor.publish.metrics",
+    "ALL_KEYS": "quota_monitor.publish.selection",
+    "KeyMetricsSelection": "quota_monitor.publish.selection",
+    "MAX_TOP": "quota_monitor.publish.selection",
+    "NO_KEYS": "quota_monitor.publish.selection",
+    "parse_key_metrics": "quota_monitor.publish.selection",
+    "select_keys": "quota_monitor.publish.selection",
+    "DEFAULT_LEVELS": "quota_monitor.alert.thresholds",
+    "TAG_MUTE": "quota_monitor.alert.thresholds",
+    "TAG_THRESHOLDS": "quota_monitor.alert.thresholds",
+    "AlertMessage": "quota_monitor.deliver.messages",
+    "percent": "quota_monitor.deliver.messages",
+}
+
+__all__ = [
+    "ACCOUNT_MAX_RPS",
+    "ALERT_HEALTH_METRICS",
+    "ALL_KEYS",
+    "DEFAULT_BURST",
+    "DEFAULT_LEVELS",
+    "DEFAULT_MAX_RPS",
+    "DEFAULT_NAMESPACE",
+    "HEALTH_METRICS",
+    "KEY_METRICS",
+    "MAX_PAGE_SIZE",
+    "MAX_TOP",
+    "NO_KEYS",
+    "PERIOD_TYPES",
+    "PLAN_METRICS",
+    "TAG_MUTE",
+    "TAG_THRESHOLDS",
+    "WEEKDAYS",
+    "AlertClients",
+    "AlertMessage",
+    "AlertReport",
+    "AlertSettings",
+    "ApiGatewayCalls",
+    "ApiKey",
+    "ConfigError",
+    "DailyUsage",
+    "DeadlineReached",
+    "ForecastSettings",
+    "InvalidLevels",
+    "InvalidStartingToken",
+    "KeyMetricsSelection",
+    "KeyUsage",
+    "MalformedResource",
+    "MalformedResponse",
+    "MalformedUsagePage",
+    "PaginationLoop",
+    "PeriodMismatch",
+    "PeriodType",
+    "PlanScan",
+    "Quota",
+    "QuotaPeriod",
+    "RateLimiter",
+    "RetryPolicy",
+    "RunFailed",
+    "RunReport",
+    "ScanFailure",
+    "ScanResult",
+    "ScanSettings",
+    "ScanStats",
+    "Settings",
+    "SlackDeliveryError",
+    "StaleStartingToken",
+    "TagProblem",
+    "UsageDataError",
+    "UsagePages",
+    "UsagePaginationError",
+    "UsagePlan",
+    "UsageResult",
+    "apigateway_client",
+    "client",
+    "cloudwatch_client",
+    "describe",
+    "describe_error",
+    "guarded_api",
+    "is_configuration_error",
+    "paginate_usage",
+    "parse_daily_usage",
+    "parse_key_metrics",
+    "percent",
+    "period_containing",
+    "publish_metrics",
+    "run_once",
+    "run_scan",
+    "scan_account",
+    "select_keys",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'quota_monitor' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from quota_monitor.calls import reject_unreadable_body
+from quota_monitor.read.raw_counts import reject_unreadable_body
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
@@ -21,7 +21,7 @@ USER_AGENT = "apigw-quota-monitor/0.1"
 
 
 def apigateway_client(session: boto3.Session | None = None, *, max_workers: int = 4) -> APIGatewayClient:
-    """botocore's retries are off: :mod:`quota_monitor.calls` owns rate limiting and retries."""
+    """botocore's retries are off: :mod:`quota_monitor.read.calls` owns rate limiting and retries."""
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 1},
         connect_timeout=5,

@@ -14,17 +14,18 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from quota_monitor.key_metrics import ALL_KEYS, KeyMetricsSelection, parse_key_metrics
-from quota_monitor.metrics import DEFAULT_NAMESPACE
-from quota_monitor.periods import DEFAULT_WEEK_START, WEEKDAYS, parse_weekday
-from quota_monitor.thresholds import DEFAULT_LEVELS, LEVELS_ALLOWED, InvalidLevels, parse_levels
-from quota_monitor.usage_pages import MAX_PAGE_SIZE
+from quota_monitor.alert.thresholds import DEFAULT_LEVELS, LEVELS_ALLOWED, parse_levels
+from quota_monitor.compute.periods import DEFAULT_WEEK_START, WEEKDAYS, parse_weekday
+from quota_monitor.errors import ConfigError, InvalidLevels
+from quota_monitor.publish.metrics import DEFAULT_NAMESPACE
+from quota_monitor.publish.selection import ALL_KEYS, KeyMetricsSelection, parse_key_metrics
+from quota_monitor.read.usage_pages import MAX_PAGE_SIZE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 #: API Gateway's control plane allows 10 requests a second per account and region, shared by
-#: the console, the CLI, deploys and this monitor (../shared/AWS-NOTES.md). The monitor takes
+#: the console, the CLI, deploys and this monitor (docs/aws-behaviour.md#account-limits). The monitor takes
 #: half by default, so that a deploy running during a scan still has room.
 DEFAULT_MAX_RPS = 5.0
 ACCOUNT_MAX_RPS = 10.0
@@ -35,10 +36,6 @@ _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
-
-
-class ConfigError(ValueError):
-    """A setting that cannot be used; the message names the variable, its value and what is allowed."""
 
 
 def _bad(name: str, value: str, allowed: str) -> ConfigError:
@@ -111,7 +108,7 @@ def read_namespace(env: Mapping[str, str], name: str = "METRIC_NAMESPACE") -> st
 
 
 def read_key_metrics(env: Mapping[str, str], name: str = "KEY_METRICS") -> KeyMetricsSelection:
-    """Which keys get per-key metrics (:mod:`quota_monitor.key_metrics`); the default is every key."""
+    """Which keys get per-key metrics (:mod:`quota_monitor.publish.selection`); the default is every key."""
     raw = env.get(name)
     if raw is None:
         return ALL_KEYS
@@ -155,7 +152,7 @@ class ScanSettings:
 
 @dataclass(frozen=True)
 class ForecastSettings:
-    """When a projected exhaustion is worth an alert (see :mod:`quota_monitor.forecast`)."""
+    """When a projected exhaustion is worth an alert (see :mod:`quota_monitor.compute.forecast`)."""
 
     enabled: bool = True
     min_elapsed_percent: float = 25.0

@@ -19,7 +19,7 @@ error log line per plan, naming it and the cause), alerts could not be delivered
 (``AlertDeliveryFailures``; the claims were released, so the next run sends them), bad tags
 (warnings). Raising there would only repeat the whole scan, spending the account's shared API
 Gateway budget, for the plans that already worked; the next scheduled run is minutes away. A
-retried run never doubles an alert (:mod:`quota_monitor.alert_state`).
+retried run never doubles an alert (:mod:`quota_monitor.alert.state`).
 
 Near the timeout: no API call is started after ``stop_calls_at`` (:func:`reserve_for`); plans not
 read by then are reported as skipped, and what was read is published.
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Tracer
 
 from quota_monitor.config import Settings
+from quota_monitor.errors import RunFailed
 from quota_monitor.monitor import AlertClients, RunReport, run_once
 
 if TYPE_CHECKING:
@@ -55,10 +56,6 @@ MAX_RESERVE_SHARE = 0.4
 def reserve_for(remaining: timedelta) -> timedelta:
     """How much of an invocation with ``remaining`` time left is kept from the scan."""
     return min(RESERVE_FOR_PUBLISHING, remaining * MAX_RESERVE_SHARE)
-
-
-class RunFailed(RuntimeError):  # noqa: N818 - reads as what happened
-    """The run could not do its job; raised so that Lambda retries it and counts an error."""
 
 
 @cache

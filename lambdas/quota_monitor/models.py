@@ -174,3 +174,51 @@ class ScanResult:
     @property
     def complete(self) -> bool:
         return not self.failures
+
+
+@dataclass(frozen=True)
+class TagProblem:
+    """A tag that could not be used; the warning names the resource, the tag and the value."""
+
+    resource: Literal["usage plan", "API key"]
+    resource_id: str
+    tag: str
+    value: str
+    reason: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.resource} {self.resource_id}: tag {self.tag}={self.value!r} ignored ({self.reason}); "
+            "the next level of configuration applies"
+        )
+
+
+@dataclass(frozen=True)
+class AlertReport:
+    """What a run's alerting did, for the summary log line and the health metrics."""
+
+    evaluated: int = 0
+    notifications: int = 0
+    messages_sent: int = 0
+    alerts_sent: int = 0
+    delivery_failures: int = 0
+    #: Keys another run held or changed since this one read them.
+    skipped: int = 0
+    #: Keys not evaluated because the scan did not get their tags.
+    unevaluated: int = 0
+    state_errors: tuple[str, ...] = ()
+    #: Deliveries that went out but whose confirmation failed (a later run may send them again).
+    unconfirmed: int = 0
+    tag_problems: tuple[TagProblem, ...] = ()
+    publish_errors: tuple[str, ...] = ()
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "alertsEvaluated": self.evaluated,
+            "alertsSent": self.alerts_sent,
+            "alertMessages": self.messages_sent,
+            "alertDeliveryFailures": self.delivery_failures,
+            "alertsSkipped": self.skipped,
+            "alertsNotEvaluated": self.unevaluated,
+            "alertStateErrors": len(self.state_errors),
+        }

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from quota_monitor.alert_state import AlertStateStore
-from quota_monitor.alerting import AlertReport, run_alerts
-from quota_monitor.calls import ApiGatewayCalls, RateLimiter, RetryPolicy
-from quota_monitor.key_metrics import select_keys
-from quota_monitor.metrics import PublishReport, iter_metric_data, publish
-from quota_monitor.scan import PlanScan, ScanOptions, scan_account
+from quota_monitor.alert.run import run_alerts
+from quota_monitor.alert.state import AlertStateStore
+from quota_monitor.publish.metrics import PublishReport, iter_metric_data, publish
+from quota_monitor.publish.selection import select_keys
+from quota_monitor.read.calls import ApiGatewayCalls, RetryPolicy
+from quota_monitor.read.limiter import RateLimiter
+from quota_monitor.read.scan import PlanScan, scan_account
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,10 +26,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sns import SNSClient
 
-    from quota_monitor.calls import ApiGatewayClient
     from quota_monitor.config import ScanSettings, Settings
-    from quota_monitor.messages import AlertMessage
-    from quota_monitor.models import ScanResult
+    from quota_monitor.deliver.messages import AlertMessage
+    from quota_monitor.models import AlertReport, ScanResult
+    from quota_monitor.read.calls import ApiGatewayClient
 
 #: How long a run may hold its claims when it cannot tell its own deadline (Lambda's maximum).
 DEFAULT_CLAIM_LEASE = timedelta(minutes=15)
@@ -55,15 +56,6 @@ def guarded_api(
     )
 
 
-def scan_options(settings: ScanSettings) -> ScanOptions:
-    return ScanOptions(
-        page_size=settings.page_size,
-        week_start=settings.week_start,
-        cross_check_plan_keys=settings.cross_check_plan_keys,
-        max_workers=settings.max_workers,
-    )
-
-
 def run_scan(
     api: ApiGatewayCalls,
     settings: ScanSettings,
@@ -71,7 +63,7 @@ def run_scan(
     now: datetime,
     on_plan: Callable[[PlanScan, int, int], None] | None = None,
 ) -> ScanResult:
-    return scan_account(api, now=now, options=scan_options(settings), on_plan=on_plan)
+    return scan_account(api, now=now, settings=settings, on_plan=on_plan)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """An API Gateway account's usage plans, API keys and daily usage, with AWS's quota accounting.
 
-This is the sandbox's model of what AWS does (../shared/AWS-NOTES.md), kept independent of the
-monitor's own code so that each checks the other:
+This is the sandbox's model of what AWS does (docs/aws-behaviour.md#getusage-and-its-paginator), kept
+independent of the monitor's own code so that each checks the other:
 
 - usage is counted per UTC day; a quota period is the UTC day, the week (starting on
   ``week_start``, Sunday unless told otherwise) or the calendar month;

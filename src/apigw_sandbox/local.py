@@ -1,9 +1,10 @@
 """Everything the monitor talks to, on loopback: the sandbox for API Gateway, moto for the rest.
 
 moto serves CloudWatch, SNS, SQS, DynamoDB and Secrets Manager; it has no GetUsage and does not
-page usage plans, which is why the sandbox exists (../shared/AWS-NOTES.md). :meth:`LocalCloud.env`
-gives the standard boto3 settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_API_GATEWAY``, fake
-credentials, a region) that point any boto3 client, and the Lambda handler, at both.
+page usage plans, which is why the sandbox exists
+(docs/aws-behaviour.md#botocore-and-moto-behaviour-found-here). :meth:`LocalCloud.env` gives the standard
+boto3 settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_API_GATEWAY``, fake credentials, a region) that point
+any boto3 client, and the Lambda handler, at both.
 """
 
 from __future__ import annotations

@@ -11,10 +11,14 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError, ProfileNotFound
 
-from quota_monitor.config import ACCOUNT_MAX_RPS, ConfigError, Settings
-from quota_monitor.periods import WEEKDAYS
-from quota_monitor.scan import is_configuration_error
-from quota_monitor.usage_pages import MAX_PAGE_SIZE
+from quota_monitor import (
+    ACCOUNT_MAX_RPS,
+    MAX_PAGE_SIZE,
+    WEEKDAYS,
+    ConfigError,
+    Settings,
+    is_configuration_error,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -19,9 +19,19 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 
-from quota_monitor.config import DEFAULT_BURST, DEFAULT_MAX_RPS
-from quota_monitor.key_metrics import ALL_KEYS, MAX_TOP, NO_KEYS, KeyMetricsSelection, parse_key_metrics
-from quota_monitor.metrics import ALERT_HEALTH_METRICS, HEALTH_METRICS, KEY_METRICS, PLAN_METRICS
+from quota_monitor import (
+    ALERT_HEALTH_METRICS,
+    ALL_KEYS,
+    DEFAULT_BURST,
+    DEFAULT_MAX_RPS,
+    HEALTH_METRICS,
+    KEY_METRICS,
+    MAX_TOP,
+    NO_KEYS,
+    PLAN_METRICS,
+    KeyMetricsSelection,
+    parse_key_metrics,
+)
 from quota_monitor_cli.common import EXIT_OK, max_rps, run_guarded, whole_number
 from quota_monitor_cli.render import console
 

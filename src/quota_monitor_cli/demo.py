@@ -19,10 +19,14 @@ from rich.text import Text
 from apigw_sandbox.local import LocalCloud, invoke_handler
 from apigw_sandbox.seed import seed_demo_account
 from apigw_sandbox.slack import SlackReceiver
-from quota_monitor.clients import apigateway_client, cloudwatch_client
-from quota_monitor.config import Settings
-from quota_monitor.messages import percent
-from quota_monitor.metrics import ALERT_HEALTH_METRICS, HEALTH_METRICS
+from quota_monitor import (
+    ALERT_HEALTH_METRICS,
+    HEALTH_METRICS,
+    Settings,
+    apigateway_client,
+    cloudwatch_client,
+    percent,
+)
 from quota_monitor_cli.common import EXIT_OK, EXIT_PARTIAL, run_guarded
 from quota_monitor_cli.render import console, scan_table, sort_keys, summary_line
 from quota_monitor_cli.scan import scan_with_progress
@@ -31,7 +35,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Iterator, Mapping
 
-    from quota_monitor.models import KeyUsage, ScanResult
+    from quota_monitor import KeyUsage, ScanResult
 
 #: The demo reads GetUsage 20 keys a page (the monitor's default is 500), so that its 24-key
 #: plan takes two pages, as large plans do in real accounts.
@@ -169,7 +173,7 @@ def forward_to_slack(messages: list[dict[str, Any]], slack: SlackReceiver) -> Ta
                 "Message": json.dumps(message["Message"]),
             }
         }
-        invoke_handler("quota_monitor.slack_handler", {"Records": [record]})
+        invoke_handler("quota_monitor.deliver.slack.handler", {"Records": [record]})
     table = Table(
         title="5. Posted to Slack by the webhook forwarder (a local stand-in for Slack)", title_justify="left"
     )

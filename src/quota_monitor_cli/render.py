@@ -12,7 +12,7 @@ from rich.text import Text
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from quota_monitor.models import KeyUsage, ScanFailure, ScanResult
+    from quota_monitor import KeyUsage, ScanFailure, ScanResult
 
 
 def console(*, stderr: bool = False) -> Console:

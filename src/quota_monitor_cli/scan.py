@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from quota_monitor.clients import apigateway_client, cloudwatch_client
-from quota_monitor.monitor import guarded_api, publish_metrics, run_scan
+from quota_monitor import apigateway_client, cloudwatch_client, guarded_api, publish_metrics, run_scan
 from quota_monitor_cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
@@ -28,9 +27,7 @@ from quota_monitor_cli.render import console, failure_lines, scan_table, sort_ke
 if TYPE_CHECKING:
     import argparse
 
-    from quota_monitor.config import Settings
-    from quota_monitor.models import ScanResult
-    from quota_monitor.scan import PlanScan
+    from quota_monitor import PlanScan, ScanResult, Settings
 
 
 def register(commands: Any) -> None:

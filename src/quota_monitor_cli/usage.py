@@ -1,8 +1,8 @@
 """``quota-monitor usage``: GetUsage for one plan, every page, instead of ``aws apigateway get-usage``.
 
 The AWS CLI prints only the first page of keys for GetUsage and no NextToken (its paginator
-merges lists, and GetUsage's result is a map; ../shared/AWS-NOTES.md). This command walks every
-page, honours ``--max-items``, ``--page-size`` and ``--starting-token`` as the AWS CLI documents
+merges lists, and GetUsage's result is a map; docs/aws-behaviour.md#getusage-and-its-paginator). This command
+walks every page, honours ``--max-items``, ``--page-size`` and ``--starting-token`` as the AWS CLI documents
 them, and prints the NextToken when there is more.
 
 Exit codes: 0 printed; 1 the service refused or answered something unreadable (nothing is
@@ -22,18 +22,20 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from quota_monitor.calls import MalformedResponse
-from quota_monitor.clients import apigateway_client
-from quota_monitor.monitor import guarded_api
-from quota_monitor.scan import describe_error, is_configuration_error
-from quota_monitor.usage import UsageDataError, parse_daily_usage
-from quota_monitor.usage_pages import (
+from quota_monitor import (
     MAX_PAGE_SIZE,
     InvalidStartingToken,
+    MalformedResponse,
+    UsageDataError,
     UsagePages,
     UsagePaginationError,
     UsageResult,
+    apigateway_client,
+    describe_error,
+    guarded_api,
+    is_configuration_error,
     paginate_usage,
+    parse_daily_usage,
 )
 from quota_monitor_cli.common import (
     EXIT_OK,
@@ -95,7 +97,8 @@ def check_daily_usage(result: UsageResult, start: date, end: date) -> None:
     """Every key: one ``[used, remaining]`` a day of the range, ``used`` a whole number >= 0.
 
     ``remaining`` is printed as the API gives it (botocore parses it as a long, or null): what
-    AWS puts there for a plan without a quota is unconfirmed (../shared/AWS-NOTES.md).
+    AWS puts there for a plan without a quota is unconfirmed
+    (docs/aws-behaviour.md#getusage-and-its-paginator).
     """
     plan_id = result.get("usagePlanId", "?")
     days = (end - start).days + 1

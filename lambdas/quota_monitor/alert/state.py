@@ -1,0 +1,240 @@
+"""Alert state in DynamoDB: one item per usage plan and key, written so that no alert is sent twice or lost.
+
+EventBridge and Lambda's asynchronous invocation deliver at least once, so two runs can overlap
+(docs/aws-behaviour.md#scheduling-and-delivery). The protocol, per key with something to say:
+
+1. **Claim** with a conditional write: the item must still be at the revision this run read, and
+   not claimed by another run whose claim is still live. The loser of a race skips the key; the
+   winner alone publishes.
+2. **Publish** to SNS.
+3. **Confirm**: store the new level (and forecast flag, period), bump the revision, drop the
+   claim; conditional on still holding the claim. Or, when the publish failed, **release**: drop
+   the claim and leave the state as it was, so that the next run evaluates the key afresh and sends.
+
+A run that dies between claim and confirm leaves a claim that expires at the end of that run's
+lease (the Lambda's remaining time); the next run then sends again. That is the one case where a
+notification can repeat (if the publish had gone through): at least once, never lost.
+
+The item: ``pk`` (``<usagePlanId>#<apiKeyId>``), ``usagePlanId``, ``apiKeyId``, ``periodStart``,
+``alertLevel``, ``forecastSent``, ``rev``, ``claimToken``, ``claimUntil`` (epoch seconds), and
+``expiresAt`` (epoch seconds, the table's TTL attribute): a week after the quota period resets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from quota_monitor.alert.rules import AlertState
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from quota_monitor.models import KeyUsage
+
+#: How long after its quota period resets an item may be deleted by DynamoDB's TTL.
+TTL_AFTER_RESET = timedelta(days=7)
+
+_NAMES = {
+    "#period": "periodStart",
+    "#level": "alertLevel",
+    "#forecast": "forecastSent",
+    "#rev": "rev",
+    "#token": "claimToken",
+    "#until": "claimUntil",
+    "#expires": "expiresAt",
+    "#plan": "usagePlanId",
+    "#key": "apiKeyId",
+    "#updated": "updatedAt",
+}
+
+
+def _n(value: int | float) -> dict[str, str]:
+    return {"N": str(int(value))}
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _epoch(at: datetime) -> int:
+    return int(at.timestamp())
+
+
+def expires_at(key: KeyUsage) -> int:
+    return _epoch(key.resets_at + TTL_AFTER_RESET)
+
+
+def parse_item(item: dict[str, Any]) -> AlertState:
+    """An item as stored -> :class:`AlertState`; an attribute that does not parse raises ValueError."""
+    period = item.get("periodStart", {}).get("S")
+    until = item.get("claimUntil", {}).get("N")
+    return AlertState(
+        period_start=date.fromisoformat(period) if period else None,
+        level=int(item.get("alertLevel", {}).get("N", "0")),
+        forecast_sent=bool(item.get("forecastSent", {}).get("BOOL", False)),
+        rev=int(item.get("rev", {}).get("N", "0")),
+        claim_token=item.get("claimToken", {}).get("S"),
+        claim_until=datetime.fromtimestamp(int(until), UTC) if until else None,
+    )
+
+
+def _condition_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+@dataclass(frozen=True)
+class StoredStates:
+    """What :meth:`AlertStateStore.load` found: the state of each key, and the items that did not parse."""
+
+    states: dict[str, AlertState] = field(default_factory=dict)
+    #: ``pk`` -> why the item could not be read.
+    unreadable: dict[str, str] = field(default_factory=dict)
+
+
+class AlertStateStore:
+    """The state table, through a low-level DynamoDB client."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table_name: str) -> None:
+        self._db = dynamodb
+        self.table_name = table_name
+
+    def load(self) -> StoredStates:
+        """Every item, by ``pk``: a strongly consistent Scan, every page.
+
+        One Scan of small items costs far fewer requests and read units than a GetItem per key.
+        Items that do not parse come back in :attr:`StoredStates.unreadable` and are treated as
+        absent (their key's claim then fails on ``attribute_not_exists``, so nothing is sent for it
+        twice).
+        """
+        states: dict[str, AlertState] = {}
+        unreadable: dict[str, str] = {}
+        paginator = self._db.get_paginator("scan")
+        for page in paginator.paginate(TableName=self.table_name, ConsistentRead=True):
+            for item in page.get("Items", []):
+                pk = item.get("pk", {}).get("S")
+                if not pk:
+                    continue
+                try:
+                    states[pk] = parse_item(item)
+                except (ValueError, TypeError, OverflowError) as error:
+                    unreadable[pk] = str(error)
+        return StoredStates(states, unreadable)
+
+    def _update(self, pk: str, **request: Any) -> bool:
+        try:
+            self._db.update_item(TableName=self.table_name, Key={"pk": _s(pk)}, **request)
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+    @staticmethod
+    def _read_condition(read: AlertState) -> tuple[str, dict[str, Any]]:
+        if read.rev is None:
+            return "attribute_not_exists(pk)", {}
+        return "#rev = :read_rev", {":read_rev": _n(read.rev)}
+
+    def claim(
+        self, pk: str, key: KeyUsage, read: AlertState, *, token: str, until: datetime, now: datetime
+    ) -> bool:
+        """Take the key for this run; False when another run changed or holds it since it was read."""
+        condition, values = self._read_condition(read)
+        return self._update(
+            pk,
+            UpdateExpression=(
+                "SET #token = :token, #until = :until, #plan = :plan, #key = :key, "
+                "#rev = if_not_exists(#rev, :zero), #expires = if_not_exists(#expires, :expires)"
+            ),
+            ConditionExpression=f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now)",
+            ExpressionAttributeNames=_names("#token", "#until", "#plan", "#key", "#rev", "#expires"),
+            ExpressionAttributeValues={
+                **values,
+                ":token": _s(token),
+                ":until": _n(_epoch(until)),
+                ":plan": _s(key.usage_plan_id),
+                ":key": _s(key.api_key_id),
+                ":zero": _n(0),
+                ":expires": _n(expires_at(key)),
+                ":now": _n(_epoch(now)),
+            },
+        )
+
+    def confirm(self, pk: str, key: KeyUsage, new: AlertState, *, token: str, now: datetime) -> bool:
+        """Store the new state and drop the claim; False when the claim was lost (expired and taken)."""
+        return self._update(
+            pk,
+            UpdateExpression=(
+                "SET #period = :period, #level = :level, #forecast = :forecast, #rev = #rev + :one, "
+                "#expires = :expires, #updated = :now REMOVE #token, #until"
+            ),
+            ConditionExpression="#token = :token",
+            ExpressionAttributeNames=_names(
+                "#period", "#level", "#forecast", "#rev", "#expires", "#updated", "#token", "#until"
+            ),
+            ExpressionAttributeValues=self._state_values(key, new, now)
+            | {":token": _s(token), ":one": _n(1)},
+        )
+
+    def release(self, pk: str, *, token: str) -> bool:
+        """Drop the claim and leave the state as it was, so that the next run tries again."""
+        return self._update(
+            pk,
+            UpdateExpression="REMOVE #token, #until",
+            ConditionExpression="#token = :token",
+            ExpressionAttributeNames=_names("#token", "#until"),
+            ExpressionAttributeValues={":token": _s(token)},
+        )
+
+    def write(self, pk: str, key: KeyUsage, read: AlertState, new: AlertState, *, now: datetime) -> bool:
+        """A change with nothing to send (a reset with recovery notifications off): one conditional write."""
+        condition, values = self._read_condition(read)
+        return self._update(
+            pk,
+            UpdateExpression=(
+                "SET #period = :period, #level = :level, #forecast = :forecast, "
+                "#rev = if_not_exists(#rev, :zero) + :one, #expires = :expires, #updated = :now, "
+                "#plan = :plan, #key = :key"
+            ),
+            ConditionExpression=f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now_epoch)",
+            ExpressionAttributeNames=_names(
+                "#period",
+                "#level",
+                "#forecast",
+                "#rev",
+                "#expires",
+                "#updated",
+                "#plan",
+                "#key",
+                "#token",
+                "#until",
+            ),
+            ExpressionAttributeValues={
+                **values,
+                **self._state_values(key, new, now),
+                ":zero": _n(0),
+                ":one": _n(1),
+                ":plan": _s(key.usage_plan_id),
+                ":key": _s(key.api_key_id),
+                ":now_epoch": _n(_epoch(now)),
+            },
+        )
+
+    @staticmethod
+    def _state_values(key: KeyUsage, new: AlertState, now: datetime) -> dict[str, Any]:
+        return {
+            ":period": _s((new.period_start or key.period_start).isoformat()),
+            ":level": _n(new.level),
+            ":forecast": {"BOOL": new.forecast_sent},
+            ":expires": _n(expires_at(key)),
+            ":now": _s(now.isoformat()),
+        }
+
+
+def _names(*placeholders: str) -> dict[str, str]:
+    """DynamoDB rejects unused ExpressionAttributeNames, so each request names only what it uses."""
+    return {placeholder: _NAMES[placeholder] for placeholder in placeholders}

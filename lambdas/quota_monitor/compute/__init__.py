@@ -1,0 +1,1 @@
+"""Step 2, compute: quota periods, where each key stands in its period, and when it would run out."""

@@ -1,0 +1,1 @@
+"""Step 5, deliver: the alert messages, SNS, and the Slack webhook forwarder."""

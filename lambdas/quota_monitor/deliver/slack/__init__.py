@@ -1,0 +1,1 @@
+"""The Slack webhook forwarder: its own Lambda function, subscribed to the alert topic."""

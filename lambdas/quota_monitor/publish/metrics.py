@@ -1,0 +1,207 @@
+"""CloudWatch metrics from a scan, published with PutMetricData in as few calls as the limits allow.
+
+The metric contract (dashboards, alarms and users depend on it; keep it exact):
+
+- per key, dimensions ``UsagePlanId`` and ``ApiKeyId``: ``RemainingQuota`` (Count),
+  ``QuotaUtilization`` (Percent), ``UsedQuota`` (Count); plans without a quota: ``UsedQuota`` only;
+- per plan, dimension ``UsagePlanId``: ``MaxQuotaUtilization`` (Percent, plans with a quota and
+  at least one key) and ``UsedQuota`` (Count, the plan's keys summed);
+- the monitor's own health, no dimensions: ``PlansScanned``, ``KeysScanned``, ``ScanErrors``,
+  ``ApiCalls``, ``ApiThrottles`` (Count) and ``ScanDuration`` (Seconds).
+
+Why PutMetricData and not EMF or Powertools Metrics: it works outside Lambda too (the CLI's
+``--publish``), its result is verifiable, and Powertools' ``add_dimension`` in a loop files every
+key's value under the last key (reproduced, docs/aws-behaviour.md#cloudwatch-metrics).
+
+PutMetricData takes up to 1,000 data points and 1 MB a request; a batch closes at whichever
+comes first, with the size estimated generously (the query protocol, the most verbose wire
+format CloudWatch accepts, spells every field name out per data point).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
+
+from quota_monitor.errors import describe
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from datetime import datetime
+
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import MetricDatumTypeDef as MetricDatum
+
+    from quota_monitor.models import AlertReport, KeyUsage, ScanResult
+
+DEFAULT_NAMESPACE = "ApiGatewayQuota"
+MAX_DATUMS_PER_REQUEST = 1000
+MAX_REQUEST_BYTES = 1_000_000
+#: Room kept under the 1 MB limit for the request's own fields and signing.
+REQUEST_OVERHEAD_BYTES = 16_384
+
+#: The units this monitor publishes in.
+Unit = Literal["Count", "Percent", "Seconds"]
+
+KEY_METRICS = ("RemainingQuota", "QuotaUtilization", "UsedQuota")
+PLAN_METRICS = ("MaxQuotaUtilization", "UsedQuota")
+HEALTH_METRICS = ("PlansScanned", "KeysScanned", "ScanErrors", "ApiCalls", "ApiThrottles", "ScanDuration")
+#: Published only when alerts are configured.
+ALERT_HEALTH_METRICS = ("AlertsSent", "AlertDeliveryFailures", "AlertStateErrors")
+
+
+def _datum(name: str, value: float, unit: Unit, at: datetime, **dimensions: str) -> MetricDatum:
+    return {
+        "MetricName": name,
+        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+        "Value": float(value),
+        "Unit": unit,
+        "Timestamp": at,
+    }
+
+
+def key_metric_data(key: KeyUsage, at: datetime) -> list[MetricDatum]:
+    dims = {"UsagePlanId": key.usage_plan_id, "ApiKeyId": key.api_key_id}
+    data = [_datum("UsedQuota", key.used, "Count", at, **dims)]
+    if key.remaining is not None and key.utilization is not None:
+        data.insert(0, _datum("RemainingQuota", key.remaining, "Count", at, **dims))
+        data.insert(1, _datum("QuotaUtilization", key.utilization, "Percent", at, **dims))
+    return data
+
+
+def plan_metric_data(result: ScanResult, at: datetime) -> list[MetricDatum]:
+    by_plan: dict[str, list[KeyUsage]] = {}
+    for key in result.keys:
+        by_plan.setdefault(key.usage_plan_id, []).append(key)
+    data: list[MetricDatum] = []
+    for plan_id, keys in by_plan.items():
+        utilizations = [key.utilization for key in keys if key.utilization is not None]
+        if utilizations:
+            data.append(_datum("MaxQuotaUtilization", max(utilizations), "Percent", at, UsagePlanId=plan_id))
+        data.append(_datum("UsedQuota", sum(key.used for key in keys), "Count", at, UsagePlanId=plan_id))
+    return data
+
+
+def health_metric_data(
+    result: ScanResult, at: datetime, alerts: AlertReport | None = None
+) -> list[MetricDatum]:
+    stats = result.stats
+    data = [
+        _datum("PlansScanned", stats.plans_scanned, "Count", at),
+        _datum("KeysScanned", stats.keys_scanned, "Count", at),
+        _datum("ScanErrors", len(result.failures), "Count", at),
+        _datum("ApiCalls", stats.api_calls, "Count", at),
+        _datum("ApiThrottles", stats.throttles, "Count", at),
+        _datum("ScanDuration", stats.duration_seconds, "Seconds", at),
+    ]
+    if alerts is not None:
+        data.append(_datum("AlertsSent", alerts.alerts_sent, "Count", at))
+        data.append(_datum("AlertDeliveryFailures", alerts.delivery_failures, "Count", at))
+        # The state table could not be read or written, or an item did not parse: alerting is
+        # blind for those keys (for every key when the table cannot be read) until it is fixed.
+        data.append(_datum("AlertStateErrors", len(alerts.state_errors), "Count", at))
+    return data
+
+
+def iter_metric_data(
+    result: ScanResult, keys: Iterable[KeyUsage] | None = None, *, alerts: AlertReport | None = None
+) -> Iterator[MetricDatum]:
+    """Every data point for a scan, made as they are consumed: :func:`publish` holds one batch at a
+    time instead of all of them (about 15 MB less at 10,000 keys; docs/benchmarks.md).
+    ``keys`` narrows the per-key metrics (the roll-ups stay whole)."""
+    at = result.scanned_at
+    for key in result.keys if keys is None else keys:
+        yield from key_metric_data(key, at)
+    yield from plan_metric_data(result, at)
+    yield from health_metric_data(result, at, alerts)
+
+
+def metric_data(
+    result: ScanResult, keys: Iterable[KeyUsage] | None = None, *, alerts: AlertReport | None = None
+) -> list[MetricDatum]:
+    """Every data point for a scan. ``keys`` narrows the per-key metrics (the roll-ups stay whole)."""
+    return list(iter_metric_data(result, keys, alerts=alerts))
+
+
+def datum_size(datum: MetricDatum) -> int:
+    """A generous estimate of a data point's size on the wire, in bytes."""
+    compact = json.dumps(datum, default=str, separators=(",", ":"))
+    # Query encoding repeats a long member path (MetricData.member.1000.Dimensions.member.2.Value=)
+    # before every field: about 40 bytes for each of the ~12 fields of a data point.
+    return len(compact) + 600
+
+
+def batches(
+    data: Iterable[MetricDatum],
+    *,
+    max_datums: int = MAX_DATUMS_PER_REQUEST,
+    max_bytes: int = MAX_REQUEST_BYTES - REQUEST_OVERHEAD_BYTES,
+) -> Iterator[list[MetricDatum]]:
+    batch: list[MetricDatum] = []
+    size = 0
+    for datum in data:
+        datum_bytes = datum_size(datum)
+        if batch and (len(batch) >= max_datums or size + datum_bytes > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(datum)
+        size += datum_bytes
+    if batch:
+        yield batch
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    """What PutMetricData took. ``requests`` and ``datapoints`` count the ones that went through."""
+
+    requests: int
+    datapoints: int
+    failed_requests: int = 0
+    failed_datapoints: int = 0
+    #: The cause of the first failed request (AWS's error code and message).
+    first_error: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.failed_requests == 0
+
+    def describe_failure(self) -> str:
+        total_requests = self.requests + self.failed_requests
+        total_points = self.datapoints + self.failed_datapoints
+        return (
+            f"{self.failed_requests:,} of {total_requests:,} PutMetricData requests "
+            f"({self.failed_datapoints:,} of {total_points:,} data points) failed: {self.first_error}"
+        )
+
+
+def publish(cloudwatch: CloudWatchClient, namespace: str, data: Iterable[MetricDatum]) -> PublishReport:
+    """PutMetricData in batches, every batch tried even when one fails.
+
+    botocore's standard retries (the client's) cover throttling and 5xx within a request; a request
+    that still fails is counted and the next batch is sent all the same, so one bad moment loses one
+    batch, not the rest. Missing credentials or region fail every request alike: they raise.
+    """
+    requests = datapoints = failed_requests = failed_datapoints = 0
+    first_error: str | None = None
+    for batch in batches(data):
+        try:
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch)
+        except (NoCredentialsError, PartialCredentialsError, NoRegionError):
+            raise
+        except (ClientError, BotoCoreError) as error:
+            failed_requests += 1
+            failed_datapoints += len(batch)
+            first_error = first_error or describe(error)
+            continue
+        requests += 1
+        datapoints += len(batch)
+    return PublishReport(requests, datapoints, failed_requests, failed_datapoints, first_error)

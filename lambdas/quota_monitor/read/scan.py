@@ -1,0 +1,207 @@
+"""The scan: every usage plan, every key, every page, into one :class:`ScanResult`.
+
+1. GetUsagePlans (500 a page, to the end).
+2. GetApiKeys (500 a page) for key names and tags; never values.
+3. Per plan, concurrently up to ``max_workers``: GetUsage from the start of the current quota
+   period to today, 500 keys a page, every page merged by :mod:`quota_monitor.read.usage_pages`;
+   optionally GetUsagePlanKeys to find attached keys AWS left out of the usage data.
+
+One plan failing never stops the others: it becomes a :class:`ScanFailure` naming the plan and
+the cause, and the rest of the result stands. A plan without a quota is read over the calendar
+month to date (``used`` only).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from quota_monitor.compute.key_usage import key_usage, parse_daily_usage, unused_key_usage
+from quota_monitor.compute.periods import days_between, period_containing
+from quota_monitor.config import ScanSettings
+from quota_monitor.errors import (
+    DeadlineReached,
+    MalformedResponse,
+    UsageDataError,
+    UsagePaginationError,
+    describe_error,
+    is_configuration_error,
+)
+from quota_monitor.models import (
+    ApiKey,
+    KeyUsage,
+    PeriodMismatch,
+    PeriodType,
+    ScanFailure,
+    ScanResult,
+    ScanStats,
+    UsagePlan,
+)
+from quota_monitor.read.listing import list_api_keys, list_plan_key_ids, list_usage_plans
+from quota_monitor.read.usage_pages import paginate_usage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from quota_monitor.read.calls import ApiGatewayCalls
+
+#: What makes one read fail: that plan (or listing) is reported as failed, and the scan goes on.
+READ_ERRORS = (ClientError, BotoCoreError, MalformedResponse, UsagePaginationError, DeadlineReached)
+#: The window over which plans without a quota report ``used``.
+NO_QUOTA_PERIOD: PeriodType = "MONTH"
+
+
+@dataclass(frozen=True)
+class PlanScan:
+    """The outcome for one usage plan: its keys, or why it could not be read."""
+
+    plan: UsagePlan
+    keys: list[KeyUsage] = field(default_factory=list)
+    usage_pages: int = 0
+    failure: ScanFailure | None = None
+
+
+def scan_plan(
+    api: ApiGatewayCalls,
+    plan: UsagePlan,
+    *,
+    now: datetime,
+    api_keys: dict[str, ApiKey],
+    settings: ScanSettings,
+) -> PlanScan:
+    period = period_containing(
+        plan.quota.period if plan.quota else NO_QUOTA_PERIOD, now.date(), week_start=settings.week_start
+    )
+    # One day more than the period: the day before its assumed start shows whether AWS's counter
+    # really reset there (usage.reset_at_period_start), so that a wrong assumption cannot reset alerts.
+    start, end = period.start - timedelta(days=1), now.date()
+    pages = paginate_usage(
+        api,
+        usagePlanId=plan.id,
+        startDate=start.isoformat(),
+        endDate=end.isoformat(),
+        PaginationConfig={"PageSize": settings.page_size},
+    )
+    try:
+        items = pages.merged_items()
+        expected_days = days_between(start, end)
+        keys = []
+        for key_id, raw in items.items():
+            day_before, *daily = parse_daily_usage(
+                raw,
+                expected_days=expected_days,
+                has_quota=plan.quota is not None,
+                usage_plan_id=plan.id,
+                api_key_id=key_id,
+            )
+            keys.append(key_usage(plan, period, key_id, daily, api_keys.get(key_id), day_before=day_before))
+        if settings.cross_check_plan_keys:
+            reported = set(items)
+            keys.extend(
+                unused_key_usage(plan, period, key_id, api_keys.get(key_id))
+                for key_id in list_plan_key_ids(api, plan.id)
+                if key_id not in reported
+            )
+    except (*READ_ERRORS, UsageDataError) as error:
+        if is_configuration_error(error):
+            raise
+        cause, message = describe_error(error)
+        failure = ScanFailure("usage-plan", plan.id, plan.name, cause, message)
+        return PlanScan(plan, usage_pages=pages.service_pages, failure=failure)
+    return PlanScan(plan, keys=keys, usage_pages=pages.service_pages)
+
+
+def scan_account(
+    api: ApiGatewayCalls,
+    *,
+    now: datetime,
+    settings: ScanSettings | None = None,
+    on_plan: Callable[[PlanScan, int, int], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ScanResult:
+    """Scan every usage plan of the account. ``on_plan(scan, done, total)`` reports progress."""
+    if now.tzinfo is None:
+        raise ValueError(f"now={now.isoformat()} has no time zone; quota periods are UTC")
+    now = now.astimezone(UTC)
+    settings = settings or ScanSettings()
+    started = clock()
+    calls_before, throttles_before = api.stats.total_calls, api.stats.throttles
+    failures: list[ScanFailure] = []
+
+    try:
+        plans, malformed = list_usage_plans(api)
+    except READ_ERRORS as error:
+        if is_configuration_error(error):
+            raise
+        cause, message = describe_error(error)
+        failures.append(ScanFailure("usage-plans", None, None, cause, message))
+        plans, malformed = [], []
+    for raw, reason in malformed:
+        plan_id = raw.get("id")
+        failures.append(
+            ScanFailure(
+                "usage-plan", plan_id if isinstance(plan_id, str) else None, None, "MalformedResource", reason
+            )
+        )
+
+    api_keys: dict[str, ApiKey] = {}
+    if plans:
+        try:
+            api_keys = list_api_keys(api)
+        except READ_ERRORS as error:
+            if is_configuration_error(error):
+                raise
+            # Names and tags are lost for this run; the usage numbers are not.
+            cause, message = describe_error(error)
+            failures.append(ScanFailure("api-keys", None, None, cause, message))
+
+    scans: list[PlanScan] = []
+    if plans:
+        with ThreadPoolExecutor(max_workers=max(1, min(settings.max_workers, len(plans)))) as pool:
+            futures = [
+                pool.submit(scan_plan, api, plan, now=now, api_keys=api_keys, settings=settings)
+                for plan in plans
+            ]
+            for done, future in enumerate(futures, start=1):
+                scan = future.result()
+                scans.append(scan)
+                if on_plan is not None:
+                    on_plan(scan, done, len(plans))
+
+    keys = [key for scan in scans for key in scan.keys]
+    failures.extend(scan.failure for scan in scans if scan.failure is not None)
+    stats = ScanStats(
+        plans_scanned=sum(1 for scan in scans if scan.failure is None),
+        keys_scanned=len(keys),
+        usage_pages=sum(scan.usage_pages for scan in scans),
+        api_calls=api.stats.total_calls - calls_before,
+        throttles=api.stats.throttles - throttles_before,
+        duration_seconds=clock() - started,
+    )
+    return ScanResult(
+        scanned_at=now,
+        plans=tuple(plans),
+        keys=tuple(keys),
+        failures=tuple(failures),
+        stats=stats,
+        api_keys=api_keys,
+        period_mismatches=period_mismatches(scans),
+    )
+
+
+def period_mismatches(scans: list[PlanScan]) -> tuple[PeriodMismatch, ...]:
+    """Plans with keys whose own data says their counter ran on across the assumed period start."""
+    found = []
+    for scan in scans:
+        ran_on = [key for key in scan.keys if key.period_reset is False]
+        if ran_on:
+            first = ran_on[0]
+            found.append(
+                PeriodMismatch(scan.plan.id, scan.plan.name, first.period, first.period_start, len(ran_on))
+            )
+    return tuple(found)

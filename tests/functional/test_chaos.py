@@ -1,0 +1,207 @@
+"""Chaos: every fault at once, at a low rate, over the 10,000-key account, in two runs with alerts.
+
+The monitor's steps run as :func:`quota_monitor.monitor.run_once` runs them (scan, alerts, then the
+metrics), on the monitor's retrying client but without its client-side rate limit, which at the
+account's 10 requests a second would make a 10,000-key scan take minutes: the rate limit has its own
+tests and benchmarks. Checked after each run: every usage plan is either reported as failed, for a
+fault that was injected into it, or every key whose data the sandbox served intact is reported,
+once, with exactly the served numbers. Checked after both: every key reported at or over a level
+got exactly one alert naming that level (none lost, none doubled), read back from an SQS inbox
+subscribed to the alert topic, and the state table says so.
+
+Run it alone, with its numbers: ``.venv/bin/pytest tests/test_chaos.py -s`` (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from apigw_sandbox.account import SandboxAccount
+from apigw_sandbox.faults import KINDS
+from apigw_sandbox.seed import seed_scale_account
+from quota_monitor import AlertSettings, ForecastSettings, ScanSettings, scan_account
+from quota_monitor.alert.run import run_alerts
+from quota_monitor.alert.state import AlertStateStore
+from quota_monitor.publish.metrics import metric_data, publish
+from tests.fault_support import HOLD, READ_TIMEOUT, check_served_is_reported, fast_api
+
+if TYPE_CHECKING:
+    from apigw_sandbox.local import LocalCloud
+    from quota_monitor import KeyUsage, ScanResult
+
+#: The last day of a month: every key has 30 days of data in its MONTH period.
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+#: The chance of each fault on each call it applies to; 14 kinds, so about one call in eight
+#: meets one (the structural ones apply to fewer calls).
+RATE = 0.01
+SEEDS = (1, 2)
+#: High levels keep the number of alerts (and so of DynamoDB writes to moto) to a few hundred.
+LEVELS = (96, 98)
+#: 20 keys a GetUsage page, so that every plan has two pages or more and the paging faults apply.
+PAGE_SIZE = 20
+NAMESPACE = "ApiGatewayQuota"
+SLOW = READ_TIMEOUT / 2
+#: Failures a plan may end with under these faults, and nothing else.
+EXPECTED_CAUSES = {
+    "TooManyRequestsException",
+    "InternalFailure",
+    "ServiceUnavailableException",
+    "ConnectionClosedError",
+    "ReadTimeoutError",
+    "MalformedResponse",
+    "UsageDataError",
+    "MalformedResource",
+    "NotFoundException",
+    "PaginationLoop",
+    "MalformedUsagePage",  # a GetUsage page without values that says more pages follow
+}
+
+
+def add_every_fault(cloud: LocalCloud) -> None:
+    for kind in KINDS:
+        # Without ``item``, GetUsagePlans reads as an account without plans: a run with nothing to
+        # check (its own test is in test_reliability.py). Here the field goes missing from GetUsage.
+        operation = "GetUsage" if kind == "missing-field" else "*"
+        # A slow answer comes within the client's read timeout; a read timeout does not.
+        delay = SLOW if kind == "slow-answer" else HOLD
+        cloud.sandbox.faults.add(kind, operation=operation, probability=RATE, retry_after=1, delay=delay)
+
+
+def level_of(key: KeyUsage) -> int:
+    """The highest level reached, from the reported numbers (checked against what was served)."""
+    assert key.limit is not None
+    assert key.remaining is not None
+    consumed = key.limit - key.remaining
+    return max((level for level in LEVELS if consumed * 100 >= level * key.limit), default=0)
+
+
+def test_chaos_every_fault_at_once_over_10000_keys(cloud: LocalCloud) -> None:
+    started = time.perf_counter()
+    account = SandboxAccount(clock=lambda: NOW)
+    seeded = seed_scale_account(account)
+    cloud.sandbox.use_account(account)
+    infra = cloud.create_alert_resources()
+    add_every_fault(cloud)
+    settings = AlertSettings(
+        infra.topic_arn, infra.table_name, levels=LEVELS, forecast=ForecastSettings(enabled=False)
+    )
+    sns, dynamodb, cloudwatch = cloud.client("sns"), cloud.client("dynamodb"), cloud.client("cloudwatch")
+    api = fast_api(cloud)
+
+    reported: dict[tuple[str, str], KeyUsage] = {}
+    results: list[ScanResult] = []
+    stats: list[dict[str, Any]] = []
+    for seed in SEEDS:
+        cloud.sandbox.faults.seed = seed
+        cloud.sandbox.reset_counters()
+        injected_before = len(cloud.sandbox.faults.log)
+        run_started = time.perf_counter()
+
+        result = scan_account(api, now=NOW, settings=ScanSettings(page_size=PAGE_SIZE, max_workers=4))
+        alerts = run_alerts(
+            result,
+            settings,
+            store=AlertStateStore(dynamodb, infra.table_name),
+            sns=sns,
+            now=NOW,
+            claim_until=NOW + timedelta(minutes=15),
+            region="us-east-1",
+        )
+        published = publish(cloudwatch, NAMESPACE, metric_data(result, alerts=alerts))
+
+        # Every plan: failed for an injected fault, or every key served intact reported exactly.
+        counts = check_served_is_reported(result, cloud.sandbox.served)
+        injections = cloud.sandbox.faults.log[injected_before:]
+        faulted_plans = {i.plan_id for i in injections}
+        for failure in result.failures:
+            assert failure.cause in EXPECTED_CAUSES, failure
+            if failure.resource == "usage-plan" and failure.cause == "MalformedResource":
+                assert any(i.kind == "bad-number" and i.operation == "GetUsagePlans" for i in injections)
+            elif failure.resource == "usage-plan":
+                assert failure.resource_id in faulted_plans, f"{failure.describe()}: no fault was injected"
+            else:
+                assert failure.resource == "api-keys", failure  # names lost, numbers kept
+        assert counts["served"] > 5_000, "too little served to mean anything"
+        # No alert is lost or doubled if nothing went wrong delivering or storing them.
+        assert (alerts.delivery_failures, alerts.state_errors, alerts.skipped) == (0, (), 0)
+
+        results.append(result)
+        for key in result.keys:
+            reported.setdefault((key.usage_plan_id, key.api_key_id), key)
+        failed_plans = {f.resource_id for f in result.failures if f.resource == "usage-plan"}
+        failed_plan_keys = sum(1 for key in seeded.keys if key.plan_id in failed_plans)
+        # Keys of plans read without error whose data never came (a page without ``values``, or an
+        # empty last page): nothing tells them from keys AWS leaves out of its usage data.
+        served = cloud.sandbox.served_keys()
+        unserved = sum(
+            1
+            for plan in result.plans
+            if plan.id not in failed_plans and plan.id in account.plans
+            for key_id in account.plans[plan.id].key_ids
+            if (plan.id, key_id) not in served
+        )
+        stats.append(
+            {
+                "seconds": round(time.perf_counter() - run_started, 1),
+                "api_calls": result.stats.api_calls,
+                "throttles": result.stats.throttles,
+                "injected": sum(1 for _ in injections),
+                "injected_by_kind": dict(Counter(i.kind for i in injections)),
+                "failures_by_cause": dict(Counter(f.cause for f in result.failures)),
+                "keys_reported": counts["reported"],
+                "keys_in_failed_plans": failed_plan_keys,
+                "keys_not_served_in_plans_read": unserved,
+                "alerts_sent": alerts.alerts_sent,
+                "alert_messages": alerts.messages_sent,
+                "metric_requests": published.requests,
+            }
+        )
+
+    # Every kind of fault happened, in one run or the other.
+    assert set(Counter(i.kind for i in cloud.sandbox.faults.log)) == set(KINDS)
+
+    # Alerts: every key reported at or over a level has exactly one alert, naming that level.
+    expected = {pair: level_of(key) for pair, key in reported.items() if level_of(key) > 0}
+    delivered = [alert for message in infra.received() for alert in message["Message"]["alerts"]]
+    times = Counter((alert["usagePlanId"], alert["apiKeyId"]) for alert in delivered)
+    doubled = {pair: n for pair, n in times.items() if n > 1}
+    assert not doubled, f"{len(doubled)} keys alerted more than once"
+    lost, unexpected = set(expected) - set(times), set(times) - set(expected)
+    assert not lost, f"{len(lost)} alerts lost, such as {sorted(lost)[:5]}"
+    assert not unexpected, (
+        f"{len(unexpected)} alerts for keys not at a level, such as {sorted(unexpected)[:5]}"
+    )
+    assert {(a["usagePlanId"], a["apiKeyId"]): a["level"] for a in delivered} == expected
+    assert {alert["event"] for alert in delivered} == {"threshold"}
+    assert sum(run["alerts_sent"] for run in stats) == len(expected) > 100
+    items = infra.items()
+    assert {pk: int(item["alertLevel"]["N"]) for pk, item in items.items()} == {
+        f"{plan}#{key}": level for (plan, key), level in expected.items()
+    }
+    assert not any("claimToken" in item for item in items.values())
+
+    # The health metrics say what happened: ScanErrors and KeysScanned, both runs together.
+    for name, total in (
+        ("ScanErrors", sum(len(result.failures) for result in results)),
+        ("KeysScanned", sum(len(result.keys) for result in results)),
+    ):
+        points = cloudwatch.get_metric_statistics(
+            Namespace=NAMESPACE,
+            MetricName=name,
+            StartTime=NOW - timedelta(minutes=5),
+            EndTime=NOW + timedelta(minutes=5),
+            Period=60,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        assert sum(point["Sum"] for point in points) == total
+
+    print(  # the numbers docs/reliability.md quotes (shown with -s)
+        f"\nchaos over {len(seeded.keys):,} keys and {len(seeded.plans)} plans, rate {RATE} per fault kind, "
+        f"{time.perf_counter() - started:.1f} s in all; keys reported in either run: {len(reported):,}; "
+        f"alerts: {len(expected)}, each delivered once"
+    )
+    for seed, run in zip(SEEDS, stats, strict=True):
+        print(f"run with seed {seed}: {run}")

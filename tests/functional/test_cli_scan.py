@@ -1,0 +1,200 @@
+"""``quota-monitor scan`` and the Lambda handler's contract, against the sandbox and moto; and the demo."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from apigw_sandbox.account import SandboxError
+from apigw_sandbox.local import invoke_handler
+from apigw_sandbox.seed import seed_demo_account
+from quota_monitor_cli.main import main
+from tests.conftest import health_metric
+from tests.contracts import JSON_FIELDS
+
+if TYPE_CHECKING:
+    from apigw_sandbox.account import SandboxAccount
+    from apigw_sandbox.local import LocalCloud
+    from apigw_sandbox.server import Request
+
+
+def test_scan_json_is_one_object_per_key_with_exactly_the_documented_fields(
+    account: SandboxAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeded = seed_demo_account(account)
+    assert main(["scan", "--json"]) == 0
+    out, err = capsys.readouterr()
+    rows = json.loads(out)
+    assert len(rows) == len(seeded.keys) == 50
+    assert all(list(row) == JSON_FIELDS for row in rows)
+    utilizations = [row["utilization"] for row in rows if row["utilization"] is not None]
+    assert utilizations == sorted(utilizations, reverse=True)
+    no_quota = [row for row in rows if row["usagePlanName"] == "internal"]
+    assert len(no_quota) == 4
+    assert all((r["remaining"], r["limit"], r["utilization"]) == (None, None, None) for r in no_quota)
+    billing = next(row for row in rows if row["apiKeyName"] == "billing-client")
+    assert (billing["period"], billing["limit"], billing["remaining"]) == ("DAY", 1_000, 35)
+    assert "50 keys in 4 of 4 usage plans" in err
+    assert "scanning usage plans" not in err  # no progress bar when stderr is not a terminal
+
+
+def test_scan_table_names_every_key(account: SandboxAccount, capsys: pytest.CaptureFixture[str]) -> None:
+    seeded = seed_demo_account(account)
+    assert main(["scan"]) == 0
+    out = capsys.readouterr().out
+    for key in seeded.keys:
+        assert key.key_id in out
+    assert "Resets (UTC)" in out
+
+
+def test_scan_exits_1_when_a_plan_fails_printing_the_rest_and_naming_the_plan(
+    account: SandboxAccount, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeded = seed_demo_account(account)
+    broken = seeded.plans["gold"]
+
+    def negative(request: Request) -> Any:
+        if request.operation == "GetUsage" and broken in request.path:
+            return lambda payload: payload.replace(b"[", b"[-1,", 1)
+        return None
+
+    cloud.sandbox.fault_hooks.append(negative)
+    assert main(["scan", "--json"]) == 1
+    out, err = capsys.readouterr()
+    rows = json.loads(out)
+    assert {row["usagePlanName"] for row in rows} == {"free", "pro", "internal"}
+    assert f"error: usage-plan {broken} (gold): " in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (
+            ["scan", "--page-size", "0"],
+            {},
+            "argument --page-size: 0 is not allowed: use a whole number from 1 to 500",
+        ),
+        (["scan", "--max-rps", "11"], {}, "11 is not allowed: use a number above 0 and at most 10"),
+        (["scan"], {"WEEK_START_DAY": "funday"}, "WEEK_START_DAY='funday' is not allowed: use one of MONDAY"),
+        (["scan"], {"APIGATEWAY_MAX_RPS": "fast"}, "APIGATEWAY_MAX_RPS='fast' is not allowed"),
+        (["scan", "--profile", "nope"], {}, "The config profile (nope) could not be found"),
+    ],
+)
+def test_bad_arguments_and_configuration_exit_2_saying_what_is_allowed(
+    argv: list[str],
+    env: dict[str, str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exited:
+        raise SystemExit(main(argv))
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_credentials_exit_2_with_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    assert main(["scan", "--json"]) == 2
+    assert "Unable to locate credentials: configure credentials" in capsys.readouterr().err
+
+
+def test_scan_publish_sends_the_metrics(
+    account: SandboxAccount, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed_demo_account(account)
+    assert main(["scan", "--json", "--publish", "--namespace", "QuotaCli"]) == 0
+    assert (
+        "published 155 data points in 1 PutMetricData requests to namespace QuotaCli"
+        in capsys.readouterr().err
+    )
+    metrics = cloud.client("cloudwatch").list_metrics(Namespace="QuotaCli", MetricName="RemainingQuota")[
+        "Metrics"
+    ]
+    assert len(metrics) == 46
+
+
+def test_the_handler_with_only_credentials_and_region_scans_and_publishes(
+    account: SandboxAccount, cloud: LocalCloud
+) -> None:
+    seed_demo_account(account)
+    summary = invoke_handler("quota_monitor.handler", {})
+    assert (summary["plans"], summary["keys"], summary["scanErrors"]) == (4, 50, 0)
+    assert summary["metricsPublished"] is True
+    assert "alertsSent" not in summary  # no topic and table: metrics only
+    assert health_metric(cloud, "KeysScanned", "Maximum") == [50.0]
+
+
+def test_the_handler_raises_when_nothing_could_be_scanned(
+    cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apigw_sandbox.server import Throttled  # noqa: PLC0415
+
+    def always_throttled(request: Request) -> None:
+        raise Throttled("Too Many Requests", retry_after=0)
+
+    cloud.sandbox.fault_hooks.append(always_throttled)
+    monkeypatch.setenv("APIGATEWAY_MAX_ATTEMPTS", "2")
+    with pytest.raises(RuntimeError, match="the usage plans could not be listed: nothing was scanned"):
+        invoke_handler("quota_monitor.handler", {})
+
+
+def test_a_bad_setting_fails_the_cold_start_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METRIC_NAMESPACE", "AWS/ApiGateway")
+    with pytest.raises(
+        ValueError, match=r"METRIC_NAMESPACE='AWS/ApiGateway' is not allowed: .* not starting with 'AWS/'"
+    ):
+        invoke_handler("quota_monitor.handler", {})
+
+
+def test_the_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    for expected in (
+        "2. quota-monitor scan: every key, most used first",
+        "Read back from CloudWatch",
+        "Posted to Slack by the webhook forwarder",
+        "alerts sent by the second run: 0; new messages in the inbox: 0",
+    ):
+        assert expected in out
+    # The forecasts depend on the time of day (DAY quotas); the six crossings do not.
+    assert re.search(r"\[quota\] \d+ API keys: 6 crossed a level", out)
+
+
+class ExpiredTokenError(SandboxError):
+    status = 403
+    code = "ExpiredTokenException"
+
+
+def test_credentials_aws_refuses_exit_2_with_what_to_do(
+    account: SandboxAccount, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Expired or unknown credentials fail every call alike: a configuration error, not an empty scan."""
+    seed_demo_account(account)
+
+    def expired(request: Request) -> None:
+        raise ExpiredTokenError("The security token included in the request is expired")
+
+    cloud.sandbox.fault_hooks.append(expired)
+    assert main(["scan", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "ExpiredTokenException" in err
+    assert "configure credentials (aws configure, aws sso login, AWS_PROFILE or --profile)" in err
+
+
+def test_no_region_exit_2_naming_the_variable_boto3_reads(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION")
+    assert main(["scan"]) == 2
+    assert "no AWS region: pass --region, or set AWS_DEFAULT_REGION" in capsys.readouterr().err

@@ -1,0 +1,572 @@
+"""Each fault, through the real scan and the real handler, with its expected outcome.
+
+The table in docs/reliability.md is this file, in words. Every scan here is also checked against
+the sandbox's record of what it served (:func:`tests.fault_support.check_served_is_reported`):
+a plan is either reported as failed, or every key whose data went out intact is reported, once,
+with exactly the served numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from apigw_sandbox.account import SandboxAccount
+from apigw_sandbox.local import LambdaContextStandIn, invoke_handler
+from apigw_sandbox.seed import seed_key_usage
+from quota_monitor import (
+    ApiGatewayCalls,
+    ConfigError,
+    DeadlineReached,
+    RetryPolicy,
+    ScanSettings,
+    Settings,
+    scan_account,
+)
+from quota_monitor.handler import MAX_RESERVE_SHARE, RESERVE_FOR_PUBLISHING, reserve_for
+from tests.fault_support import (
+    FAST_RETRIES,
+    HOLD,
+    add_plan,
+    check_served_is_reported,
+    fast_api,
+    short_timeout_client,
+)
+
+if TYPE_CHECKING:
+    from apigw_sandbox.local import AlertResources, LocalCloud
+    from apigw_sandbox.server import Request
+    from quota_monitor import ScanResult
+
+
+def scan(cloud: LocalCloud, policy: RetryPolicy = FAST_RETRIES, **options: Any) -> ScanResult:
+    result = scan_account(fast_api(cloud, policy), now=cloud.account.now(), settings=ScanSettings(**options))
+    check_served_is_reported(result, cloud.sandbox.served)
+    return result
+
+
+def failures(result: ScanResult) -> list[tuple[str, str | None, str]]:
+    return [(f.resource, f.resource_id, f.cause) for f in result.failures]
+
+
+def reported_plans(result: ScanResult) -> set[str]:
+    return {key.usage_plan_id for key in result.keys}
+
+
+# -- transient faults: retried, and recovered; persistent ones fail that plan only ---------------
+
+TRANSIENT = {
+    "throttle": "TooManyRequestsException",
+    "internal-error": "InternalFailure",
+    "unavailable": "ServiceUnavailableException",
+    "connection-reset": "ConnectionClosedError",
+    "read-timeout": "ReadTimeoutError",
+    "malformed-json": "MalformedResponse",
+}
+
+
+@pytest.mark.parametrize("kind", TRANSIENT)
+def test_a_transient_fault_on_every_operation_is_retried_and_nothing_is_missing(
+    kind: str, cloud: LocalCloud, account: SandboxAccount
+) -> None:
+    plans = [add_plan(account, f"plan-{n}", 5)[0] for n in range(3)]
+    # The first 18 GetUsage calls (page size 2: nine pages), the first call of each listing.
+    cloud.sandbox.faults.add(kind, operation="GetUsage", count=18, retry_after=0, delay=HOLD)
+    for operation in ("GetUsagePlans", "GetApiKeys"):
+        cloud.sandbox.faults.add(kind, operation=operation, count=1, retry_after=0, delay=HOLD)
+
+    patient = RetryPolicy(max_attempts=20, base_delay=0.001, max_delay=0.002, max_unreadable_attempts=20)
+    result = scan(cloud, patient, page_size=2, max_workers=3)
+
+    assert result.failures == ()
+    assert cloud.sandbox.faults.injected == {kind: 20}
+    assert result.stats.keys_scanned == 15
+    assert reported_plans(result) == set(plans)
+    assert result.stats.api_calls == cloud.sandbox.calls.total() == 2 + 9 + 20
+    assert result.stats.throttles == (20 if kind == "throttle" else 0)
+
+
+@pytest.mark.parametrize(("kind", "cause"), TRANSIENT.items())
+def test_a_fault_that_outlasts_the_retries_fails_that_plan_only(
+    kind: str, cause: str, cloud: LocalCloud, account: SandboxAccount
+) -> None:
+    doomed, _ = add_plan(account, "doomed", 3)
+    _, kept_keys = add_plan(account, "kept", 3)
+    cloud.sandbox.faults.add(kind, plan_id=doomed, retry_after=0, delay=HOLD)
+
+    result = scan(cloud)
+
+    assert failures(result) == [("usage-plan", doomed, cause)]
+    assert {key.api_key_id for key in result.keys} == set(kept_keys)
+    assert result.stats.plans_scanned == 1
+    gets = [r for r in cloud.sandbox.requests if r.operation == "GetUsage" and doomed in r.path]
+    unreadable = cause == "MalformedResponse"
+    assert len(gets) == (FAST_RETRIES.max_unreadable_attempts if unreadable else FAST_RETRIES.max_attempts)
+
+
+def test_retry_after_is_honoured(cloud: LocalCloud, account: SandboxAccount) -> None:
+    add_plan(account, "gold", 2)
+    cloud.sandbox.faults.add("throttle", operation="GetUsage", count=2, retry_after=7)
+    cloud.sandbox.faults.add("unavailable", operation="GetApiKeys", count=1, retry_after=3)
+    waits: list[float] = []
+    api = ApiGatewayCalls(
+        short_timeout_client(cloud), policy=RetryPolicy(base_delay=0.01, max_delay=30), sleep=waits.append
+    )
+    result = scan_account(api, now=account.now())
+    assert result.failures == ()
+    assert sorted(waits) == [3.0, 7.0, 7.0]  # never sooner than asked; the jitter is far below
+
+
+# -- faults in the data --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [-1, None, 2**63])
+def test_a_bad_number_fails_that_plan_never_a_wrong_number(
+    value: int | None, cloud: LocalCloud, account: SandboxAccount
+) -> None:
+    broken, _ = add_plan(account, "broken", 4)
+    _, fine_keys = add_plan(account, "fine", 4)
+    cloud.sandbox.faults.add("bad-number", operation="GetUsage", plan_id=broken, value=value)
+
+    result = scan(cloud)
+
+    assert failures(result) == [("usage-plan", broken, "UsageDataError")]
+    assert f"{value!r} is not a whole number from 0 to 2**63 - 1" in result.failures[0].message
+    assert {key.api_key_id for key in result.keys} == set(fine_keys)
+
+
+@pytest.mark.parametrize("value", [-1, None, 2**31])
+def test_a_bad_quota_limit_fails_that_plan(
+    value: int | None, cloud: LocalCloud, account: SandboxAccount
+) -> None:
+    plans = {add_plan(account, name, 2)[0] for name in ("a", "b")}
+    cloud.sandbox.faults.add("bad-number", operation="GetUsagePlans", value=value)
+
+    result = scan(cloud)
+
+    ((resource, plan_id, cause),) = failures(result)
+    assert (resource, cause) == ("usage-plan", "MalformedResource")
+    assert "quota limit" in result.failures[0].message
+    assert reported_plans(result) == plans - {plan_id}
+
+
+@pytest.mark.parametrize("kind", ["empty-values", "missing-field"])
+def test_no_usage_data_for_a_plan_reads_as_a_plan_without_keys(
+    kind: str, cloud: LocalCloud, account: SandboxAccount
+) -> None:
+    """AWS's answer for a plan whose keys have no data is unconfirmed
+    (docs/aws-behaviour.md#getusage-and-its-paginator), so an empty or absent ``values`` cannot be told
+    from a plan without keys: nothing is reported for it, which is a gap in its metrics, never a zero.
+    The plan-key cross-check reports its keys as unused."""
+    silent, silent_keys = add_plan(account, "silent", 3)
+    _, keys = add_plan(account, "busy", 3)
+    cloud.sandbox.faults.add(kind, operation="GetUsage", plan_id=silent)
+
+    result = scan(cloud)
+    assert result.failures == ()
+    assert {key.api_key_id for key in result.keys} == set(keys)
+
+    checked = scan(cloud, cross_check_plan_keys=True)
+    unused = {key.api_key_id: key for key in checked.keys if not key.in_usage_data}
+    assert set(unused) == set(silent_keys)
+    assert all(key.used == 0 for key in unused.values())
+
+
+@pytest.mark.parametrize("page", [1, 2])
+def test_a_page_without_values_in_the_middle_of_a_walk_fails_that_plan(
+    page: int, cloud: LocalCloud, account: SandboxAccount
+) -> None:
+    """A page that says more pages follow (page 1), or that was asked for by position (page 2),
+    carries its keys: without ``values`` they would be lost without a word, and the plan's roll-ups
+    would be wrong."""
+    big, _ = add_plan(account, "big", 30)
+    _, kept = add_plan(account, "kept", 3)
+    calls = {"big": 0}
+
+    def without_values_on_that_page(request: Request) -> Any:
+        if request.operation != "GetUsage" or big not in request.path:
+            return None
+        calls["big"] += 1
+        if calls["big"] != page:
+            return None
+
+        def drop(payload: bytes) -> bytes:
+            body = json.loads(payload)
+            del body["values"]
+            return json.dumps(body).encode()
+
+        return drop
+
+    cloud.sandbox.fault_hooks.append(without_values_on_that_page)
+    result = scan_account(fast_api(cloud), now=cloud.account.now(), settings=ScanSettings(page_size=10))
+
+    assert failures(result) == [("usage-plan", big, "MalformedUsagePage")]
+    assert "a page without values" in result.failures[0].message
+    assert {key.api_key_id for key in result.keys} == set(kept)
+
+
+def test_a_plan_listing_without_items_reads_as_an_account_without_plans(
+    cloud: LocalCloud, account: SandboxAccount
+) -> None:
+    """The same as an empty list (whether AWS ever leaves out an empty ``item`` is not known): the run
+    has nothing to scan and says so in PlansScanned and KeysScanned, which the heartbeat alarm watches."""
+    add_plan(account, "gold", 2)
+    cloud.sandbox.faults.add("missing-field", operation="GetUsagePlans")
+    result = scan(cloud)
+    assert (result.plans, result.keys, result.failures) == ((), (), ())
+    assert cloud.sandbox.calls == {"GetUsagePlans": 1}
+
+
+def test_a_plan_deleted_between_the_listing_and_its_usage(cloud: LocalCloud, account: SandboxAccount) -> None:
+    doomed, _ = add_plan(account, "doomed", 3)
+    _, kept_keys = add_plan(account, "kept", 3)
+    cloud.sandbox.faults.add("plan-deleted", plan_id=doomed)
+
+    result = scan(cloud)
+
+    assert failures(result) == [("usage-plan", doomed, "NotFoundException")]
+    assert "Invalid Usage Plan ID specified" in result.failures[0].message
+    assert {key.api_key_id for key in result.keys} == set(kept_keys)
+    assert cloud.sandbox.calls["GetUsage"] == 2  # a 404 is not retried
+
+
+def test_a_key_deleted_mid_run_is_simply_not_reported(cloud: LocalCloud, account: SandboxAccount) -> None:
+    _, keys = add_plan(account, "gold", 6)
+    # Deleted after the key listing, just before the plan's usage is read.
+    cloud.sandbox.faults.add("key-deleted", operation="GetUsage", count=1)
+
+    result = scan(cloud)
+
+    assert result.failures == ()
+    (deleted,) = set(keys) - set(account.keys)
+    assert {key.api_key_id for key in result.keys} == set(keys) - {deleted}
+
+
+def test_a_repeating_position_stops_that_plan_with_an_error(
+    cloud: LocalCloud, account: SandboxAccount
+) -> None:
+    looping, _ = add_plan(account, "looping", 5)
+    _, kept_keys = add_plan(account, "kept", 2)
+    cloud.sandbox.faults.add("repeat-position", operation="GetUsage", plan_id=looping)
+
+    result = scan(cloud, page_size=2)
+
+    assert failures(result) == [("usage-plan", looping, "PaginationLoop")]
+    assert "a second time; stopping instead of looping" in result.failures[0].message
+    assert {key.api_key_id for key in result.keys} == set(kept_keys)
+    assert len([r for r in cloud.sandbox.requests if looping in r.path]) == 2
+
+
+def test_a_key_on_two_usage_pages_is_reported_once(cloud: LocalCloud, account: SandboxAccount) -> None:
+    _, keys = add_plan(account, "gold", 7)
+    cloud.sandbox.faults.add("duplicate-key", operation="GetUsage")
+    result = scan(cloud, page_size=3)
+    assert cloud.sandbox.faults.injected == {"duplicate-key": 2}
+    assert sorted(key.api_key_id for key in result.keys) == sorted(keys)
+
+
+@pytest.fixture(scope="module")
+def two_page_account() -> SandboxAccount:
+    """More than 500 of everything: two pages of GetUsagePlans, GetApiKeys and GetUsagePlanKeys."""
+    account = SandboxAccount(seed=3)
+    big = account.create_usage_plan("big", limit=1_000, period="DAY", plan_id="big")
+    rng = random.Random(3)
+    for n in range(505):
+        key_id = account.create_api_key(f"key-{n:03d}", key_id=f"k{n:03d}")
+        account.attach_key(big, key_id)
+        seed_key_usage(account, big, key_id, utilization=rng.uniform(1, 99), rng=rng, history_days=0)
+    for n in range(504):
+        account.create_usage_plan(f"empty-{n:03d}", limit=10, period="DAY", plan_id=f"e{n:03d}")
+    return account
+
+
+def test_items_on_two_pages_of_any_list_are_kept_once(
+    cloud: LocalCloud, two_page_account: SandboxAccount
+) -> None:
+    cloud.sandbox.use_account(two_page_account)
+    cloud.sandbox.faults.add("duplicate-key")  # every page that follows another starts one item early
+
+    result = scan(cloud, cross_check_plan_keys=True, max_workers=4)
+
+    assert cloud.sandbox.faults.injected == {"duplicate-key": 4}  # plans, keys, plan keys, usage
+    assert result.failures == ()
+    assert len(result.plans) == len({plan.id for plan in result.plans}) == 505
+    assert len(result.keys) == 505
+    assert all(key.in_usage_data and key.api_key_name for key in result.keys)
+
+
+def test_a_repeating_position_in_the_key_listing_loses_names_not_numbers(
+    cloud: LocalCloud, two_page_account: SandboxAccount
+) -> None:
+    cloud.sandbox.use_account(two_page_account)
+    cloud.sandbox.faults.add("repeat-position", operation="GetApiKeys")
+
+    result = scan(cloud, max_workers=4)
+
+    assert failures(result) == [("api-keys", None, "PaginationLoop")]
+    assert len(result.keys) == 505
+    assert all(key.api_key_name is None for key in result.keys)
+
+
+# -- the handler: when it raises, when it returns ------------------------------------------------
+
+
+def handler_env(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    for name, value in {"APIGATEWAY_MAX_ATTEMPTS": "2", "FORECAST_ENABLED": "false", **env}.items():
+        monkeypatch.setenv(name, value)
+
+
+def metric_sum(cloud: LocalCloud, name: str) -> float:
+    stats = cloud.client("cloudwatch").get_metric_statistics(
+        Namespace="ApiGatewayQuota",
+        MetricName=name,
+        StartTime=datetime.now(UTC) - timedelta(minutes=10),
+        EndTime=datetime.now(UTC) + timedelta(minutes=2),
+        Period=60,
+        Statistics=["Sum"],
+    )
+    return float(sum(point["Sum"] for point in stats["Datapoints"]))
+
+
+def test_some_plans_failing_returns_having_published_and_logged_each(
+    cloud: LocalCloud,
+    account: SandboxAccount,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    doomed, _ = add_plan(account, "doomed", 2)
+    broken, _ = add_plan(account, "broken", 2)
+    add_plan(account, "kept", 2)
+    cloud.sandbox.faults.add("plan-deleted", plan_id=doomed)
+    cloud.sandbox.faults.add("bad-number", operation="GetUsage", plan_id=broken)
+    handler_env(monkeypatch)
+
+    summary = invoke_handler("quota_monitor.handler", {})
+
+    assert (summary["plansScanned"], summary["keys"], summary["scanErrors"]) == (1, 2, 2)
+    assert summary["metricsPublished"] is True
+    assert metric_sum(cloud, "ScanErrors") == 2
+    assert metric_sum(cloud, "KeysScanned") == 2
+    logged = {
+        (r.levelname, r.resourceId, r.resourceName, r.cause)  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.getMessage() == "scan failure"
+    }
+    assert logged == {
+        ("ERROR", doomed, "doomed", "NotFoundException"),
+        ("ERROR", broken, "broken", "UsageDataError"),
+    }
+
+
+def test_no_plan_readable_raises_after_publishing_the_errors(
+    cloud: LocalCloud, account: SandboxAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a", "b", "c"):
+        add_plan(account, name, 2)
+    cloud.sandbox.faults.add("internal-error", operation="GetUsage")
+    handler_env(monkeypatch)
+
+    with pytest.raises(
+        RuntimeError, match=r"none of the 3 usage plans could be read: usage-plan \w+ \(\w\): "
+    ):
+        invoke_handler("quota_monitor.handler", {})
+    assert metric_sum(cloud, "ScanErrors") == 3  # published before raising: the alarm sees it too
+
+
+def test_an_account_without_plans_is_not_a_failure(
+    cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler_env(monkeypatch)
+    summary = invoke_handler("quota_monitor.handler", {})
+    assert (summary["plans"], summary["scanErrors"]) == (0, 0)
+
+
+def test_a_listing_that_loops_raises(
+    cloud: LocalCloud, two_page_account: SandboxAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud.sandbox.use_account(two_page_account)
+    cloud.sandbox.faults.add("repeat-position", operation="GetUsagePlans")
+    handler_env(monkeypatch, APIGATEWAY_MAX_RPS="10", APIGATEWAY_BURST="40")
+    with pytest.raises(RuntimeError, match="the usage plans could not be listed: nothing was scanned"):
+        invoke_handler("quota_monitor.handler", {})
+    assert cloud.sandbox.calls == {"GetUsagePlans": 2}
+
+
+def alerts_in(infra: AlertResources) -> list[dict[str, Any]]:
+    return [alert for message in infra.received() for alert in message["Message"]["alerts"]]
+
+
+def test_metrics_not_published_raises_and_the_retry_does_not_alert_again(
+    cloud: LocalCloud, account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan_id, (key_id,) = add_plan(account, "gold", 1, utilization=(95.0, 95.0))
+    # CloudWatch answers every PutMetricData with an error (the sandbox has no such operation).
+    handler_env(monkeypatch, AWS_ENDPOINT_URL_CLOUDWATCH=cloud.sandbox.url, **alert_infra.env())
+
+    for _ in range(2):  # the run, then Lambda's retry of the same event
+        with pytest.raises(RuntimeError, match=r"metrics not published: 1 of 1 PutMetricData .* failed: 404"):
+            invoke_handler("quota_monitor.handler", {})
+    monkeypatch.delenv("AWS_ENDPOINT_URL_CLOUDWATCH")
+    summary = invoke_handler("quota_monitor.handler", {})
+
+    assert summary["alertsSent"] == 0
+    assert [(a["apiKeyId"], a["level"]) for a in alerts_in(alert_infra)] == [(key_id, 90)]
+    assert alert_infra.items()[f"{plan_id}#{key_id}"]["alertLevel"] == {"N": "90"}
+
+
+def test_a_key_missing_from_the_usage_data_is_no_recovery(
+    cloud: LocalCloud, account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the plan-key cross-check, a key the usage data left out is reported unused: that must not
+    reset its alert state (a false "recovered", then the same alert again on the next run)."""
+    plan_id, (key_id,) = add_plan(account, "gold", 1, utilization=(95.0, 95.0))
+    add_plan(account, "other", 1, utilization=(10.0, 10.0))
+    handler_env(monkeypatch, CROSS_CHECK_PLAN_KEYS="true", **alert_infra.env())
+    invoke_handler("quota_monitor.handler", {})
+
+    cloud.sandbox.faults.add("empty-values", plan_id=plan_id, count=1)
+    blank = invoke_handler("quota_monitor.handler", {})
+    after = invoke_handler("quota_monitor.handler", {})
+
+    assert (blank["alertsSent"], after["alertsSent"]) == (0, 0)
+    assert [(a["event"], a["level"]) for a in alerts_in(alert_infra)] == [("threshold", 90)]
+    assert alert_infra.items()[f"{plan_id}#{key_id}"]["alertLevel"] == {"N": "90"}
+
+
+# -- near the timeout --------------------------------------------------------------------------
+
+
+def test_the_reserve_covers_an_in_flight_call_and_shrinks_for_short_timeouts() -> None:
+    assert reserve_for(timedelta(minutes=5)) == RESERVE_FOR_PUBLISHING == timedelta(seconds=60)
+    assert reserve_for(timedelta(seconds=30)) == timedelta(seconds=30) * MAX_RESERVE_SHARE
+    # An API Gateway call can take connect + read timeouts (5 + 30 s); the reserve is more.
+    from quota_monitor import apigateway_client  # noqa: PLC0415
+
+    config: Any = apigateway_client().meta.config
+    assert RESERVE_FOR_PUBLISHING.total_seconds() > config.connect_timeout + config.read_timeout
+
+
+def test_near_the_timeout_the_rest_is_skipped_published_and_logged(
+    cloud: LocalCloud,
+    account: SandboxAccount,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    plans = [add_plan(account, f"plan-{n}", 2)[0] for n in range(4)]
+    first = sorted(plans)[0]  # the scan reads plans in id order, one at a time here
+    # The first plan's usage comes after the time for calls has run out: no other call starts.
+    cloud.sandbox.faults.add("slow-answer", plan_id=first, count=1, delay=2.5)
+    handler_env(monkeypatch, APIGATEWAY_MAX_CONCURRENCY="1")
+    # 3 s left: 40% (1.2 s) kept back, so calls stop 1.8 s in.
+    context = LambdaContextStandIn(remaining_millis=3_000)
+
+    summary = invoke_handler("quota_monitor.handler", {}, context)
+
+    assert summary["metricsPublished"] is True
+    assert (summary["plansScanned"], summary["keys"]) == (1, 2)
+    skipped = {
+        r.resourceId  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.getMessage() == "scan failure" and r.cause == "Skipped"  # type: ignore[attr-defined]
+    }
+    assert skipped == set(plans) - {first}
+    assert metric_sum(cloud, "ScanErrors") == summary["scanErrors"] == 3
+
+
+def test_a_backoff_never_sleeps_past_the_deadline(cloud: LocalCloud, account: SandboxAccount) -> None:
+    """A Retry-After of 20 s a moment before the deadline: the wait stops at the deadline (simulated time)."""
+    add_plan(account, "gold", 2)
+    cloud.sandbox.faults.add("throttle", operation="GetUsage", retry_after=20)
+    clock = {"now": 0.0}
+
+    def sleep(seconds: float) -> None:
+        clock["now"] += seconds
+
+    api = ApiGatewayCalls(
+        short_timeout_client(cloud),
+        policy=RetryPolicy(max_attempts=8, max_delay=30),
+        deadline=lambda: clock["now"] >= 1.0,
+        sleep=sleep,
+    )
+    result = scan_account(api, now=account.now())
+
+    ((_, _, cause),) = failures(result)
+    assert cause == "Skipped"
+    assert "GetUsage not retried after TooManyRequestsException" in result.failures[0].message
+    assert 1.0 <= clock["now"] <= 1.25  # one slice past the deadline at most, not 20 s
+    assert cloud.sandbox.calls["GetUsage"] == 1
+
+    with pytest.raises(DeadlineReached, match="GetUsagePlans not started: the run's deadline has passed"):
+        api.get_usage_plans()
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "allowed"),
+    [
+        ("METRIC_NAMESPACE", "AWS/Mine", "not starting with 'AWS/'"),
+        ("THRESHOLDS", "90,80", "levels must ascend"),
+        ("RECOVERY_NOTIFICATIONS", "sometimes", "use true or false"),
+        ("FORECAST_ENABLED", "maybe", "use true or false"),
+        ("FORECAST_MIN_ELAPSED_PERCENT", "120", "use a number from 0 to 100"),
+        ("FORECAST_MARGIN_PERCENT", "-1", "use a number from 0 to 1000"),
+        ("DIGEST_MIN_ALERTS", "1", "use a whole number from 2 to 100000"),
+        ("APIGATEWAY_MAX_RPS", "11", "use a number above 0 and at most 10"),
+        ("APIGATEWAY_MAX_RPS", "nan", "use a number above 0 and at most 10"),
+        ("APIGATEWAY_BURST", "0", "use a whole number from 1 to 40"),
+        ("APIGATEWAY_MAX_CONCURRENCY", "lots", "use a whole number from 1 to 16"),
+        ("APIGATEWAY_MAX_ATTEMPTS", "0", "use a whole number from 1 to 20"),
+        ("USAGE_PAGE_SIZE", "501", "use a whole number from 1 to 500"),
+        ("WEEK_START_DAY", "Sun", "use one of MONDAY"),
+        ("CROSS_CHECK_PLAN_KEYS", "2", "use true or false"),
+        ("ALERT_TOPIC_ARN", "quota-alerts", "use an SNS topic ARN"),
+        ("ALERT_TABLE_NAME", "a", "use a DynamoDB table name"),
+    ],
+)
+def test_every_bad_setting_names_the_variable_the_value_and_what_is_allowed(
+    variable: str, value: str, allowed: str
+) -> None:
+    env = {"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:quota-alerts", "ALERT_TABLE_NAME": "state"}
+    env[variable] = value
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    message = str(caught.value)
+    assert message.startswith(f"{variable}={value!r} is not allowed: ")
+    assert allowed in message
+
+
+@pytest.mark.parametrize("sent", [5.7, True, "5"])
+def test_a_count_botocore_would_coerce_fails_that_plan(
+    sent: object, cloud: LocalCloud, account: SandboxAccount
+) -> None:
+    """botocore reads a Long with int(): 5.7 would be 5, true 1, "5" 5. The monitor reads the raw JSON."""
+    broken, _ = add_plan(account, "broken", 2)
+    odd_quota, _ = add_plan(account, "odd-quota", 2)
+    _, fine_keys = add_plan(account, "fine", 2)
+
+    def coercible(request: Request) -> Any:
+        def rewrite(payload: bytes) -> bytes:
+            body = json.loads(payload)
+            if request.operation == "GetUsage" and broken in request.path:
+                next(iter(body["values"].values()))[-1][0] = sent
+            if request.operation == "GetUsagePlans":
+                next(plan for plan in body["item"] if plan["id"] == odd_quota)["quota"]["limit"] = sent
+            return json.dumps(body).encode()
+
+        return rewrite
+
+    cloud.sandbox.fault_hooks.append(coercible)
+    result = scan(cloud)
+
+    assert sorted(failures(result)) == sorted(
+        [("usage-plan", broken, "UsageDataError"), ("usage-plan", odd_quota, "MalformedResource")]
+    )
+    assert f"used {sent!r} is not a whole number" in result.failures[-1].message
+    assert {key.api_key_id for key in result.keys} == set(fine_keys)
+    assert cloud.sandbox.calls["GetUsage"] == 2  # refused at once, not retried: it is the data

@@ -1,0 +1,132 @@
+"""``quota-monitor cost``: the estimate's arithmetic, and bad input refused with exit 2."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from quota_monitor import parse_key_metrics
+from quota_monitor_cli.cost import PRICES, Usage, estimate, interval_minutes, tiered
+from quota_monitor_cli.main import main
+
+
+def item(usage: Usage, what: str) -> float:
+    (found,) = [line.monthly for line in estimate(usage).items if line.item == what]
+    return found
+
+
+def test_metric_tiers() -> None:
+    tiers = PRICES.metric_tiers
+    assert tiered(0, tiers) == 0
+    assert tiered(40, tiers) == pytest.approx(40 * 0.30)
+    assert tiered(10_000, tiers) == pytest.approx(3_000)
+    assert tiered(30_608, tiers) == pytest.approx(3_000 + 20_608 * 0.10)
+    assert tiered(250_000, tiers) == pytest.approx(3_000 + 24_000)
+    assert tiered(1_000_001, tiers) == pytest.approx(3_000 + 24_000 + 37_500 + 0.02)
+
+
+def test_ten_thousand_keys_every_fifteen_minutes() -> None:
+    usage = Usage(keys=10_000, plans=300)
+    # 3 metrics a key, 2 a plan, 6 health metrics and the 3 of the alerts.
+    assert usage.custom_metrics == 30_000 + 600 + 9
+    assert usage.runs_per_month == 730 * 4
+    assert item(usage, "custom metrics") == pytest.approx(3_000 + 20_609 * 0.10)
+    # ceil(30,608 / 1,000) = 31 requests a run.
+    assert item(usage, "PutMetricData requests") == pytest.approx(31 * 2_920 / 1_000 * 0.01)
+    # The minimum calls: 1 page of plans, 20 of key names, a GetUsage page for each plan.
+    assert usage.api_calls_per_run == 1 + 20 + 300
+    seconds = (321 - 5) / 5 + (0.7 + 0.0004 * 10_000) / (256 / 1769)
+    assert usage.seconds_per_run == pytest.approx(seconds)
+    assert item(usage, "requests") == pytest.approx(2_920 / 1e6 * 0.20)
+    gb_seconds = seconds * 0.25 * 2_920
+    (duration,) = [line for line in estimate(usage).items if line.item.startswith("duration")]
+    assert duration.monthly == pytest.approx(gb_seconds * 0.0000166667)
+    total = estimate(usage).total
+    assert total == pytest.approx(sum(line.monthly for line in estimate(usage).items))
+    assert item(usage, "custom metrics") / total > 0.98  # the dominant part, as the issue says
+
+
+def test_ten_keys() -> None:
+    usage = Usage(keys=10, plans=1)
+    assert usage.custom_metrics == 30 + 2 + 9
+    assert item(usage, "custom metrics") == pytest.approx(41 * 0.30)
+    assert item(usage, "PutMetricData requests") == pytest.approx(2_920 / 1_000 * 0.01)
+    assert item(usage, "dashboards") == pytest.approx(3.00)
+    assert item(usage, "alarms") == pytest.approx(0.60)
+    assert item(usage, "customer managed key of the alert topic") == pytest.approx(1.00)
+
+
+def test_key_metrics_cut_only_the_per_key_metrics() -> None:
+    usage = Usage(keys=10_000, plans=300)
+    top = replace(usage, key_metrics=parse_key_metrics("top:500"))
+    assert top.custom_metrics == 1_500 + 600 + 9
+    assert item(top, "custom metrics") == pytest.approx(2_109 * 0.30)
+    above = replace(usage, key_metrics=parse_key_metrics("above:80"), share_above=0.05)
+    assert above.custom_metrics == 3 * 500 + 600 + 9
+    capped = replace(above, key_metrics=parse_key_metrics("above:80,top:100"))
+    assert capped.custom_metrics == 300 + 600 + 9
+    none = replace(usage, key_metrics=parse_key_metrics("none"))
+    assert none.custom_metrics == 609
+    assert estimate(none).total < estimate(top).total < estimate(usage).total
+
+
+def test_hourly_or_slower_runs_bill_metrics_only_for_hours_with_data() -> None:
+    hourly = Usage(keys=1_000, plans=20, interval_minutes=60)
+    every_two_hours = replace(hourly, interval_minutes=120)
+    assert hourly.billed_metric_fraction == 1.0
+    assert every_two_hours.billed_metric_fraction == 0.5
+    assert item(every_two_hours, "custom metrics") == pytest.approx(item(hourly, "custom metrics") / 2)
+    assert every_two_hours.runs_per_month == 365
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"), [("15m", 15), ("1h", 60), ("90min", 90), ("24h", 1_440), (" 5 minutes ", 5)]
+)
+def test_intervals(text: str, minutes: int) -> None:
+    assert interval_minutes(text) == minutes
+
+
+def test_the_command_prints_the_estimate_and_the_savings(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cost", "--keys", "10000", "--plans", "300", "--key-metrics", "top:100"]) == 0
+    out = capsys.readouterr().out
+    expected = estimate(Usage(keys=10_000, plans=300, key_metrics=parse_key_metrics("top:100"))).total
+    assert f"{expected:,.2f}" in out
+    assert "KEY_METRICS=top:100:" in out
+    baseline = estimate(Usage(keys=10_000, plans=300)).total
+    assert f"(saves {baseline - expected:,.2f})" in out
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--keys", "-5"], "argument --keys: -5 is not allowed: use a whole number from 0 to 10000"),
+        (["--keys", "ten"], "argument --keys: 'ten' is not a whole number from 0 to 10000"),
+        (["--keys", "20000"], "20000 is not allowed"),
+        (["--keys", "10", "--interval", "5x"], "'5x' is not an interval: use a whole number of minutes"),
+        (["--keys", "10", "--interval", "0m"], "'0m' is not allowed"),
+        (["--keys", "10", "--interval", "25h"], "'25h' is not allowed"),
+        (["--keys", "10", "--key-metrics", "top:0"], "'top:0' is not allowed"),
+        (["--keys", "10", "--region", "mars"], "'mars' is not an AWS region name"),
+        (["--keys", "10", "--share-above", "150%"], "'150%' is not allowed"),
+        (["--keys", "10", "--max-rps", "11"], "11 is not allowed"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_value(
+    arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["cost", *arguments])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_another_region_is_priced_at_the_table_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cost", "--keys", "10", "--region", "eu-west-1"]) == 0
+    assert "Prices for eu-west-1 are not in the table" in capsys.readouterr().err
+
+
+def test_runs_per_month_follow_the_interval() -> None:
+    assert Usage(keys=1, plans=1, interval_minutes=7).runs_per_month == pytest.approx(730 * 60 / 7)
+    assert math.isclose(Usage(keys=1, plans=1, interval_minutes=1).runs_per_month, 43_800)
