@@ -22,6 +22,8 @@ from aws_cdk import aws_sqs as sqs
 if TYPE_CHECKING:
     from constructs import Construct
 
+    from infra.metrics import MonitorMetrics
+
 #: SQS publishes queue metrics every five minutes.
 QUEUE_METRIC_PERIOD = Duration.minutes(5)
 
@@ -30,12 +32,39 @@ QUEUE_METRIC_PERIOD = Duration.minutes(5)
 class WatchedParts:
     """What the alarms watch."""
 
-    namespace: str
-    interval: Duration
+    metrics: MonitorMetrics
     monitor_function: lambda_.IFunction
     run_dead_letter_queue: sqs.IQueue
     forwarder_function: lambda_.IFunction | None = None
     forwarder_dead_letter_queue: sqs.IQueue | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitorAlarms:
+    """The alarms by what they watch; the dashboard draws each one's threshold on its metric's widget."""
+
+    monitor_errors: cloudwatch.Alarm
+    scan_errors: cloudwatch.Alarm
+    heartbeat: cloudwatch.Alarm
+    alert_delivery_failures: cloudwatch.Alarm
+    alert_state_errors: cloudwatch.Alarm
+    run_dead_letters: cloudwatch.Alarm
+    slack_forwarder_errors: cloudwatch.Alarm | None = None
+    slack_dead_letters: cloudwatch.Alarm | None = None
+
+    @property
+    def all(self) -> list[cloudwatch.Alarm]:
+        alarms = [
+            self.monitor_errors,
+            self.scan_errors,
+            self.heartbeat,
+            self.alert_delivery_failures,
+            self.alert_state_errors,
+            self.run_dead_letters,
+            self.slack_forwarder_errors,
+            self.slack_dead_letters,
+        ]
+        return [alarm for alarm in alarms if alarm is not None]
 
 
 def _above_zero(
@@ -63,17 +92,33 @@ def _above_zero(
 
 def self_monitoring_alarms(
     scope: Construct, *, parts: WatchedParts, topic: sns.ITopic, name_prefix: str
-) -> list[cloudwatch.Alarm]:
+) -> MonitorAlarms:
     """The alarms, each with the topic as its ALARM and OK action."""
-    interval = parts.interval
-
-    def metric(name: str, statistic: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace=parts.namespace, metric_name=name, statistic=statistic, period=interval
+    metrics = parts.metrics
+    interval = metrics.period
+    forwarder_errors = forwarder_dead_letters = None
+    if parts.forwarder_function is not None:
+        forwarder_errors = _above_zero(
+            scope,
+            "SlackForwarderErrorsAlarm",
+            name=f"{name_prefix}-slack-forwarder-errors",
+            metric=parts.forwarder_function.metric_errors(period=QUEUE_METRIC_PERIOD, statistic="Sum"),
+            description="The Slack webhook forwarder failed to post (it retries; the log says why: "
+            "a placeholder or revoked webhook URL, or Slack answering 4xx/5xx).",
         )
-
-    alarms = [
-        _above_zero(
+    if parts.forwarder_dead_letter_queue is not None:
+        forwarder_dead_letters = _above_zero(
+            scope,
+            "SlackDeadLettersAlarm",
+            name=f"{name_prefix}-slack-dead-letters",
+            metric=parts.forwarder_dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=QUEUE_METRIC_PERIOD, statistic="Maximum"
+            ),
+            description="Alerts that never reached Slack after all retries are in the forwarder's "
+            "dead-letter queue (email and the other subscribers still had them).",
+        )
+    alarms = MonitorAlarms(
+        monitor_errors=_above_zero(
             scope,
             "MonitorErrorsAlarm",
             name=f"{name_prefix}-monitor-errors",
@@ -82,46 +127,46 @@ def self_monitoring_alarms(
             "not be listed, none could be read, or the metrics could not be published (or it crashed). "
             "Its log group says why; Lambda retries once.",
         ),
-        _above_zero(
+        scan_errors=_above_zero(
             scope,
             "ScanErrorsAlarm",
             name=f"{name_prefix}-scan-errors",
-            metric=metric("ScanErrors", "Sum"),
+            metric=metrics.scan_errors,
             description="Some usage plans or keys could not be read in the last run (ScanErrors > 0); "
             "their metrics and alerts are missing. The function's log has one 'scan failure' line each.",
         ),
-        cloudwatch.Alarm(
+        heartbeat=cloudwatch.Alarm(
             scope,
             "HeartbeatAlarm",
             alarm_name=f"{name_prefix}-heartbeat-missing",
             alarm_description="No quota monitor run has finished for two schedule intervals "
             "(no KeysScanned data point): quotas are not being watched. Check the schedule, the "
             "function's errors and its log group.",
-            metric=metric("KeysScanned", "SampleCount"),
+            metric=metrics.runs_finished,
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             evaluation_periods=2,
             datapoints_to_alarm=2,
             treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
         ),
-        _above_zero(
+        alert_delivery_failures=_above_zero(
             scope,
             "AlertDeliveryFailuresAlarm",
             name=f"{name_prefix}-alert-delivery-failures",
-            metric=metric("AlertDeliveryFailures", "Sum"),
+            metric=metrics.alert_delivery_failures,
             description="Quota alerts could not be published to SNS (AlertDeliveryFailures > 0). "
             "They are kept and retried by the next run; the function's log says why.",
         ),
-        _above_zero(
+        alert_state_errors=_above_zero(
             scope,
             "AlertStateErrorsAlarm",
             name=f"{name_prefix}-alert-state-errors",
-            metric=metric("AlertStateErrors", "Sum"),
+            metric=metrics.alert_state_errors,
             description="The alert state table could not be read or written, or an item in it did not "
             "parse (AlertStateErrors > 0): no alert goes out for the keys concerned (for any key when the "
             "table cannot be read). The function's log has an 'alert state' line for each.",
         ),
-        _above_zero(
+        run_dead_letters=_above_zero(
             scope,
             "RunDeadLettersAlarm",
             name=f"{name_prefix}-run-dead-letters",
@@ -131,33 +176,11 @@ def self_monitoring_alarms(
             description="A scheduled run was dropped (EventBridge Scheduler could not invoke the "
             "function, or Lambda gave the event up): its dead-letter queue holds the event.",
         ),
-    ]
-    if parts.forwarder_function is not None:
-        alarms.append(
-            _above_zero(
-                scope,
-                "SlackForwarderErrorsAlarm",
-                name=f"{name_prefix}-slack-forwarder-errors",
-                metric=parts.forwarder_function.metric_errors(period=QUEUE_METRIC_PERIOD, statistic="Sum"),
-                description="The Slack webhook forwarder failed to post (it retries; the log says why: "
-                "a placeholder or revoked webhook URL, or Slack answering 4xx/5xx).",
-            )
-        )
-    if parts.forwarder_dead_letter_queue is not None:
-        alarms.append(
-            _above_zero(
-                scope,
-                "SlackDeadLettersAlarm",
-                name=f"{name_prefix}-slack-dead-letters",
-                metric=parts.forwarder_dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    period=QUEUE_METRIC_PERIOD, statistic="Maximum"
-                ),
-                description="Alerts that never reached Slack after all retries are in the forwarder's "
-                "dead-letter queue (email and the other subscribers still had them).",
-            )
-        )
+        slack_forwarder_errors=forwarder_errors,
+        slack_dead_letters=forwarder_dead_letters,
+    )
     action = actions.SnsAction(topic)
-    for alarm in alarms:
+    for alarm in alarms.all:
         alarm.add_alarm_action(action)
         alarm.add_ok_action(action)
     return alarms

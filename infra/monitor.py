@@ -34,6 +34,7 @@ from infra.alarms import WatchedParts, self_monitoring_alarms
 from infra.alerting import SERVICE_NAME, AlertTopic, SlackWebhookForwarder, slack_channel_configuration
 from infra.dashboard import DashboardParts, quota_dashboard
 from infra.functions import RETENTION, FunctionSpec, dead_letter_queue, python_function
+from infra.metrics import MonitorMetrics
 from infra.powertools import powertools_layer
 from infra.settings import MonitorSettings, check_runtime_environment
 
@@ -179,11 +180,11 @@ class UsageQuotaMonitor(Construct):
             else None
         )
 
+        self.metrics = MonitorMetrics(runtime.namespace, interval)
         self.alarms = self_monitoring_alarms(
             self,
             parts=WatchedParts(
-                namespace=runtime.namespace,
-                interval=interval,
+                metrics=self.metrics,
                 monitor_function=self.function,
                 run_dead_letter_queue=self.run_dead_letter_queue,
                 forwarder_function=self.slack_forwarder.function if self.slack_forwarder else None,
@@ -199,8 +200,7 @@ class UsageQuotaMonitor(Construct):
             self,
             "Dashboard",
             parts=DashboardParts(
-                namespace=runtime.namespace,
-                interval=interval,
+                metrics=self.metrics,
                 thresholds=thresholds,
                 monitor_function=self.function,
                 alarms=self.alarms,

@@ -196,10 +196,19 @@ if TYPE_CHECKING:
         HEALTH_METRICS as HEALTH_METRICS,
     )
     from quota_monitor.publish.metrics import (
-        KEY_METRICS as KEY_METRICS,
+        KEY_DIMENSION as KEY_DIMENSION,
     )
     from quota_monitor.publish.metrics import (
-        PLAN_METRICS as PLAN_METRICS,
+        PER_KEY_METRICS as PER_KEY_METRICS,
+    )
+    from quota_monitor.publish.metrics import (
+        PER_PLAN_METRICS as PER_PLAN_METRICS,
+    )
+    from quota_monitor.publish.metrics import (
+        PLAN_DIMENSION as PLAN_DIMENSION,
+    )
+    from quota_monitor.publish.metrics import (
+        MetricName as MetricName,
     )
     from quota_monitor.publish.selection import (
         ALL_KEYS as ALL_KEYS,
@@ -310,8 +319,11 @@ _EXPORTS: dict[str, str] = {
     "ALERT_HEALTH_METRICS": "quota_monitor.publish.metrics",
     "DEFAULT_NAMESPACE": "quota_monitor.publish.metrics",
     "HEALTH_METRICS": "quota_monitor.publish.metrics",
-    "KEY_METRICS": "quota_monitor.publish.metrics",
-    "PLAN_METRICS": "quota_monitor.publish.metrics",
+    "KEY_DIMENSION": "quota_monitor.publish.metrics",
+    "MetricName": "quota_monitor.publish.metrics",
+    "PLAN_DIMENSION": "quota_monitor.publish.metrics",
+    "PER_KEY_METRICS": "quota_monitor.publish.metrics",
+    "PER_PLAN_METRICS": "quota_monitor.publish.metrics",
     "ALL_KEYS": "quota_monitor.publish.selection",
     "KeyMetricsSelection": "quota_monitor.publish.selection",
     "MAX_TOP": "quota_monitor.publish.selection",
@@ -334,12 +346,14 @@ __all__ = [
     "DEFAULT_MAX_RPS",
     "DEFAULT_NAMESPACE",
     "HEALTH_METRICS",
-    "KEY_METRICS",
+    "KEY_DIMENSION",
     "MAX_PAGE_SIZE",
     "MAX_TOP",
     "NO_KEYS",
     "PERIOD_TYPES",
-    "PLAN_METRICS",
+    "PER_KEY_METRICS",
+    "PER_PLAN_METRICS",
+    "PLAN_DIMENSION",
     "TAG_MUTE",
     "TAG_THRESHOLDS",
     "WEEKDAYS",
@@ -360,6 +374,7 @@ __all__ = [
     "MalformedResource",
     "MalformedResponse",
     "MalformedUsagePage",
+    "MetricName",
     "PaginationLoop",
     "PeriodMismatch",
     "PeriodType",

@@ -25,10 +25,10 @@ from quota_monitor import (
     DEFAULT_BURST,
     DEFAULT_MAX_RPS,
     HEALTH_METRICS,
-    KEY_METRICS,
     MAX_TOP,
     NO_KEYS,
-    PLAN_METRICS,
+    PER_KEY_METRICS,
+    PER_PLAN_METRICS,
     KeyMetricsSelection,
     parse_key_metrics,
 )
@@ -131,7 +131,9 @@ class Usage:
     def custom_metrics(self) -> float:
         plans_with_keys = min(self.plans, self.keys)
         health = len(HEALTH_METRICS) + len(ALERT_HEALTH_METRICS)  # alerts are on in the stack
-        return len(KEY_METRICS) * self.keys_with_metrics + len(PLAN_METRICS) * plans_with_keys + health
+        return (
+            len(PER_KEY_METRICS) * self.keys_with_metrics + len(PER_PLAN_METRICS) * plans_with_keys + health
+        )
 
     @property
     def billed_metric_fraction(self) -> float:

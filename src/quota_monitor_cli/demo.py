@@ -22,6 +22,7 @@ from apigw_sandbox.slack import SlackReceiver
 from quota_monitor import (
     ALERT_HEALTH_METRICS,
     HEALTH_METRICS,
+    MetricName,
     Settings,
     apigateway_client,
     cloudwatch_client,
@@ -108,8 +109,8 @@ def read_back_table(cloudwatch: Any, namespace: str, result: ScanResult, top: li
     for plan in result.plans:
         if plan.quota is not None:
             query("MaxQuotaUtilization", {"UsagePlanId": plan.id}, f"plan {plan.name}", "Percent")
-    for metric in HEALTH_METRICS + ALERT_HEALTH_METRICS:
-        query(metric, {}, "monitor", "Seconds" if metric == "ScanDuration" else "Count")
+    for name in HEALTH_METRICS + ALERT_HEALTH_METRICS:
+        query(name.value, {}, "monitor", "Seconds" if name is MetricName.SCAN_DURATION else "Count")
 
     start = result.scanned_at - timedelta(minutes=10)
     end = datetime.now(result.scanned_at.tzinfo) + timedelta(minutes=2)

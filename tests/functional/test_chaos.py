@@ -9,7 +9,7 @@ once, with exactly the served numbers. Checked after both: every key reported at
 got exactly one alert naming that level (none lost, none doubled), read back from an SQS inbox
 subscribed to the alert topic, and the state table says so.
 
-Run it alone, with its numbers: ``.venv/bin/pytest tests/test_chaos.py -s`` (docs/reliability.md).
+Run it alone, with its numbers: ``.venv/bin/pytest tests/functional/test_chaos.py -s`` (docs/reliability.md).
 """
 
 from __future__ import annotations

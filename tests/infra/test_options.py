@@ -6,6 +6,7 @@ configuration, cdk-nag on."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from aws_cdk import aws_sns as sns
 
 import app as cdk_app
 from infra.alerting import WEBHOOK_PLACEHOLDER
+from quota_monitor import MetricName
 from tests.infra_support import (
     Synthesized,
     att,
@@ -269,10 +271,32 @@ def test_dashboard_follows_namespace_and_thresholds(full: Synthesized) -> None:
     assert len(expressions) == 3
     assert all('SCHEMA("Acme/Quotas", UsagePlanId' in expression for expression in expressions)
     annotated = [widget for widget in body["widgets"] if "annotations" in widget.get("properties", {})]
-    assert [[line["value"] for line in w["properties"]["annotations"]["horizontal"]] for w in annotated] == [
-        [70, 85, 95],
-        [70, 85, 95],
-    ]
+    levels = {
+        widget["properties"]["title"]: [
+            line["value"] for line in widget["properties"]["annotations"]["horizontal"]
+        ]
+        for widget in annotated
+        if str(widget["properties"]["annotations"]["horizontal"][0].get("label", "")).startswith("alert at")
+    }
+    assert list(levels.values()) == [[70, 85, 95], [70, 85, 95]]
+    # The health widgets carry the thresholds of the alarms on their metrics, and nothing else.
+    alarm_lines = {
+        widget["properties"]["title"]: sorted(
+            (line["label"], line["value"]) for line in widget["properties"]["annotations"]["horizontal"]
+        )
+        for widget in annotated
+        if widget["properties"]["title"] not in levels
+    }
+    assert alarm_lines == {
+        "Monitor runs and errors": [("ScanErrors > 0 for 1 datapoints within 5 minutes", 0)],
+        "Runs finished (the heartbeat), keys and plans scanned": [
+            ("KeysScanned < 1 for 2 datapoints within 10 minutes", 1)
+        ],
+        "Run duration and alerts": [
+            ("AlertDeliveryFailures > 0 for 1 datapoints within 5 minutes", 0),
+            ("AlertStateErrors > 0 for 1 datapoints within 5 minutes", 0),
+        ],
+    }
 
 
 def test_removal_policy_destroy_reaches_every_stateful_resource(full: Synthesized) -> None:
@@ -376,3 +400,27 @@ def test_every_handler_is_a_function_of_its_asset(full: Synthesized) -> None:
         module, function = body["Properties"]["Handler"].rsplit(".", 1)
         source = full.outdir / body["Metadata"]["aws:asset:path"] / (module.replace(".", "/") + ".py")
         assert f"\ndef {function}(" in source.read_text(encoding="utf-8"), source
+
+
+def test_every_metric_an_alarm_or_widget_reads_is_one_the_runtime_publishes(full: Synthesized) -> None:
+    namespace = "Acme/Quotas"
+    published = {name.value for name in MetricName}
+    used: set[str] = set()
+    for alarm in full.of_type("AWS::CloudWatch::Alarm").values():
+        if alarm["Properties"].get("Namespace") == namespace:
+            used.add(alarm["Properties"]["MetricName"])
+    body = json.loads(
+        render(full.resources[full.logical_id("Monitor/Dashboard")]["Properties"]["DashboardBody"])
+    )
+    for widget in body["widgets"]:
+        for metric in widget.get("properties", {}).get("metrics", []):
+            if isinstance(metric[0], dict):
+                used |= set(
+                    re.findall(rf'SELECT \w+\((\w+)\) FROM SCHEMA\("{namespace}"', metric[0]["expression"])
+                )
+            elif metric[0] == namespace:
+                used.add(metric[1])
+    assert used <= published, used - published
+    # The dashboard and alarms read every metric the runtime publishes but UsedQuota (a roll-up kept
+    # for users' own graphs).
+    assert published - used == {MetricName.USED_QUOTA.value}

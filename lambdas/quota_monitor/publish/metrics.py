@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import (
@@ -52,16 +53,52 @@ REQUEST_OVERHEAD_BYTES = 16_384
 #: The units this monitor publishes in.
 Unit = Literal["Count", "Percent", "Seconds"]
 
-KEY_METRICS = ("RemainingQuota", "QuotaUtilization", "UsedQuota")
-PLAN_METRICS = ("MaxQuotaUtilization", "UsedQuota")
-HEALTH_METRICS = ("PlansScanned", "KeysScanned", "ScanErrors", "ApiCalls", "ApiThrottles", "ScanDuration")
+
+class MetricName(StrEnum):
+    """Every metric name the monitor publishes: the contract in the module doc, spelled once.
+
+    The stack builds its alarms and widgets from these (``infra/metrics.py``).
+    """
+
+    REMAINING_QUOTA = "RemainingQuota"
+    QUOTA_UTILIZATION = "QuotaUtilization"
+    USED_QUOTA = "UsedQuota"
+    MAX_QUOTA_UTILIZATION = "MaxQuotaUtilization"
+    PLANS_SCANNED = "PlansScanned"
+    KEYS_SCANNED = "KeysScanned"
+    SCAN_ERRORS = "ScanErrors"
+    API_CALLS = "ApiCalls"
+    API_THROTTLES = "ApiThrottles"
+    SCAN_DURATION = "ScanDuration"
+    ALERTS_SENT = "AlertsSent"
+    ALERT_DELIVERY_FAILURES = "AlertDeliveryFailures"
+    ALERT_STATE_ERRORS = "AlertStateErrors"
+
+
+#: Dimensions of the per-key and per-plan metrics.
+PLAN_DIMENSION = "UsagePlanId"
+KEY_DIMENSION = "ApiKeyId"
+PER_KEY_METRICS = (MetricName.REMAINING_QUOTA, MetricName.QUOTA_UTILIZATION, MetricName.USED_QUOTA)
+PER_PLAN_METRICS = (MetricName.MAX_QUOTA_UTILIZATION, MetricName.USED_QUOTA)
+HEALTH_METRICS = (
+    MetricName.PLANS_SCANNED,
+    MetricName.KEYS_SCANNED,
+    MetricName.SCAN_ERRORS,
+    MetricName.API_CALLS,
+    MetricName.API_THROTTLES,
+    MetricName.SCAN_DURATION,
+)
 #: Published only when alerts are configured.
-ALERT_HEALTH_METRICS = ("AlertsSent", "AlertDeliveryFailures", "AlertStateErrors")
+ALERT_HEALTH_METRICS = (
+    MetricName.ALERTS_SENT,
+    MetricName.ALERT_DELIVERY_FAILURES,
+    MetricName.ALERT_STATE_ERRORS,
+)
 
 
-def _datum(name: str, value: float, unit: Unit, at: datetime, **dimensions: str) -> MetricDatum:
+def _datum(name: MetricName, value: float, unit: Unit, at: datetime, **dimensions: str) -> MetricDatum:
     return {
-        "MetricName": name,
+        "MetricName": name.value,
         "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
         "Value": float(value),
         "Unit": unit,
@@ -70,11 +107,11 @@ def _datum(name: str, value: float, unit: Unit, at: datetime, **dimensions: str)
 
 
 def key_metric_data(key: KeyUsage, at: datetime) -> list[MetricDatum]:
-    dims = {"UsagePlanId": key.usage_plan_id, "ApiKeyId": key.api_key_id}
-    data = [_datum("UsedQuota", key.used, "Count", at, **dims)]
+    dims = {PLAN_DIMENSION: key.usage_plan_id, KEY_DIMENSION: key.api_key_id}
+    data = [_datum(MetricName.USED_QUOTA, key.used, "Count", at, **dims)]
     if key.remaining is not None and key.utilization is not None:
-        data.insert(0, _datum("RemainingQuota", key.remaining, "Count", at, **dims))
-        data.insert(1, _datum("QuotaUtilization", key.utilization, "Percent", at, **dims))
+        data.insert(0, _datum(MetricName.REMAINING_QUOTA, key.remaining, "Count", at, **dims))
+        data.insert(1, _datum(MetricName.QUOTA_UTILIZATION, key.utilization, "Percent", at, **dims))
     return data
 
 
@@ -86,8 +123,20 @@ def plan_metric_data(result: ScanResult, at: datetime) -> list[MetricDatum]:
     for plan_id, keys in by_plan.items():
         utilizations = [key.utilization for key in keys if key.utilization is not None]
         if utilizations:
-            data.append(_datum("MaxQuotaUtilization", max(utilizations), "Percent", at, UsagePlanId=plan_id))
-        data.append(_datum("UsedQuota", sum(key.used for key in keys), "Count", at, UsagePlanId=plan_id))
+            data.append(
+                _datum(
+                    MetricName.MAX_QUOTA_UTILIZATION,
+                    max(utilizations),
+                    "Percent",
+                    at,
+                    **{PLAN_DIMENSION: plan_id},
+                )
+            )
+        data.append(
+            _datum(
+                MetricName.USED_QUOTA, sum(key.used for key in keys), "Count", at, **{PLAN_DIMENSION: plan_id}
+            )
+        )
     return data
 
 
@@ -96,19 +145,19 @@ def health_metric_data(
 ) -> list[MetricDatum]:
     stats = result.stats
     data = [
-        _datum("PlansScanned", stats.plans_scanned, "Count", at),
-        _datum("KeysScanned", stats.keys_scanned, "Count", at),
-        _datum("ScanErrors", len(result.failures), "Count", at),
-        _datum("ApiCalls", stats.api_calls, "Count", at),
-        _datum("ApiThrottles", stats.throttles, "Count", at),
-        _datum("ScanDuration", stats.duration_seconds, "Seconds", at),
+        _datum(MetricName.PLANS_SCANNED, stats.plans_scanned, "Count", at),
+        _datum(MetricName.KEYS_SCANNED, stats.keys_scanned, "Count", at),
+        _datum(MetricName.SCAN_ERRORS, len(result.failures), "Count", at),
+        _datum(MetricName.API_CALLS, stats.api_calls, "Count", at),
+        _datum(MetricName.API_THROTTLES, stats.throttles, "Count", at),
+        _datum(MetricName.SCAN_DURATION, stats.duration_seconds, "Seconds", at),
     ]
     if alerts is not None:
-        data.append(_datum("AlertsSent", alerts.alerts_sent, "Count", at))
-        data.append(_datum("AlertDeliveryFailures", alerts.delivery_failures, "Count", at))
+        data.append(_datum(MetricName.ALERTS_SENT, alerts.alerts_sent, "Count", at))
+        data.append(_datum(MetricName.ALERT_DELIVERY_FAILURES, alerts.delivery_failures, "Count", at))
         # The state table could not be read or written, or an item did not parse: alerting is
         # blind for those keys (for every key when the table cannot be read) until it is fixed.
-        data.append(_datum("AlertStateErrors", len(alerts.state_errors), "Count", at))
+        data.append(_datum(MetricName.ALERT_STATE_ERRORS, len(alerts.state_errors), "Count", at))
     return data
 
 
