@@ -77,6 +77,7 @@ def _log(report: RunReport) -> None:
                 "resource": failure.resource,
                 "resourceId": failure.resource_id,
                 "resourceName": failure.name,
+                "usagePlanId": failure.usage_plan_id,
                 "cause": failure.cause,
                 "detail": failure.message,
             },

@@ -112,18 +112,23 @@ class KeyUsage:
 
 @dataclass(frozen=True)
 class ScanFailure:
-    """Something the scan could not read: a usage plan, or an account-wide listing."""
+    """Something the scan could not read: a usage plan, one key of a plan (``api-key``, with the plan's
+    id in ``usage_plan_id``), or an account-wide listing."""
 
-    resource: Literal["usage-plan", "api-keys", "usage-plans"]
+    resource: Literal["usage-plan", "api-key", "api-keys", "usage-plans"]
     resource_id: str | None
     name: str | None
     cause: str
     message: str
+    #: The usage plan concerned: the plan itself, or the plan of the key (None for the listings).
+    usage_plan_id: str | None = None
 
     def describe(self) -> str:
         what = self.resource if self.resource_id is None else f"{self.resource} {self.resource_id}"
         if self.name:
             what += f" ({self.name})"
+        if self.resource == "api-key" and self.usage_plan_id is not None:
+            what += f" in usage plan {self.usage_plan_id}"
         return f"{what}: {self.cause}: {self.message}"
 
 

@@ -5,7 +5,8 @@ The metric contract (dashboards, alarms and users depend on it; keep it exact):
 - per key, dimensions ``UsagePlanId`` and ``ApiKeyId``: ``RemainingQuota`` (Count),
   ``QuotaUtilization`` (Percent), ``UsedQuota`` (Count); plans without a quota: ``UsedQuota`` only;
 - per plan, dimension ``UsagePlanId``: ``MaxQuotaUtilization`` (Percent, plans with a quota and
-  at least one key) and ``UsedQuota`` (Count, the plan's keys summed);
+  at least one key) and ``UsedQuota`` (Count, the plan's keys summed); neither for a plan one of
+  whose keys could not be read that run;
 - the monitor's own health, no dimensions: ``PlansScanned``, ``KeysScanned``, ``ScanErrors``,
   ``ApiCalls``, ``ApiThrottles`` (Count) and ``ScanDuration`` (Seconds).
 
@@ -116,9 +117,13 @@ def key_metric_data(key: KeyUsage, at: datetime) -> list[MetricDatum]:
 
 
 def plan_metric_data(result: ScanResult, at: datetime) -> list[MetricDatum]:
+    """The roll-ups of each plan; none for a plan with a key that could not be read (an ``api-key``
+    failure): its sum and maximum would leave that key out, a wrong number rather than a gap."""
+    incomplete = {failure.usage_plan_id for failure in result.failures if failure.resource == "api-key"}
     by_plan: dict[str, list[KeyUsage]] = {}
     for key in result.keys:
-        by_plan.setdefault(key.usage_plan_id, []).append(key)
+        if key.usage_plan_id not in incomplete:
+            by_plan.setdefault(key.usage_plan_id, []).append(key)
     data: list[MetricDatum] = []
     for plan_id, keys in by_plan.items():
         utilizations = [key.utilization for key in keys if key.utilization is not None]

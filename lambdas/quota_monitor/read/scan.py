@@ -7,7 +7,10 @@
    optionally GetUsagePlanKeys to find attached keys AWS left out of the usage data.
 
 One plan failing never stops the others: it becomes a :class:`ScanFailure` naming the plan and
-the cause, and the rest of the result stands. A plan without a quota is read over the calendar
+the cause, and the rest of the result stands. Likewise one key whose daily entries cannot be read
+exactly (:func:`~quota_monitor.compute.key_usage.parse_daily_usage`) fails that key alone, named
+with its plan (an ``api-key`` failure); the plan's other keys are reported, and the failed key
+has no numbers anywhere (docs/reliability.md). A plan without a quota is read over the calendar
 month to date (``used`` only).
 """
 
@@ -64,6 +67,8 @@ class PlanScan:
     keys: list[KeyUsage] = field(default_factory=list)
     usage_pages: int = 0
     failure: ScanFailure | None = None
+    #: Keys of a plan that was read whose own entries could not be (``api-key`` failures).
+    key_failures: tuple[ScanFailure, ...] = ()
 
 
 def scan_plan(
@@ -90,30 +95,39 @@ def scan_plan(
     try:
         items = pages.merged_items()
         expected_days = days_between(start, end)
-        keys = []
+        keys: list[KeyUsage] = []
+        key_failures: list[ScanFailure] = []
         for key_id, raw in items.items():
-            day_before, *daily = parse_daily_usage(
-                raw,
-                expected_days=expected_days,
-                has_quota=plan.quota is not None,
-                usage_plan_id=plan.id,
-                api_key_id=key_id,
-            )
-            keys.append(key_usage(plan, period, key_id, daily, api_keys.get(key_id), day_before=day_before))
+            api_key = api_keys.get(key_id)
+            try:
+                day_before, *daily = parse_daily_usage(
+                    raw,
+                    expected_days=expected_days,
+                    has_quota=plan.quota is not None,
+                    usage_plan_id=plan.id,
+                    api_key_id=key_id,
+                )
+                keys.append(key_usage(plan, period, key_id, daily, api_key, day_before=day_before))
+            except UsageDataError as error:
+                # That key only: the plan's other keys were read exactly (docs/reliability.md).
+                cause, message = describe_error(error)
+                name = api_key.name if api_key else None
+                key_failures.append(ScanFailure("api-key", key_id, name, cause, message, plan.id))
         if settings.cross_check_plan_keys:
+            # A key whose entry could not be read is in the usage data: it is failed, not unused.
             reported = set(items)
             keys.extend(
                 unused_key_usage(plan, period, key_id, api_keys.get(key_id))
                 for key_id in list_plan_key_ids(api, plan.id)
                 if key_id not in reported
             )
-    except (*READ_ERRORS, UsageDataError) as error:
+    except READ_ERRORS as error:
         if is_configuration_error(error):
             raise
         cause, message = describe_error(error)
-        failure = ScanFailure("usage-plan", plan.id, plan.name, cause, message)
+        failure = ScanFailure("usage-plan", plan.id, plan.name, cause, message, plan.id)
         return PlanScan(plan, usage_pages=pages.service_pages, failure=failure)
-    return PlanScan(plan, keys=keys, usage_pages=pages.service_pages)
+    return PlanScan(plan, keys=keys, usage_pages=pages.service_pages, key_failures=tuple(key_failures))
 
 
 def scan_account(
@@ -145,7 +159,12 @@ def scan_account(
         plan_id = raw.get("id")
         failures.append(
             ScanFailure(
-                "usage-plan", plan_id if isinstance(plan_id, str) else None, None, "MalformedResource", reason
+                "usage-plan",
+                plan_id if isinstance(plan_id, str) else None,
+                None,
+                "MalformedResource",
+                reason,
+                plan_id if isinstance(plan_id, str) else None,
             )
         )
 
@@ -174,7 +193,8 @@ def scan_account(
                     on_plan(scan, done, len(plans))
 
     keys = [key for scan in scans for key in scan.keys]
-    failures.extend(scan.failure for scan in scans if scan.failure is not None)
+    for scan in scans:
+        failures.extend((scan.failure,) if scan.failure is not None else scan.key_failures)
     stats = ScanStats(
         plans_scanned=sum(1 for scan in scans if scan.failure is None),
         keys_scanned=len(keys),
