@@ -27,12 +27,6 @@ if TYPE_CHECKING:
     from quota_monitor.alert.thresholds import (
         DEFAULT_LEVELS as DEFAULT_LEVELS,
     )
-    from quota_monitor.alert.thresholds import (
-        TAG_MUTE as TAG_MUTE,
-    )
-    from quota_monitor.alert.thresholds import (
-        TAG_THRESHOLDS as TAG_THRESHOLDS,
-    )
     from quota_monitor.clients import (
         apigateway_client as apigateway_client,
     )
@@ -50,6 +44,24 @@ if TYPE_CHECKING:
     )
     from quota_monitor.compute.periods import (
         period_containing as period_containing,
+    )
+    from quota_monitor.compute.tags import (
+        TAG_MUTE as TAG_MUTE,
+    )
+    from quota_monitor.compute.tags import (
+        TAG_PREFIX as TAG_PREFIX,
+    )
+    from quota_monitor.compute.tags import (
+        TAG_THRESHOLDS as TAG_THRESHOLDS,
+    )
+    from quota_monitor.compute.tags import (
+        TagValueError as TagValueError,
+    )
+    from quota_monitor.compute.tags import (
+        tag_flag as tag_flag,
+    )
+    from quota_monitor.compute.tags import (
+        tag_list as tag_list,
     )
     from quota_monitor.config import (
         ACCOUNT_MAX_RPS as ACCOUNT_MAX_RPS,
@@ -316,6 +328,12 @@ _EXPORTS: dict[str, str] = {
     "WEEKDAYS": "quota_monitor.compute.periods",
     "period_containing": "quota_monitor.compute.periods",
     "parse_daily_usage": "quota_monitor.compute.key_usage",
+    "TAG_MUTE": "quota_monitor.compute.tags",
+    "TAG_PREFIX": "quota_monitor.compute.tags",
+    "TAG_THRESHOLDS": "quota_monitor.compute.tags",
+    "TagValueError": "quota_monitor.compute.tags",
+    "tag_flag": "quota_monitor.compute.tags",
+    "tag_list": "quota_monitor.compute.tags",
     "ALERT_HEALTH_METRICS": "quota_monitor.publish.metrics",
     "DEFAULT_NAMESPACE": "quota_monitor.publish.metrics",
     "HEALTH_METRICS": "quota_monitor.publish.metrics",
@@ -331,8 +349,6 @@ _EXPORTS: dict[str, str] = {
     "parse_key_metrics": "quota_monitor.publish.selection",
     "select_keys": "quota_monitor.publish.selection",
     "DEFAULT_LEVELS": "quota_monitor.alert.thresholds",
-    "TAG_MUTE": "quota_monitor.alert.thresholds",
-    "TAG_THRESHOLDS": "quota_monitor.alert.thresholds",
     "AlertMessage": "quota_monitor.deliver.messages",
     "percent": "quota_monitor.deliver.messages",
 }
@@ -355,6 +371,7 @@ __all__ = [
     "PER_PLAN_METRICS",
     "PLAN_DIMENSION",
     "TAG_MUTE",
+    "TAG_PREFIX",
     "TAG_THRESHOLDS",
     "WEEKDAYS",
     "AlertClients",
@@ -393,6 +410,7 @@ __all__ = [
     "SlackDeliveryError",
     "StaleStartingToken",
     "TagProblem",
+    "TagValueError",
     "UsageDataError",
     "UsagePages",
     "UsagePaginationError",
@@ -415,6 +433,8 @@ __all__ = [
     "run_scan",
     "scan_account",
     "select_keys",
+    "tag_flag",
+    "tag_list",
 ]
 
 

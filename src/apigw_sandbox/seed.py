@@ -135,12 +135,12 @@ def seed_demo_account(account: SandboxAccount, *, seed: int = 7) -> SeededAccoun
     for plan_name, limit, period, key_count in DEMO_PLANS:
         tags = {"team": "platform"}
         if plan_name == "pro":
-            tags["quota-monitor:thresholds"] = "75,90,100"
+            tags["quota-monitor:thresholds"] = "75/90/100"
         plan_id = account.create_usage_plan(plan_name, limit=limit, period=period, tags=tags)
         seeded.plans[plan_name] = plan_id
         for index in range(key_count):
             name = next(names)
-            key_tags = {"quota-monitor:thresholds": "50,75,95"} if name == "billing-client" else {}
+            key_tags = {"quota-monitor:thresholds": "50 75 95"} if name == "billing-client" else {}
             key_id = account.create_api_key(name, tags=key_tags)
             account.attach_key(plan_id, key_id)
             if limit is None:

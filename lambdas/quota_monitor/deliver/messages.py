@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from quota_monitor.compute.tags import TAG_MUTE, TAG_THRESHOLDS
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
@@ -187,8 +189,8 @@ def email_body(note: Notification, region: str) -> str:
 
 def _howto() -> str:
     return (
-        "Change a key's levels with the tag quota-monitor:thresholds (such as 50,75,95) on the key or its "
-        "usage plan; silence it with quota-monitor:mute=true."
+        f"Change a key's levels with the tag {TAG_THRESHOLDS} (such as 50/75/95) on the key or its "
+        f"usage plan; silence it with {TAG_MUTE}=true."
     )
 
 
