@@ -37,10 +37,22 @@ WEBHOOK_PLACEHOLDER: Final = "replace-me-with-the-slack-incoming-webhook-url"
 
 
 class AlertTopic(Construct):
-    """The topic for quota alerts and the monitor's own alarms, encrypted with a rotating key."""
+    """The topic for quota alerts and the monitor's own alarms, encrypted with a rotating key.
+
+    With ``ops_topic``, a second topic under the same key for the alarms about the Slack webhook
+    forwarder itself: the forwarder reads the first topic, so a broken webhook would swallow the
+    alarm that says so. The second topic reaches people some other way: the same email addresses,
+    and AWS Chatbot when it is set up (:func:`slack_channel_configuration`); never the forwarder.
+    """
 
     def __init__(
-        self, scope: Construct, id_: str, *, emails: Sequence[str], removal_policy: RemovalPolicy
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        emails: Sequence[str],
+        removal_policy: RemovalPolicy,
+        ops_topic: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         self.key = kms.Key(
@@ -60,22 +72,24 @@ class AlertTopic(Construct):
                 resources=["*"],
             )
         )
-        self.topic = sns.Topic(
-            self,
-            "Topic",
-            display_name="API Gateway quota alerts",
-            master_key=self.key,
-            enforce_ssl=True,
+        self.topic = self._topic("Topic", "API Gateway quota alerts", emails)
+        self.ops_topic = (
+            self._topic("OpsTopic", "API Gateway quota monitor: Slack forwarder alarms", emails)
+            if ops_topic
+            else None
         )
+
+    def _topic(self, id_: str, display_name: str, emails: Sequence[str]) -> sns.Topic:
+        topic = sns.Topic(self, id_, display_name=display_name, master_key=self.key, enforce_ssl=True)
         this_accounts_alarms = f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
         # enforce_ssl gives the topic a policy of its own, which replaces SNS's default one: say
         # explicitly that this account's alarms may publish.
-        self.topic.add_to_resource_policy(
+        topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowThisAccountsAlarmsToPublish",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
+                resources=[topic.topic_arn],
                 conditions={
                     "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
                     "ArnLike": {"aws:SourceArn": this_accounts_alarms},
@@ -83,7 +97,8 @@ class AlertTopic(Construct):
             )
         )
         for email in emails:
-            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+            topic.add_subscription(subscriptions.EmailSubscription(email))
+        return topic
 
     def grant_publish_to(self, grantee: iam.IGrantable) -> None:
         """``sns:Publish`` on the topic and the key calls SNS makes for the publisher: exactly these."""
@@ -102,9 +117,9 @@ class AlertTopic(Construct):
 
 
 def slack_channel_configuration(
-    scope: Construct, id_: str, *, channel: SlackChannel, topic: sns.ITopic, name: str
+    scope: Construct, id_: str, *, channel: SlackChannel, topics: Sequence[sns.ITopic], name: str
 ) -> chatbot.SlackChannelConfiguration:
-    """AWS Chatbot posting the topic's messages (the ``default`` body, a Chatbot custom
+    """AWS Chatbot posting the topics' messages (the ``default`` body, a Chatbot custom
     notification; alarms natively) to a Slack channel. Notifications only: the guardrail caps what
     anyone could do from the channel at reading CloudWatch, instead of Chatbot's default of
     AdministratorAccess."""
@@ -114,7 +129,7 @@ def slack_channel_configuration(
         slack_channel_configuration_name=name,
         slack_workspace_id=channel.workspace_id,
         slack_channel_id=channel.channel_id,
-        notification_topics=[topic],
+        notification_topics=list(topics),
         logging_level=chatbot.LoggingLevel.ERROR,
         guardrail_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("CloudWatchReadOnlyAccess")],
     )

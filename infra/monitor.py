@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -35,6 +35,7 @@ from infra.alerting import SERVICE_NAME, AlertTopic, SlackWebhookForwarder, slac
 from infra.dashboard import DashboardParts, quota_dashboard
 from infra.functions import RETENTION, FunctionSpec, dead_letter_queue, python_function
 from infra.metrics import MonitorMetrics
+from infra.names import regional_name
 from infra.powertools import powertools_layer
 from infra.settings import MonitorSettings, check_runtime_environment
 
@@ -48,6 +49,8 @@ SCHEDULER_RETRY_ATTEMPTS: Final = 5
 #: scheduled run is the real retry, and more would pile onto it.
 LAMBDA_RETRY_ATTEMPTS: Final = 1
 LAMBDA_MAX_EVENT_AGE_LIMIT: Final = Duration.hours(6)
+#: AWS Chatbot's limit on a configuration name (letters, digits, - and _).
+CHATBOT_NAME_MAX_LENGTH: Final = 128
 
 
 class UsageQuotaMonitor(Construct):
@@ -73,7 +76,14 @@ class UsageQuotaMonitor(Construct):
         self.interval = interval = Duration.minutes(settings.schedule_minutes)
         layer = powertools_layer or _default_layer(self)
 
-        self.alerts = AlertTopic(self, "Alerts", emails=settings.alert_emails, removal_policy=removal)
+        self.alerts = AlertTopic(
+            self,
+            "Alerts",
+            emails=settings.alert_emails,
+            removal_policy=removal,
+            # The forwarder's own alarms need a way to people that does not go through it.
+            ops_topic=settings.slack_webhook is not None,
+        )
         self.table = dynamodb.Table(
             self,
             "AlertState",
@@ -158,8 +168,9 @@ class UsageQuotaMonitor(Construct):
                 self,
                 "SlackChannel",
                 channel=settings.slack_channel,
-                topic=self.alerts.topic,
-                name=f"{stack.stack_name}-quota-alerts"[:128],
+                topics=[t for t in (self.alerts.topic, self.alerts.ops_topic) if t is not None],
+                # Chatbot's names are global to the account: one per region (infra/names.py).
+                name=regional_name(self, "quota-alerts", max_length=CHATBOT_NAME_MAX_LENGTH),
             )
             if settings.slack_channel is not None
             else None
@@ -193,8 +204,16 @@ class UsageQuotaMonitor(Construct):
                 ),
             ),
             topic=self.alerts.topic,
+            forwarder_topic=self.alerts.ops_topic,
             name_prefix=stack.stack_name,
         )
+        if self.alerts.ops_topic is not None and not settings.alert_emails and settings.slack_channel is None:
+            Annotations.of(self).add_warning_v2(
+                "quota-monitor:forwarder-alarms-unread",
+                "The Slack webhook forwarder's own alarms go to the ops topic (output OpsTopicArn), "
+                "which nothing reads: with neither alertEmails nor an AWS Chatbot channel, a broken "
+                "webhook would be noticed by nobody. Set alertEmails, or subscribe to OpsTopicArn.",
+            )
         thresholds = runtime.alerts.levels if runtime.alerts is not None else ()
         self.dashboard = quota_dashboard(
             self,

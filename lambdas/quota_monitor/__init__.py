@@ -84,6 +84,12 @@ if TYPE_CHECKING:
     from quota_monitor.config import (
         Settings as Settings,
     )
+    from quota_monitor.deliver.console import (
+        CONSOLE_HOSTS as CONSOLE_HOSTS,
+    )
+    from quota_monitor.deliver.console import (
+        console_url as console_url,
+    )
     from quota_monitor.deliver.messages import (
         AlertMessage as AlertMessage,
     )
@@ -350,6 +356,8 @@ _EXPORTS: dict[str, str] = {
     "select_keys": "quota_monitor.publish.selection",
     "DEFAULT_LEVELS": "quota_monitor.alert.thresholds",
     "AlertMessage": "quota_monitor.deliver.messages",
+    "CONSOLE_HOSTS": "quota_monitor.deliver.console",
+    "console_url": "quota_monitor.deliver.console",
     "percent": "quota_monitor.deliver.messages",
 }
 
@@ -357,6 +365,7 @@ __all__ = [
     "ACCOUNT_MAX_RPS",
     "ALERT_HEALTH_METRICS",
     "ALL_KEYS",
+    "CONSOLE_HOSTS",
     "DEFAULT_BURST",
     "DEFAULT_LEVELS",
     "DEFAULT_MAX_RPS",
@@ -419,6 +428,7 @@ __all__ = [
     "apigateway_client",
     "client",
     "cloudwatch_client",
+    "console_url",
     "describe",
     "describe_error",
     "guarded_api",

@@ -64,7 +64,6 @@ def parse_levels(text: str) -> tuple[int, ...]:
     return tuple(levels)
 
 
-
 @dataclass(frozen=True)
 class AlertPolicy:
     """The levels and mute state that apply to one key, and where each came from."""

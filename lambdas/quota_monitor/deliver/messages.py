@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from quota_monitor.compute.tags import TAG_MUTE, TAG_THRESHOLDS
+from quota_monitor.deliver.console import console_url
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -38,17 +39,6 @@ MAX_SUBJECT = 99
 MAX_MESSAGE_BYTES = 250_000
 SIGNATURE = "-- apigw-quota-monitor"
 _UNSAFE_SUBJECT = re.compile(r"[^\x20-\x7e]")
-
-
-def console_url(region: str, usage_plan_id: str) -> str:
-    """The usage plan in the API Gateway console.
-
-    The list page (``/apigateway/main/usage-plans?region=``) is the documented form; the path with the
-    plan id is the console's deep link as of writing (not in AWS's reference: it may change).
-    """
-    return (
-        f"https://{region}.console.aws.amazon.com/apigateway/main/usage-plans/{usage_plan_id}?region={region}"
-    )
 
 
 def percent(value: float | None) -> str:
@@ -157,7 +147,9 @@ def facts(note: Notification, region: str) -> list[tuple[str, str]]:
     sentence = forecast_sentence(note)
     if sentence:
         rows.append(("Forecast", sentence))
-    rows.append(("Console", console_url(region, key.usage_plan_id)))
+    link = console_url(region, key.usage_plan_id)
+    if link is not None:  # no console link is known for the region's partition
+        rows.append(("Console", link))
     return rows
 
 
@@ -255,6 +247,8 @@ def chatbot_single(note: Notification, region: str) -> dict[str, Any]:
     description = "\n".join(
         f"*{label}:* {value}" for label, value in facts(note, region) if label != "Console"
     )
+    link = console_url(region, key.usage_plan_id)
+    open_it = [f"Open the usage plan: {link}"] if link is not None else []
     return {
         "version": "1.0",
         "source": "custom",
@@ -264,7 +258,7 @@ def chatbot_single(note: Notification, region: str) -> dict[str, Any]:
             "title": f"{EMOJI[note.kind]} {headline(note)}",
             "description": description,
             "nextSteps": [
-                f"Open the usage plan: {console_url(region, key.usage_plan_id)}",
+                *open_it,
                 "Extend the key (UpdateUsage), raise the plan's quota, or talk to the client",
             ]
             if note.kind != "recovered"
@@ -357,6 +351,8 @@ def digest_message(
     ordered = sorted(notes, key=_digest_order)
     lines = [digest_line(note) for note in ordered]
     plans = sorted({(note.key.usage_plan_id, note.key.usage_plan_name) for note in ordered})
+    links = [(name, console_url(region, plan_id)) for plan_id, name in plans]
+    console_lines = [f"  {name}: {link}" for name, link in links if link is not None]
     part_text = f", part {part} of {parts}" if parts > 1 else ""
     title = f"{total} API keys need attention ({_counts(ordered)}){part_text}"
     email = "\n".join(
@@ -365,9 +361,7 @@ def digest_message(
             "",
             *[f"- {line}" for line in lines],
             "",
-            "Usage plans in the API Gateway console:",
-            *[f"  {name}: {console_url(region, plan_id)}" for plan_id, name in plans],
-            "",
+            *(["Usage plans in the API Gateway console:", *console_lines, ""] if console_lines else []),
             _howto(),
             SIGNATURE,
         ]
