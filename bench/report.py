@@ -9,6 +9,7 @@ import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.budget import budget_lines
 from bench.scenario import MAX_DATAPOINTS_PER_REQUEST, MAX_REQUEST_BYTES, minimum_metric_requests
 
 if TYPE_CHECKING:
@@ -245,7 +246,7 @@ def render_text(report: BenchReport) -> str:
         table.add_row(what, *cells, target)
     console = Console(record=True, width=200, file=io.StringIO())
     console.print(table)
-    for line in comparison_lines(report) + import_lines(report.imports):
+    for line in budget_lines(report) + comparison_lines(report) + import_lines(report.imports):
         console.print(line, highlight=False)
     if report.headroom is not None:
         other = Table(title=headroom_title(report), title_justify="left")
@@ -280,7 +281,10 @@ def render_markdown(report: BenchReport) -> str:
     for what, cells, target in result_rows(report):
         lines.append(f"| {what} | " + " | ".join(cells) + f" | {target} |")
     lines.append("")
-    lines.extend(f"- {line.strip()}" for line in comparison_lines(report) + import_lines(report.imports))
+    lines.extend(
+        f"- {line.strip()}"
+        for line in budget_lines(report) + comparison_lines(report) + import_lines(report.imports)
+    )
     failures = [(m.case.label, m.error or "; ".join(m.failures[:3])) for m in report.measurements if m.failed]
     lines.extend(f"- {label} failed: {reason}" for label, reason in failures)
     if report.headroom is not None:

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from bench import budget
 from bench.report import DOCS, render_text, write_docs
 from bench.scenario import AccountShape, Scenario, floor_seconds, minimum_calls
 
@@ -459,8 +460,12 @@ def progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def default_cases(time_scale: float, *, naive: bool, naive_real_time: bool) -> list[Case]:
+def default_cases(
+    time_scale: float, *, naive: bool, naive_real_time: bool, whole_budget: bool = True
+) -> list[Case]:
     cases = [Case("monitor, real time", "monitor", 1.0)]
+    if whole_budget:
+        cases.append(budget_case())
     if naive and time_scale != 1.0:
         cases.append(Case(f"monitor, time x{time_scale:g}", "monitor", time_scale))
     if naive:
@@ -468,6 +473,12 @@ def default_cases(time_scale: float, *, naive: bool, naive_real_time: bool) -> l
     if naive_real_time and time_scale != 1.0:
         cases.append(Case("naive, real time", "naive", 1.0))
     return cases
+
+
+def budget_case(run: int | None = None) -> Case:
+    """The monitor at the account's whole budget, in real time (:mod:`bench.budget`)."""
+    label = budget.LABEL if run is None else f"{budget.LABEL} #{run}"
+    return Case(label, "monitor", 1.0, budget.ENV)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -489,6 +500,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-headroom", action="store_true", help="skip the experiment with other traffic in the account"
     )
+    parser.add_argument(
+        "--no-budget",
+        action="store_true",
+        help="skip the monitor at the account's whole budget (10/s, burst 40)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["budget"],
+        help="run only this part (no default runs, naive scan, headroom or import timing; implies --no-docs)",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="with --only budget: how many runs (default 1)")
     parser.add_argument("--no-docs", action="store_true", help=f"do not write {DOCS.relative_to(ROOT)}")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     args = parser.parse_args(argv)
@@ -500,15 +522,26 @@ def main(argv: list[str] | None = None) -> int:
     command = (
         "make bench" if argv is None and len(sys.argv) == 1 else "python -m bench " + " ".join(sys.argv[1:])
     )
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat} must be at least 1")
     progress(f"seeding the sandbox: {scenario.plans} plans, {scenario.keys} keys ...")
-    report = run_benchmark(
-        scenario,
-        default_cases(args.time_scale, naive=not args.no_naive, naive_real_time=args.naive_real_time),
-        headroom=None if args.no_headroom else headroom_cases(),
-        command=command,
-    )
+    if args.only == "budget":
+        runs = [budget_case(n if args.repeat > 1 else None) for n in range(1, args.repeat + 1)]
+        report = run_benchmark(scenario, runs, measure_imports=False, command=command)
+    else:
+        report = run_benchmark(
+            scenario,
+            default_cases(
+                args.time_scale,
+                naive=not args.no_naive,
+                naive_real_time=args.naive_real_time,
+                whole_budget=not args.no_budget,
+            ),
+            headroom=None if args.no_headroom else headroom_cases(),
+            command=command,
+        )
     sys.stdout.write(render_text(report))
-    if not args.no_docs:
+    if not args.no_docs and args.only is None:
         write_docs(report)
         progress(f"results written to {DOCS.relative_to(ROOT)}")
     if args.json:

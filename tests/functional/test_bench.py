@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import budget
 from bench.report import END_MARK, START_MARK, render_markdown, render_text, write_docs
 from bench.run import BenchReport, Case, parse_importtime, run_benchmark
 from bench.scenario import (
@@ -31,6 +32,7 @@ def report() -> BenchReport:
         Case("monitor", "monitor", 50.0),
         Case("naive", "naive", 50.0),
         Case("monitor beside other traffic", "monitor", 50.0, background_rps=2.0),
+        Case(budget.LABEL, "monitor", 50.0, budget.ENV),
     ]
     return run_benchmark(SMALL, cases, measure_imports=False)
 
@@ -94,6 +96,19 @@ def test_other_traffic_shares_the_account_bucket(report: BenchReport) -> None:
     assert beside.background["calls"] > 0
     assert beside.keys_missed == 0
     assert beside.total_calls - beside.throttles_sent == beside.minimum_total
+
+
+def test_the_whole_budget_run_is_measured_against_the_configured_burst(report: BenchReport) -> None:
+    whole = report.measurements[3]
+    assert budget.is_budget_run(whole)
+    assert (whole.settings["max_rps"], whole.settings["burst"]) == (10.0, 40)
+    assert whole.floor == floor_seconds(whole.minimum_total, 10.0, 40)  # the configured burst, not 36
+    assert not whole.failed
+    assert whole.keys_missed == whole.keys_wrong == 0
+    assert whole.total_calls - whole.throttles_sent == whole.minimum_total
+    (line,) = budget.budget_lines(report)
+    assert line.startswith("whole budget (APIGATEWAY_MAX_RPS=10, APIGATEWAY_BURST=40, time x50): scan ")
+    assert "whole budget" in render_markdown(report)
 
 
 def test_the_report_renders_and_replaces_its_block(report: BenchReport, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -373,3 +374,30 @@ def test_a_field_botocore_cannot_parse_fails_that_key_only(
     assert "used 'lots' is not a whole number" in result.failures[0].message
     assert {key.api_key_id for key in result.keys} == set(fine_keys) | set(broken_keys) - {bad}
     assert cloud.sandbox.calls["GetUsage"] == 2  # the data, not a transient fault: not retried
+
+
+def test_the_key_listing_runs_beside_the_plans_and_names_every_key(
+    account: SandboxAccount, api: ApiGatewayCalls, cloud: LocalCloud, now: datetime
+) -> None:
+    """GetApiKeys is one page after another; run before the plans it kept the rate limit's burst
+    unspent for seconds (docs/benchmarks.md, "The whole budget"). It runs beside them, and the keys
+    get their names afterwards."""
+    plans = [add_plan(account, f"plan-{n}", 3) for n in range(3)]
+    seen: list[tuple[str, str, float]] = []
+
+    def slow_key_listing(request: Request) -> None:
+        seen.append((request.operation, "start", time.monotonic()))
+        if request.operation == "GetApiKeys":
+            time.sleep(0.5)
+            seen.append((request.operation, "end", time.monotonic()))
+
+    cloud.sandbox.fault_hooks.append(slow_key_listing)
+    result = scan_account(api, now=now, settings=ScanSettings(max_workers=4))
+
+    listing_ended = max(at for operation, what, at in seen if operation == "GetApiKeys" and what == "end")
+    usage_started = [at for operation, _, at in seen if operation == "GetUsage"]
+    assert len(usage_started) == 3
+    assert all(at < listing_ended for at in usage_started)
+    assert result.failures == ()
+    names = {key.api_key_id: key.api_key_name for key in result.keys}
+    assert names == {key_id: account.keys[key_id].name for _, key_ids in plans for key_id in key_ids}

@@ -1,10 +1,13 @@
 """The scan: every usage plan, every key, every page, into one :class:`ScanResult`.
 
 1. GetUsagePlans (500 a page, to the end).
-2. GetApiKeys (500 a page) for key names and tags; never values.
-3. Per plan, concurrently up to ``max_workers``: GetUsage from the start of the current quota
-   period to today, 500 keys a page, every page merged by :mod:`quota_monitor.read.usage_pages`;
-   optionally GetUsagePlanKeys to find attached keys AWS left out of the usage data.
+2. Concurrently, up to ``max_workers`` at once: GetApiKeys (500 a page) for key names and tags,
+   never values; and per plan, GetUsage from the start of the current quota period to today, 500
+   keys a page, every page merged by :mod:`quota_monitor.read.usage_pages`, optionally
+   GetUsagePlanKeys to find attached keys AWS left out of the usage data. The key listing is
+   sequential (one page after another); run before the plans, it kept the rate limit's burst
+   unspent for seconds (docs/benchmarks.md, "The whole budget"). The names are put on the keys
+   once both are done.
 
 One plan failing never stops the others: it becomes a :class:`ScanFailure` naming the plan and
 the cause, and the rest of the result stands. Likewise one key whose daily entries cannot be read
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -76,9 +79,12 @@ def scan_plan(
     plan: UsagePlan,
     *,
     now: datetime,
-    api_keys: dict[str, ApiKey],
     settings: ScanSettings,
+    api_keys: dict[str, ApiKey] | None = None,
 ) -> PlanScan:
+    """One plan's usage. Key names come from ``api_keys`` when given; :func:`scan_account` reads
+    the key listing meanwhile and names the keys afterwards (:func:`with_names`)."""
+    api_keys = api_keys or {}
     period = period_containing(
         plan.quota.period if plan.quota else NO_QUOTA_PERIOD, now.date(), week_start=settings.week_start
     )
@@ -169,28 +175,26 @@ def scan_account(
         )
 
     api_keys: dict[str, ApiKey] = {}
-    if plans:
-        try:
-            api_keys = list_api_keys(api)
-        except READ_ERRORS as error:
-            if is_configuration_error(error):
-                raise
-            # Names and tags are lost for this run; the usage numbers are not.
-            cause, message = describe_error(error)
-            failures.append(ScanFailure("api-keys", None, None, cause, message))
-
     scans: list[PlanScan] = []
     if plans:
-        with ThreadPoolExecutor(max_workers=max(1, min(settings.max_workers, len(plans)))) as pool:
-            futures = [
-                pool.submit(scan_plan, api, plan, now=now, api_keys=api_keys, settings=settings)
-                for plan in plans
-            ]
+        with ThreadPoolExecutor(max_workers=max(1, min(settings.max_workers, len(plans) + 1))) as pool:
+            # Submitted first, so that it starts at once: it is one page after another.
+            listing = pool.submit(list_api_keys, api)
+            futures = [pool.submit(scan_plan, api, plan, now=now, settings=settings) for plan in plans]
             for done, future in enumerate(futures, start=1):
                 scan = future.result()
                 scans.append(scan)
                 if on_plan is not None:
                     on_plan(scan, done, len(plans))
+            try:
+                api_keys = listing.result()
+            except READ_ERRORS as error:
+                if is_configuration_error(error):
+                    raise
+                # Names and tags are lost for this run; the usage numbers are not.
+                cause, message = describe_error(error)
+                failures.append(ScanFailure("api-keys", None, None, cause, message))
+        scans = [with_names(scan, api_keys) for scan in scans]
 
     keys = [key for scan in scans for key in scan.keys]
     for scan in scans:
@@ -211,6 +215,22 @@ def scan_account(
         stats=stats,
         api_keys=api_keys,
         period_mismatches=period_mismatches(scans),
+    )
+
+
+def with_names(scan: PlanScan, api_keys: dict[str, ApiKey]) -> PlanScan:
+    """The plan's keys (and failed keys) with the names the key listing gave them."""
+    if not api_keys:
+        return scan
+
+    def name(key_id: str | None) -> str | None:
+        api_key = api_keys.get(key_id or "")
+        return api_key.name if api_key else None
+
+    return replace(
+        scan,
+        keys=[replace(key, api_key_name=name(key.api_key_id)) for key in scan.keys],
+        key_failures=tuple(replace(failure, name=name(failure.resource_id)) for failure in scan.key_failures),
     )
 
 
