@@ -233,6 +233,15 @@ def machine_line() -> str:
     )
 
 
+def alert_lines(report: BenchReport) -> list[str]:
+    """The alert step's table (:mod:`bench.alert_storm`), in markdown; nothing when it did not run."""
+    if not report.alerts:
+        return []
+    from bench.alert_storm import markdown  # noqa: PLC0415 - it builds on bench.run, which builds on this
+
+    return markdown(report.alerts)
+
+
 def render_text(report: BenchReport) -> str:
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
@@ -247,6 +256,8 @@ def render_text(report: BenchReport) -> str:
     console = Console(record=True, width=200, file=io.StringIO())
     console.print(table)
     for line in budget_lines(report) + comparison_lines(report) + import_lines(report.imports):
+        console.print(line, highlight=False)
+    for line in alert_lines(report):
         console.print(line, highlight=False)
     if report.headroom is not None:
         other = Table(title=headroom_title(report), title_justify="left")
@@ -298,6 +309,7 @@ def render_markdown(report: BenchReport) -> str:
             ]
         )
         lines.extend("| " + " | ".join(cells) + " |" for cells in headroom_rows(report.headroom))
+    lines.extend(alert_lines(report))
     lines.append(END_MARK)
     return "\n".join(lines) + "\n"
 

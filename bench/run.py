@@ -31,11 +31,14 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from bench import budget
 from bench.report import DOCS, render_text, write_docs
 from bench.scenario import AccountShape, Scenario, floor_seconds, minimum_calls
+
+if TYPE_CHECKING:
+    from bench.alert_storm import AlertMeasurement
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -125,7 +128,9 @@ class ImportTiming:
 class SandboxHost:
     """The sandbox host process, driven over its stdin/stdout."""
 
-    def __init__(self, scenario: Scenario, *, stderr: IO[str] | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario, *, stderr: IO[str] | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
         command = [
             sys.executable,
             "-m",
@@ -135,6 +140,7 @@ class SandboxHost:
             f"--big-plans={scenario.big_plans}",
             f"--big-plan-keys={scenario.big_plan_keys}",
             f"--scan-date={scenario.scan_date.isoformat()}",
+            *extra,
         ]
         self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell
             command,
@@ -384,6 +390,8 @@ class BenchReport:
     seconds_to_seed: float
     command: str
     headroom: Headroom | None = None
+    #: The alert step at 10,000 keys (:mod:`bench.alert_storm`).
+    alerts: list[AlertMeasurement] | None = None
 
     def first(self, impl: str, scale: float | None = None) -> Measurement | None:
         for measurement in self.measurements:
@@ -507,10 +515,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["budget"],
+        choices=["budget", "alerts"],
         help="run only this part (no default runs, naive scan, headroom or import timing; implies --no-docs)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="with --only budget: how many runs (default 1)")
+    parser.add_argument(
+        "--no-alerts",
+        action="store_true",
+        help="skip the alert step at 10,000 keys (recovery storm, fresh table)",
+    )
     parser.add_argument("--no-docs", action="store_true", help=f"do not write {DOCS.relative_to(ROOT)}")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     args = parser.parse_args(argv)
@@ -528,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "budget":
         runs = [budget_case(n if args.repeat > 1 else None) for n in range(1, args.repeat + 1)]
         report = run_benchmark(scenario, runs, measure_imports=False, command=command)
+    elif args.only == "alerts":
+        report = run_benchmark(scenario, [], measure_imports=False, command=command)
     else:
         report = run_benchmark(
             scenario,
@@ -540,6 +555,10 @@ def main(argv: list[str] | None = None) -> int:
             headroom=None if args.no_headroom else headroom_cases(),
             command=command,
         )
+    if args.only == "alerts" or (args.only is None and not args.no_alerts):
+        from bench.alert_storm import measure_alerts  # noqa: PLC0415 - it builds on this module
+
+        report.alerts = measure_alerts(scenario)
     sys.stdout.write(render_text(report))
     if not args.no_docs and args.only is None:
         write_docs(report)
@@ -550,4 +569,5 @@ def main(argv: list[str] | None = None) -> int:
         )
     monitor_runs = [m for m in report.measurements if m.case.impl == "monitor"]
     monitor_runs += report.headroom.measurements if report.headroom else []
-    return 1 if any(m.failed for m in monitor_runs) else 0
+    alerts_wrong = any(not m.correct for m in report.alerts or [])
+    return 1 if any(m.failed for m in monitor_runs) or alerts_wrong else 0

@@ -24,6 +24,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from quota_monitor.alert.run import (
+        run_alerts as run_alerts,
+    )
+    from quota_monitor.alert.state import (
+        AlertStateStore as AlertStateStore,
+    )
     from quota_monitor.alert.thresholds import (
         DEFAULT_LEVELS as DEFAULT_LEVELS,
     )
@@ -355,6 +361,8 @@ _EXPORTS: dict[str, str] = {
     "parse_key_metrics": "quota_monitor.publish.selection",
     "select_keys": "quota_monitor.publish.selection",
     "DEFAULT_LEVELS": "quota_monitor.alert.thresholds",
+    "run_alerts": "quota_monitor.alert.run",
+    "AlertStateStore": "quota_monitor.alert.state",
     "AlertMessage": "quota_monitor.deliver.messages",
     "CONSOLE_HOSTS": "quota_monitor.deliver.console",
     "console_url": "quota_monitor.deliver.console",
@@ -387,6 +395,7 @@ __all__ = [
     "AlertMessage",
     "AlertReport",
     "AlertSettings",
+    "AlertStateStore",
     "ApiGatewayCalls",
     "ApiKey",
     "ConfigError",
@@ -439,6 +448,7 @@ __all__ = [
     "percent",
     "period_containing",
     "publish_metrics",
+    "run_alerts",
     "run_once",
     "run_scan",
     "scan_account",

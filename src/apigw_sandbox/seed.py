@@ -172,12 +172,14 @@ def seed_scale_account(
     big_plan_keys: int = 1_234,
     history_days: int = 30,
     seed: int = 11,
+    utilization: tuple[float, float] = (1.0, 99.0),
 ) -> SeededAccount:
     """An account at AWS's default maxima: ``plans`` usage plans, ``keys`` API keys.
 
     ``big_plans`` plans hold ``big_plan_keys`` keys each (several GetUsage pages at 500); the
     rest of the keys are spread over the other plans. Every key has ``history_days`` + 1 days
-    of data, so a scan on the last day of a month reads 31 days per key.
+    of data, so a scan on the last day of a month reads 31 days per key. Each key ends today at a
+    utilization drawn uniformly from ``utilization`` (percent).
     """
     rng = random.Random(seed)
     seeded = SeededAccount()
@@ -196,7 +198,7 @@ def seed_scale_account(
         for _ in range(size):
             key_id = account.create_api_key(f"key-{key_number:05d}", key_id=f"k{key_number:09d}")
             account.attach_key(plan_id, key_id)
-            target = round(rng.uniform(1, 99), 1)
+            target = round(rng.uniform(*utilization), 1)
             seed_key_usage(account, plan_id, key_id, utilization=target, rng=rng, history_days=history_days)
             seeded.keys.append(SeededKey(plan_id, key_id, f"key-{key_number:05d}", target))
             key_number += 1

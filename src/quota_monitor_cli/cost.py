@@ -77,6 +77,8 @@ class Prices:
 PRICES = Prices()
 
 HOURS_PER_MONTH = 730  # AWS's convention for a month
+#: Write request units per alert: a claim and a confirmation, each a transactional write (2 units).
+STATE_WRITE_UNITS_PER_ALERT = 4
 LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one vCPU's worth at 1,769 MB, proportionally below
 #: What the benchmark measured (docs/benchmarks.md) and the duration model builds on: CPU
 #: seconds a run spends apart from API waits (imports and clients, 0.5 s, rounded up for Lambda's
@@ -201,7 +203,8 @@ def estimate(usage: Usage, prices: Prices = PRICES) -> Estimate:
     gb_seconds = usage.seconds_per_run * usage.memory_mb / 1024 * runs
     log_gb = LOG_BYTES_PER_RUN * runs / 1e9
     state_reads = math.ceil(usage.keys * STATE_ITEM_BYTES / 4096) / 2 * runs  # eventually consistent Scan
-    state_writes = usage.alerts_per_month
+    # A claim and a confirmation per alert, in transactions: 2 write units each (quota_monitor.alert.state).
+    state_writes = usage.alerts_per_month * STATE_WRITE_UNITS_PER_ALERT
     items = [
         LineItem(
             "CloudWatch",

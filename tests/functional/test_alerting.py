@@ -554,3 +554,52 @@ def test_a_wrong_week_start_never_repeats_an_alert_and_says_so(
     assert "set WEEK_START_DAY" in mismatch.describe()
     # All week the data says the same of the assumed start (Sunday the 22nd).
     assert monday.result.period_mismatches == sunday.result.period_mismatches
+
+
+def test_claims_a_hundred_to_a_transaction_skip_only_the_keys_another_run_holds(
+    account: SandboxAccount, alert_infra: AlertResources, now: datetime
+) -> None:
+    """At 10,000 keys a run writes 20,000 state items (docs/benchmarks.md): a hundred to a
+    TransactWriteItems, each item under its own condition. A transaction is all or nothing, so the
+    keys another run holds are refused and every other key of the same transaction is claimed,
+    alerted once and confirmed all the same."""
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    keys = [add_key(account, plan, f"client-{n:03d}", 95.0) for n in range(150)]
+    held = keys[40:47]
+    dynamodb = client("dynamodb")
+    for key_id in held:  # another run's live claim, taken before this one reads the table
+        dynamodb.put_item(
+            TableName=alert_infra.table_name,
+            Item={
+                "pk": {"S": f"{plan}#{key_id}"},
+                "rev": {"N": "0"},
+                "claimToken": {"S": "another-run"},
+                "claimUntil": {"N": str(int(now.timestamp()) + 600)},
+            },
+        )
+    sent: list[dict[str, Any]] = []
+    dynamodb.meta.events.register(
+        "before-parameter-build.dynamodb",
+        lambda params, model, **_: sent.append({"operation": model.name, **params}),
+    )
+    settings = Settings.from_env(alert_infra.env(FORECAST_ENABLED="false"))
+    report = run_once(
+        settings,
+        apigateway=apigateway_client(),
+        cloudwatch=cloudwatch_client(),
+        now=now,
+        alert_clients=AlertClients(sns=client("sns"), dynamodb=dynamodb, region="us-east-1"),
+    )
+
+    assert report.alerts is not None
+    assert (report.alerts.alerts_sent, report.alerts.skipped, report.alerts.state_errors) == (143, 7, ())
+    alerted = [alert["apiKeyId"] for alert in alerts_in(alert_infra.received())]
+    assert sorted(alerted) == sorted(set(keys) - set(held))
+    items = alert_infra.items()
+    assert all(items[f"{plan}#{key_id}"]["claimToken"] == {"S": "another-run"} for key_id in held)
+    assert all("claimToken" not in items[f"{plan}#{k}"] for k in set(keys) - set(held))
+    assert {item["alertLevel"]["N"] for pk, item in items.items() if pk.split("#")[1] not in held} == {"90"}
+    writes = [request for request in sent if request["operation"] != "Scan"]
+    assert {request["operation"] for request in writes} == {"TransactWriteItems"}
+    assert max(len(request["TransactItems"]) for request in writes) == 100
+    assert all(len(request["ClientRequestToken"]) == 36 for request in writes)

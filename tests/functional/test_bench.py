@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import budget
+from bench.alert_storm import AlertMeasurement, markdown, measure_alerts
 from bench.report import END_MARK, START_MARK, render_markdown, render_text, write_docs
 from bench.run import BenchReport, Case, parse_importtime, run_benchmark
 from bench.scenario import (
@@ -143,3 +144,38 @@ def test_importtime_output_is_read_per_module() -> None:
     assert children == {"aws_lambda_powertools": 12.0, "quota_monitor.monitor": 30.0}
     with pytest.raises(ValueError, match="not in the importtime output"):
         parse_importtime(stderr, "other.module")
+
+
+@pytest.fixture(scope="module")
+def alert_runs() -> list[AlertMeasurement]:
+    return measure_alerts(SMALL)
+
+
+def test_the_recovery_storm_sends_every_recovery_once_in_transactions(
+    alert_runs: list[AlertMeasurement],
+) -> None:
+    storm, _ = alert_runs
+    assert storm.ok, storm.error
+    assert storm.items_before == storm.expected == 1_300
+    assert storm.alerts["alertsSent"] == 1_300
+    assert storm.correct
+    # A claim and a confirmation for every key, a hundred to a transaction; no write one at a time.
+    assert storm.requests["TransactWriteItems items"] == 2 * 1_300
+    assert storm.requests["TransactWriteItems"] < 2 * 1_300 / 50
+    assert "UpdateItem" not in storm.requests
+    assert storm.state_after == {"items": 1_300, "by_state": {"2026-11-01 level 0": 1_300}, "claims": 0}
+
+
+def test_the_first_run_against_a_fresh_table_alerts_every_key_over_a_level_once(
+    alert_runs: list[AlertMeasurement],
+) -> None:
+    _, fresh = alert_runs
+    assert fresh.ok, fresh.error
+    assert 0 < fresh.expected < 1_300
+    assert fresh.alerts["alertsSent"] == fresh.expected
+    assert fresh.correct
+    assert fresh.state_after["items"] == fresh.expected
+    assert fresh.state_after["claims"] == 0
+    table = "\n".join(markdown(alert_runs))
+    assert "recovery storm" in table
+    assert "first run, fresh table" in table

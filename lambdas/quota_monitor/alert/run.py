@@ -11,13 +11,16 @@ The order (see :mod:`quota_monitor.alert.state` for why it is safe twice):
    its keys' new state; a message that failed releases them, so the next run sends again.
 5. Store changes with nothing to say (resets with recovery notifications off).
 
+Every step writes its items up to a hundred to a DynamoDB transaction, each under its own
+condition (:meth:`~quota_monitor.alert.state.AlertStateStore.apply`): a month's first run, when
+every alerted key of a large account recovers, is 20,000 conditional writes.
+
 Each step returns what it found; :func:`run_alerts` adds it up into one :class:`AlertReport`.
 """
 
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,7 +34,7 @@ from quota_monitor.errors import describe
 from quota_monitor.models import AlertReport
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
     from datetime import datetime
 
     from mypy_boto3_sns import SNSClient
@@ -42,8 +45,9 @@ if TYPE_CHECKING:
     from quota_monitor.deliver.messages import AlertMessage
     from quota_monitor.models import ScanResult, TagProblem
 
-#: DynamoDB writes in flight at once (claims and confirms are one small write per key).
-STATE_WORKERS = 8
+#: DynamoDB transactions in flight at once (each up to 100 claims, confirms or releases:
+#: :meth:`quota_monitor.alert.state.AlertStateStore.apply`).
+STATE_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -88,18 +92,6 @@ def decide(result: ScanResult, settings: AlertSettings, stored: StoredStates, no
     return Decisions(tuple(decisions), tuple(problems.values()), unevaluated)
 
 
-@dataclass(frozen=True)
-class StateWrites:
-    """The outcome of one state write per decision: True done, False refused by its condition (another
-    run holds or changed the key), None failed (the error is in ``errors``)."""
-
-    outcomes: tuple[bool | None, ...]
-    errors: tuple[str, ...]
-
-    def count(self, outcome: bool | None) -> int:
-        return sum(1 for done in self.outcomes if done is outcome)
-
-
 def run_alerts(
     result: ScanResult,
     settings: AlertSettings,
@@ -123,7 +115,10 @@ def run_alerts(
     loud = [decision for decision in decided.decisions if decision.notification is not None]
     quiet = [decision for decision in decided.decisions if decision.notification is None]
 
-    claims = _each(lambda d: store.claim(d.pk, d.key, d.read, token=token, until=claim_until, now=now), loud)
+    claims = store.apply(
+        [store.claim_write(d.pk, d.key, d.read, token=token, until=claim_until, now=now) for d in loud],
+        workers=STATE_WORKERS,
+    )
     state_errors += claims.errors
     claimed = [decision for decision, done in zip(loud, claims.outcomes, strict=True) if done is True]
     skipped = claims.count(False)
@@ -144,7 +139,9 @@ def run_alerts(
         except (ClientError, BotoCoreError) as error:
             delivery_failures += len(carried)
             publish_errors.append(f"publishing {len(carried)} alert(s): {describe(error)}")
-            releases = _each(lambda d: store.release(d.pk, token=token), carried)
+            releases = store.apply(
+                [store.release_write(d.pk, token=token) for d in carried], workers=STATE_WORKERS
+            )
             state_errors += releases.errors
             state_errors += ["a claim was lost before it could be released"] * releases.count(False)
             continue
@@ -152,11 +149,16 @@ def run_alerts(
         alerts_sent += len(carried)
         if on_message is not None:
             on_message(message)
-        confirmations = _each(lambda d: store.confirm(d.pk, d.key, d.new, token=token, now=now), carried)
+        confirmations = store.apply(
+            [store.confirm_write(d.pk, d.key, d.new, token=token, now=now) for d in carried],
+            workers=STATE_WORKERS,
+        )
         state_errors += confirmations.errors
         unconfirmed += len(carried) - confirmations.count(True)
 
-    writes = _each(lambda d: store.write(d.pk, d.key, d.read, d.new, now=now), quiet)
+    writes = store.apply(
+        [store.change_write(d.pk, d.key, d.read, d.new, now=now) for d in quiet], workers=STATE_WORKERS
+    )
     state_errors += writes.errors
     skipped += writes.count(False)
     return AlertReport(
@@ -172,22 +174,3 @@ def run_alerts(
         tag_problems=decided.tag_problems,
         publish_errors=tuple(publish_errors),
     )
-
-
-def _each(action: Callable[[Decision], bool], decisions: Iterable[Decision]) -> StateWrites:
-    """Run one state write per decision, a few at a time."""
-    items = list(decisions)
-    if not items:
-        return StateWrites((), ())
-    errors: list[str] = []
-
-    def attempt(decision: Decision) -> bool | None:
-        try:
-            return action(decision)
-        except (ClientError, BotoCoreError) as error:
-            errors.append(f"state item {decision.pk}: {describe(error)}")
-            return None
-
-    with ThreadPoolExecutor(max_workers=min(STATE_WORKERS, len(items))) as pool:
-        outcomes = tuple(pool.map(attempt, items))
-    return StateWrites(outcomes, tuple(errors))

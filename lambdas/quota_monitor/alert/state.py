@@ -15,6 +15,9 @@ A run that dies between claim and confirm leaves a claim that expires at the end
 lease (the Lambda's remaining time); the next run then sends again. That is the one case where a
 notification can repeat (if the publish had gone through): at least once, never lost.
 
+A run sends its claims, confirmations and releases a hundred to a ``TransactWriteItems``
+(:meth:`AlertStateStore.apply`), each item under the same condition as its own ``UpdateItem``.
+
 The item: ``pk`` (``<usagePlanId>#<apiKeyId>``), ``usagePlanId``, ``apiKeyId``, ``periodStart``,
 ``alertLevel``, ``forecastSent``, ``rev``, ``claimToken``, ``claimUntil`` (epoch seconds), and
 ``expiresAt`` (epoch seconds, the table's TTL attribute): a week after the quota period resets.
@@ -22,21 +25,33 @@ The item: ``pk`` (``<usagePlanId>#<apiKeyId>``), ``usagePlanId``, ``apiKeyId``, 
 
 from __future__ import annotations
 
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
 from quota_monitor.alert.rules import AlertState
+from quota_monitor.errors import describe, error_code
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from quota_monitor.models import KeyUsage
 
 #: How long after its quota period resets an item may be deleted by DynamoDB's TTL.
 TTL_AFTER_RESET = timedelta(days=7)
+#: The most items DynamoDB takes in one TransactWriteItems.
+MAX_TRANSACTION_ITEMS: Final = 100
+#: Cancellation reasons worth another try, and how many: the item was busy, or the table throttled.
+RETRIED_CANCELLATIONS: Final = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
+MAX_RETRIES: Final = 3
 
 _NAMES = {
     "#period": "periodStart",
@@ -87,6 +102,27 @@ def _condition_failed(error: ClientError) -> bool:
 
 
 @dataclass(frozen=True)
+class StateWrite:
+    """One conditional update of one item, as :meth:`AlertStateStore.apply` and ``update_item`` take it."""
+
+    pk: str
+    #: ``UpdateExpression``, ``ConditionExpression``, ``ExpressionAttributeNames`` and ``...Values``.
+    request: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StateWrites:
+    """The outcome of one state write per decision: True done, False refused by its condition (another
+    run holds or changed the key), None failed (the error is in ``errors``)."""
+
+    outcomes: tuple[bool | None, ...]
+    errors: tuple[str, ...]
+
+    def count(self, outcome: bool | None) -> int:
+        return sum(1 for done in self.outcomes if done is outcome)
+
+
+@dataclass(frozen=True)
 class StoredStates:
     """What :meth:`AlertStateStore.load` found: the state of each key, and the items that did not parse."""
 
@@ -124,103 +160,225 @@ class AlertStateStore:
                     unreadable[pk] = str(error)
         return StoredStates(states, unreadable)
 
-    def _update(self, pk: str, **request: Any) -> bool:
+    # -- one item at a time ----------------------------------------------------------------------
+    def _update(self, write: StateWrite) -> bool:
         try:
-            self._db.update_item(TableName=self.table_name, Key={"pk": _s(pk)}, **request)
+            self._db.update_item(TableName=self.table_name, Key={"pk": _s(write.pk)}, **write.request)
         except ClientError as error:
             if _condition_failed(error):
                 return False
             raise
         return True
 
+    def claim(
+        self, pk: str, key: KeyUsage, read: AlertState, *, token: str, until: datetime, now: datetime
+    ) -> bool:
+        """Take the key for this run; False when another run changed or holds it since it was read."""
+        return self._update(self.claim_write(pk, key, read, token=token, until=until, now=now))
+
+    def confirm(self, pk: str, key: KeyUsage, new: AlertState, *, token: str, now: datetime) -> bool:
+        """Store the new state and drop the claim; False when the claim was lost (expired and taken)."""
+        return self._update(self.confirm_write(pk, key, new, token=token, now=now))
+
+    def release(self, pk: str, *, token: str) -> bool:
+        """Drop the claim and leave the state as it was, so that the next run tries again."""
+        return self._update(self.release_write(pk, token=token))
+
+    def write(self, pk: str, key: KeyUsage, read: AlertState, new: AlertState, *, now: datetime) -> bool:
+        """A change with nothing to send (a reset with recovery notifications off): one conditional write."""
+        return self._update(self.change_write(pk, key, read, new, now=now))
+
+    # -- many items, in transactions ----------------------------------------------------------------
+    def apply(self, writes: Sequence[StateWrite], *, workers: int = 1) -> StateWrites:
+        """Many conditional writes, up to :data:`MAX_TRANSACTION_ITEMS` in one TransactWriteItems.
+
+        Each item's condition is evaluated and applied as in its own UpdateItem (DynamoDB applies a
+        transaction's items atomically, each under its condition), so the protocol is unchanged; a
+        request carries a hundred items instead of one, which at 10,000 keys is the difference
+        between minutes and seconds of a small Lambda's CPU (docs/benchmarks.md, "The alert step at
+        10,000 keys"). A transaction is all or nothing: when DynamoDB cancels it, the items whose
+        condition failed are refused (False), and the others are written again without them. An
+        item in another transaction at that moment (``TransactionConflict``) or throttled is tried
+        again, then refused (a conflict: another run has it) or reported as an error (throttling).
+        Every request carries a ``ClientRequestToken``, so that botocore's retry of a transaction
+        whose answer was lost does not find the items already changed and refuse them.
+
+        Returns one outcome per write, in order: True done, False refused, None failed.
+        """
+        outcomes: list[bool | None] = [None] * len(writes)
+        errors: list[str] = []
+        chunks = [
+            list(range(n, min(n + MAX_TRANSACTION_ITEMS, len(writes))))
+            for n in range(0, len(writes), MAX_TRANSACTION_ITEMS)
+        ]
+
+        def run(chunk: list[int]) -> None:
+            for index, (done, error) in zip(chunk, self._transact([writes[i] for i in chunk]), strict=True):
+                outcomes[index] = done
+                if error is not None:
+                    errors.append(f"state item {writes[index].pk}: {error}")
+
+        if workers > 1 and len(chunks) > 1:
+            with ThreadPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+                list(pool.map(run, chunks))
+        else:
+            for chunk in chunks:
+                run(chunk)
+        return StateWrites(tuple(outcomes), tuple(errors))
+
+    def _transact(self, writes: Sequence[StateWrite]) -> list[tuple[bool | None, str | None]]:
+        """One chunk (at most 100 writes): (outcome, error) for each."""
+        results: list[tuple[bool | None, str | None] | None] = [None] * len(writes)
+        pending = list(range(len(writes)))
+        retries: dict[int, int] = {}
+        while pending:
+            items: list[Any] = [
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": {"pk": _s(writes[i].pk)},
+                        **writes[i].request,
+                    }
+                }
+                for i in pending
+            ]
+            try:
+                self._db.transact_write_items(TransactItems=items, ClientRequestToken=str(uuid.uuid4()))
+            except ClientError as error:
+                reasons = error.response.get("CancellationReasons")
+                if (
+                    error_code(error) != "TransactionCanceledException"
+                    or not reasons
+                    or len(reasons) != len(pending)
+                ):
+                    message = describe(error)
+                    for i in pending:
+                        results[i] = (None, message)
+                    break
+                again = []
+                for i, reason in zip(pending, reasons, strict=True):
+                    code = str(reason.get("Code") or "None")
+                    if code == "ConditionalCheckFailed":
+                        results[i] = (False, None)
+                    elif code == "None":
+                        again.append(i)  # fine, but cancelled with the rest
+                    elif code in RETRIED_CANCELLATIONS and retries.get(i, 0) < MAX_RETRIES:
+                        retries[i] = retries.get(i, 0) + 1
+                        again.append(i)
+                    elif code == "TransactionConflict":
+                        results[i] = (False, None)  # another run's write: as a refused condition
+                    else:
+                        results[i] = (None, f"{code}: {reason.get('Message') or 'transaction cancelled'}")
+                pending = again
+                continue
+            for i in pending:
+                results[i] = (True, None)
+            break
+        return [result if result is not None else (None, "not written") for result in results]
+
+    # -- the requests ------------------------------------------------------------------------------
     @staticmethod
     def _read_condition(read: AlertState) -> tuple[str, dict[str, Any]]:
         if read.rev is None:
             return "attribute_not_exists(pk)", {}
         return "#rev = :read_rev", {":read_rev": _n(read.rev)}
 
-    def claim(
+    def claim_write(
         self, pk: str, key: KeyUsage, read: AlertState, *, token: str, until: datetime, now: datetime
-    ) -> bool:
-        """Take the key for this run; False when another run changed or holds it since it was read."""
+    ) -> StateWrite:
+        """The claim (module doc): the item must be at the revision read, and not held by a live claim."""
         condition, values = self._read_condition(read)
-        return self._update(
+        return StateWrite(
             pk,
-            UpdateExpression=(
-                "SET #token = :token, #until = :until, #plan = :plan, #key = :key, "
-                "#rev = if_not_exists(#rev, :zero), #expires = if_not_exists(#expires, :expires)"
-            ),
-            ConditionExpression=f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now)",
-            ExpressionAttributeNames=_names("#token", "#until", "#plan", "#key", "#rev", "#expires"),
-            ExpressionAttributeValues={
-                **values,
-                ":token": _s(token),
-                ":until": _n(_epoch(until)),
-                ":plan": _s(key.usage_plan_id),
-                ":key": _s(key.api_key_id),
-                ":zero": _n(0),
-                ":expires": _n(expires_at(key)),
-                ":now": _n(_epoch(now)),
+            {
+                "UpdateExpression": (
+                    "SET #token = :token, #until = :until, #plan = :plan, #key = :key, "
+                    "#rev = if_not_exists(#rev, :zero), #expires = if_not_exists(#expires, :expires)"
+                ),
+                "ConditionExpression": f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now)",
+                "ExpressionAttributeNames": _names("#token", "#until", "#plan", "#key", "#rev", "#expires"),
+                "ExpressionAttributeValues": {
+                    **values,
+                    ":token": _s(token),
+                    ":until": _n(_epoch(until)),
+                    ":plan": _s(key.usage_plan_id),
+                    ":key": _s(key.api_key_id),
+                    ":zero": _n(0),
+                    ":expires": _n(expires_at(key)),
+                    ":now": _n(_epoch(now)),
+                },
             },
         )
 
-    def confirm(self, pk: str, key: KeyUsage, new: AlertState, *, token: str, now: datetime) -> bool:
-        """Store the new state and drop the claim; False when the claim was lost (expired and taken)."""
-        return self._update(
+    def confirm_write(
+        self, pk: str, key: KeyUsage, new: AlertState, *, token: str, now: datetime
+    ) -> StateWrite:
+        """The confirmation: the new state stored and the claim dropped, if this run still holds it."""
+        return StateWrite(
             pk,
-            UpdateExpression=(
-                "SET #period = :period, #level = :level, #forecast = :forecast, #rev = #rev + :one, "
-                "#expires = :expires, #updated = :now REMOVE #token, #until"
-            ),
-            ConditionExpression="#token = :token",
-            ExpressionAttributeNames=_names(
-                "#period", "#level", "#forecast", "#rev", "#expires", "#updated", "#token", "#until"
-            ),
-            ExpressionAttributeValues=self._state_values(key, new, now)
-            | {":token": _s(token), ":one": _n(1)},
+            {
+                "UpdateExpression": (
+                    "SET #period = :period, #level = :level, #forecast = :forecast, #rev = #rev + :one, "
+                    "#expires = :expires, #updated = :now REMOVE #token, #until"
+                ),
+                "ConditionExpression": "#token = :token",
+                "ExpressionAttributeNames": _names(
+                    "#period", "#level", "#forecast", "#rev", "#expires", "#updated", "#token", "#until"
+                ),
+                "ExpressionAttributeValues": self._state_values(key, new, now)
+                | {":token": _s(token), ":one": _n(1)},
+            },
         )
 
-    def release(self, pk: str, *, token: str) -> bool:
-        """Drop the claim and leave the state as it was, so that the next run tries again."""
-        return self._update(
+    def release_write(self, pk: str, *, token: str) -> StateWrite:
+        """The release: the claim dropped and the state left as it was, if this run still holds it."""
+        return StateWrite(
             pk,
-            UpdateExpression="REMOVE #token, #until",
-            ConditionExpression="#token = :token",
-            ExpressionAttributeNames=_names("#token", "#until"),
-            ExpressionAttributeValues={":token": _s(token)},
+            {
+                "UpdateExpression": "REMOVE #token, #until",
+                "ConditionExpression": "#token = :token",
+                "ExpressionAttributeNames": _names("#token", "#until"),
+                "ExpressionAttributeValues": {":token": _s(token)},
+            },
         )
 
-    def write(self, pk: str, key: KeyUsage, read: AlertState, new: AlertState, *, now: datetime) -> bool:
-        """A change with nothing to send (a reset with recovery notifications off): one conditional write."""
+    def change_write(
+        self, pk: str, key: KeyUsage, read: AlertState, new: AlertState, *, now: datetime
+    ) -> StateWrite:
+        """A change with nothing to send, under the same condition as a claim."""
         condition, values = self._read_condition(read)
-        return self._update(
+        return StateWrite(
             pk,
-            UpdateExpression=(
-                "SET #period = :period, #level = :level, #forecast = :forecast, "
-                "#rev = if_not_exists(#rev, :zero) + :one, #expires = :expires, #updated = :now, "
-                "#plan = :plan, #key = :key"
-            ),
-            ConditionExpression=f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now_epoch)",
-            ExpressionAttributeNames=_names(
-                "#period",
-                "#level",
-                "#forecast",
-                "#rev",
-                "#expires",
-                "#updated",
-                "#plan",
-                "#key",
-                "#token",
-                "#until",
-            ),
-            ExpressionAttributeValues={
-                **values,
-                **self._state_values(key, new, now),
-                ":zero": _n(0),
-                ":one": _n(1),
-                ":plan": _s(key.usage_plan_id),
-                ":key": _s(key.api_key_id),
-                ":now_epoch": _n(_epoch(now)),
+            {
+                "UpdateExpression": (
+                    "SET #period = :period, #level = :level, #forecast = :forecast, "
+                    "#rev = if_not_exists(#rev, :zero) + :one, #expires = :expires, #updated = :now, "
+                    "#plan = :plan, #key = :key"
+                ),
+                "ConditionExpression": (
+                    f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now_epoch)"
+                ),
+                "ExpressionAttributeNames": _names(
+                    "#period",
+                    "#level",
+                    "#forecast",
+                    "#rev",
+                    "#expires",
+                    "#updated",
+                    "#plan",
+                    "#key",
+                    "#token",
+                    "#until",
+                ),
+                "ExpressionAttributeValues": {
+                    **values,
+                    **self._state_values(key, new, now),
+                    ":zero": _n(0),
+                    ":one": _n(1),
+                    ":plan": _s(key.usage_plan_id),
+                    ":key": _s(key.api_key_id),
+                    ":now_epoch": _n(_epoch(now)),
+                },
             },
         )
 

@@ -50,6 +50,7 @@ def console_home(region: str, partition: str | None = None) -> str | None:
     return None if host is None else host.format(region=region)
 
 
+@cache
 def console_url(region: str, usage_plan_id: str, partition: str | None = None) -> str | None:
     """The usage plan in the API Gateway console, or None where no console link can be built.
 
