@@ -16,10 +16,12 @@ The stack builds its ``DashboardUrl`` output from :data:`CONSOLE_HOSTS` too (``i
 from __future__ import annotations
 
 from functools import cache
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import boto3
 from botocore.exceptions import BotoCoreError
+
+if TYPE_CHECKING:
+    import boto3
 
 #: Partition -> the console's address; ``{region}`` is the region's code.
 CONSOLE_HOSTS: Final = {
@@ -31,6 +33,10 @@ CONSOLE_HOSTS: Final = {
 
 @cache
 def _session() -> boto3.session.Session:
+    # Imported when the first link is built, not with the module: the handler's cold import
+    # stays without boto3 until it makes its clients (docs/benchmarks.md, "Cold import").
+    import boto3  # noqa: PLC0415
+
     return boto3.session.Session()
 
 
