@@ -79,6 +79,7 @@ def level_of(key: KeyUsage) -> int:
 
 
 def test_chaos_every_fault_at_once_over_10000_keys(cloud: LocalCloud) -> None:
+    # GIVEN the 10,000-key account with every kind of fault at once, and the alert resources
     started = time.perf_counter()
     account = SandboxAccount(clock=lambda: NOW)
     seeded = seed_scale_account(account)
@@ -100,6 +101,7 @@ def test_chaos_every_fault_at_once_over_10000_keys(cloud: LocalCloud) -> None:
         injected_before = len(cloud.sandbox.faults.log)
         run_started = time.perf_counter()
 
+        # WHEN a run scans, alerts and publishes
         result = scan_account(api, now=NOW, settings=ScanSettings(page_size=PAGE_SIZE, max_workers=4))
         alerts = run_alerts(
             result,
@@ -112,7 +114,7 @@ def test_chaos_every_fault_at_once_over_10000_keys(cloud: LocalCloud) -> None:
         )
         published = publish(cloudwatch, NAMESPACE, metric_data(result, alerts=alerts))
 
-        # Every plan: failed for an injected fault, or every key served intact reported exactly.
+        # THEN every plan failed for an injected fault, or every key served intact is reported exactly
         counts = check_served_is_reported(result, cloud.sandbox.served)
         injections = cloud.sandbox.faults.log[injected_before:]
         faulted_plans = {i.plan_id for i in injections}
@@ -160,7 +162,7 @@ def test_chaos_every_fault_at_once_over_10000_keys(cloud: LocalCloud) -> None:
             }
         )
 
-    # Every kind of fault happened, in one run or the other.
+    # THEN, over both runs: every kind of fault happened, in one run or the other
     assert set(Counter(i.kind for i in cloud.sandbox.faults.log)) == set(KINDS)
 
     # Alerts: every key reported at or over a level has exactly one alert, naming that level.

@@ -209,6 +209,7 @@ def test_the_record_of_what_was_served(
 
 
 def test_http_api_adds_lists_and_removes_faults(cloud: LocalCloud, account: SandboxAccount) -> None:
+    # GIVEN a plan WHEN two faults are added over HTTP THEN each gets an id
     plan_id, _ = add_plan(account, "gold", 2)
     status, created = control(
         cloud, "POST", body={"kind": "throttle", "operation": "GetUsage", "retryAfter": 2}
@@ -221,6 +222,7 @@ def test_http_api_adds_lists_and_removes_faults(cloud: LocalCloud, account: Sand
     )
     assert (status, created) == (201, {"ids": [2]})
 
+    # WHEN a call meets them THEN the listing says which fired, and what was served
     with pytest.raises(ClientError, match="TooManyRequestsException"):
         get_usage(short_timeout_client(cloud), account, plan_id)
     status, state = control(cloud, "GET")
@@ -238,6 +240,7 @@ def test_http_api_adds_lists_and_removes_faults(cloud: LocalCloud, account: Sand
     assert state["injected"] == {"throttle": 1}
     assert state["served"] == {"intact": 0, "spoiled": 0}
 
+    # WHEN they are removed, one and then all THEN they are gone, and none of this was an API call
     assert control(cloud, "DELETE", "/_sandbox/faults/1")[0] == 200
     assert [f["id"] for f in control(cloud, "GET")[1]["faults"]] == [2]
     assert control(cloud, "DELETE", "/_sandbox/faults/1") == (

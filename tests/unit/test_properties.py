@@ -212,9 +212,11 @@ def test_no_alert_is_lost_or_doubled_over_periods_unreadable_runs_and_failed_del
 ) -> None:
     """The state is what :mod:`quota_monitor.alert.state` stores: the new state when the message went
     out (confirm), the old one when it did not (release), nothing at all when the plan was unreadable."""
+    # GIVEN any history of months, use, unreadable runs and failed deliveries
     policy = AlertPolicy(levels=levels, levels_from="default")
     state: AlertState | None = None
     delivered: list[tuple[int, str, int]] = []  # (month, kind, level)
+    # WHEN the rules run over it, the state kept as the store keeps it
     for month, percent, readable, delivers in history:
         if not readable:
             continue  # no data: no evaluation, no change (a failed plan is not a recovery)
@@ -238,6 +240,7 @@ def test_no_alert_is_lost_or_doubled_over_periods_unreadable_runs_and_failed_del
         assert state.period_start == key.period_start
         assert state.level == reached or (note is None and state.level == 0)
 
+    # THEN within each period every level is said once, in order, and recoveries follow alerts
     for month in range(3):
         said = [(kind, level) for period, kind, level in delivered if period == month]
         thresholds = [level for kind, level in said if kind == "threshold"]
