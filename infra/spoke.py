@@ -166,7 +166,9 @@ class SpokeStackSetStack(Stack):
             ),
             capabilities=["CAPABILITY_NAMED_IAM"],
             operation_preferences=cloudformation.CfnStackSet.OperationPreferencesProperty(
-                failure_tolerance_percentage=10, max_concurrent_percentage=25, region_concurrency_type="PARALLEL"
+                failure_tolerance_percentage=10,
+                max_concurrent_percentage=25,
+                region_concurrency_type="PARALLEL",
             ),
             # IAM is global: one stack instance an account, in one region.
             stack_instances_group=[

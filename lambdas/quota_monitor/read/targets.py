@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 #: An IAM role ARN: partition, the 12-digit account, an optional path and the name.
-ROLE_ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+ROLE_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
+)
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 
