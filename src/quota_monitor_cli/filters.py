@@ -44,8 +44,9 @@ def percent(text: str) -> float:
 
 def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "filters (applied after the scan; different filters all apply, a repeated one matches any "
-        "of its values, --top comes last)"
+        "filters",
+        "applied after the scan: different filters all apply, a repeated one matches any of its\n"
+        "values, and --top comes last",
     )
     group.add_argument(
         "--plan",
