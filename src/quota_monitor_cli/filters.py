@@ -125,6 +125,8 @@ class KeyFilter:
         listed = {failure.resource for failure in result.failures}
         if self.plans and "usage-plans" not in listed:
             known = {plan.id for plan in result.plans} | {plan.name for plan in result.plans}
+            # A plan listed but not parsed (MalformedResource) exists: its failure says why it is missing.
+            known |= {f.resource_id for f in result.failures if f.resource == "usage-plan" and f.resource_id}
             names = sorted({plan.name for plan in result.plans})
             shown = ", ".join(repr(name) for name in names[:LISTED_NAMES])
             if len(names) > LISTED_NAMES:

@@ -26,6 +26,7 @@ COMMANDS = (scan, usage, demo, cost)
 
 #: What a shell reports for a process killed by SIGPIPE (128 + 13), used where there is no SIGPIPE.
 EXIT_SIGPIPE = 141
+_REPLACED: list[io.TextIOWrapper] = []
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +72,7 @@ def buffer_stdout() -> None:
     """
     stdout = sys.stdout
     if isinstance(stdout, io.TextIOWrapper) and isinstance(stdout.buffer, io.RawIOBase):
+        _REPLACED.append(stdout)  # kept alive: collecting it would close the file under the new one
         sys.stdout = io.TextIOWrapper(
             io.BufferedWriter(stdout.buffer),
             encoding=stdout.encoding,

@@ -167,8 +167,6 @@ def test_a_shell_pipeline_reports_141_like_for_any_unix_tool(account: SandboxAcc
     "args",
     [
         ["scan"],
-        ["scan", "--json"],
-        ["scan", "--csv"],
         ["scan", "--output", "table", "--fail-above", "90"],
         ["usage", "--plan", "@free", "--start", "2026-03-01", "--end", "2026-03-02"],
         ["usage", "--plan", "@free", "--start", "2026-03-01", "--end", "2026-03-02", "--csv"],
@@ -395,6 +393,22 @@ def test_quiet_prints_the_keys_and_nothing_on_stderr(account: SandboxAccount) ->
             ["--max-attempts", "0"],
             "argument --max-attempts: '0' is not allowed: use a whole number from 1 to 20",
         ),
+    ],
+)
+def test_bad_filter_values_exit_2_naming_the_flag_the_value_and_what_is_allowed(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse refuses these before anything runs: in this process, to keep the suite quick."""
+    with pytest.raises(SystemExit) as exited:
+        main(["scan", "--json", *args])
+    out, err = capsys.readouterr()
+    assert (exited.value.code, out) == (2, "")
+    assert message in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
         (
             ["--plan", "glod"],
             "--plan 'glod': no usage plan has this id or name "
@@ -403,13 +417,13 @@ def test_quiet_prints_the_keys_and_nothing_on_stderr(account: SandboxAccount) ->
         (["--key", "nobody"], "--key 'nobody': no API key of the account has this id or name"),
     ],
 )
-def test_bad_filter_values_exit_2_naming_the_flag_the_value_and_what_is_allowed(
+def test_a_plan_or_key_that_names_nothing_exits_2_so_that_a_typo_cannot_pass_a_check(
     account: SandboxAccount, args: list[str], message: str
 ) -> None:
     seed_demo_account(account)
-    ran = quota_monitor("scan", "--json", *args)
+    ran = quota_monitor("scan", "--json", "--fail-above", "90", *args)
     assert (ran.code, ran.out) == (2, b"")
-    assert message in ran.err
+    assert f"quota-monitor: error: {message}" in ran.err
 
 
 # -- the check ------------------------------------------------------------------------------------
