@@ -232,6 +232,9 @@ if TYPE_CHECKING:
         ApiGatewayCalls as ApiGatewayCalls,
     )
     from quota_monitor.read.calls import (
+        FailedAttempt as FailedAttempt,
+    )
+    from quota_monitor.read.calls import (
         RetryPolicy as RetryPolicy,
     )
     from quota_monitor.read.limiter import (
@@ -305,6 +308,7 @@ _EXPORTS: dict[str, str] = {
     "run_once": "quota_monitor.monitor",
     "run_scan": "quota_monitor.monitor",
     "ApiGatewayCalls": "quota_monitor.read.calls",
+    "FailedAttempt": "quota_monitor.read.calls",
     "RetryPolicy": "quota_monitor.read.calls",
     "RateLimiter": "quota_monitor.read.limiter",
     "PlanScan": "quota_monitor.read.scan",
@@ -366,6 +370,7 @@ __all__ = [
     "ConfigError",
     "DailyUsage",
     "DeadlineReached",
+    "FailedAttempt",
     "ForecastSettings",
     "InvalidLevels",
     "InvalidStartingToken",

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from quota_monitor.config import ScanSettings, Settings
     from quota_monitor.deliver.messages import AlertMessage
     from quota_monitor.models import AlertReport, ScanResult
-    from quota_monitor.read.calls import ApiGatewayClient
+    from quota_monitor.read.calls import ApiGatewayClient, FailedAttempt
 
 #: How long a run may hold its claims when it cannot tell its own deadline (Lambda's maximum).
 DEFAULT_CLAIM_LEASE = timedelta(minutes=15)
@@ -42,10 +42,13 @@ def guarded_api(
     deadline: Callable[[], bool] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    on_failed_attempt: Callable[[FailedAttempt], None] | None = None,
 ) -> ApiGatewayCalls:
     """The API Gateway client behind the monitor's rate limit and retry policy.
 
-    ``clock`` and ``sleep`` let the benchmark run the limiter and the backoff on scaled time.
+    ``clock`` and ``sleep`` let the benchmark run the limiter and the backoff on scaled time;
+    ``on_failed_attempt`` hears of every attempt that failed with an error the policy retries
+    (the CLI says from it when API Gateway cannot be reached, and how long it tried).
     """
     return ApiGatewayCalls(
         client,
@@ -53,6 +56,8 @@ def guarded_api(
         policy=RetryPolicy(max_attempts=settings.max_attempts),
         deadline=deadline,
         sleep=sleep,
+        clock=clock,
+        on_failed_attempt=on_failed_attempt,
     )
 
 

@@ -7,6 +7,7 @@ handler against them, then prints the scan table and the metrics read back from 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -186,7 +187,11 @@ def forward_to_slack(messages: list[dict[str, Any]], slack: SlackReceiver) -> Ta
 
 
 def run(args: argparse.Namespace) -> int:
+    # The handler logs to stdout: when its reader has gone, a log line is dropped without a
+    # traceback, and the next print ends the command quietly (quota_monitor_cli.main).
+    logging.raiseExceptions = False
     out = console()
+    out.print("Starting the API Gateway sandbox and moto on loopback...", style="dim")
     with LocalCloud() as cloud, SlackReceiver() as slack:
         seeded = seed_demo_account(cloud.account)
         alerting = cloud.create_alert_resources()
@@ -214,7 +219,9 @@ def run(args: argparse.Namespace) -> int:
             result = scan_with_progress(settings, apigateway_client(), show_progress=False)
             keys = sort_keys(result.keys)
             out.print()
-            out.print(scan_table(keys, title="2. quota-monitor scan: every key, most used first"))
+            out.print(
+                scan_table(keys, title="2. quota-monitor scan: every key, most used first"), soft_wrap=True
+            )
             out.print(summary_line(result), style="dim", highlight=False)
             out.print()
             top = [key for key in keys if key.utilization is not None][:8]
