@@ -33,6 +33,15 @@ class QuotaMonitorStack(Stack):
             f"#dashboards/dashboard/{monitor.dashboard.dashboard_name}",
             description="The quota dashboard",
         )
+        if monitor.alerts.routes:
+            CfnOutput(
+                self,
+                "AlertRouteTopicArns",
+                value=self.to_json_string(
+                    {name: topic.topic_arn for name, topic in monitor.alerts.routes.items()}
+                ),
+                description="Each route's topic (route name -> topic ARN)",
+            )
         CfnOutput(
             self, "StateTableName", value=monitor.table.table_name, description="Alert state (DynamoDB)"
         )

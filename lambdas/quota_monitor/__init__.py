@@ -24,6 +24,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from quota_monitor.alert.routes import (
+        DEFAULT_ROUTE as DEFAULT_ROUTE,
+    )
+    from quota_monitor.alert.routes import (
+        ROUTE_NAME_ALLOWED as ROUTE_NAME_ALLOWED,
+    )
+    from quota_monitor.alert.routes import (
+        TAG_ROUTE as TAG_ROUTE,
+    )
+    from quota_monitor.alert.routes import (
+        route_name_problem as route_name_problem,
+    )
     from quota_monitor.alert.thresholds import (
         DEFAULT_LEVELS as DEFAULT_LEVELS,
     )
@@ -335,6 +347,10 @@ _EXPORTS: dict[str, str] = {
     "TAG_THRESHOLDS": "quota_monitor.alert.thresholds",
     "AlertMessage": "quota_monitor.deliver.messages",
     "percent": "quota_monitor.deliver.messages",
+    "DEFAULT_ROUTE": "quota_monitor.alert.routes",
+    "ROUTE_NAME_ALLOWED": "quota_monitor.alert.routes",
+    "TAG_ROUTE": "quota_monitor.alert.routes",
+    "route_name_problem": "quota_monitor.alert.routes",
 }
 
 __all__ = [
@@ -345,6 +361,7 @@ __all__ = [
     "DEFAULT_LEVELS",
     "DEFAULT_MAX_RPS",
     "DEFAULT_NAMESPACE",
+    "DEFAULT_ROUTE",
     "HEALTH_METRICS",
     "KEY_DIMENSION",
     "MAX_PAGE_SIZE",
@@ -354,7 +371,9 @@ __all__ = [
     "PER_KEY_METRICS",
     "PER_PLAN_METRICS",
     "PLAN_DIMENSION",
+    "ROUTE_NAME_ALLOWED",
     "TAG_MUTE",
+    "TAG_ROUTE",
     "TAG_THRESHOLDS",
     "WEEKDAYS",
     "AlertClients",
@@ -411,6 +430,7 @@ __all__ = [
     "percent",
     "period_containing",
     "publish_metrics",
+    "route_name_problem",
     "run_once",
     "run_scan",
     "scan_account",

@@ -185,11 +185,13 @@ class TagProblem:
     tag: str
     value: str
     reason: str
+    #: What applies instead.
+    fallback: str = "the next level of configuration applies"
 
     def describe(self) -> str:
         return (
             f"{self.resource} {self.resource_id}: tag {self.tag}={self.value!r} ignored ({self.reason}); "
-            "the next level of configuration applies"
+            f"{self.fallback}"
         )
 
 

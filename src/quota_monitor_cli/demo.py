@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from apigw_sandbox.local import LocalCloud, invoke_handler
-from apigw_sandbox.seed import seed_demo_account
+from apigw_sandbox.seed import DEMO_ROUTE, seed_demo_account
 from apigw_sandbox.slack import SlackReceiver
 from quota_monitor import (
     ALERT_HEALTH_METRICS,
@@ -142,26 +142,34 @@ def read_back_table(cloudwatch: Any, namespace: str, result: ScanResult, top: li
     return table
 
 
-def alerts_table(messages: list[dict[str, Any]]) -> Table:
-    """What the alert topic delivered to the SQS inbox: one row per key, under its message's subject."""
+def alerts_table(by_route: dict[str, list[dict[str, Any]]]) -> Table:
+    """What each route's topic delivered to its SQS inbox: one row per key, under its message's subject."""
     table = Table(
-        title="4. Alerts delivered to the SNS topic, read back from an SQS inbox", title_justify="left"
+        title="4. Alerts delivered to the SNS topics (the default one, and the gold plan's route "
+        f"{DEMO_ROUTE!r}), read back from an SQS inbox on each",
+        title_justify="left",
     )
-    for column in ("Message subject", "Event", "Plan / key", "Level", "Utilization", "Remaining"):
+    for column in ("Route", "Message subject", "Event", "Plan / key", "Level", "Utilization", "Remaining"):
         table.add_column(column)
-    for message in messages:
-        subject = message.get("Subject", "")
-        for alert in message["Message"]["alerts"]:
-            table.add_row(
-                Text(subject),
-                alert["event"],
-                f"{alert['usagePlanName']} / {alert['apiKeyName'] or alert['apiKeyId']}",
-                f"{alert['level']}%" if alert["event"] != "forecast" else "-",
-                percent(alert["utilization"]),
-                f"{alert['remaining']:,}",
-            )
-            subject = ""
+    for route, messages in by_route.items():
+        for message in messages:
+            _alert_rows(table, route, message)
     return table
+
+
+def _alert_rows(table: Table, route: str, message: dict[str, Any]) -> None:
+    subject = message.get("Subject", "")
+    for alert in message["Message"]["alerts"]:
+        table.add_row(
+            route,
+            Text(subject),
+            alert["event"],
+            f"{alert['usagePlanName']} / {alert['apiKeyName'] or alert['apiKeyId']}",
+            f"{alert['level']}%" if alert["event"] != "forecast" else "-",
+            percent(alert["utilization"]),
+            f"{alert['remaining']:,}",
+        )
+        route = subject = ""
 
 
 def forward_to_slack(messages: list[dict[str, Any]], slack: SlackReceiver) -> Table:
@@ -189,15 +197,17 @@ def run(args: argparse.Namespace) -> int:
     out = console()
     with LocalCloud() as cloud, SlackReceiver() as slack:
         seeded = seed_demo_account(cloud.account)
-        alerting = cloud.create_alert_resources()
+        alerting = cloud.create_alert_resources(routes=(DEMO_ROUTE,))
         secret = cloud.client("secretsmanager").create_secret(
             Name="quota-monitor/slack-webhook", SecretString=slack.url
         )
         out.print(
             f"[bold]API Gateway sandbox[/] {cloud.sandbox.url}: {len(seeded.plans)} usage plans "
             f"(DAY, WEEK, MONTH and one without a quota), {len(seeded.keys)} API keys.\n"
-            f"[bold]moto[/] {cloud.moto_url}: CloudWatch, the alert topic (SNS) with an SQS inbox, the alert "
-            f"state table (DynamoDB), the Slack webhook secret (Secrets Manager).\n"
+            f"[bold]moto[/] {cloud.moto_url}: CloudWatch, the alert topics (SNS: the default one, and the "
+            f"{DEMO_ROUTE!r} route's for the gold plan, tagged quota-monitor:route={DEMO_ROUTE}), each "
+            "with an SQS inbox, the alert state table (DynamoDB), the Slack webhook secret (Secrets "
+            "Manager).\n"
         )
         env = {
             **cloud.env(),
@@ -221,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
             out.print(read_back_table(cloudwatch_client(), settings.namespace, result, top))
             out.print()
             delivered = alerting.received()
-            out.print(alerts_table(delivered))
+            out.print(alerts_table({"default": delivered, DEMO_ROUTE: alerting.received(DEMO_ROUTE)}))
             out.print()
             sys.stdout.flush()
             slack_table = forward_to_slack(delivered, slack)
@@ -231,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
             )
             sys.stdout.flush()
             again = invoke_handler("quota_monitor.handler", {"source": "demo"})
-            inbox = len(alerting.received())
+            inbox = len(alerting.received()) + len(alerting.received(DEMO_ROUTE))
             out.print(
                 f"alerts sent by the second run: {again['alertsSent']}; new messages in the inbox: {inbox}"
             )

@@ -165,8 +165,14 @@ def test_the_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
         "alerts sent by the second run: 0; new messages in the inbox: 0",
     ):
         assert expected in out
-    # The forecasts depend on the time of day (DAY quotas); the six crossings do not.
-    assert re.search(r"\[quota\] \d+ API keys: 6 crossed a level", out)
+    # The gold plan's two crossings go to its route's topic, each its own message; the forecasts
+    # depend on the time of day (DAY quotas), so whether the default topic's four crossings go out
+    # as a digest does too.
+    assert (
+        "4. Alerts delivered to the SNS topics (the default one, and the gold plan's route 'partners')" in out
+    )
+    assert re.search(r"partners +│ \[quota\] ledger-batch-1 at 99% of MONTH quota \(plan gold\)", out)
+    assert re.search(r"partners +│ \[quota\] kiosk-app-1 at 81% of MONTH quota \(plan gold\)", out)
 
 
 class ExpiredTokenError(SandboxError):

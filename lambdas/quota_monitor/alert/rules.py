@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from quota_monitor.alert.routes import DEFAULT_ROUTE
 from quota_monitor.compute.forecast import forecast as project
 
 if TYPE_CHECKING:
@@ -87,6 +88,9 @@ class Notification:
     reason: str | None = None
     #: recovered after a reset: the period the alerts belonged to.
     previous_period_start: date | None = None
+    #: The route it is delivered on (:mod:`quota_monitor.alert.routes`); not part of :attr:`event_id`,
+    #: since the same crossing is the same event whichever team it is sent to.
+    route: str = DEFAULT_ROUTE
 
     @property
     def event_id(self) -> str:

@@ -3,12 +3,14 @@
 The order (see :mod:`quota_monitor.alert.state` for why it is safe twice):
 
 1. Load every state item (one consistent Scan).
-2. For each key the scan read, resolve its levels (tags, :mod:`quota_monitor.alert.thresholds`) and
-   apply the crossing rules (:mod:`quota_monitor.alert.rules`). Keys of plans the scan could not
-   read are not evaluated at all: no data is not a recovery.
+2. For each key the scan read, resolve its levels (tags, :mod:`quota_monitor.alert.thresholds`),
+   apply the crossing rules (:mod:`quota_monitor.alert.rules`) and choose its route
+   (:mod:`quota_monitor.alert.routes`). Keys of plans the scan could not read are not evaluated at
+   all: no data is not a recovery.
 3. Claim every key with something to say; keys another run holds or changed are left to it.
-4. Compose the messages (one each, or a digest) and publish them. A message that went out confirms
-   its keys' new state; a message that failed releases them, so the next run sends again.
+4. Compose the messages route by route (one each, or a digest of the route's notifications) and
+   publish each to its route's topic. A message that went out confirms its keys' new state; a
+   message that failed releases them, so the next run sends again.
 5. Store changes with nothing to say (resets with recovery notifications off).
 
 Each step returns what it found; :func:`run_alerts` adds it up into one :class:`AlertReport`.
@@ -18,11 +20,12 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from quota_monitor.alert.routes import DEFAULT_ROUTE, route_for
 from quota_monitor.alert.rules import evaluate, state_key
 from quota_monitor.alert.thresholds import policy_for
 from quota_monitor.deliver.messages import compose
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sns import SNSClient
 
-    from quota_monitor.alert.rules import Decision
+    from quota_monitor.alert.rules import Decision, Notification
     from quota_monitor.alert.state import AlertStateStore, StoredStates
     from quota_monitor.config import AlertSettings
     from quota_monitor.deliver.messages import AlertMessage
@@ -65,6 +68,9 @@ def decide(result: ScanResult, settings: AlertSettings, stored: StoredStates, no
     it. Its tags may mute it or set other levels; evaluating it with its plan's would alert a muted
     key, or reset an alerted one and alert it again once the tags are back. A key whose state item
     did not parse is left alone (its claim would fail anyway).
+
+    Each notification carries its route. A bad route tag is reported once per resource, like a
+    bad level tag, whether or not the key has something to say this run.
     """
     plans = {plan.id: plan for plan in result.plans}
     problems: dict[tuple[str, str], TagProblem] = {}
@@ -77,14 +83,18 @@ def decide(result: ScanResult, settings: AlertSettings, stored: StoredStates, no
             unevaluated += 1
             continue
         policy = policy_for(plan, api_key, settings.levels)
-        for problem in policy.problems:
+        route = route_for(plan, api_key, settings.routes, settings.topic_arn)
+        for problem in (*policy.problems, *route.problems):
             problems.setdefault((problem.resource_id, problem.tag), problem)
         pk = state_key(key.usage_plan_id, key.api_key_id)
         if pk in stored.unreadable:
             continue
         decision = evaluate(key, policy, stored.states.get(pk), now=now, settings=settings)
-        if decision is not None:
-            decisions.append(decision)
+        if decision is None:
+            continue
+        if decision.notification is not None:
+            decision = replace(decision, notification=replace(decision.notification, route=route.name))
+        decisions.append(decision)
     return Decisions(tuple(decisions), tuple(problems.values()), unevaluated)
 
 
@@ -129,21 +139,18 @@ def run_alerts(
     skipped = claims.count(False)
 
     by_event = {d.notification.event_id: d for d in claimed if d.notification is not None}
-    messages = compose(
-        [d.notification for d in claimed if d.notification is not None],
-        digest_min=settings.digest_min_alerts,
-        region=region,
-        now=now,
+    messages = compose_by_route(
+        [d.notification for d in claimed if d.notification is not None], settings, region=region, now=now
     )
     messages_sent = alerts_sent = delivery_failures = unconfirmed = 0
     publish_errors: list[str] = []
-    for message in messages:
+    for route, message in messages:
         carried = [by_event[note.event_id] for note in message.notes]
         try:
-            publish(sns, settings.topic_arn, message)
+            publish(sns, topic_of(route, settings), message)
         except (ClientError, BotoCoreError) as error:
             delivery_failures += len(carried)
-            publish_errors.append(f"publishing {len(carried)} alert(s): {describe(error)}")
+            publish_errors.append(f"publishing {len(carried)} alert(s) to route {route}: {describe(error)}")
             releases = _each(lambda d: store.release(d.pk, token=token), carried)
             state_errors += releases.errors
             state_errors += ["a claim was lost before it could be released"] * releases.count(False)
@@ -172,6 +179,27 @@ def run_alerts(
         tag_problems=decided.tag_problems,
         publish_errors=tuple(publish_errors),
     )
+
+
+def topic_of(route: str, settings: AlertSettings) -> str:
+    """The SNS topic of a route (:mod:`quota_monitor.alert.routes` only ever names a configured one)."""
+    return settings.topic_arn if route == DEFAULT_ROUTE else settings.routes[route]
+
+
+def compose_by_route(
+    notes: Iterable[Notification], settings: AlertSettings, *, region: str, now: datetime
+) -> list[tuple[str, AlertMessage]]:
+    """Each route's messages, built from its notifications alone: a digest is a route's digest, and
+    ``DIGEST_MIN_ALERTS`` counts a route's notifications. The default route first, then by name."""
+    by_route: dict[str, list[Notification]] = {}
+    for note in notes:
+        by_route.setdefault(note.route, []).append(note)
+    order = sorted(by_route, key=lambda route: (route != DEFAULT_ROUTE, route))
+    return [
+        (route, message)
+        for route in order
+        for message in compose(by_route[route], digest_min=settings.digest_min_alerts, region=region, now=now)
+    ]
 
 
 def _each(action: Callable[[Decision], bool], decisions: Iterable[Decision]) -> StateWrites:
