@@ -73,6 +73,9 @@ if TYPE_CHECKING:
         DEFAULT_MAX_RPS as DEFAULT_MAX_RPS,
     )
     from quota_monitor.config import (
+        EVENT_BUS_ALLOWED as EVENT_BUS_ALLOWED,
+    )
+    from quota_monitor.config import (
         AlertSettings as AlertSettings,
     )
     from quota_monitor.config import (
@@ -83,6 +86,18 @@ if TYPE_CHECKING:
     )
     from quota_monitor.config import (
         Settings as Settings,
+    )
+    from quota_monitor.deliver.events import (
+        EVENT_DETAIL_TYPES as EVENT_DETAIL_TYPES,
+    )
+    from quota_monitor.deliver.events import (
+        EVENT_SCHEMA as EVENT_SCHEMA,
+    )
+    from quota_monitor.deliver.events import (
+        EVENT_SOURCE as EVENT_SOURCE,
+    )
+    from quota_monitor.deliver.events import (
+        event_schema as event_schema,
     )
     from quota_monitor.deliver.messages import (
         AlertMessage as AlertMessage,
@@ -351,6 +366,11 @@ _EXPORTS: dict[str, str] = {
     "ROUTE_NAME_ALLOWED": "quota_monitor.alert.routes",
     "TAG_ROUTE": "quota_monitor.alert.routes",
     "route_name_problem": "quota_monitor.alert.routes",
+    "EVENT_DETAIL_TYPES": "quota_monitor.deliver.events",
+    "EVENT_SCHEMA": "quota_monitor.deliver.events",
+    "EVENT_SOURCE": "quota_monitor.deliver.events",
+    "event_schema": "quota_monitor.deliver.events",
+    "EVENT_BUS_ALLOWED": "quota_monitor.config",
 }
 
 __all__ = [
@@ -362,6 +382,10 @@ __all__ = [
     "DEFAULT_MAX_RPS",
     "DEFAULT_NAMESPACE",
     "DEFAULT_ROUTE",
+    "EVENT_BUS_ALLOWED",
+    "EVENT_DETAIL_TYPES",
+    "EVENT_SCHEMA",
+    "EVENT_SOURCE",
     "HEALTH_METRICS",
     "KEY_DIMENSION",
     "MAX_PAGE_SIZE",
@@ -422,6 +446,7 @@ __all__ = [
     "cloudwatch_client",
     "describe",
     "describe_error",
+    "event_schema",
     "guarded_api",
     "is_configuration_error",
     "paginate_usage",

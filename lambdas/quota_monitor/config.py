@@ -36,6 +36,11 @@ DEFAULT_BURST = 5
 _NAMESPACE = re.compile(r"^[A-Za-z0-9.\-_/#:]{1,255}$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+#: PutEvents' EventBusName: a bus's name or ARN (botocore's NonPartnerEventBusNameOrArn; a partner
+#: event source's bus takes no PutEvents).
+_EVENT_BUS = re.compile(
+    r"^(?:arn:aws[a-z-]*:events:[a-z]+-[a-z]+-[a-z0-9-]+:\d{12}:event-bus/)?[A-Za-z0-9._-]{1,256}$"
+)
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -147,6 +152,23 @@ def read_routes(env: Mapping[str, str], name: str = "ALERT_ROUTES") -> dict[str,
     return dict(routes)
 
 
+EVENT_BUS_ALLOWED = (
+    "use an EventBridge bus's name (such as default) or ARN "
+    "(arn:<partition>:events:<region>:<account>:event-bus/<name>); letters, digits, . - _ in the name"
+)
+
+
+def read_event_bus(env: Mapping[str, str], name: str = "EVENT_BUS_NAME") -> str | None:
+    """``EVENT_BUS_NAME``: the bus that gets an event per notification (:mod:`quota_monitor.deliver.events`);
+    unset means no events."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    if len(raw) > 1600 or not _EVENT_BUS.match(raw.strip()):
+        raise _bad(name, raw, EVENT_BUS_ALLOWED)
+    return raw.strip()
+
+
 @dataclass(frozen=True)
 class ScanSettings:
     """How to read API Gateway."""
@@ -207,6 +229,7 @@ class AlertSettings:
     """Where alerts go and when they fire. Present only when both the topic and the table are set.
 
     ``topic_arn`` is the default route's topic; ``routes`` maps the other routes' names to theirs.
+    ``event_bus`` (a name or an ARN) gets an EventBridge event per notification; None: no events.
     """
 
     topic_arn: str
@@ -216,16 +239,24 @@ class AlertSettings:
     digest_min_alerts: int = 5
     forecast: ForecastSettings = ForecastSettings()
     routes: dict[str, str] = field(default_factory=dict)
+    event_bus: str | None = None
+
+    @property
+    def partition(self) -> str:
+        """The AWS partition the monitor runs in, from the topic's ARN (``aws``, ``aws-cn``...)."""
+        return self.topic_arn.split(":", 2)[1]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AlertSettings | None:
         topic = (env.get("ALERT_TOPIC_ARN") or "").strip()
         table = (env.get("ALERT_TABLE_NAME") or "").strip()
         if not topic and not table:
-            if (env.get("ALERT_ROUTES") or "").strip():
-                raise _bad(
-                    "ALERT_ROUTES", env["ALERT_ROUTES"], "set ALERT_TOPIC_ARN and ALERT_TABLE_NAME too"
-                )
+            # Routes and events go out under the alert state's claims: they need the topic and table.
+            for needs_alerts in ("ALERT_ROUTES", "EVENT_BUS_NAME"):
+                if (env.get(needs_alerts) or "").strip():
+                    raise _bad(
+                        needs_alerts, env[needs_alerts], "set ALERT_TOPIC_ARN and ALERT_TABLE_NAME too"
+                    )
             return None
         if not topic:
             raise _bad(
@@ -254,6 +285,7 @@ class AlertSettings:
             digest_min_alerts=read_int(env, "DIGEST_MIN_ALERTS", 5, 2, 100_000),
             forecast=ForecastSettings.from_env(env),
             routes=read_routes(env),
+            event_bus=read_event_bus(env),
         )
 
 

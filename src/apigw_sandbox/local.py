@@ -1,6 +1,6 @@
 """Everything the monitor talks to, on loopback: the sandbox for API Gateway, moto for the rest.
 
-moto serves CloudWatch, SNS, SQS, DynamoDB and Secrets Manager; it has no GetUsage and does not
+moto serves CloudWatch, SNS, SQS, DynamoDB, EventBridge and Secrets Manager; it has no GetUsage and does not
 page usage plans, which is why the sandbox exists
 (docs/aws-behaviour.md#botocore-and-moto-behaviour-found-here). :meth:`LocalCloud.env` gives the standard
 boto3 settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_API_GATEWAY``, fake credentials, a region) that point
@@ -122,9 +122,12 @@ class LocalCloud:
         table_name: str = "quota-alert-state",
         topic_name: str = "quota-alerts",
         routes: Sequence[str] = (),
+        events: EventPattern | None = None,
     ) -> AlertResources:
-        """The alert state table, the alert topic and an SQS inbox subscribed to it, in moto; and for
-        each route in ``routes``, a topic of its own with its own inbox (``ALERT_ROUTES``)."""
+        """The alert state table, the alert topic and an SQS inbox subscribed to it, in moto; for
+        each route in ``routes``, a topic of its own with its own inbox (``ALERT_ROUTES``); and with
+        ``events``, an EventBridge bus whose rule sends matching events to an SQS queue
+        (``EVENT_BUS_NAME``)."""
         self.client("dynamodb").create_table(
             TableName=table_name,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -138,7 +141,23 @@ class LocalCloud:
             table_name=table_name,
             queue_url=default.queue_url,
             routes={route: self.create_topic_with_inbox(f"{topic_name}-{route}") for route in routes},
+            events=self.create_bus_with_queue(events) if events is not None else None,
         )
+
+    def create_bus_with_queue(self, pattern: EventPattern) -> EventInbox:
+        """An EventBridge bus (moto's; ``default`` is there already) with one rule that sends the events
+        matching ``pattern`` to an SQS queue, as a user's rule would."""
+        events, sqs = self.client("events"), self.client("sqs")
+        if pattern.bus != "default":
+            events.create_event_bus(Name=pattern.bus)
+        queue_url = sqs.create_queue(QueueName=f"{pattern.bus}-events")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        rule = f"{pattern.bus}-to-queue"
+        events.put_rule(Name=rule, EventBusName=pattern.bus, EventPattern=json.dumps(pattern.pattern))
+        events.put_targets(Rule=rule, EventBusName=pattern.bus, Targets=[{"Id": "queue", "Arn": queue_arn}])
+        return EventInbox(self, bus=pattern.bus, queue_url=queue_url)
 
     def create_topic_with_inbox(self, topic_name: str) -> TopicInbox:
         """An SNS topic and an SQS queue subscribed to it, in moto."""
@@ -190,6 +209,27 @@ def invoke_handler(
 
 
 @dataclass(frozen=True)
+class EventPattern:
+    """A bus, and the event pattern of the rule that sends its events to a queue."""
+
+    bus: str
+    pattern: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EventInbox:
+    """An EventBridge bus and the SQS queue its rule sends events to."""
+
+    cloud: LocalCloud
+    bus: str
+    queue_url: str
+
+    def received(self) -> list[dict[str, Any]]:
+        """Every event the rule delivered so far (drained), as EventBridge delivers them."""
+        return drain(self.cloud, self.queue_url)
+
+
+@dataclass(frozen=True)
 class TopicInbox:
     """An SNS topic and the SQS queue subscribed to it."""
 
@@ -219,11 +259,19 @@ class AlertResources:
     table_name: str
     queue_url: str
     routes: dict[str, TopicInbox] = field(default_factory=dict)
+    events: EventInbox | None = None
 
     def env(self, **extra: str) -> dict[str, str]:
         """The monitor's alert settings for these resources, with ``extra`` settings."""
         routes = {"ALERT_ROUTES": json.dumps(self.route_topics())} if self.routes else {}
-        return {"ALERT_TOPIC_ARN": self.topic_arn, "ALERT_TABLE_NAME": self.table_name, **routes, **extra}
+        bus = {"EVENT_BUS_NAME": self.events.bus} if self.events is not None else {}
+        return {
+            "ALERT_TOPIC_ARN": self.topic_arn,
+            "ALERT_TABLE_NAME": self.table_name,
+            **routes,
+            **bus,
+            **extra,
+        }
 
     def route_topics(self) -> dict[str, str]:
         """``ALERT_ROUTES``: route name -> topic ARN."""
