@@ -52,6 +52,8 @@ INFRA_SETTINGS: Final = (
     "slackWebhookSecret",
     "slackWebhookSecretKeyArn",
     "alertRoutes",
+    "eventBus",
+    "eventsToQueue",
 )
 #: What a route of ``alertRoutes`` may say.
 ROUTE_FIELDS: Final = (
@@ -255,9 +257,11 @@ def settings_from_context(context: Mapping[str, Any]) -> AppSettings:
     for key in ("scheduleMinutes", "timeoutSeconds", "memoryMb", "logRetentionDays"):
         if key in given:
             options[_snake(key)] = _number(given[key])
-    for key in ("reservedConcurrency", "tracing"):
+    for key in ("reservedConcurrency", "tracing", "eventsToQueue"):
         if key in given:
             options[_snake(key)] = _bool(key, given[key])
+    if "eventBus" in given:
+        options["event_bus"] = _text("eventBus", given["eventBus"]).lower()
     if "logLevel" in given:
         level = _text("logLevel", given["logLevel"])
         # Any case; a level that is not one is refused as given.

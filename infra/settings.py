@@ -59,7 +59,7 @@ RUNTIME_SETTINGS: Final[Mapping[str, str]] = {
 }
 _CONTEXT_KEY_OF = {variable: key for key, variable in RUNTIME_SETTINGS.items()}
 #: Variables the stack sets from settings of its own: variable -> the setting behind it.
-_STACK_OWNED: Final[Mapping[str, str]] = {"ALERT_ROUTES": "alertRoutes"}
+_STACK_OWNED: Final[Mapping[str, str]] = {"ALERT_ROUTES": "alertRoutes", "EVENT_BUS_NAME": "eventBus"}
 
 #: Stand-ins for values CloudFormation fills in at deploy time (the topic ARN, the table name), so
 #: that the runtime's parser can check the rest of the environment at synth time.
@@ -79,6 +79,9 @@ LOG_RETENTION_DAYS: Final = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 RemovalPolicyName = Literal["retain", "destroy"]
 REMOVAL_POLICIES: Final = ("retain", "destroy")
+#: Where events go: the account's default bus, or a bus the stack creates.
+EventBusChoice = Literal["default", "create"]
+EVENT_BUS_CHOICES: Final = ("default", "create")
 
 # Deliberately plain: SNS checks deliverability by asking for a confirmation; this catches typos
 # such as a missing @ or domain, a space, or two addresses run together.
@@ -267,6 +270,10 @@ class MonitorSettings:
     teams_channel: TeamsChannel | None = None
     slack_webhook: SlackWebhook | None = None
     alert_routes: tuple[AlertRoute, ...] = ()
+    #: EventBridge: an event per notification on the default bus or a bus of the stack's own.
+    event_bus: EventBusChoice | None = None
+    #: An example rule that sends the events to an encrypted SQS queue (needs ``event_bus``).
+    events_to_queue: bool = False
     runtime: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -304,7 +311,8 @@ class MonitorSettings:
                 self.removal_policy,
                 "use 'retain' (keep the alert state, key and logs when the stack is deleted) or 'destroy'",
             )
-        for flag in ("reserved_concurrency", "tracing"):
+        self._check_events()
+        for flag in ("reserved_concurrency", "tracing", "events_to_queue"):
             if not isinstance(getattr(self, flag), bool):
                 raise bad_setting(_camel(flag), getattr(self, flag), "use true or false")
         check_emails("alertEmails", self.alert_emails)
@@ -331,14 +339,26 @@ class MonitorSettings:
         # The function always runs with alerts on: check the runtime settings as it will see them.
         check_runtime_environment({**DEPLOY_TIME_EXAMPLES, **self.runtime, **self.deploy_time_examples()})
 
+    def _check_events(self) -> None:
+        if self.event_bus is not None and self.event_bus not in EVENT_BUS_CHOICES:
+            raise bad_setting(
+                "eventBus",
+                self.event_bus,
+                "use 'default' (the account's default bus) or 'create' (a bus of the stack's own)",
+            )
+        if self.events_to_queue is True and self.event_bus is None:
+            raise bad_setting("eventsToQueue", True, "set eventBus too: the rule reads the events from it")
+
     def deploy_time_examples(self) -> dict[str, str]:
         """Stand-ins for the variables made of deploy-time values that these settings add."""
-        if not self.alert_routes:
-            return {}
-        example = DEPLOY_TIME_EXAMPLES["ALERT_TOPIC_ARN"]
-        return {
-            "ALERT_ROUTES": json.dumps({route.name: f"{example}-{route.name}" for route in self.alert_routes})
-        }
+        examples: dict[str, str] = {}
+        if self.alert_routes:
+            topic = DEPLOY_TIME_EXAMPLES["ALERT_TOPIC_ARN"]
+            routes = {route.name: f"{topic}-{route.name}" for route in self.alert_routes}
+            examples["ALERT_ROUTES"] = json.dumps(routes)
+        if self.event_bus is not None:
+            examples["EVENT_BUS_NAME"] = "default" if self.event_bus == "default" else "quota-events"
+        return examples
 
     @property
     def timeout(self) -> int:
