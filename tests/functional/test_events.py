@@ -332,7 +332,7 @@ def test_many_events_go_ten_to_a_call(
     events = client("events")
     calls = PutEventsFaults(events, lambda _: False)
     report = run_with(evented, monkeypatch, events).alerts
-    assert calls.calls == [10, 10, 3]
+    assert sorted(calls.calls) == [3, 10, 10]  # a few calls at a time, in any order
     assert report.events_sent == 23
     assert len(events_in(evented)) == 23
 

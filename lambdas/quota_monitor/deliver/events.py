@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,9 @@ ENTRY_OVERHEAD = len(EVENT_SOURCE) + 14
 RETRYABLE = frozenset({"InternalFailure", "ThrottlingException"})
 ATTEMPTS = 3
 BASE_DELAY_SECONDS = 0.2
+#: PutEvents calls in flight at once: the first of a month can put an event for every key (1,000
+#: calls at 10,000 keys), and one call at a time would spend the run's time waiting.
+WORKERS = 4
 
 # -- tags -----------------------------------------------------------------------------------------
 #: A tag whose key (lower case, without separators) contains one of these is left out of events.
@@ -209,6 +213,37 @@ def _request(entry: EventEntry, bus: str) -> PutEventsRequestEntryTypeDef:
     }
 
 
+@dataclass(frozen=True)
+class _CallResult:
+    """One PutEvents call: the entries taken, those refused (id -> reason), and those worth retrying."""
+
+    sent: tuple[str, ...]
+    failed: dict[str, str]
+    retry: tuple[EventEntry, ...]
+
+
+def _put_batch(events: EventBridgeClient, bus: str, batch: list[EventEntry]) -> _CallResult:
+    try:
+        response = events.put_events(Entries=[_request(entry, bus) for entry in batch])
+    except (ClientError, BotoCoreError) as error:
+        reason = describe(error)
+        return _CallResult((), {entry.id: reason for entry in batch}, ())
+    results = response.get("Entries", [])
+    sent: list[str] = []
+    failed: dict[str, str] = {}
+    retry: list[EventEntry] = []
+    for index, entry in enumerate(batch):
+        result = results[index] if index < len(results) else {"ErrorCode": "MissingResult"}
+        code = result.get("ErrorCode")
+        if not code and result.get("EventId"):
+            sent.append(entry.id)
+            continue
+        failed[entry.id] = f"{code or 'NoEventId'}: {result.get('ErrorMessage', '')}".rstrip(": ")
+        if code in RETRYABLE:
+            retry.append(entry)
+    return _CallResult(tuple(sent), failed, tuple(retry))
+
+
 def put_events(
     events: EventBridgeClient,
     bus: str,
@@ -217,8 +252,9 @@ def put_events(
     attempts: int = ATTEMPTS,
     base_delay: float = BASE_DELAY_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
+    workers: int = WORKERS,
 ) -> EventsSent:
-    """PutEvents for every entry, each tried up to ``attempts`` times.
+    """PutEvents for every entry, each tried up to ``attempts`` times, ``workers`` calls at a time.
 
     ``FailedEntryCount`` and every entry's ``ErrorCode`` are read: the call succeeds while single
     entries fail. An entry that failed with :data:`RETRYABLE` is tried again after a backoff; any
@@ -232,27 +268,17 @@ def put_events(
     for attempt in range(attempts):
         if attempt:
             sleep(base_delay * 2 ** (attempt - 1))
-        retry: list[EventEntry] = []
-        for batch in batches(pending):
-            calls += 1
-            try:
-                response = events.put_events(Entries=[_request(entry, bus) for entry in batch])
-            except (ClientError, BotoCoreError) as error:
-                reason = describe(error)
-                failed.update((entry.id, reason) for entry in batch)
-                continue
-            results = response.get("Entries", [])
-            for index, entry in enumerate(batch):
-                result = results[index] if index < len(results) else {"ErrorCode": "MissingResult"}
-                code = result.get("ErrorCode")
-                if not code and result.get("EventId"):
-                    sent.add(entry.id)
-                    failed.pop(entry.id, None)
-                    continue
-                failed[entry.id] = f"{code or 'NoEventId'}: {result.get('ErrorMessage', '')}".rstrip(": ")
-                if code in RETRYABLE:
-                    retry.append(entry)
-        pending = retry
+        todo = list(batches(pending))
+        calls += len(todo)
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
+            results = list(pool.map(lambda batch: _put_batch(events, bus, batch), todo))
+        pending = []
+        for result in results:
+            sent.update(result.sent)
+            for event_id in result.sent:
+                failed.pop(event_id, None)
+            failed.update(result.failed)
+            pending += result.retry
         if not pending:
             break
     return EventsSent(frozenset(sent), failed, calls)
