@@ -24,6 +24,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from quota_monitor.alert.routes import (
+        DEFAULT_ROUTE as DEFAULT_ROUTE,
+    )
+    from quota_monitor.alert.routes import (
+        ROUTE_NAME_ALLOWED as ROUTE_NAME_ALLOWED,
+    )
+    from quota_monitor.alert.routes import (
+        TAG_ROUTE as TAG_ROUTE,
+    )
+    from quota_monitor.alert.routes import (
+        route_name_problem as route_name_problem,
+    )
     from quota_monitor.alert.thresholds import (
         DEFAULT_LEVELS as DEFAULT_LEVELS,
     )
@@ -61,6 +73,9 @@ if TYPE_CHECKING:
         DEFAULT_MAX_RPS as DEFAULT_MAX_RPS,
     )
     from quota_monitor.config import (
+        EVENT_BUS_ALLOWED as EVENT_BUS_ALLOWED,
+    )
+    from quota_monitor.config import (
         AlertSettings as AlertSettings,
     )
     from quota_monitor.config import (
@@ -71,6 +86,18 @@ if TYPE_CHECKING:
     )
     from quota_monitor.config import (
         Settings as Settings,
+    )
+    from quota_monitor.deliver.events import (
+        EVENT_DETAIL_TYPES as EVENT_DETAIL_TYPES,
+    )
+    from quota_monitor.deliver.events import (
+        EVENT_SCHEMA as EVENT_SCHEMA,
+    )
+    from quota_monitor.deliver.events import (
+        EVENT_SOURCE as EVENT_SOURCE,
+    )
+    from quota_monitor.deliver.events import (
+        event_schema as event_schema,
     )
     from quota_monitor.deliver.messages import (
         AlertMessage as AlertMessage,
@@ -339,6 +366,15 @@ _EXPORTS: dict[str, str] = {
     "TAG_THRESHOLDS": "quota_monitor.alert.thresholds",
     "AlertMessage": "quota_monitor.deliver.messages",
     "percent": "quota_monitor.deliver.messages",
+    "DEFAULT_ROUTE": "quota_monitor.alert.routes",
+    "ROUTE_NAME_ALLOWED": "quota_monitor.alert.routes",
+    "TAG_ROUTE": "quota_monitor.alert.routes",
+    "route_name_problem": "quota_monitor.alert.routes",
+    "EVENT_DETAIL_TYPES": "quota_monitor.deliver.events",
+    "EVENT_SCHEMA": "quota_monitor.deliver.events",
+    "EVENT_SOURCE": "quota_monitor.deliver.events",
+    "event_schema": "quota_monitor.deliver.events",
+    "EVENT_BUS_ALLOWED": "quota_monitor.config",
 }
 
 __all__ = [
@@ -349,6 +385,11 @@ __all__ = [
     "DEFAULT_LEVELS",
     "DEFAULT_MAX_RPS",
     "DEFAULT_NAMESPACE",
+    "DEFAULT_ROUTE",
+    "EVENT_BUS_ALLOWED",
+    "EVENT_DETAIL_TYPES",
+    "EVENT_SCHEMA",
+    "EVENT_SOURCE",
     "HEALTH_METRICS",
     "KEY_DIMENSION",
     "MAX_PAGE_SIZE",
@@ -358,7 +399,9 @@ __all__ = [
     "PER_KEY_METRICS",
     "PER_PLAN_METRICS",
     "PLAN_DIMENSION",
+    "ROUTE_NAME_ALLOWED",
     "TAG_MUTE",
+    "TAG_ROUTE",
     "TAG_THRESHOLDS",
     "WEEKDAYS",
     "AlertClients",
@@ -408,6 +451,7 @@ __all__ = [
     "cloudwatch_client",
     "describe",
     "describe_error",
+    "event_schema",
     "guarded_api",
     "is_configuration_error",
     "paginate_usage",
@@ -416,6 +460,7 @@ __all__ = [
     "percent",
     "period_containing",
     "publish_metrics",
+    "route_name_problem",
     "run_once",
     "run_scan",
     "scan_account",

@@ -9,11 +9,13 @@ Endpoints are not settings of this project: boto3 reads its standard configurati
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from quota_monitor.alert.routes import route_name_problem
 from quota_monitor.alert.thresholds import DEFAULT_LEVELS, LEVELS_ALLOWED, parse_levels
 from quota_monitor.compute.periods import DEFAULT_WEEK_START, WEEKDAYS, parse_weekday
 from quota_monitor.errors import ConfigError, InvalidLevels
@@ -34,6 +36,11 @@ DEFAULT_BURST = 5
 _NAMESPACE = re.compile(r"^[A-Za-z0-9.\-_/#:]{1,255}$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+#: PutEvents' EventBusName: a bus's name or ARN (botocore's NonPartnerEventBusNameOrArn; a partner
+#: event source's bus takes no PutEvents).
+_EVENT_BUS = re.compile(
+    r"^(?:arn:aws[a-z-]*:events:[a-z]+-[a-z]+-[a-z0-9-]+:\d{12}:event-bus/)?[A-Za-z0-9._-]{1,256}$"
+)
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -118,6 +125,50 @@ def read_key_metrics(env: Mapping[str, str], name: str = "KEY_METRICS") -> KeyMe
         raise _bad(name, raw, str(error)) from None
 
 
+TOPIC_ARN_ALLOWED = "use an SNS topic ARN, arn:<partition>:sns:<region>:<account>:<name>"
+ROUTES_ALLOWED = (
+    'use a JSON object that maps route names to SNS topic ARNs, such as {"gold": '
+    '"arn:aws:sns:us-east-1:123456789012:gold-alerts"}'
+)
+
+
+def read_routes(env: Mapping[str, str], name: str = "ALERT_ROUTES") -> dict[str, str]:
+    """``ALERT_ROUTES``: route name -> SNS topic ARN (:mod:`quota_monitor.alert.routes`); unset is none."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return {}
+    try:
+        routes = json.loads(raw)
+    except ValueError:
+        raise _bad(name, raw, f"it is not JSON; {ROUTES_ALLOWED}") from None
+    if not isinstance(routes, dict):
+        raise _bad(name, raw, ROUTES_ALLOWED)
+    for route, topic in routes.items():
+        problem = route_name_problem(route)
+        if problem is not None:
+            raise _bad(name, raw, f"route {route!r}: {problem}")
+        if not isinstance(topic, str) or not _TOPIC_ARN.match(topic):
+            raise _bad(name, raw, f"route {route!r}: {topic!r} is not a topic ARN; {TOPIC_ARN_ALLOWED}")
+    return dict(routes)
+
+
+EVENT_BUS_ALLOWED = (
+    "use an EventBridge bus's name (such as default) or ARN "
+    "(arn:<partition>:events:<region>:<account>:event-bus/<name>); letters, digits, . - _ in the name"
+)
+
+
+def read_event_bus(env: Mapping[str, str], name: str = "EVENT_BUS_NAME") -> str | None:
+    """``EVENT_BUS_NAME``: the bus that gets an event per notification (:mod:`quota_monitor.deliver.events`);
+    unset means no events."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    if len(raw) > 1600 or not _EVENT_BUS.match(raw.strip()):
+        raise _bad(name, raw, EVENT_BUS_ALLOWED)
+    return raw.strip()
+
+
 @dataclass(frozen=True)
 class ScanSettings:
     """How to read API Gateway."""
@@ -175,7 +226,11 @@ class ForecastSettings:
 
 @dataclass(frozen=True)
 class AlertSettings:
-    """Where alerts go and when they fire. Present only when both the topic and the table are set."""
+    """Where alerts go and when they fire. Present only when both the topic and the table are set.
+
+    ``topic_arn`` is the default route's topic; ``routes`` maps the other routes' names to theirs.
+    ``event_bus`` (a name or an ARN) gets an EventBridge event per notification; None: no events.
+    """
 
     topic_arn: str
     table_name: str
@@ -183,12 +238,25 @@ class AlertSettings:
     recovery: bool = True
     digest_min_alerts: int = 5
     forecast: ForecastSettings = ForecastSettings()
+    routes: dict[str, str] = field(default_factory=dict)
+    event_bus: str | None = None
+
+    @property
+    def partition(self) -> str:
+        """The AWS partition the monitor runs in, from the topic's ARN (``aws``, ``aws-cn``...)."""
+        return self.topic_arn.split(":", 2)[1]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AlertSettings | None:
         topic = (env.get("ALERT_TOPIC_ARN") or "").strip()
         table = (env.get("ALERT_TABLE_NAME") or "").strip()
         if not topic and not table:
+            # Routes and events go out under the alert state's claims: they need the topic and table.
+            for needs_alerts in ("ALERT_ROUTES", "EVENT_BUS_NAME"):
+                if (env.get(needs_alerts) or "").strip():
+                    raise _bad(
+                        needs_alerts, env[needs_alerts], "set ALERT_TOPIC_ARN and ALERT_TABLE_NAME too"
+                    )
             return None
         if not topic:
             raise _bad(
@@ -199,11 +267,7 @@ class AlertSettings:
                 "ALERT_TABLE_NAME", env.get("ALERT_TABLE_NAME", ""), "set it too when ALERT_TOPIC_ARN is set"
             )
         if not _TOPIC_ARN.match(topic):
-            raise _bad(
-                "ALERT_TOPIC_ARN",
-                topic,
-                "use an SNS topic ARN, arn:<partition>:sns:<region>:<account>:<name>",
-            )
+            raise _bad("ALERT_TOPIC_ARN", topic, TOPIC_ARN_ALLOWED)
         if not _TABLE_NAME.match(table):
             raise _bad("ALERT_TABLE_NAME", table, "use a DynamoDB table name: 3 to 255 of A-Z a-z 0-9 _ - .")
         raw_levels = env.get("THRESHOLDS")
@@ -220,6 +284,8 @@ class AlertSettings:
             recovery=read_bool(env, "RECOVERY_NOTIFICATIONS", True),
             digest_min_alerts=read_int(env, "DIGEST_MIN_ALERTS", 5, 2, 100_000),
             forecast=ForecastSettings.from_env(env),
+            routes=read_routes(env),
+            event_bus=read_event_bus(env),
         )
 
 

@@ -3,7 +3,8 @@
 Configured by environment variables only (:mod:`quota_monitor.config`); a bad value fails the
 cold start with a message naming the variable. With nothing but credentials and a region set,
 a run scans every usage plan and publishes the metrics; with ``ALERT_TOPIC_ARN`` and
-``ALERT_TABLE_NAME`` it also evaluates and delivers alerts.
+``ALERT_TABLE_NAME`` it also evaluates and delivers alerts (to the routes' topics with
+``ALERT_ROUTES``, and as EventBridge events with ``EVENT_BUS_NAME``).
 
 When a run raises (:class:`RunFailed`), so that Lambda's error metric, its retries and the
 dead-letter queue come into play: when it could not do its job at all, which is when a retry can
@@ -65,7 +66,12 @@ def _clients() -> tuple[Any, Any, AlertClients | None]:
     alert_clients = None
     if SETTINGS.alerts is not None:
         sns = client("sns")
-        alert_clients = AlertClients(sns=sns, dynamodb=client("dynamodb"), region=sns.meta.region_name)
+        alert_clients = AlertClients(
+            sns=sns,
+            dynamodb=client("dynamodb"),
+            region=sns.meta.region_name,
+            events=client("events") if SETTINGS.alerts.event_bus is not None else None,
+        )
     return apigateway_client(max_workers=SETTINGS.scan.max_workers), cloudwatch_client(), alert_clients
 
 
@@ -105,6 +111,8 @@ def _log(report: RunReport) -> None:
             )
         for error in alerts.publish_errors:
             logger.error("alert delivery failed; the next run sends again", extra={"detail": error})
+        for error in alerts.event_errors:
+            logger.error("event delivery failed", extra={"detail": error})
         for error in alerts.state_errors:
             logger.error("alert state", extra={"detail": error})
     if report.publish_error is not None:

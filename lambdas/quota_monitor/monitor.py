@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_sns import SNSClient
 
     from quota_monitor.config import ScanSettings, Settings
@@ -73,11 +74,13 @@ def run_scan(
 
 @dataclass(frozen=True)
 class AlertClients:
-    """What alerting talks to: SNS for delivery, DynamoDB for state, and the region for console links."""
+    """What alerting talks to: SNS for delivery, DynamoDB for state, EventBridge for events (with
+    ``EVENT_BUS_NAME``), and the region for console links and ARNs."""
 
     sns: SNSClient
     dynamodb: DynamoDBClient
     region: str
+    events: EventBridgeClient | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ def run_once(
             now=now,
             claim_until=claim_until or now + DEFAULT_CLAIM_LEASE,
             region=alert_clients.region,
+            events=alert_clients.events,
             on_message=on_alert,
         )
     published = publish_metrics(cloudwatch, settings, result, alerts=alerts)

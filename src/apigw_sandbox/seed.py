@@ -125,9 +125,15 @@ DEMO_HOT_KEYS = {
 }
 
 
+#: The demo's gold plan is routed: its alerts go to a topic of their own (quota-monitor:route).
+DEMO_ROUTE_TAG = "quota-monitor:route"
+DEMO_ROUTE = "partners"
+
+
 def seed_demo_account(account: SandboxAccount, *, seed: int = 7) -> SeededAccount:
     """About 50 keys over plans with DAY, WEEK and MONTH quotas and one without, some near or
-    over quota, one extended above its limit with UpdateUsage, and threshold tags on a plan and a key.
+    over quota, one extended above its limit with UpdateUsage, threshold tags on a plan and a key,
+    and the gold plan routed to the ``partners`` route.
     """
     rng = random.Random(seed)
     seeded = SeededAccount()
@@ -136,6 +142,8 @@ def seed_demo_account(account: SandboxAccount, *, seed: int = 7) -> SeededAccoun
         tags = {"team": "platform"}
         if plan_name == "pro":
             tags["quota-monitor:thresholds"] = "75,90,100"
+        if plan_name == "gold":
+            tags = {"team": "partners", DEMO_ROUTE_TAG: DEMO_ROUTE}
         plan_id = account.create_usage_plan(plan_name, limit=limit, period=period, tags=tags)
         seeded.plans[plan_name] = plan_id
         for index in range(key_count):

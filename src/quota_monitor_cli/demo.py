@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 
-from apigw_sandbox.local import LocalCloud, invoke_handler
-from apigw_sandbox.seed import seed_demo_account
+from apigw_sandbox.local import EventPattern, LocalCloud, invoke_handler
+from apigw_sandbox.seed import DEMO_ROUTE, seed_demo_account
 from apigw_sandbox.slack import SlackReceiver
 from quota_monitor import (
     ALERT_HEALTH_METRICS,
+    EVENT_SOURCE,
     HEALTH_METRICS,
     MetricName,
     Settings,
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 
     from quota_monitor import KeyUsage, ScanResult
 
+#: The local EventBridge bus the demo's events go to; a rule sends them on to an SQS queue.
+DEMO_BUS = "quota-events"
 #: The demo reads GetUsage 20 keys a page (the monitor's default is 500), so that its 24-key
 #: plan takes two pages, as large plans do in real accounts.
 DEMO_PAGE_SIZE = "20"
@@ -143,25 +146,54 @@ def read_back_table(cloudwatch: Any, namespace: str, result: ScanResult, top: li
     return table
 
 
-def alerts_table(messages: list[dict[str, Any]]) -> Table:
-    """What the alert topic delivered to the SQS inbox: one row per key, under its message's subject."""
+def alerts_table(by_route: dict[str, list[dict[str, Any]]]) -> Table:
+    """What each route's topic delivered to its SQS inbox: one row per key, under its message's subject."""
     table = Table(
-        title="4. Alerts delivered to the SNS topic, read back from an SQS inbox", title_justify="left"
+        title="4. Alerts delivered to the SNS topics (the default one, and the gold plan's route "
+        f"{DEMO_ROUTE!r}), read back from an SQS inbox on each",
+        title_justify="left",
     )
-    for column in ("Message subject", "Event", "Plan / key", "Level", "Utilization", "Remaining"):
+    for column in ("Route", "Message subject", "Event", "Plan / key", "Level", "Utilization", "Remaining"):
         table.add_column(column)
-    for message in messages:
-        subject = message.get("Subject", "")
-        for alert in message["Message"]["alerts"]:
-            table.add_row(
-                Text(subject),
-                alert["event"],
-                f"{alert['usagePlanName']} / {alert['apiKeyName'] or alert['apiKeyId']}",
-                f"{alert['level']}%" if alert["event"] != "forecast" else "-",
-                percent(alert["utilization"]),
-                f"{alert['remaining']:,}",
-            )
-            subject = ""
+    for route, messages in by_route.items():
+        for message in messages:
+            _alert_rows(table, route, message)
+    return table
+
+
+def _alert_rows(table: Table, route: str, message: dict[str, Any]) -> None:
+    subject = message.get("Subject", "")
+    for alert in message["Message"]["alerts"]:
+        table.add_row(
+            route,
+            Text(subject),
+            alert["event"],
+            f"{alert['usagePlanName']} / {alert['apiKeyName'] or alert['apiKeyId']}",
+            f"{alert['level']}%" if alert["event"] != "forecast" else "-",
+            percent(alert["utilization"]),
+            f"{alert['remaining']:,}",
+        )
+        route = subject = ""
+
+
+def events_table(events: list[dict[str, Any]]) -> Table:
+    """What the rule on the local bus put in its queue: one event per key, digest or not."""
+    table = Table(
+        title=f"5. Events on the EventBridge bus {DEMO_BUS!r}, sent to an SQS queue by a rule "
+        f'(source "{EVENT_SOURCE}"): one per key, even when email gets a digest',
+        title_justify="left",
+    )
+    for column in ("detail-type", "Plan / key", "Level", "Route", "detail.id"):
+        table.add_column(column)
+    for event in events:
+        detail = event["detail"]
+        table.add_row(
+            event["detail-type"],
+            f"{detail['usagePlanName']} / {detail['apiKeyName'] or detail['apiKeyId']}",
+            f"{detail['level']}%" if detail["level"] else "-",
+            detail["route"],
+            Text(detail["id"]),
+        )
     return table
 
 
@@ -177,7 +209,7 @@ def forward_to_slack(messages: list[dict[str, Any]], slack: SlackReceiver) -> Ta
         }
         invoke_handler("quota_monitor.deliver.slack.handler", {"Records": [record]})
     table = Table(
-        title="5. Posted to Slack by the webhook forwarder (a local stand-in for Slack)", title_justify="left"
+        title="6. Posted to Slack by the webhook forwarder (a local stand-in for Slack)", title_justify="left"
     )
     table.add_column("Header")
     table.add_column("Blocks", justify="right")
@@ -194,15 +226,20 @@ def run(args: argparse.Namespace) -> int:
     out.print("Starting the API Gateway sandbox and moto on loopback...", style="dim")
     with LocalCloud() as cloud, SlackReceiver() as slack:
         seeded = seed_demo_account(cloud.account)
-        alerting = cloud.create_alert_resources()
+        alerting = cloud.create_alert_resources(
+            routes=(DEMO_ROUTE,), events=EventPattern(DEMO_BUS, {"source": [EVENT_SOURCE]})
+        )
+        assert alerting.events is not None
         secret = cloud.client("secretsmanager").create_secret(
             Name="quota-monitor/slack-webhook", SecretString=slack.url
         )
         out.print(
             f"[bold]API Gateway sandbox[/] {cloud.sandbox.url}: {len(seeded.plans)} usage plans "
             f"(DAY, WEEK, MONTH and one without a quota), {len(seeded.keys)} API keys.\n"
-            f"[bold]moto[/] {cloud.moto_url}: CloudWatch, the alert topic (SNS) with an SQS inbox, the alert "
-            f"state table (DynamoDB), the Slack webhook secret (Secrets Manager).\n"
+            f"[bold]moto[/] {cloud.moto_url}: CloudWatch, the alert topics (SNS: the default one, and the "
+            f"{DEMO_ROUTE!r} route's for the gold plan, tagged quota-monitor:route={DEMO_ROUTE}), each "
+            f"with an SQS inbox, the EventBridge bus {DEMO_BUS!r} with a rule to an SQS queue, the alert "
+            "state table (DynamoDB), the Slack webhook secret (Secrets Manager).\n"
         )
         env = {
             **cloud.env(),
@@ -228,19 +265,23 @@ def run(args: argparse.Namespace) -> int:
             out.print(read_back_table(cloudwatch_client(), settings.namespace, result, top))
             out.print()
             delivered = alerting.received()
-            out.print(alerts_table(delivered))
+            out.print(alerts_table({"default": delivered, DEMO_ROUTE: alerting.received(DEMO_ROUTE)}))
+            out.print()
+            out.print(events_table(alerting.events.received()))
             out.print()
             sys.stdout.flush()
             slack_table = forward_to_slack(delivered, slack)
             out.print(slack_table)
             out.print(
-                "\n[bold]6. The handler again[/]: every crossing was alerted once, so this run sends nothing."
+                "\n[bold]7. The handler again[/]: every crossing was alerted once, so this run sends nothing."
             )
             sys.stdout.flush()
             again = invoke_handler("quota_monitor.handler", {"source": "demo"})
-            inbox = len(alerting.received())
+            inbox = len(alerting.received()) + len(alerting.received(DEMO_ROUTE))
+            queued = len(alerting.events.received())
             out.print(
-                f"alerts sent by the second run: {again['alertsSent']}; new messages in the inbox: {inbox}"
+                f"alerts sent by the second run: {again['alertsSent']}; new messages in the inboxes: "
+                f"{inbox}; events sent: {again['eventsSent']}, new events in the queue: {queued}"
             )
             out.print("\nAgainst your own account: [bold]quota-monitor scan[/] (read-only; see README.md).")
     return EXIT_PARTIAL if result.failures else EXIT_OK

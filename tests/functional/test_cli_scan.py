@@ -162,11 +162,22 @@ def test_the_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
         "2. quota-monitor scan: every key, most used first",
         "Read back from CloudWatch",
         "Posted to Slack by the webhook forwarder",
-        "alerts sent by the second run: 0; new messages in the inbox: 0",
+        "alerts sent by the second run: 0; new messages in the inboxes: 0; events sent: 0, new events in the "
+        "queue: 0",
+        "5. Events on the EventBridge bus 'quota-events', sent to an SQS queue by a rule",
     ):
         assert expected in out
-    # The forecasts depend on the time of day (DAY quotas); the six crossings do not.
-    assert re.search(r"\[quota\] \d+ API keys: 6 crossed a level", out)
+    # The gold plan's two crossings go to its route's topic, each its own message; the forecasts
+    # depend on the time of day (DAY quotas), so whether the default topic's four crossings go out
+    # as a digest does too.
+    assert (
+        "4. Alerts delivered to the SNS topics (the default one, and the gold plan's route 'partners')" in out
+    )
+    assert re.search(r"partners +│ \[quota\] ledger-batch-1 at 99% of MONTH quota \(plan gold\)", out)
+    assert re.search(r"partners +│ \[quota\] kiosk-app-1 at 81% of MONTH quota \(plan gold\)", out)
+    # One event per key: the gold plan's two among them, on their route.
+    assert re.search(r"Quota Threshold Crossed +│ gold / kiosk-app-1 +│ 80% +│ partners", out)
+    assert re.search(r"Quota Threshold Crossed +│ gold / ledger-batch-1 +│ 90% +│ partners", out)
 
 
 class ExpiredTokenError(SandboxError):

@@ -154,7 +154,7 @@ def health_metric_data(
     ]
     if alerts is not None:
         data.append(_datum(MetricName.ALERTS_SENT, alerts.alerts_sent, "Count", at))
-        data.append(_datum(MetricName.ALERT_DELIVERY_FAILURES, alerts.delivery_failures, "Count", at))
+        data.append(_datum(MetricName.ALERT_DELIVERY_FAILURES, alerts.all_delivery_failures, "Count", at))
         # The state table could not be read or written, or an item did not parse: alerting is
         # blind for those keys (for every key when the table cannot be read) until it is fixed.
         data.append(_datum(MetricName.ALERT_STATE_ERRORS, len(alerts.state_errors), "Count", at))
