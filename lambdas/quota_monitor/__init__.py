@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from quota_monitor.alert.thresholds import (
         TAG_THRESHOLDS as TAG_THRESHOLDS,
     )
+    from quota_monitor.alert.thresholds import (
+        key_levels as key_levels,
+    )
     from quota_monitor.clients import (
         apigateway_client as apigateway_client,
     )
@@ -44,6 +47,9 @@ if TYPE_CHECKING:
     )
     from quota_monitor.compute.key_usage import (
         parse_daily_usage as parse_daily_usage,
+    )
+    from quota_monitor.compute.levels import (
+        level_reached as level_reached,
     )
     from quota_monitor.compute.periods import (
         WEEKDAYS as WEEKDAYS,
@@ -178,7 +184,13 @@ if TYPE_CHECKING:
         guarded_api as guarded_api,
     )
     from quota_monitor.monitor import (
+        metric_keys as metric_keys,
+    )
+    from quota_monitor.monitor import (
         publish_metrics as publish_metrics,
+    )
+    from quota_monitor.monitor import (
+        records as records,
     )
     from quota_monitor.monitor import (
         run_once as run_once,
@@ -188,6 +200,9 @@ if TYPE_CHECKING:
     )
     from quota_monitor.publish.metrics import (
         ALERT_HEALTH_METRICS as ALERT_HEALTH_METRICS,
+    )
+    from quota_monitor.publish.metrics import (
+        AUTO_KEY_METRICS as AUTO_KEY_METRICS,
     )
     from quota_monitor.publish.metrics import (
         DEFAULT_NAMESPACE as DEFAULT_NAMESPACE,
@@ -210,17 +225,95 @@ if TYPE_CHECKING:
     from quota_monitor.publish.metrics import (
         MetricName as MetricName,
     )
+    from quota_monitor.publish.metrics import (
+        iter_metric_data as iter_metric_data,
+    )
+    from quota_monitor.publish.metrics import (
+        series_of as series_of,
+    )
+    from quota_monitor.publish.records import (
+        EXHAUSTS_AT as EXHAUSTS_AT,
+    )
+    from quota_monitor.publish.records import (
+        HOTTEST_KEY_ID as HOTTEST_KEY_ID,
+    )
+    from quota_monitor.publish.records import (
+        HOTTEST_KEY_NAME as HOTTEST_KEY_NAME,
+    )
+    from quota_monitor.publish.records import (
+        KEY_RECORD as KEY_RECORD,
+    )
+    from quota_monitor.publish.records import (
+        KEYS as KEYS,
+    )
+    from quota_monitor.publish.records import (
+        KEYS_AT_LEVEL as KEYS_AT_LEVEL,
+    )
+    from quota_monitor.publish.records import (
+        KEYS_FORECAST as KEYS_FORECAST,
+    )
+    from quota_monitor.publish.records import (
+        LEVEL as LEVEL,
+    )
+    from quota_monitor.publish.records import (
+        LEVELS as LEVELS,
+    )
+    from quota_monitor.publish.records import (
+        MAX_UTILIZATION as MAX_UTILIZATION,
+    )
+    from quota_monitor.publish.records import (
+        METRICS as METRICS,
+    )
+    from quota_monitor.publish.records import (
+        PLAN_RECORD as PLAN_RECORD,
+    )
+    from quota_monitor.publish.records import (
+        RECORD as RECORD,
+    )
+    from quota_monitor.publish.records import (
+        RUN_AT as RUN_AT,
+    )
+    from quota_monitor.publish.records import (
+        RecordsWritten as RecordsWritten,
+    )
+    from quota_monitor.publish.records import (
+        key_record as key_record,
+    )
+    from quota_monitor.publish.records import (
+        record_lines as record_lines,
+    )
+    from quota_monitor.publish.records import (
+        write_records as write_records,
+    )
     from quota_monitor.publish.selection import (
         ALL_KEYS as ALL_KEYS,
+    )
+    from quota_monitor.publish.selection import (
+        AUTO_KEYS as AUTO_KEYS,
+    )
+    from quota_monitor.publish.selection import (
+        DEFAULT_AUTO_CAP as DEFAULT_AUTO_CAP,
     )
     from quota_monitor.publish.selection import (
         MAX_TOP as MAX_TOP,
     )
     from quota_monitor.publish.selection import (
+        METRICS_ALWAYS as METRICS_ALWAYS,
+    )
+    from quota_monitor.publish.selection import (
         NO_KEYS as NO_KEYS,
     )
     from quota_monitor.publish.selection import (
+        TAG_METRICS as TAG_METRICS,
+    )
+    from quota_monitor.publish.selection import (
         KeyMetricsSelection as KeyMetricsSelection,
+    )
+    from quota_monitor.publish.selection import (
+        MetricKeys as MetricKeys,
+    )
+    from quota_monitor.publish.selection import (
+        choose_keys as choose_keys,
     )
     from quota_monitor.publish.selection import (
         parse_key_metrics as parse_key_metrics,
@@ -255,6 +348,7 @@ if TYPE_CHECKING:
     from quota_monitor.read.usage_pages import (
         paginate_usage as paginate_usage,
     )
+
 
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
@@ -335,25 +429,75 @@ _EXPORTS: dict[str, str] = {
     "TAG_THRESHOLDS": "quota_monitor.alert.thresholds",
     "AlertMessage": "quota_monitor.deliver.messages",
     "percent": "quota_monitor.deliver.messages",
+    "key_levels": "quota_monitor.alert.thresholds",
+    "level_reached": "quota_monitor.compute.levels",
+    "metric_keys": "quota_monitor.monitor",
+    "records": "quota_monitor.monitor",
+    "AUTO_KEY_METRICS": "quota_monitor.publish.metrics",
+    "series_of": "quota_monitor.publish.metrics",
+    "iter_metric_data": "quota_monitor.publish.metrics",
+    "AUTO_KEYS": "quota_monitor.publish.selection",
+    "DEFAULT_AUTO_CAP": "quota_monitor.publish.selection",
+    "TAG_METRICS": "quota_monitor.publish.selection",
+    "METRICS_ALWAYS": "quota_monitor.publish.selection",
+    "MetricKeys": "quota_monitor.publish.selection",
+    "choose_keys": "quota_monitor.publish.selection",
+    "RECORD": "quota_monitor.publish.records",
+    "KEY_RECORD": "quota_monitor.publish.records",
+    "PLAN_RECORD": "quota_monitor.publish.records",
+    "RUN_AT": "quota_monitor.publish.records",
+    "LEVELS": "quota_monitor.publish.records",
+    "LEVEL": "quota_monitor.publish.records",
+    "METRICS": "quota_monitor.publish.records",
+    "EXHAUSTS_AT": "quota_monitor.publish.records",
+    "KEYS": "quota_monitor.publish.records",
+    "MAX_UTILIZATION": "quota_monitor.publish.records",
+    "HOTTEST_KEY_ID": "quota_monitor.publish.records",
+    "HOTTEST_KEY_NAME": "quota_monitor.publish.records",
+    "KEYS_AT_LEVEL": "quota_monitor.publish.records",
+    "KEYS_FORECAST": "quota_monitor.publish.records",
+    "RecordsWritten": "quota_monitor.publish.records",
+    "key_record": "quota_monitor.publish.records",
+    "record_lines": "quota_monitor.publish.records",
+    "write_records": "quota_monitor.publish.records",
 }
 
 __all__ = [
     "ACCOUNT_MAX_RPS",
     "ALERT_HEALTH_METRICS",
     "ALL_KEYS",
+    "AUTO_KEYS",
+    "AUTO_KEY_METRICS",
+    "DEFAULT_AUTO_CAP",
     "DEFAULT_BURST",
     "DEFAULT_LEVELS",
     "DEFAULT_MAX_RPS",
     "DEFAULT_NAMESPACE",
+    "EXHAUSTS_AT",
     "HEALTH_METRICS",
+    "HOTTEST_KEY_ID",
+    "HOTTEST_KEY_NAME",
+    "KEYS",
+    "KEYS_AT_LEVEL",
+    "KEYS_FORECAST",
     "KEY_DIMENSION",
+    "KEY_RECORD",
+    "LEVEL",
+    "LEVELS",
     "MAX_PAGE_SIZE",
     "MAX_TOP",
+    "MAX_UTILIZATION",
+    "METRICS",
+    "METRICS_ALWAYS",
     "NO_KEYS",
     "PERIOD_TYPES",
     "PER_KEY_METRICS",
     "PER_PLAN_METRICS",
     "PLAN_DIMENSION",
+    "PLAN_RECORD",
+    "RECORD",
+    "RUN_AT",
+    "TAG_METRICS",
     "TAG_MUTE",
     "TAG_THRESHOLDS",
     "WEEKDAYS",
@@ -374,6 +518,7 @@ __all__ = [
     "MalformedResource",
     "MalformedResponse",
     "MalformedUsagePage",
+    "MetricKeys",
     "MetricName",
     "PaginationLoop",
     "PeriodMismatch",
@@ -382,6 +527,7 @@ __all__ = [
     "Quota",
     "QuotaPeriod",
     "RateLimiter",
+    "RecordsWritten",
     "RetryPolicy",
     "RunFailed",
     "RunReport",
@@ -399,22 +545,32 @@ __all__ = [
     "UsagePlan",
     "UsageResult",
     "apigateway_client",
+    "choose_keys",
     "client",
     "cloudwatch_client",
     "describe",
     "describe_error",
     "guarded_api",
     "is_configuration_error",
+    "iter_metric_data",
+    "key_levels",
+    "key_record",
+    "level_reached",
+    "metric_keys",
     "paginate_usage",
     "parse_daily_usage",
     "parse_key_metrics",
     "percent",
     "period_containing",
     "publish_metrics",
+    "record_lines",
+    "records",
     "run_once",
     "run_scan",
     "scan_account",
     "select_keys",
+    "series_of",
+    "write_records",
 ]
 
 

@@ -113,13 +113,15 @@ def test_scan_publish_sends_the_metrics(
     seed_demo_account(account)
     assert main(["scan", "--json", "--publish", "--namespace", "QuotaCli"]) == 0
     assert (
-        "published 155 data points in 1 PutMetricData requests to namespace QuotaCli"
+        # KEY_METRICS=auto: the 6 keys at or above their first level and the tagged one, two metrics
+        # each, and the 6 health metrics.
+        "published 20 data points in 1 PutMetricData requests to namespace QuotaCli"
         in capsys.readouterr().err
     )
     metrics = cloud.client("cloudwatch").list_metrics(Namespace="QuotaCli", MetricName="RemainingQuota")[
         "Metrics"
     ]
-    assert len(metrics) == 46
+    assert len(metrics) == 7
 
 
 def test_the_handler_with_only_credentials_and_region_scans_and_publishes(
