@@ -232,6 +232,15 @@ if TYPE_CHECKING:
         series_of as series_of,
     )
     from quota_monitor.publish.records import (
+        API_KEY_ID as API_KEY_ID,
+    )
+    from quota_monitor.publish.records import (
+        API_KEY_NAME as API_KEY_NAME,
+    )
+    from quota_monitor.publish.records import (
+        CONTRACT_FIELDS as CONTRACT_FIELDS,
+    )
+    from quota_monitor.publish.records import (
         EXHAUSTS_AT as EXHAUSTS_AT,
     )
     from quota_monitor.publish.records import (
@@ -242,6 +251,9 @@ if TYPE_CHECKING:
     )
     from quota_monitor.publish.records import (
         KEY_RECORD as KEY_RECORD,
+    )
+    from quota_monitor.publish.records import (
+        KEY_RECORD_FIELDS as KEY_RECORD_FIELDS,
     )
     from quota_monitor.publish.records import (
         KEYS as KEYS,
@@ -259,19 +271,46 @@ if TYPE_CHECKING:
         LEVELS as LEVELS,
     )
     from quota_monitor.publish.records import (
+        LIMIT as LIMIT,
+    )
+    from quota_monitor.publish.records import (
         MAX_UTILIZATION as MAX_UTILIZATION,
     )
     from quota_monitor.publish.records import (
         METRICS as METRICS,
     )
     from quota_monitor.publish.records import (
+        PERIOD as PERIOD,
+    )
+    from quota_monitor.publish.records import (
+        PERIOD_START as PERIOD_START,
+    )
+    from quota_monitor.publish.records import (
         PLAN_RECORD as PLAN_RECORD,
+    )
+    from quota_monitor.publish.records import (
+        PLAN_RECORD_FIELDS as PLAN_RECORD_FIELDS,
     )
     from quota_monitor.publish.records import (
         RECORD as RECORD,
     )
     from quota_monitor.publish.records import (
+        REMAINING as REMAINING,
+    )
+    from quota_monitor.publish.records import (
         RUN_AT as RUN_AT,
+    )
+    from quota_monitor.publish.records import (
+        USAGE_PLAN_ID as USAGE_PLAN_ID,
+    )
+    from quota_monitor.publish.records import (
+        USAGE_PLAN_NAME as USAGE_PLAN_NAME,
+    )
+    from quota_monitor.publish.records import (
+        USED as USED,
+    )
+    from quota_monitor.publish.records import (
+        UTILIZATION as UTILIZATION,
     )
     from quota_monitor.publish.records import (
         RecordsWritten as RecordsWritten,
@@ -460,14 +499,30 @@ _EXPORTS: dict[str, str] = {
     "key_record": "quota_monitor.publish.records",
     "record_lines": "quota_monitor.publish.records",
     "write_records": "quota_monitor.publish.records",
+    "CONTRACT_FIELDS": "quota_monitor.publish.records",
+    "KEY_RECORD_FIELDS": "quota_monitor.publish.records",
+    "PLAN_RECORD_FIELDS": "quota_monitor.publish.records",
+    "USAGE_PLAN_ID": "quota_monitor.publish.records",
+    "USAGE_PLAN_NAME": "quota_monitor.publish.records",
+    "API_KEY_ID": "quota_monitor.publish.records",
+    "API_KEY_NAME": "quota_monitor.publish.records",
+    "PERIOD": "quota_monitor.publish.records",
+    "PERIOD_START": "quota_monitor.publish.records",
+    "USED": "quota_monitor.publish.records",
+    "REMAINING": "quota_monitor.publish.records",
+    "LIMIT": "quota_monitor.publish.records",
+    "UTILIZATION": "quota_monitor.publish.records",
 }
 
 __all__ = [
     "ACCOUNT_MAX_RPS",
     "ALERT_HEALTH_METRICS",
     "ALL_KEYS",
+    "API_KEY_ID",
+    "API_KEY_NAME",
     "AUTO_KEYS",
     "AUTO_KEY_METRICS",
+    "CONTRACT_FIELDS",
     "DEFAULT_AUTO_CAP",
     "DEFAULT_BURST",
     "DEFAULT_LEVELS",
@@ -482,24 +537,34 @@ __all__ = [
     "KEYS_FORECAST",
     "KEY_DIMENSION",
     "KEY_RECORD",
+    "KEY_RECORD_FIELDS",
     "LEVEL",
     "LEVELS",
+    "LIMIT",
     "MAX_PAGE_SIZE",
     "MAX_TOP",
     "MAX_UTILIZATION",
     "METRICS",
     "METRICS_ALWAYS",
     "NO_KEYS",
+    "PERIOD",
+    "PERIOD_START",
     "PERIOD_TYPES",
     "PER_KEY_METRICS",
     "PER_PLAN_METRICS",
     "PLAN_DIMENSION",
     "PLAN_RECORD",
+    "PLAN_RECORD_FIELDS",
     "RECORD",
+    "REMAINING",
     "RUN_AT",
     "TAG_METRICS",
     "TAG_MUTE",
     "TAG_THRESHOLDS",
+    "USAGE_PLAN_ID",
+    "USAGE_PLAN_NAME",
+    "USED",
+    "UTILIZATION",
     "WEEKDAYS",
     "AlertClients",
     "AlertMessage",

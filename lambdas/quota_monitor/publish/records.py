@@ -48,6 +48,29 @@ if TYPE_CHECKING:
     from quota_monitor.config import ForecastSettings
     from quota_monitor.models import KeyUsage, ScanResult
 
+#: The scan JSON contract (:meth:`quota_monitor.models.KeyUsage.as_json`), field by field.
+USAGE_PLAN_ID = "usagePlanId"
+USAGE_PLAN_NAME = "usagePlanName"
+API_KEY_ID = "apiKeyId"
+API_KEY_NAME = "apiKeyName"
+PERIOD = "period"
+PERIOD_START = "periodStart"
+USED = "used"
+REMAINING = "remaining"
+LIMIT = "limit"
+UTILIZATION = "utilization"
+CONTRACT_FIELDS = (
+    USAGE_PLAN_ID,
+    USAGE_PLAN_NAME,
+    API_KEY_ID,
+    API_KEY_NAME,
+    PERIOD,
+    PERIOD_START,
+    USED,
+    REMAINING,
+    LIMIT,
+    UTILIZATION,
+)
 #: The field every record carries, and its values.
 RECORD = "record"
 KEY_RECORD = "key"
@@ -65,6 +88,23 @@ HOTTEST_KEY_ID = "hottestKeyId"
 HOTTEST_KEY_NAME = "hottestKeyName"
 KEYS_AT_LEVEL = "keysAtLevel"
 KEYS_FORECAST = "keysForecast"
+#: Every field a key record can have, and every field of a plan record, in the order written.
+KEY_RECORD_FIELDS = (RECORD, RUN_AT, *CONTRACT_FIELDS, LEVELS, LEVEL, METRICS, EXHAUSTS_AT)
+PLAN_RECORD_FIELDS = (
+    RECORD,
+    RUN_AT,
+    USAGE_PLAN_ID,
+    USAGE_PLAN_NAME,
+    PERIOD,
+    LIMIT,
+    KEYS,
+    USED,
+    MAX_UTILIZATION,
+    HOTTEST_KEY_ID,
+    HOTTEST_KEY_NAME,
+    KEYS_AT_LEVEL,
+    KEYS_FORECAST,
+)
 #: Lines handed to one write: fewer system calls than a print a line, and a bounded buffer.
 LINES_PER_WRITE = 500
 
@@ -128,12 +168,12 @@ def plan_record(plan_id: str, roll_up: _PlanRollUp, *, run_at: str) -> dict[str,
     return {
         RECORD: PLAN_RECORD,
         RUN_AT: run_at,
-        "usagePlanId": plan_id,
-        "usagePlanName": roll_up.name,
-        "period": roll_up.period,
-        "limit": roll_up.limit,
+        USAGE_PLAN_ID: plan_id,
+        USAGE_PLAN_NAME: roll_up.name,
+        PERIOD: roll_up.period,
+        LIMIT: roll_up.limit,
         KEYS: roll_up.keys,
-        "used": roll_up.used,
+        USED: roll_up.used,
         MAX_UTILIZATION: None if hottest is None else hottest.utilization,
         HOTTEST_KEY_ID: None if hottest is None else hottest.api_key_id,
         HOTTEST_KEY_NAME: None if hottest is None else hottest.api_key_name,
