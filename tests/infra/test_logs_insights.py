@@ -110,3 +110,11 @@ def test_what_a_user_types_in_the_search_box_keeps_the_query_valid() -> None:
 def test_the_window_covers_one_interval_and_a_margin() -> None:
     assert records_window(15) == 20
     assert records_window(60) == 65
+
+
+def test_the_cost_model_counts_the_dashboards_widgets_and_the_stacks_retention() -> None:
+    from infra.settings import MonitorSettings  # noqa: PLC0415 - loads the CDK
+    from quota_monitor_cli.cost import RECORD_WIDGETS, RETENTION_DAYS  # noqa: PLC0415
+
+    assert len(record_views()) == RECORD_WIDGETS
+    assert MonitorSettings().log_retention_days == RETENTION_DAYS
