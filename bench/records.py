@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from quota_monitor import CONTRACT_FIELDS, KEY_RECORD, PLAN_RECORD, RECORD
-from quota_monitor_cli.cost import EVENT_OVERHEAD_BYTES, Usage
+from quota_monitor_cli.cost import EVENT_OVERHEAD_BYTES, KEY_RECORD_BYTES, Usage
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,8 +35,9 @@ MODEL_TOLERANCE = 0.20
 class RecordsMeasurement:
     key_records: int
     plan_records: int
-    #: UTF-8 bytes of the lines, newlines included.
+    #: UTF-8 bytes of the lines, newlines included; and of the key records alone.
     bytes: int
+    key_bytes: int
     keys_missing: int
     keys_wrong: int
     #: Keys with more than one record, or records of keys the account does not have.
@@ -60,7 +61,7 @@ class RecordsMeasurement:
 
 def read_records(path: Path, truth: dict[tuple[str, str], tuple[int, int | None]]) -> RecordsMeasurement:
     """The records file of a run, checked against the sandbox's numbers for every attached key."""
-    key_records = plan_records = incomplete = at_level = 0
+    key_records = plan_records = incomplete = at_level = key_bytes = 0
     seen: dict[tuple[str, str], int] = {}
     wrong = 0
     raw = path.read_bytes()
@@ -72,6 +73,7 @@ def read_records(path: Path, truth: dict[tuple[str, str], tuple[int, int | None]
         if record.get(RECORD) != KEY_RECORD:
             continue
         key_records += 1
+        key_bytes += len(line.encode("utf-8")) + 1
         if any(name not in record for name in CONTRACT_FIELDS):
             incomplete += 1
         pair = (str(record.get("usagePlanId")), str(record.get("apiKeyId")))
@@ -86,6 +88,7 @@ def read_records(path: Path, truth: dict[tuple[str, str], tuple[int, int | None]
         key_records=key_records,
         plan_records=plan_records,
         bytes=len(raw),
+        key_bytes=key_bytes,
         keys_missing=sum(1 for pair in truth if pair not in seen),
         keys_wrong=wrong,
         keys_extra=extra,
@@ -209,7 +212,7 @@ def record_rows(report: BenchReport) -> list[tuple[str, list[str], str]]:
     )
     rows.append(
         (
-            "bytes a key record (average, newline included)",
+            f"bytes a key record (average, newline included; model {KEY_RECORD_BYTES})",
             [cell(m, f"{_per_key(r):.1f}") if (r := m.records) else "—" for m in ms],
             "",
         )
@@ -228,7 +231,8 @@ def record_rows(report: BenchReport) -> list[tuple[str, list[str], str]]:
 
 
 def _is_default(m: Measurement) -> bool:
-    return not dict(m.case.env).get("KEY_METRICS")
+    """A monitor run with the default KEY_METRICS."""
+    return m.case.impl == "monitor" and not dict(m.case.env).get("KEY_METRICS")
 
 
 def _billed(records: dict[str, int]) -> int:
@@ -236,9 +240,9 @@ def _billed(records: dict[str, int]) -> int:
 
 
 def _per_key(records: dict[str, int]) -> float:
-    """Average bytes of a key record: the plan records' share is set apart by the model's own size."""
+    """Average bytes of a key record (the plan records apart)."""
     keys = records["key_records"]
-    return records["bytes"] / keys if keys else 0.0
+    return records["key_bytes"] / keys if keys else 0.0
 
 
 def _model_cell(m: Measurement) -> str:

@@ -95,6 +95,7 @@ MAX_STATS = 2
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
+  | (?P<comment>\#[^\n]*)
   | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
   | (?P<quoted>`[^`]*`)
   | (?P<duration>\d+(?:\.\d+)?(?:ms|mo|[smhdwqy])\b)
@@ -144,7 +145,7 @@ def tokenize(query: str) -> list[Token]:
         kind = match.lastgroup or ""
         if kind == "string" and not _closed(match.group()):
             raise QueryError(f"unterminated quote at {position}")
-        if kind != "space":
+        if kind not in ("space", "comment"):
             tokens.append(Token(kind, match.group(), position))
         position = match.end()
     return tokens

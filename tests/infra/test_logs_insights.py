@@ -84,6 +84,7 @@ def test_broken_queries_fail_for_their_reason(query: str, problem: str) -> None:
         "filter ispresent(exhaustsAt) and utilization >= 80 | sort exhaustsAt asc | dedup apiKeyId | limit 5",
         "stats avg(used) as a, pct(used, 90) as p90 by usagePlanId | filter a > 0 | sort p90 desc",
         "filter used / 2 > 1 | stats sum(used) / count(*) as mean by period",
+        "# the hottest keys\nfilter utilization > 90 # over 90%\n| sort utilization desc",
     ],
 )
 def test_valid_queries_pass(query: str) -> None:
