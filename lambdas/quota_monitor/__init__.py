@@ -4,7 +4,7 @@ A run reads in one direction, a subpackage a step:
 
 1. :mod:`quota_monitor.read`: API Gateway's usage plans, keys and usage, rate limited and retried;
 2. :mod:`quota_monitor.compute`: quota periods and where each key stands;
-3. :mod:`quota_monitor.publish`: CloudWatch metrics;
+3. :mod:`quota_monitor.publish`: CloudWatch metrics, and the records (a JSON line per key and plan);
 4. :mod:`quota_monitor.alert`: the crossing rules and their state;
 5. :mod:`quota_monitor.deliver`: messages, SNS, the Slack forwarder.
 

@@ -185,3 +185,25 @@ def test_a_key_that_leaves_the_selection_stops_getting_data(
     for name in ("RemainingQuota", "QuotaUtilization"):
         assert samples(cloud, name, plan, leaving) == 1
         assert samples(cloud, name, plan, staying) == 2
+
+
+def test_the_records_are_written_even_when_the_metrics_cannot_be_published(
+    account: SandboxAccount,
+    cloud: LocalCloud,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    key_id = account.create_api_key("busy")
+    account.attach_key(plan, key_id)
+    seed_key_usage(account, plan, key_id, utilization=95.0, rng=random.Random(1), history_days=3)
+    # CloudWatch answers every PutMetricData with an error (the sandbox has no such operation).
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", cloud.sandbox.url)
+    with pytest.raises(RuntimeError, match="metrics not published"):
+        invoke_handler("quota_monitor.handler", {})
+    out = capsys.readouterr().out
+    records = [json.loads(line) for line in out.splitlines() if line.startswith('{"record":')]
+    assert [(r["record"], r.get("apiKeyId"), r.get("level")) for r in records] == [
+        ("key", key_id, 90),
+        ("plan", None, None),
+    ]
