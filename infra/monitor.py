@@ -13,7 +13,9 @@ What it builds, and the safety that comes with it whatever the settings:
 - optionally an EventBridge event per notification, on the default bus or one of the stack's own,
   with the events' schema in a registry and an example rule to an SQS queue (:mod:`infra.events`);
 - the alert state table: on-demand, point-in-time recovery, encrypted, TTL ``expiresAt``;
-- self-monitoring alarms to the topic (:mod:`infra.alarms`) and a dashboard (:mod:`infra.dashboard`);
+- self-monitoring alarms to the topic (:mod:`infra.alarms`) and a dashboard (:mod:`infra.dashboard`)
+  that shows every key from the records in the function's log group (Logs Insights) and the keys
+  with per-key metrics;
 - cdk-nag acknowledgements, each with its reason (:mod:`infra.nag`).
 
 Lambda's asynchronous invocation and the scheduler both deliver at least once: the runtime makes
@@ -225,6 +227,9 @@ class UsageQuotaMonitor(Construct):
                 thresholds=thresholds,
                 monitor_function=self.function,
                 alarms=self.alarms,
+                records_log_group=self.function.log_group.log_group_name,
+                key_metrics=runtime.key_metrics.describe(),
+                plan_rollups=runtime.key_metrics.plan_rollups,
             ),
         )
         nag.acknowledge_monitor(self)

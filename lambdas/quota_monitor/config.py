@@ -20,7 +20,7 @@ from quota_monitor.alert.thresholds import DEFAULT_LEVELS, LEVELS_ALLOWED, parse
 from quota_monitor.compute.periods import DEFAULT_WEEK_START, WEEKDAYS, parse_weekday
 from quota_monitor.errors import ConfigError, InvalidLevels
 from quota_monitor.publish.metrics import DEFAULT_NAMESPACE
-from quota_monitor.publish.selection import ALL_KEYS, KeyMetricsSelection, parse_key_metrics
+from quota_monitor.publish.selection import AUTO_KEYS, KeyMetricsSelection, parse_key_metrics
 from quota_monitor.read.usage_pages import MAX_PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -115,10 +115,11 @@ def read_namespace(env: Mapping[str, str], name: str = "METRIC_NAMESPACE") -> st
 
 
 def read_key_metrics(env: Mapping[str, str], name: str = "KEY_METRICS") -> KeyMetricsSelection:
-    """Which keys get per-key metrics (:mod:`quota_monitor.publish.selection`); the default is every key."""
+    """Which keys get per-key metrics (:mod:`quota_monitor.publish.selection`); the default is ``auto``:
+    keys at or above their lowest alert level, or tagged, at most 25."""
     raw = env.get(name)
     if raw is None:
-        return ALL_KEYS
+        return AUTO_KEYS
     try:
         return parse_key_metrics(raw)
     except ValueError as error:
@@ -167,6 +168,17 @@ def read_event_bus(env: Mapping[str, str], name: str = "EVENT_BUS_NAME") -> str 
     if len(raw) > 1600 or not _EVENT_BUS.match(raw.strip()):
         raise _bad(name, raw, EVENT_BUS_ALLOWED)
     return raw.strip()
+
+
+def read_levels(env: Mapping[str, str], name: str = "THRESHOLDS") -> tuple[int, ...]:
+    """The default alert levels; also what ``KEY_METRICS=auto`` and the records read, alerts or not."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return DEFAULT_LEVELS
+    try:
+        return parse_levels(raw)
+    except InvalidLevels as error:
+        raise _bad(name, raw, f"{error}; {LEVELS_ALLOWED}") from None
 
 
 @dataclass(frozen=True)
@@ -270,17 +282,10 @@ class AlertSettings:
             raise _bad("ALERT_TOPIC_ARN", topic, TOPIC_ARN_ALLOWED)
         if not _TABLE_NAME.match(table):
             raise _bad("ALERT_TABLE_NAME", table, "use a DynamoDB table name: 3 to 255 of A-Z a-z 0-9 _ - .")
-        raw_levels = env.get("THRESHOLDS")
-        levels = DEFAULT_LEVELS
-        if raw_levels is not None and raw_levels.strip():
-            try:
-                levels = parse_levels(raw_levels)
-            except InvalidLevels as error:
-                raise _bad("THRESHOLDS", raw_levels, f"{error}; {LEVELS_ALLOWED}") from None
         return cls(
             topic_arn=topic,
             table_name=table,
-            levels=levels,
+            levels=read_levels(env),
             recovery=read_bool(env, "RECOVERY_NOTIFICATIONS", True),
             digest_min_alerts=read_int(env, "DIGEST_MIN_ALERTS", 5, 2, 100_000),
             forecast=ForecastSettings.from_env(env),
@@ -296,7 +301,12 @@ class Settings:
     namespace: str
     scan: ScanSettings
     alerts: AlertSettings | None = None
-    key_metrics: KeyMetricsSelection = field(default=ALL_KEYS)
+    key_metrics: KeyMetricsSelection = field(default=AUTO_KEYS)
+    #: ``THRESHOLDS``, read with alerts or without: the default levels of the metric selection and
+    #: the records (with alerts configured, the same as ``alerts.levels``).
+    levels: tuple[int, ...] = DEFAULT_LEVELS
+    #: The forecast rule the records use (with alerts configured, the same as ``alerts.forecast``).
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -305,4 +315,6 @@ class Settings:
             scan=ScanSettings.from_env(env),
             alerts=AlertSettings.from_env(env),
             key_metrics=read_key_metrics(env),
+            levels=read_levels(env),
+            forecast=ForecastSettings.from_env(env),
         )

@@ -24,11 +24,16 @@ retried run never doubles an alert (:mod:`quota_monitor.alert.state`).
 
 Near the timeout: no API call is started after ``stop_calls_at`` (:func:`reserve_for`); plans not
 read by then are reported as skipped, and what was read is published.
+
+Every run prints its records to stdout, one JSON line per key and per plan
+(:mod:`quota_monitor.publish.records`), before the summary line: written by hand, not through
+Powertools' Logger, whose own fields would more than double each line's bytes.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -37,10 +42,13 @@ from aws_lambda_powertools import Logger, Tracer
 
 from quota_monitor.config import Settings
 from quota_monitor.errors import RunFailed
-from quota_monitor.monitor import AlertClients, RunReport, run_once
+from quota_monitor.monitor import AlertClients, RunReport, records, run_once
+from quota_monitor.publish.records import write_records
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from quota_monitor.publish.records import RecordsWritten
 
 SERVICE = "apigw-quota-monitor"
 SETTINGS = Settings.from_env(os.environ)
@@ -75,7 +83,7 @@ def _clients() -> tuple[Any, Any, AlertClients | None]:
     return apigateway_client(max_workers=SETTINGS.scan.max_workers), cloudwatch_client(), alert_clients
 
 
-def _log(report: RunReport) -> None:
+def _log(report: RunReport, written: RecordsWritten) -> None:
     for failure in report.result.failures:
         logger.error(
             "scan failure",
@@ -97,18 +105,19 @@ def _log(report: RunReport) -> None:
             },
         )
     alerts = report.alerts
+    metric_tag_problems = report.metric_keys.problems if report.metric_keys is not None else ()
+    for problem in (*metric_tag_problems, *(alerts.tag_problems if alerts is not None else ())):
+        logger.warning(
+            "bad tag",
+            extra={
+                "resource": problem.resource,
+                "resourceId": problem.resource_id,
+                "tag": problem.tag,
+                "value": problem.value,
+                "detail": problem.describe(),
+            },
+        )
     if alerts is not None:
-        for problem in alerts.tag_problems:
-            logger.warning(
-                "bad tag",
-                extra={
-                    "resource": problem.resource,
-                    "resourceId": problem.resource_id,
-                    "tag": problem.tag,
-                    "value": problem.value,
-                    "detail": problem.describe(),
-                },
-            )
         for error in alerts.publish_errors:
             logger.error("alert delivery failed; the next run sends again", extra={"detail": error})
         for error in alerts.event_errors:
@@ -117,7 +126,19 @@ def _log(report: RunReport) -> None:
             logger.error("alert state", extra={"detail": error})
     if report.publish_error is not None:
         logger.error("metrics not published", extra={"detail": report.publish_error})
-    logger.info("run summary", extra=report.summary())
+    chosen = report.metric_keys
+    if chosen is not None and chosen.over_cap:
+        logger.warning(
+            "per-key metrics capped",
+            extra={
+                "keyMetrics": SETTINGS.key_metrics.describe(),
+                "keysWithMetrics": len(chosen.keys),
+                "keysOverMetricCap": chosen.over_cap,
+                "detail": "more keys qualified for per-key metrics than KEY_METRICS allows; every key is "
+                "still alerted and in the records (KEY_METRICS=auto,top:N sets the cap)",
+            },
+        )
+    logger.info("run summary", extra=report.summary(written))
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -137,7 +158,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         alert_clients=alert_clients,
         claim_until=ends_at,
     )
-    _log(report)
+    written = write_records(records(report, SETTINGS), sys.stdout.write)
+    _log(report, written)
     if report.publish_error is not None:
         raise RunFailed(f"metrics not published: {report.publish_error}")
     result = report.result
@@ -149,4 +171,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             f"{'; '.join(failure.describe() for failure in result.failures[:3])}"
             + (f"; and {len(result.failures) - 3} more" if len(result.failures) > 3 else "")
         )
-    return report.summary()
+    return report.summary(written)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from quota_monitor.alert.routes import DEFAULT_ROUTE
 from quota_monitor.compute.forecast import forecast as project
+from quota_monitor.compute.levels import level_reached
 
 if TYPE_CHECKING:
     from datetime import date, datetime
@@ -124,15 +125,6 @@ class Decision:
     read: AlertState
     new: AlertState
     notification: Notification | None
-
-
-def level_reached(key: KeyUsage, levels: tuple[int, ...]) -> int:
-    """The highest level whose share of the limit the key has used (0 for none), in whole numbers."""
-    if key.limit is None or key.remaining is None:
-        return 0
-    consumed = max(0, key.limit - key.remaining)
-    reached = [level for level in levels if consumed * 100 >= level * key.limit]
-    return max(reached, default=0)
 
 
 def evaluate(
