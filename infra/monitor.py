@@ -8,9 +8,14 @@ What it builds, and the safety that comes with it whatever the settings:
   events that can no longer run before the next one is due dropped to the same queue;
 - a role with exactly the calls the runtime makes (:mod:`infra.permissions`);
 - the alert topic under a rotating customer managed key, email subscriptions, optionally AWS
-  Chatbot and the Slack webhook forwarder (:mod:`infra.alerting`);
+  Chatbot (Slack, Microsoft Teams) and the Slack webhook forwarder; a topic per route under the
+  same key, with its own emails and chat channels (:mod:`infra.alerting`);
+- optionally an EventBridge event per notification, on the default bus or one of the stack's own,
+  with the events' schema in a registry and an example rule to an SQS queue (:mod:`infra.events`);
 - the alert state table: on-demand, point-in-time recovery, encrypted, TTL ``expiresAt``;
-- self-monitoring alarms to the topic (:mod:`infra.alarms`) and a dashboard (:mod:`infra.dashboard`);
+- self-monitoring alarms to the topic (:mod:`infra.alarms`) and a dashboard (:mod:`infra.dashboard`)
+  that shows every key from the records in the function's log group (Logs Insights) and the keys
+  with per-key metrics;
 - cdk-nag acknowledgements, each with its reason (:mod:`infra.nag`).
 
 Lambda's asynchronous invocation and the scheduler both deliver at least once: the runtime makes
@@ -31,8 +36,9 @@ from constructs import Construct
 
 from infra import nag, permissions
 from infra.alarms import WatchedParts, self_monitoring_alarms
-from infra.alerting import SERVICE_NAME, AlertTopic, SlackWebhookForwarder, slack_channel_configuration
+from infra.alerting import SERVICE_NAME, AlertTopic, SlackWebhookForwarder, chat_channels
 from infra.dashboard import DashboardParts, quota_dashboard
+from infra.events import QuotaEvents
 from infra.functions import RETENTION, FunctionSpec, dead_letter_queue, python_function
 from infra.metrics import MonitorMetrics
 from infra.powertools import powertools_layer
@@ -73,7 +79,9 @@ class UsageQuotaMonitor(Construct):
         self.interval = interval = Duration.minutes(settings.schedule_minutes)
         layer = powertools_layer or _default_layer(self)
 
-        self.alerts = AlertTopic(self, "Alerts", emails=settings.alert_emails, removal_policy=removal)
+        self.alerts = AlertTopic(
+            self, "Alerts", emails=settings.alert_emails, routes=settings.alert_routes, removal_policy=removal
+        )
         self.table = dynamodb.Table(
             self,
             "AlertState",
@@ -88,15 +96,29 @@ class UsageQuotaMonitor(Construct):
         )
         self.run_dead_letter_queue = dead_letter_queue(self, "RunDeadLetterQueue")
 
+        self.events = (
+            QuotaEvents(
+                self,
+                "Events",
+                bus=settings.event_bus,
+                to_queue=settings.events_to_queue,
+                removal_policy=removal,
+            )
+            if settings.event_bus is not None
+            else None
+        )
+        routes = {name: topic.topic_arn for name, topic in self.alerts.routes.items()}
         environment = {
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_LOG_LEVEL": settings.log_level,
             **({} if settings.tracing else {"POWERTOOLS_TRACE_DISABLED": "true"}),
             "ALERT_TOPIC_ARN": self.alerts.topic.topic_arn,
             "ALERT_TABLE_NAME": self.table.table_name,
+            **({"ALERT_ROUTES": stack.to_json_string(routes)} if routes else {}),
+            **({"EVENT_BUS_NAME": self.events.bus_name} if self.events is not None else {}),
             **settings.runtime,
         }
-        runtime = check_runtime_environment(environment)
+        runtime = check_runtime_environment(environment, examples=settings.deploy_time_examples())
         # Spelled out, so that the IAM condition, the dashboard and the function agree on it.
         environment["METRIC_NAMESPACE"] = self.namespace = runtime.namespace
         self.function = python_function(
@@ -128,6 +150,8 @@ class UsageQuotaMonitor(Construct):
         ):
             self.function.add_to_role_policy(statement)
         self.alerts.grant_publish_to(self.function)
+        if self.events is not None:
+            self.events.grant_put_events(self.function)
 
         # A role of our own rather than the stack-wide one CDK would make, so that its grant sits
         # with the monitor (and its cdk-nag acknowledgement with it).
@@ -153,17 +177,16 @@ class UsageQuotaMonitor(Construct):
             ),
         )
 
-        self.chatbot = (
-            slack_channel_configuration(
-                self,
-                "SlackChannel",
-                channel=settings.slack_channel,
-                topic=self.alerts.topic,
-                name=f"{stack.stack_name}-quota-alerts"[:128],
-            )
-            if settings.slack_channel is not None
-            else None
+        self.chat = chat_channels(
+            self,
+            stack_name=stack.stack_name,
+            alerts=self.alerts,
+            slack=settings.slack_channel,
+            teams=settings.teams_channel,
+            routes=settings.alert_routes,
         )
+        #: The default topic's Slack channel, if any.
+        self.chatbot = self.chat.default_slack
         self.slack_forwarder = (
             SlackWebhookForwarder(
                 self,
@@ -204,6 +227,9 @@ class UsageQuotaMonitor(Construct):
                 thresholds=thresholds,
                 monitor_function=self.function,
                 alarms=self.alarms,
+                records_log_group=self.function.log_group.log_group_name,
+                key_metrics=runtime.key_metrics.describe(),
+                plan_rollups=runtime.key_metrics.plan_rollups,
             ),
         )
         nag.acknowledge_monitor(self)

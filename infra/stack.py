@@ -33,6 +33,15 @@ class QuotaMonitorStack(Stack):
             f"#dashboards/dashboard/{monitor.dashboard.dashboard_name}",
             description="The quota dashboard",
         )
+        if monitor.alerts.routes:
+            CfnOutput(
+                self,
+                "AlertRouteTopicArns",
+                value=self.to_json_string(
+                    {name: topic.topic_arn for name, topic in monitor.alerts.routes.items()}
+                ),
+                description="Each route's topic (route name -> topic ARN)",
+            )
         CfnOutput(
             self, "StateTableName", value=monitor.table.table_name, description="Alert state (DynamoDB)"
         )
@@ -48,6 +57,26 @@ class QuotaMonitorStack(Stack):
             value=monitor.run_dead_letter_queue.queue_url,
             description="Scheduled runs that were dropped",
         )
+        if monitor.events is not None:
+            CfnOutput(
+                self,
+                "EventBusName",
+                value=monitor.events.bus_name,
+                description="The monitor's events go to this bus (docs/events.md)",
+            )
+            CfnOutput(
+                self,
+                "EventSchemaRegistryName",
+                value=monitor.events.registry.attr_registry_name,
+                description="The events' schema, apigw-quota-monitor@QuotaEvent, is in this registry",
+            )
+            if monitor.events.queue is not None:
+                CfnOutput(
+                    self,
+                    "EventsQueueUrl",
+                    value=monitor.events.queue.queue_url,
+                    description="The example rule puts every event in this queue",
+                )
         forwarder = monitor.slack_forwarder
         if forwarder is not None:
             CfnOutput(

@@ -45,7 +45,7 @@ def cloudwatch_client(session: boto3.Session | None = None) -> CloudWatchClient:
 
 
 def client(service: str, session: boto3.Session | None = None) -> Any:
-    """Any other client (SNS, DynamoDB, Secrets Manager) with standard retries."""
+    """Any other client (SNS, DynamoDB, EventBridge, Secrets Manager) with standard retries."""
     config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
     make: Any = (session or boto3.Session()).client
     return make(service, config=config)

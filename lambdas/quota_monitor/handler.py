@@ -3,7 +3,8 @@
 Configured by environment variables only (:mod:`quota_monitor.config`); a bad value fails the
 cold start with a message naming the variable. With nothing but credentials and a region set,
 a run scans every usage plan and publishes the metrics; with ``ALERT_TOPIC_ARN`` and
-``ALERT_TABLE_NAME`` it also evaluates and delivers alerts.
+``ALERT_TABLE_NAME`` it also evaluates and delivers alerts (to the routes' topics with
+``ALERT_ROUTES``, and as EventBridge events with ``EVENT_BUS_NAME``).
 
 When a run raises (:class:`RunFailed`), so that Lambda's error metric, its retries and the
 dead-letter queue come into play: when it could not do its job at all, which is when a retry can
@@ -23,11 +24,16 @@ retried run never doubles an alert (:mod:`quota_monitor.alert.state`).
 
 Near the timeout: no API call is started after ``stop_calls_at`` (:func:`reserve_for`); plans not
 read by then are reported as skipped, and what was read is published.
+
+Every run prints its records to stdout, one JSON line per key and per plan
+(:mod:`quota_monitor.publish.records`), before the summary line: written by hand, not through
+Powertools' Logger, whose own fields would more than double each line's bytes.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -36,10 +42,13 @@ from aws_lambda_powertools import Logger, Tracer
 
 from quota_monitor.config import Settings
 from quota_monitor.errors import RunFailed
-from quota_monitor.monitor import AlertClients, RunReport, run_once
+from quota_monitor.monitor import AlertClients, RunReport, records, run_once
+from quota_monitor.publish.records import write_records
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from quota_monitor.publish.records import RecordsWritten
 
 SERVICE = "apigw-quota-monitor"
 SETTINGS = Settings.from_env(os.environ)
@@ -65,11 +74,16 @@ def _clients() -> tuple[Any, Any, AlertClients | None]:
     alert_clients = None
     if SETTINGS.alerts is not None:
         sns = client("sns")
-        alert_clients = AlertClients(sns=sns, dynamodb=client("dynamodb"), region=sns.meta.region_name)
+        alert_clients = AlertClients(
+            sns=sns,
+            dynamodb=client("dynamodb"),
+            region=sns.meta.region_name,
+            events=client("events") if SETTINGS.alerts.event_bus is not None else None,
+        )
     return apigateway_client(max_workers=SETTINGS.scan.max_workers), cloudwatch_client(), alert_clients
 
 
-def _log(report: RunReport) -> None:
+def _log(report: RunReport, written: RecordsWritten) -> None:
     for failure in report.result.failures:
         logger.error(
             "scan failure",
@@ -91,25 +105,40 @@ def _log(report: RunReport) -> None:
             },
         )
     alerts = report.alerts
+    metric_tag_problems = report.metric_keys.problems if report.metric_keys is not None else ()
+    for problem in (*metric_tag_problems, *(alerts.tag_problems if alerts is not None else ())):
+        logger.warning(
+            "bad tag",
+            extra={
+                "resource": problem.resource,
+                "resourceId": problem.resource_id,
+                "tag": problem.tag,
+                "value": problem.value,
+                "detail": problem.describe(),
+            },
+        )
     if alerts is not None:
-        for problem in alerts.tag_problems:
-            logger.warning(
-                "bad tag",
-                extra={
-                    "resource": problem.resource,
-                    "resourceId": problem.resource_id,
-                    "tag": problem.tag,
-                    "value": problem.value,
-                    "detail": problem.describe(),
-                },
-            )
         for error in alerts.publish_errors:
             logger.error("alert delivery failed; the next run sends again", extra={"detail": error})
+        for error in alerts.event_errors:
+            logger.error("event delivery failed", extra={"detail": error})
         for error in alerts.state_errors:
             logger.error("alert state", extra={"detail": error})
     if report.publish_error is not None:
         logger.error("metrics not published", extra={"detail": report.publish_error})
-    logger.info("run summary", extra=report.summary())
+    chosen = report.metric_keys
+    if chosen is not None and chosen.over_cap:
+        logger.warning(
+            "per-key metrics capped",
+            extra={
+                "keyMetrics": SETTINGS.key_metrics.describe(),
+                "keysWithMetrics": len(chosen.keys),
+                "keysOverMetricCap": chosen.over_cap,
+                "detail": "more keys qualified for per-key metrics than KEY_METRICS allows; every key is "
+                "still alerted and in the records (KEY_METRICS=auto,top:N sets the cap)",
+            },
+        )
+    logger.info("run summary", extra=report.summary(written))
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -129,7 +158,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         alert_clients=alert_clients,
         claim_until=ends_at,
     )
-    _log(report)
+    written = write_records(records(report, SETTINGS), sys.stdout.write)
+    _log(report, written)
     if report.publish_error is not None:
         raise RunFailed(f"metrics not published: {report.publish_error}")
     result = report.result
@@ -141,4 +171,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             f"{'; '.join(failure.describe() for failure in result.failures[:3])}"
             + (f"; and {len(result.failures) - 3} more" if len(result.failures) > 3 else "")
         )
-    return report.summary()
+    return report.summary(written)

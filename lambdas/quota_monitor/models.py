@@ -185,11 +185,36 @@ class TagProblem:
     tag: str
     value: str
     reason: str
+    #: What applies instead.
+    fallback: str = "the next level of configuration applies"
 
     def describe(self) -> str:
         return (
             f"{self.resource} {self.resource_id}: tag {self.tag}={self.value!r} ignored ({self.reason}); "
-            "the next level of configuration applies"
+            f"{self.fallback}"
+        )
+
+
+@dataclass(frozen=True)
+class EventEntry:
+    """One EventBridge event as PutEvents takes it (:mod:`quota_monitor.deliver.events`), kept as
+    built, so that an event sent again (after a failed attempt) is the same event."""
+
+    #: The detail's ``id``: the same for the same event (``Notification.event_id``).
+    id: str
+    detail_type: str
+    #: The detail, as the JSON text PutEvents sends.
+    detail: str
+    resources: tuple[str, ...] = ()
+
+    @property
+    def size(self) -> int:
+        """The entry's size as EventBridge counts it (docs/aws-behaviour.md#eventbridge), without
+        ``Source`` and ``Time``, which the sender adds."""
+        return (
+            len(self.detail_type.encode())
+            + len(self.detail.encode())
+            + sum(len(r.encode()) for r in self.resources)
         )
 
 
@@ -211,9 +236,22 @@ class AlertReport:
     unconfirmed: int = 0
     tag_problems: tuple[TagProblem, ...] = ()
     publish_errors: tuple[str, ...] = ()
+    #: EventBridge (``EVENT_BUS_NAME``): whether events are on, the events that went out and those
+    #: that failed (after the run's retries; kept for the next run), and those still owed after it.
+    events_enabled: bool = False
+    events_sent: int = 0
+    event_failures: int = 0
+    events_owed: int = 0
+    event_errors: tuple[str, ...] = ()
+
+    @property
+    def all_delivery_failures(self) -> int:
+        """What the ``AlertDeliveryFailures`` metric counts: alerts SNS did not take, and events
+        EventBridge did not take. Either way the next run delivers them."""
+        return self.delivery_failures + self.event_failures
 
     def summary(self) -> dict[str, int]:
-        return {
+        summary = {
             "alertsEvaluated": self.evaluated,
             "alertsSent": self.alerts_sent,
             "alertMessages": self.messages_sent,
@@ -222,3 +260,10 @@ class AlertReport:
             "alertsNotEvaluated": self.unevaluated,
             "alertStateErrors": len(self.state_errors),
         }
+        if self.events_enabled:
+            summary |= {
+                "eventsSent": self.events_sent,
+                "eventDeliveryFailures": self.event_failures,
+                "eventsOwed": self.events_owed,
+            }
+        return summary

@@ -1,6 +1,6 @@
 """Everything the monitor talks to, on loopback: the sandbox for API Gateway, moto for the rest.
 
-moto serves CloudWatch, SNS, SQS, DynamoDB and Secrets Manager; it has no GetUsage and does not
+moto serves CloudWatch, SNS, SQS, DynamoDB, EventBridge and Secrets Manager; it has no GetUsage and does not
 page usage plans, which is why the sandbox exists
 (docs/aws-behaviour.md#botocore-and-moto-behaviour-found-here). :meth:`LocalCloud.env` gives the standard
 boto3 settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_API_GATEWAY``, fake credentials, a region) that point
@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from apigw_sandbox.server import AccountThrottle, SandboxServer
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from apigw_sandbox.account import SandboxAccount
 
 REGION = "us-east-1"
@@ -115,21 +117,56 @@ class LocalCloud:
             pass
 
     def create_alert_resources(
-        self, *, table_name: str = "quota-alert-state", topic_name: str = "quota-alerts"
+        self,
+        *,
+        table_name: str = "quota-alert-state",
+        topic_name: str = "quota-alerts",
+        routes: Sequence[str] = (),
+        events: EventPattern | None = None,
     ) -> AlertResources:
-        """The alert state table, the alert topic and an SQS inbox subscribed to it, in moto."""
+        """The alert state table, the alert topic and an SQS inbox subscribed to it, in moto; for
+        each route in ``routes``, a topic of its own with its own inbox (``ALERT_ROUTES``); and with
+        ``events``, an EventBridge bus whose rule sends matching events to an SQS queue
+        (``EVENT_BUS_NAME``)."""
         self.client("dynamodb").create_table(
             TableName=table_name,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
+        default = self.create_topic_with_inbox(topic_name)
+        return AlertResources(
+            self,
+            topic_arn=default.topic_arn,
+            table_name=table_name,
+            queue_url=default.queue_url,
+            routes={route: self.create_topic_with_inbox(f"{topic_name}-{route}") for route in routes},
+            events=self.create_bus_with_queue(events) if events is not None else None,
+        )
+
+    def create_bus_with_queue(self, pattern: EventPattern) -> EventInbox:
+        """An EventBridge bus (moto's; ``default`` is there already) with one rule that sends the events
+        matching ``pattern`` to an SQS queue, as a user's rule would."""
+        events, sqs = self.client("events"), self.client("sqs")
+        if pattern.bus != "default":
+            events.create_event_bus(Name=pattern.bus)
+        queue_url = sqs.create_queue(QueueName=f"{pattern.bus}-events")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        rule = f"{pattern.bus}-to-queue"
+        events.put_rule(Name=rule, EventBusName=pattern.bus, EventPattern=json.dumps(pattern.pattern))
+        events.put_targets(Rule=rule, EventBusName=pattern.bus, Targets=[{"Id": "queue", "Arn": queue_arn}])
+        return EventInbox(self, bus=pattern.bus, queue_url=queue_url)
+
+    def create_topic_with_inbox(self, topic_name: str) -> TopicInbox:
+        """An SNS topic and an SQS queue subscribed to it, in moto."""
         sns, sqs = self.client("sns"), self.client("sqs")
         topic_arn = sns.create_topic(Name=topic_name)["TopicArn"]
         queue_url = sqs.create_queue(QueueName=f"{topic_name}-inbox")["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=attributes["QueueArn"])
-        return AlertResources(self, topic_arn=topic_arn, table_name=table_name, queue_url=queue_url)
+        return TopicInbox(topic_arn, queue_url)
 
     def client(self, service: str, **kwargs: Any) -> Any:
         import boto3  # noqa: PLC0415
@@ -171,32 +208,83 @@ def invoke_handler(
     return module.handler(event, context or LambdaContextStandIn())
 
 
+@dataclass(frozen=True)
+class EventPattern:
+    """A bus, and the event pattern of the rule that sends its events to a queue."""
+
+    bus: str
+    pattern: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EventInbox:
+    """An EventBridge bus and the SQS queue its rule sends events to."""
+
+    cloud: LocalCloud
+    bus: str
+    queue_url: str
+
+    def received(self) -> list[dict[str, Any]]:
+        """Every event the rule delivered so far (drained), as EventBridge delivers them."""
+        return drain(self.cloud, self.queue_url)
+
+
+@dataclass(frozen=True)
+class TopicInbox:
+    """An SNS topic and the SQS queue subscribed to it."""
+
+    topic_arn: str
+    queue_url: str
+
+
+def drain(cloud: LocalCloud, queue_url: str) -> list[dict[str, Any]]:
+    """Every message in an SQS queue so far, bodies parsed as JSON; the queue is left empty."""
+    sqs = cloud.client("sqs")
+    out: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return out
+        for message in batch:
+            out.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
 @dataclass
 class AlertResources:
-    """The alert topic, state table and SQS inbox of a :class:`LocalCloud`."""
+    """The alert topic, state table and SQS inbox of a :class:`LocalCloud`, and the routes' topics."""
 
     cloud: LocalCloud
     topic_arn: str
     table_name: str
     queue_url: str
+    routes: dict[str, TopicInbox] = field(default_factory=dict)
+    events: EventInbox | None = None
 
     def env(self, **extra: str) -> dict[str, str]:
         """The monitor's alert settings for these resources, with ``extra`` settings."""
-        return {"ALERT_TOPIC_ARN": self.topic_arn, "ALERT_TABLE_NAME": self.table_name, **extra}
+        routes = {"ALERT_ROUTES": json.dumps(self.route_topics())} if self.routes else {}
+        bus = {"EVENT_BUS_NAME": self.events.bus} if self.events is not None else {}
+        return {
+            "ALERT_TOPIC_ARN": self.topic_arn,
+            "ALERT_TABLE_NAME": self.table_name,
+            **routes,
+            **bus,
+            **extra,
+        }
 
-    def received(self) -> list[dict[str, Any]]:
-        """Every message delivered to the inbox so far (drained): SNS envelopes, ``Message`` parsed."""
-        sqs = self.cloud.client("sqs")
-        out: list[dict[str, Any]] = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return out
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                envelope["Message"] = json.loads(envelope["Message"])
-                out.append(envelope)
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    def route_topics(self) -> dict[str, str]:
+        """``ALERT_ROUTES``: route name -> topic ARN."""
+        return {route: inbox.topic_arn for route, inbox in self.routes.items()}
+
+    def received(self, route: str | None = None) -> list[dict[str, Any]]:
+        """Every message delivered to the default topic's inbox (or ``route``'s) so far, drained: SNS
+        envelopes, ``Message`` parsed."""
+        queue_url = self.queue_url if route is None else self.routes[route].queue_url
+        envelopes = drain(self.cloud, queue_url)
+        for envelope in envelopes:
+            envelope["Message"] = json.loads(envelope["Message"])
+        return envelopes
 
     def items(self) -> dict[str, dict[str, Any]]:
         """The state table's items by ``pk``."""

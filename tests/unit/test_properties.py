@@ -26,9 +26,10 @@ from quota_monitor import (
     paginate_usage,
     period_containing,
 )
-from quota_monitor.alert.rules import AlertState, evaluate, level_reached
+from quota_monitor.alert.rules import AlertState, evaluate
 from quota_monitor.alert.thresholds import AlertPolicy
 from quota_monitor.compute.forecast import forecast
+from quota_monitor.compute.levels import level_reached
 from quota_monitor.compute.periods import days_between
 from quota_monitor.read.listing import walk_pages
 

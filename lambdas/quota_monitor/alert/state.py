@@ -5,19 +5,32 @@ EventBridge and Lambda's asynchronous invocation deliver at least once, so two r
 
 1. **Claim** with a conditional write: the item must still be at the revision this run read, and
    not claimed by another run whose claim is still live. The loser of a race skips the key; the
-   winner alone publishes.
-2. **Publish** to SNS.
+   winner alone delivers.
+2. **Deliver**: publish to SNS; with ``EVENT_BUS_NAME``, also put the key's event on EventBridge.
 3. **Confirm**: store the new level (and forecast flag, period), bump the revision, drop the
-   claim; conditional on still holding the claim. Or, when the publish failed, **release**: drop
+   claim; conditional on still holding the claim. Or, when the SNS publish failed, **release**: drop
    the claim and leave the state as it was, so that the next run evaluates the key afresh and sends.
 
 A run that dies between claim and confirm leaves a claim that expires at the end of that run's
 lease (the Lambda's remaining time); the next run then sends again. That is the one case where a
 notification can repeat (if the publish had gone through): at least once, never lost.
 
+Two channels, each delivered once: the state follows the SNS message (people), and the item
+remembers per channel what is still owed, so that a failure of one channel never repeats the other:
+
+- SNS went out, the event did not: confirm, and keep the event in ``pendingEvents``. Later runs
+  claim the key for it alone (or with its next notification) and put it until EventBridge takes it.
+  No second email.
+- The event went out, SNS did not: release, and keep the event's id in ``eventSent``. The next run
+  decides again; if it decides the same notification (same id), it publishes to SNS only. No second
+  event.
+- Both failed: release, as before. Both went out: confirm, as before.
+
 The item: ``pk`` (``<usagePlanId>#<apiKeyId>``), ``usagePlanId``, ``apiKeyId``, ``periodStart``,
-``alertLevel``, ``forecastSent``, ``rev``, ``claimToken``, ``claimUntil`` (epoch seconds), and
-``expiresAt`` (epoch seconds, the table's TTL attribute): a week after the quota period resets.
+``alertLevel``, ``forecastSent``, ``episode`` (recoveries within the period), ``rev``,
+``claimToken``, ``claimUntil`` (epoch seconds), ``pendingEvents`` (a list of events as built:
+``id``, ``detailType``, ``detail``, ``resources``), ``eventSent``, and ``expiresAt`` (epoch
+seconds, the table's TTL attribute): a week after the quota period resets.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from quota_monitor.alert.rules import AlertState
+from quota_monitor.models import EventEntry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -49,7 +63,13 @@ _NAMES = {
     "#plan": "usagePlanId",
     "#key": "apiKeyId",
     "#updated": "updatedAt",
+    "#episode": "episode",
+    "#pending": "pendingEvents",
+    "#sent": "eventSent",
 }
+#: At most this much of undelivered events is kept per key (a DynamoDB item holds 400 KB); when a
+#: bus refuses events for so long that more pile up, the oldest are dropped, and said so.
+MAX_PENDING_BYTES = 300_000
 
 
 def _n(value: int | float) -> dict[str, str]:
@@ -79,7 +99,78 @@ def parse_item(item: dict[str, Any]) -> AlertState:
         rev=int(item.get("rev", {}).get("N", "0")),
         claim_token=item.get("claimToken", {}).get("S"),
         claim_until=datetime.fromtimestamp(int(until), UTC) if until else None,
+        episode=int(item.get("episode", {}).get("N", "0")),
+        pending_events=tuple(_event(value) for value in item.get("pendingEvents", {}).get("L", [])),
+        event_sent=item.get("eventSent", {}).get("S"),
     )
+
+
+def _event(value: dict[str, Any]) -> EventEntry:
+    fields = value.get("M")
+    if not isinstance(fields, dict):
+        raise ValueError("a pending event is not a map")
+    try:
+        return EventEntry(
+            id=fields["id"]["S"],
+            detail_type=fields["detailType"]["S"],
+            detail=fields["detail"]["S"],
+            resources=tuple(resource["S"] for resource in fields.get("resources", {}).get("L", [])),
+        )
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"a pending event lacks {error}") from None
+
+
+def _event_value(entry: EventEntry) -> dict[str, Any]:
+    return {
+        "M": {
+            "id": _s(entry.id),
+            "detailType": _s(entry.detail_type),
+            "detail": _s(entry.detail),
+            "resources": {"L": [_s(resource) for resource in entry.resources]},
+        }
+    }
+
+
+@dataclass(frozen=True)
+class Channels:
+    """What the EventBridge channel owes for one key and has delivered ahead of SNS (module doc)."""
+
+    pending_events: tuple[EventEntry, ...] = ()
+    event_sent: str | None = None
+
+    @classmethod
+    def of(cls, state: AlertState) -> Channels:
+        return cls(state.pending_events, state.event_sent)
+
+    def bounded(self) -> tuple[Channels, tuple[EventEntry, ...]]:
+        """These channels with at most :data:`MAX_PENDING_BYTES` of pending events (the newest), and
+        the ones that had to be dropped."""
+        kept: list[EventEntry] = []
+        size = 0
+        for entry in reversed(self.pending_events):
+            size += entry.size + len(entry.id) + 64
+            if size > MAX_PENDING_BYTES:
+                break
+            kept.append(entry)
+        dropped = self.pending_events[: len(self.pending_events) - len(kept)]
+        return Channels(tuple(reversed(kept)), self.event_sent), dropped
+
+    def update(self) -> tuple[list[str], list[str], dict[str, Any]]:
+        """(SET clauses, REMOVE clauses, values) that store these channels."""
+        sets: list[str] = []
+        removes: list[str] = []
+        values: dict[str, Any] = {}
+        if self.pending_events:
+            sets.append("#pending = :pending")
+            values[":pending"] = {"L": [_event_value(entry) for entry in self.pending_events]}
+        else:
+            removes.append("#pending")
+        if self.event_sent is not None:
+            sets.append("#sent = :sent")
+            values[":sent"] = _s(self.event_sent)
+        else:
+            removes.append("#sent")
+        return sets, removes, values
 
 
 def _condition_failed(error: ClientError) -> bool:
@@ -140,10 +231,25 @@ class AlertStateStore:
         return "#rev = :read_rev", {":read_rev": _n(read.rev)}
 
     def claim(
-        self, pk: str, key: KeyUsage, read: AlertState, *, token: str, until: datetime, now: datetime
+        self, pk: str, key: KeyUsage | None, read: AlertState, *, token: str, until: datetime, now: datetime
     ) -> bool:
-        """Take the key for this run; False when another run changed or holds it since it was read."""
+        """Take the key for this run; False when another run changed or holds it since it was read.
+
+        ``key`` is None for a key claimed only to deliver the events it owes (its item exists)."""
         condition, values = self._read_condition(read)
+        if key is None:
+            return self._update(
+                pk,
+                UpdateExpression="SET #token = :token, #until = :until",
+                ConditionExpression=f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now)",
+                ExpressionAttributeNames=_names("#token", "#until", "#rev"),
+                ExpressionAttributeValues={
+                    **values,
+                    ":token": _s(token),
+                    ":until": _n(_epoch(until)),
+                    ":now": _n(_epoch(now)),
+                },
+            )
         return self._update(
             pk,
             UpdateExpression=(
@@ -164,30 +270,66 @@ class AlertStateStore:
             },
         )
 
-    def confirm(self, pk: str, key: KeyUsage, new: AlertState, *, token: str, now: datetime) -> bool:
-        """Store the new state and drop the claim; False when the claim was lost (expired and taken)."""
+    def confirm(
+        self,
+        pk: str,
+        key: KeyUsage,
+        new: AlertState,
+        *,
+        token: str,
+        now: datetime,
+        channels: Channels | None = None,
+    ) -> bool:
+        """Store the new state (and ``channels``, when given) and drop the claim; False when the
+        claim was lost (expired and taken)."""
+        sets, removes, values = channels.update() if channels is not None else ([], [], {})
         return self._update(
             pk,
             UpdateExpression=(
-                "SET #period = :period, #level = :level, #forecast = :forecast, #rev = #rev + :one, "
-                "#expires = :expires, #updated = :now REMOVE #token, #until"
+                "SET #period = :period, #level = :level, #forecast = :forecast, #episode = :episode, "
+                f"#rev = #rev + :one, #expires = :expires, #updated = :now{_clauses(sets)} "
+                f"REMOVE #token, #until{_clauses(removes)}"
             ),
             ConditionExpression="#token = :token",
             ExpressionAttributeNames=_names(
-                "#period", "#level", "#forecast", "#rev", "#expires", "#updated", "#token", "#until"
+                "#period",
+                "#level",
+                "#forecast",
+                "#episode",
+                "#rev",
+                "#expires",
+                "#updated",
+                "#token",
+                "#until",
+                *(("#pending", "#sent") if channels is not None else ()),
             ),
             ExpressionAttributeValues=self._state_values(key, new, now)
-            | {":token": _s(token), ":one": _n(1)},
+            | {":token": _s(token), ":one": _n(1)}
+            | values,
         )
 
-    def release(self, pk: str, *, token: str) -> bool:
-        """Drop the claim and leave the state as it was, so that the next run tries again."""
+    def release(self, pk: str, *, token: str, channels: Channels | None = None) -> bool:
+        """Drop the claim and leave the state as it was, so that the next run tries again.
+
+        With ``channels``, store them too and bump the revision: a run that read the item before
+        this one claimed it must not act on the channels it read."""
+        if channels is None:
+            return self._update(
+                pk,
+                UpdateExpression="REMOVE #token, #until",
+                ConditionExpression="#token = :token",
+                ExpressionAttributeNames=_names("#token", "#until"),
+                ExpressionAttributeValues={":token": _s(token)},
+            )
+        sets, removes, values = channels.update()
         return self._update(
             pk,
-            UpdateExpression="REMOVE #token, #until",
+            UpdateExpression=(
+                f"SET #rev = #rev + :one{_clauses(sets)} REMOVE #token, #until{_clauses(removes)}"
+            ),
             ConditionExpression="#token = :token",
-            ExpressionAttributeNames=_names("#token", "#until"),
-            ExpressionAttributeValues={":token": _s(token)},
+            ExpressionAttributeNames=_names("#token", "#until", "#rev", "#pending", "#sent"),
+            ExpressionAttributeValues={":token": _s(token), ":one": _n(1), **values},
         )
 
     def write(self, pk: str, key: KeyUsage, read: AlertState, new: AlertState, *, now: datetime) -> bool:
@@ -196,7 +338,7 @@ class AlertStateStore:
         return self._update(
             pk,
             UpdateExpression=(
-                "SET #period = :period, #level = :level, #forecast = :forecast, "
+                "SET #period = :period, #level = :level, #forecast = :forecast, #episode = :episode, "
                 "#rev = if_not_exists(#rev, :zero) + :one, #expires = :expires, #updated = :now, "
                 "#plan = :plan, #key = :key"
             ),
@@ -205,6 +347,7 @@ class AlertStateStore:
                 "#period",
                 "#level",
                 "#forecast",
+                "#episode",
                 "#rev",
                 "#expires",
                 "#updated",
@@ -230,9 +373,15 @@ class AlertStateStore:
             ":period": _s((new.period_start or key.period_start).isoformat()),
             ":level": _n(new.level),
             ":forecast": {"BOOL": new.forecast_sent},
+            ":episode": _n(new.episode),
             ":expires": _n(expires_at(key)),
             ":now": _s(now.isoformat()),
         }
+
+
+def _clauses(clauses: list[str]) -> str:
+    """More clauses for a SET or REMOVE that already has some: ``, a, b``."""
+    return "".join(f", {clause}" for clause in clauses)
 
 
 def _names(*placeholders: str) -> dict[str, str]:
