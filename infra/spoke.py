@@ -29,11 +29,11 @@ from constructs import Construct
 
 from infra.nag import acknowledge
 from infra.permissions import apigateway_read_paths
+from infra.settings import DEFAULT_SPOKE_ROLE_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-DEFAULT_SPOKE_ROLE_NAME: Final = "ApiGatewayQuotaMonitorSpoke"
 #: The hub assumes the role at the start of a run; a run ends within Lambda's 15 minutes.
 SESSION_DURATION: Final = Duration.hours(1)
 

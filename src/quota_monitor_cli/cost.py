@@ -111,8 +111,8 @@ CPU_SECONDS_PER_KEY = 0.0003
 CPU_SECONDS_PER_DATAPOINT = 0.00005
 #: Bytes of a key record and of a plan record, newline included, as a default run over the
 #: benchmark's 10,000 keys wrote them (docs/cost.md, "Measured"). ``--from-scan`` measures yours.
-KEY_RECORD_BYTES = 303
-PLAN_RECORD_BYTES = 268
+KEY_RECORD_BYTES = 351
+PLAN_RECORD_BYTES = 316
 #: CloudWatch Logs counts 26 bytes a log event on top of its message (PutLogEvents' batch size
 #: rule; the model assumes ingestion is billed the same way, which errs high).
 EVENT_OVERHEAD_BYTES = 26
