@@ -13,7 +13,7 @@ PeriodType = Literal["DAY", "WEEK", "MONTH"]
 PERIOD_TYPES: tuple[PeriodType, ...] = ("DAY", "WEEK", "MONTH")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Quota:
     """A usage plan's quota. ``offset`` is a number of requests taken off the first period only."""
 
@@ -22,7 +22,7 @@ class Quota:
     offset: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Target:
     """One account and region the monitor reads (usage plans and keys belong to one of each).
 
@@ -42,7 +42,7 @@ class Target:
         return f"account {self.account_id or 'unknown'}, {self.region}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UsagePlan:
     id: str
     name: str
@@ -52,7 +52,7 @@ class UsagePlan:
     target: Target | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ApiKey:
     """An API key as the monitor knows it: never its value."""
 
@@ -86,7 +86,7 @@ class QuotaPeriod:
         return self.next_start - timedelta(days=1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DailyUsage:
     """One day of GetUsage: requests used that day, and what was left of the period after it."""
 
@@ -94,7 +94,7 @@ class DailyUsage:
     remaining: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KeyUsage:
     """Where one API key stands against its plan's quota in the current period."""
 

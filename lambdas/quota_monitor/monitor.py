@@ -8,6 +8,7 @@ region; the alerts, the records and the monitor's health metrics stay in the mon
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from quota_monitor.read.calls import ApiGatewayClient, FailedAttempt
     from quota_monitor.read.targets import TargetAccess
 
+#: Usage plans of one target read at the same time, at least, when a run reads several targets.
+MIN_WORKERS_A_TARGET = 2
 #: How long a run may hold its claims when it cannot tell its own deadline (Lambda's maximum).
 DEFAULT_CLAIM_LEASE = timedelta(minutes=15)
 
@@ -236,17 +239,25 @@ def scan_targets(
     A target that cannot be reached (its role cannot be assumed, its region is not enabled, its
     credentials are refused) fails alone: a :class:`ScanFailure` of resource ``target``. When every
     target failed for credentials or region, the first error is raised, as a one-target run does.
+
+    ``APIGATEWAY_MAX_CONCURRENCY`` is shared by the targets, at least 2 each: a target's rate limit,
+    not its workers, sets its pace (2 reach the floor at 5 calls a second), and each plan in flight
+    holds its GetUsage pages in memory (docs/benchmarks.md, "Every region at once").
     """
+    scan_settings = settings.scan
+    if len(accesses) > 1:
+        workers = max(MIN_WORKERS_A_TARGET, math.ceil(scan_settings.max_workers / len(accesses)))
+        scan_settings = replace(scan_settings, max_workers=workers)
 
     def one(access: TargetAccess) -> TargetScan:
         target = access.target
         try:
             clients = access.connect()
             api = guarded_api(
-                clients.apigateway, settings.scan, deadline=deadline, on_failed_attempt=on_failed_attempt
+                clients.apigateway, scan_settings, deadline=deadline, on_failed_attempt=on_failed_attempt
             )
             progress = None if on_plan is None else partial(on_plan, target)
-            result = scan_account(api, now=now, settings=settings.scan, on_plan=progress, target=target)
+            result = scan_account(api, now=now, settings=scan_settings, on_plan=progress, target=target)
         except (ClientError, BotoCoreError) as error:
             cause, message = describe_error(error)
             failure = ScanFailure("target", None, None, cause, message, target=target)
