@@ -25,7 +25,11 @@ from infra.settings import (
     SlackWebhook,
     TeamsChannel,
     bad_setting,
+    check_organizational_units,
+    check_role_arn,
+    check_runtime_environment,
 )
+from infra.spoke import SpokeSettings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -54,6 +58,10 @@ INFRA_SETTINGS: Final = (
     "alertRoutes",
     "eventBus",
     "eventsToQueue",
+    "spokeAccounts",
+    "spokeRoleName",
+    "spokeOrganizationalUnits",
+    "hubRoleArn",
 )
 #: What a route of ``alertRoutes`` may say.
 ROUTE_FIELDS: Final = (
@@ -76,9 +84,20 @@ _CDK_KEYS: Final = frozenset({"acknowledged-issue-numbers", "cli-telemetry", "cd
 
 
 @dataclass(frozen=True, kw_only=True)
+class SpokeDeployment:
+    """The spoke role's stacks: on its own (deployed in each spoke account) and, with organizational
+    units, as a StackSet (deployed in the organization's management account)."""
+
+    settings: SpokeSettings
+    organizational_units: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class AppSettings:
     stack_name: str = DEFAULT_STACK_NAME
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
+    #: The spoke role's stacks, when ``hubRoleArn`` is set.
+    spokes: SpokeDeployment | None = None
 
 
 def _is_ours(key: str) -> bool:
@@ -252,7 +271,17 @@ def settings_from_context(context: Mapping[str, Any]) -> AppSettings:
             known = ", ".join(sorted(KNOWN_SETTINGS))
             raise SettingError(f"{key!r} is not a setting of this app: {hint}known settings are {known}")
     given = {key: value for key, value in context.items() if key in KNOWN_SETTINGS and _set(value)}
+    stack_name = _text("stackName", given.get("stackName", DEFAULT_STACK_NAME))
+    if not _STACK_NAME.match(stack_name):
+        raise bad_setting(
+            "stackName", stack_name, "use 1 to 128 letters, digits and hyphens, starting with a letter"
+        )
+    monitor = MonitorSettings(**_monitor_options(given))
+    return AppSettings(stack_name=stack_name, monitor=monitor, spokes=_spokes(given, monitor))
 
+
+def _monitor_options(given: Mapping[str, Any]) -> dict[str, Any]:
+    """:class:`MonitorSettings`' keyword arguments from the settings given (checked there)."""
     options: dict[str, Any] = {}
     for key in ("scheduleMinutes", "timeoutSeconds", "memoryMb", "logRetentionDays"):
         if key in given:
@@ -275,16 +304,49 @@ def settings_from_context(context: Mapping[str, Any]) -> AppSettings:
     options["slack_webhook"] = _slack_webhook(given)
     if "alertRoutes" in given:
         options["alert_routes"] = _alert_routes(given["alertRoutes"])
+    if "spokeAccounts" in given:
+        options["spoke_accounts"] = _list("spokeAccounts", given["spokeAccounts"])
+    if "spokeRoleName" in given:
+        options["spoke_role_name"] = _text("spokeRoleName", given["spokeRoleName"])
     options["runtime"] = {
         variable: _runtime_value(given[key]) for key, variable in RUNTIME_SETTINGS.items() if key in given
     }
+    return options
 
-    stack_name = _text("stackName", given.get("stackName", DEFAULT_STACK_NAME))
-    if not _STACK_NAME.match(stack_name):
+
+def _spokes(context: Mapping[str, Any], monitor: MonitorSettings) -> SpokeDeployment | None:
+    """The spoke role stacks, when ``hubRoleArn`` says which hub role they trust."""
+    units = (
+        _list("spokeOrganizationalUnits", context["spokeOrganizationalUnits"])
+        if "spokeOrganizationalUnits" in context
+        else ()
+    )
+    if "hubRoleArn" not in context:
+        if units:
+            raise bad_setting(
+                "hubRoleArn",
+                None,
+                "set it too: the StackSet's roles trust the hub role (its MonitorRoleArn output)",
+            )
+        return None
+    hub_role_arn = check_role_arn("hubRoleArn", _text("hubRoleArn", context["hubRoleArn"]))
+    check_organizational_units(units)
+    if not monitor.regions:
         raise bad_setting(
-            "stackName", stack_name, "use 1 to 128 letters, digits and hyphens, starting with a letter"
+            "regions",
+            None,
+            "set it too (as the hub has it, such as us-east-1,eu-west-1): the spoke role may read only "
+            "the regions the hub scans",
         )
-    return AppSettings(stack_name=stack_name, monitor=MonitorSettings(**options))
+    return SpokeDeployment(
+        settings=SpokeSettings(
+            hub_role_arn=hub_role_arn,
+            role_name=monitor.spoke_role_name,
+            regions=monitor.regions,
+            namespace=check_runtime_environment(monitor.runtime).namespace,
+        ),
+        organizational_units=units,
+    )
 
 
 def _snake(camel: str) -> str:

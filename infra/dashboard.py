@@ -59,6 +59,15 @@ class DashboardParts:
     key_metrics: str
     #: Whether the per-plan roll-ups are published (not with ``auto``).
     plan_rollups: bool
+    #: Regions of ``REGIONS`` other than the stack's own (its graphs there are cross-region widgets;
+    #: with the stack's region a token, every region of ``REGIONS``).
+    other_regions: tuple[str, ...] = ()
+    #: Other accounts the monitor reads (their metrics stay there: their keys show in the tables).
+    spoke_accounts: tuple[str, ...] = ()
+
+    @property
+    def several_targets(self) -> bool:
+        return bool(self.other_regions or self.spoke_accounts)
 
 
 def quota_dashboard(scope: Construct, id_: str, *, parts: DashboardParts) -> cloudwatch.Dashboard:
@@ -101,8 +110,8 @@ def quota_dashboard(scope: Construct, id_: str, *, parts: DashboardParts) -> clo
             height=3,
         )
     )
-    views = record_views()
-    for row in (views[:2], views[2:]):
+    views = record_views(several=parts.several_targets)
+    for row in (views[:2], views[2:4], views[4:]):
         dashboard.add_widgets(
             *(
                 cloudwatch.LogQueryWidget(
@@ -173,6 +182,8 @@ def quota_dashboard(scope: Construct, id_: str, *, parts: DashboardParts) -> clo
             )
         )
     dashboard.add_widgets(*key_graphs)
+    if parts.other_regions:
+        dashboard.add_widgets(*_other_regions(metrics, parts.other_regions, levels))
     function = parts.monitor_function
     dashboard.add_widgets(
         cloudwatch.GraphWidget(
@@ -237,3 +248,33 @@ def _shown(metric: cloudwatch.IMetric, label: str) -> cloudwatch.IMetric:
     if isinstance(metric, cloudwatch.Metric):
         return metric.with_(label=label)
     return metric
+
+
+def _other_regions(
+    metrics: MonitorMetrics, regions: Sequence[str], levels: Sequence[cloudwatch.HorizontalAnnotation]
+) -> list[cloudwatch.IWidget]:
+    """The keys with per-key metrics in the monitor's own account in other regions: each a graph of
+    that region's metrics (a dashboard can show any region's; another account's need CloudWatch
+    cross-account observability, docs/deploy.md, so spokes show in the tables only)."""
+    width = max(6, 24 // len(regions)) if len(regions) <= 4 else 6
+    return [
+        cloudwatch.GraphWidget(
+            title=f"{region}: keys with per-key metrics, top {TOP_KEYS} by quota utilization (%)",
+            left=[
+                metrics.top(
+                    MetricName.QUOTA_UTILIZATION,
+                    function="MAX",
+                    per=KEY_DIMENSIONS,
+                    order="DESC",
+                    limit=TOP_KEYS,
+                )
+            ],
+            region=region,
+            left_y_axis=cloudwatch.YAxisProps(min=0, label="%", show_units=False),
+            left_annotations=list(levels),
+            start=GRAPH_RANGE,
+            width=width,
+            height=6,
+        )
+        for region in regions
+    ]

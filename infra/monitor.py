@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -118,6 +118,13 @@ class UsageQuotaMonitor(Construct):
             **({"EVENT_BUS_NAME": self.events.bus_name} if self.events is not None else {}),
             **settings.runtime,
         }
+        #: The roles the monitor assumes in other accounts: exactly these (no wildcard).
+        self.spoke_role_arns = [
+            f"arn:{Aws.PARTITION}:iam::{account}:role/{settings.spoke_role_name}"
+            for account in settings.spoke_accounts
+        ]
+        if self.spoke_role_arns:
+            environment["SPOKE_ROLE_ARNS"] = ",".join(self.spoke_role_arns)
         runtime = check_runtime_environment(environment, examples=settings.deploy_time_examples())
         # Spelled out, so that the IAM condition, the dashboard and the function agree on it.
         environment["METRIC_NAMESPACE"] = self.namespace = runtime.namespace
@@ -138,6 +145,9 @@ class UsageQuotaMonitor(Construct):
                 dead_letter_queue=self.run_dead_letter_queue,
                 reserved_concurrency=1 if settings.reserved_concurrency else None,
                 tracing=settings.tracing,
+                # Spoke roles trust this role by its ARN: a name that survives a replacement. Role
+                # names are global to an account, so the region is in it (docs/deploy.md).
+                role_name=hub_role_name(stack.stack_name) if settings.spoke_accounts else None,
             ),
             layer=layer,
             log_retention=log_retention,
@@ -147,6 +157,8 @@ class UsageQuotaMonitor(Construct):
             namespace=runtime.namespace,
             cross_check_plan_keys=runtime.scan.cross_check_plan_keys,
             table_arn=self.table.table_arn,
+            regions=runtime.targets.regions,
+            spoke_role_arns=self.spoke_role_arns,
         ):
             self.function.add_to_role_policy(statement)
         self.alerts.grant_publish_to(self.function)
@@ -230,9 +242,17 @@ class UsageQuotaMonitor(Construct):
                 records_log_group=self.function.log_group.log_group_name,
                 key_metrics=runtime.key_metrics.describe(),
                 plan_rollups=runtime.key_metrics.plan_rollups,
+                other_regions=tuple(region for region in runtime.targets.regions if region != stack.region),
+                spoke_accounts=settings.spoke_accounts,
             ),
         )
         nag.acknowledge_monitor(self)
+
+
+def hub_role_name(stack_name: str) -> str:
+    """The monitor function's role name when spoke accounts trust it: ``<stack>-monitor-<region>``,
+    at most 64 characters (a region name is at most 14)."""
+    return f"{stack_name[:40]}-monitor-{Aws.REGION}"
 
 
 def _shorter(first: Duration, second: Duration) -> Duration:

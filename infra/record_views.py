@@ -21,8 +21,11 @@ from dataclasses import dataclass
 
 from infra.logs_insights import COMMANDS, raise_for
 from quota_monitor import (
+    ACCOUNT_ID,
+    API_CALLS,
     API_KEY_ID,
     API_KEY_NAME,
+    DURATION_SECONDS,
     EXHAUSTS_AT,
     HOTTEST_KEY_ID,
     HOTTEST_KEY_NAME,
@@ -35,11 +38,19 @@ from quota_monitor import (
     LIMIT,
     MAX_UTILIZATION,
     METRICS,
+    METRICS_PUBLISHED,
     PERIOD,
     PLAN_RECORD,
     PLAN_RECORD_FIELDS,
+    PLANS,
+    PLANS_SCANNED,
     RECORD,
+    REGION,
     REMAINING,
+    SCAN_ERRORS,
+    TARGET_RECORD,
+    TARGET_RECORD_FIELDS,
+    THROTTLES,
     USAGE_PLAN_ID,
     USAGE_PLAN_NAME,
     USED,
@@ -59,7 +70,7 @@ WINDOW_MARGIN_MINUTES = 5
 #: Rows a table shows at most.
 TOP_KEYS = 50
 FOUND_KEYS = 200
-PLANS = 1_000
+PLAN_ROWS = 1_000
 FORECAST_KEYS = 100
 
 
@@ -109,24 +120,33 @@ _KEY_DISPLAY = (
     "display plan, keyName, pct, usedNow, left, quota, per, alertLevel, metric, "
     f"{API_KEY_ID}, {USAGE_PLAN_ID}"
 )
-_BY_KEY = f"by {USAGE_PLAN_ID}, {API_KEY_ID}"
 _IS_KEY = f'{_q(RECORD)} = "{KEY_RECORD}"'
+#: With several targets, the fields that say where a plan or key is: grouped on and shown.
+_WHERE = (ACCOUNT_ID, REGION)
 
 
-def most_used_keys() -> RecordView:
+def _by(*fields: str, several: bool) -> str:
+    return "by " + ", ".join((*_WHERE, *fields) if several else fields)
+
+
+def _shown(display: str, *, several: bool) -> str:
+    return f"{display}, {', '.join(_WHERE)}" if several else display
+
+
+def most_used_keys(*, several: bool = False) -> RecordView:
     return RecordView(
         f"Most used keys now (top {TOP_KEYS}, from the records)",
         (
             f"filter {_IS_KEY}",
-            f"stats {_latest(*_KEY_COLUMNS)} {_BY_KEY}",
+            f"stats {_latest(*_KEY_COLUMNS)} {_by(USAGE_PLAN_ID, API_KEY_ID, several=several)}",
             "sort pct desc",
             f"limit {TOP_KEYS}",
-            _KEY_DISPLAY,
+            _shown(_KEY_DISPLAY, several=several),
         ),
     )
 
 
-def find_key_or_plan() -> RecordView:
+def find_key_or_plan(*, several: bool = False) -> RecordView:
     matches = " or ".join(
         f"{_q(field)} like /(?i){SEARCH_PATTERN}/"
         for field in (API_KEY_ID, API_KEY_NAME, USAGE_PLAN_ID, USAGE_PLAN_NAME)
@@ -135,15 +155,15 @@ def find_key_or_plan() -> RecordView:
         f"Keys and plans matching the '{SEARCH_LABEL}' box (every key until you type)",
         (
             f"filter {_IS_KEY} and ({matches})",
-            f"stats {_latest(*_KEY_COLUMNS)} {_BY_KEY}",
+            f"stats {_latest(*_KEY_COLUMNS)} {_by(USAGE_PLAN_ID, API_KEY_ID, several=several)}",
             "sort pct desc",
             f"limit {FOUND_KEYS}",
-            _KEY_DISPLAY,
+            _shown(_KEY_DISPLAY, several=several),
         ),
     )
 
 
-def plans_and_hottest_keys() -> RecordView:
+def plans_and_hottest_keys(*, several: bool = False) -> RecordView:
     columns = (
         (USAGE_PLAN_NAME, "plan"),
         (MAX_UTILIZATION, "hottestPct"),
@@ -160,32 +180,73 @@ def plans_and_hottest_keys() -> RecordView:
         "Plans and their hottest key (from the records)",
         (
             f'filter {_q(RECORD)} = "{PLAN_RECORD}"',
-            f"stats {_latest(*columns)} by {USAGE_PLAN_ID}",
+            f"stats {_latest(*columns)} {_by(USAGE_PLAN_ID, several=several)}",
             "sort hottestPct desc",
-            f"limit {PLANS}",
-            "display plan, hottestPct, hottestKey, keysAtLevel, keysForecast, keyCount, usedTotal, "
-            f"quota, per, hottestKeyId, {USAGE_PLAN_ID}",
+            f"limit {PLAN_ROWS}",
+            _shown(
+                "display plan, hottestPct, hottestKey, keysAtLevel, keysForecast, keyCount, usedTotal, "
+                f"quota, per, hottestKeyId, {USAGE_PLAN_ID}",
+                several=several,
+            ),
         ),
     )
 
 
-def keys_forecast_to_run_out() -> RecordView:
+def keys_forecast_to_run_out(*, several: bool = False) -> RecordView:
     return RecordView(
         "Keys forecast to run out before their quota resets (UTC)",
         (
             f"filter {_IS_KEY} and ispresent({_q(EXHAUSTS_AT)})",
-            f"stats {_latest((EXHAUSTS_AT, 'runsOutAt'), *_KEY_COLUMNS[:7])} {_BY_KEY}",
+            f"stats {_latest((EXHAUSTS_AT, 'runsOutAt'), *_KEY_COLUMNS[:7])} "
+            f"{_by(USAGE_PLAN_ID, API_KEY_ID, several=several)}",
             "sort runsOutAt asc",
             f"limit {FORECAST_KEYS}",
-            f"display runsOutAt, plan, keyName, pct, left, quota, per, {API_KEY_ID}, {USAGE_PLAN_ID}",
+            _shown(
+                f"display runsOutAt, plan, keyName, pct, left, quota, per, {API_KEY_ID}, {USAGE_PLAN_ID}",
+                several=several,
+            ),
         ),
     )
 
 
-def record_views() -> list[RecordView]:
-    """Every Logs Insights view of the dashboard, each checked against the records' fields."""
-    views = [most_used_keys(), find_key_or_plan(), plans_and_hottest_keys(), keys_forecast_to_run_out()]
-    fields = {*KEY_RECORD_FIELDS, *PLAN_RECORD_FIELDS}
+def targets_health() -> RecordView:
+    """Each account and region the monitor reads, as its latest run saw it (the target records)."""
+    columns = (
+        (PLANS, "plans"),
+        (PLANS_SCANNED, "plansRead"),
+        (KEYS, "keys"),
+        (SCAN_ERRORS, "errors"),
+        (API_CALLS, "calls"),
+        (THROTTLES, "throttled"),
+        (DURATION_SECONDS, "seconds"),
+        (METRICS_PUBLISHED, "metricsPublished"),
+    )
+    return RecordView(
+        "Accounts and regions: each one's latest run (from the records)",
+        (
+            f'filter {_q(RECORD)} = "{TARGET_RECORD}"',
+            f"stats {_latest(*columns)} by {ACCOUNT_ID}, {REGION}",
+            "sort errors desc",
+            f"display {ACCOUNT_ID}, {REGION}, plans, plansRead, keys, errors, calls, throttled, seconds, "
+            "metricsPublished",
+        ),
+        width=24,
+        height=6,
+    )
+
+
+def record_views(*, several: bool = False) -> list[RecordView]:
+    """Every Logs Insights view of the dashboard, each checked against the records' fields. With
+    several targets (accounts or regions), the keys and plans are told apart by account and region,
+    and a table shows each target's latest run."""
+    views = [
+        most_used_keys(several=several),
+        find_key_or_plan(several=several),
+        plans_and_hottest_keys(several=several),
+        keys_forecast_to_run_out(several=several),
+        *([targets_health()] if several else []),
+    ]
+    fields = {*KEY_RECORD_FIELDS, *PLAN_RECORD_FIELDS, *TARGET_RECORD_FIELDS}
     for view in views:
         raise_for(view.query, fields=fields)
     return views

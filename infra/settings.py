@@ -26,7 +26,7 @@ from aws_cdk import Token
 from quota_monitor import ConfigError, Settings, route_name_problem
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 
 class SettingError(ValueError):
@@ -56,6 +56,7 @@ RUNTIME_SETTINGS: Final[Mapping[str, str]] = {
     "weekStartDay": "WEEK_START_DAY",
     "crossCheckPlanKeys": "CROSS_CHECK_PLAN_KEYS",
     "keyMetrics": "KEY_METRICS",
+    "regions": "REGIONS",
 }
 _CONTEXT_KEY_OF = {variable: key for key, variable in RUNTIME_SETTINGS.items()}
 #: Variables the stack sets from settings of its own: variable -> the setting behind it.
@@ -67,6 +68,9 @@ DEPLOY_TIME_EXAMPLES: Final[Mapping[str, str]] = {
     "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:quota-alerts",
     "ALERT_TABLE_NAME": "quota-alert-state",
 }
+
+#: The spoke role's name in every spoke account (:mod:`infra.spoke`), unless ``spokeRoleName`` says otherwise.
+DEFAULT_SPOKE_ROLE_NAME: Final = "ApiGatewayQuotaMonitorSpoke"
 
 MIN_SCHEDULE_MINUTES = 5
 MAX_SCHEDULE_MINUTES = 1440
@@ -277,6 +281,9 @@ class MonitorSettings:
     event_bus: EventBusChoice | None = None
     #: An example rule that sends the events to an encrypted SQS queue (needs ``event_bus``).
     events_to_queue: bool = False
+    #: Other accounts to scan, each through its spoke role (:mod:`infra.spoke`), named ``spoke_role_name``.
+    spoke_accounts: tuple[str, ...] = ()
+    spoke_role_name: str = DEFAULT_SPOKE_ROLE_NAME
     runtime: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -315,6 +322,8 @@ class MonitorSettings:
                 "use 'retain' (keep the alert state, key and logs when the stack is deleted) or 'destroy'",
             )
         self._check_events()
+        check_spoke_accounts(self.spoke_accounts)
+        check_role_name("spokeRoleName", self.spoke_role_name)
         for flag in ("reserved_concurrency", "tracing", "events_to_queue"):
             if not isinstance(getattr(self, flag), bool):
                 raise bad_setting(_camel(flag), getattr(self, flag), "use true or false")
@@ -361,7 +370,17 @@ class MonitorSettings:
             examples["ALERT_ROUTES"] = json.dumps(routes)
         if self.event_bus is not None:
             examples["EVENT_BUS_NAME"] = "default" if self.event_bus == "default" else "quota-events"
+        if self.spoke_accounts:
+            examples["SPOKE_ROLE_ARNS"] = ",".join(
+                f"arn:aws:iam::{account}:role/{self.spoke_role_name}" for account in self.spoke_accounts
+            )
         return examples
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """``REGIONS`` as set (empty: the stack's own region), checked by the runtime's parser."""
+        raw = self.runtime.get("REGIONS")
+        return tuple(region.strip() for region in raw.split(",")) if raw else ()
 
     @property
     def timeout(self) -> int:
@@ -369,6 +388,43 @@ class MonitorSettings:
         if self.timeout_seconds is not None:
             return self.timeout_seconds
         return min(DEFAULT_TIMEOUT_SECONDS, self.schedule_minutes * 60 - 60)
+
+
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+_ORGANIZATIONAL_UNIT = re.compile(r"^ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+
+
+def check_spoke_accounts(accounts: Sequence[str], name: str = "spokeAccounts") -> None:
+    for account in accounts:
+        if not isinstance(account, str) or not _ACCOUNT_ID.match(account):
+            raise bad_setting(name, account, "use 12-digit AWS account ids, separated by commas")
+    if len(set(accounts)) != len(accounts):
+        raise bad_setting(name, ",".join(accounts), "list each account once")
+
+
+def check_role_name(name: str, value: str) -> None:
+    if not isinstance(value, str) or not _ROLE_NAME.match(value):
+        raise bad_setting(name, value, "use an IAM role name: 1 to 64 letters, digits and + = , . @ _ -")
+
+
+def check_organizational_units(units: Sequence[str], name: str = "spokeOrganizationalUnits") -> None:
+    for unit in units:
+        if not isinstance(unit, str) or not _ORGANIZATIONAL_UNIT.match(unit):
+            raise bad_setting(
+                name, unit, "use organizational unit ids such as ou-ab12-34cd56ef, separated by commas"
+            )
+    if len(set(units)) != len(units):
+        raise bad_setting(name, ",".join(units), "list each organizational unit once")
+
+
+def check_role_arn(name: str, value: str) -> str:
+    if not isinstance(value, str) or not _ROLE_ARN.match(value):
+        raise bad_setting(
+            name, value, "use the hub's MonitorRoleArn output: arn:<partition>:iam::<account>:role/<name>"
+        )
+    return value
 
 
 def check_runtime_environment(

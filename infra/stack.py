@@ -20,6 +20,14 @@ class QuotaMonitorStack(Stack):
     ) -> None:
         super().__init__(scope, id_, **stack_options)
         self.monitor = monitor = UsageQuotaMonitor(self, "Monitor", settings=settings)
+        role = monitor.function.role
+        assert role is not None  # python_function always gives the function a role
+        CfnOutput(
+            self,
+            "MonitorRoleArn",
+            value=role.role_arn,
+            description="Spoke roles trust this role (-c hubRoleArn=... when deploying them)",
+        )
         CfnOutput(
             self,
             "AlertTopicArn",

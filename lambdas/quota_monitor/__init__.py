@@ -57,6 +57,9 @@ if TYPE_CHECKING:
     from quota_monitor.clients import (
         cloudwatch_client as cloudwatch_client,
     )
+    from quota_monitor.clients import (
+        target_clients as target_clients,
+    )
     from quota_monitor.compute.key_usage import (
         parse_daily_usage as parse_daily_usage,
     )
@@ -92,6 +95,9 @@ if TYPE_CHECKING:
     )
     from quota_monitor.config import (
         Settings as Settings,
+    )
+    from quota_monitor.config import (
+        TargetSettings as TargetSettings,
     )
     from quota_monitor.deliver.events import (
         EVENT_DETAIL_TYPES as EVENT_DETAIL_TYPES,
@@ -199,13 +205,25 @@ if TYPE_CHECKING:
         TagProblem as TagProblem,
     )
     from quota_monitor.models import (
+        Target as Target,
+    )
+    from quota_monitor.models import (
         UsagePlan as UsagePlan,
     )
     from quota_monitor.monitor import (
         AlertClients as AlertClients,
     )
     from quota_monitor.monitor import (
+        FleetReport as FleetReport,
+    )
+    from quota_monitor.monitor import (
         RunReport as RunReport,
+    )
+    from quota_monitor.monitor import (
+        TargetScan as TargetScan,
+    )
+    from quota_monitor.monitor import (
+        combined as combined,
     )
     from quota_monitor.monitor import (
         guarded_api as guarded_api,
@@ -217,6 +235,9 @@ if TYPE_CHECKING:
         publish_metrics as publish_metrics,
     )
     from quota_monitor.monitor import (
+        publish_targets as publish_targets,
+    )
+    from quota_monitor.monitor import (
         records as records,
     )
     from quota_monitor.monitor import (
@@ -224,6 +245,12 @@ if TYPE_CHECKING:
     )
     from quota_monitor.monitor import (
         run_scan as run_scan,
+    )
+    from quota_monitor.monitor import (
+        run_targets as run_targets,
+    )
+    from quota_monitor.monitor import (
+        scan_targets as scan_targets,
     )
     from quota_monitor.publish.metrics import (
         ALERT_HEALTH_METRICS as ALERT_HEALTH_METRICS,
@@ -259,6 +286,12 @@ if TYPE_CHECKING:
         series_of as series_of,
     )
     from quota_monitor.publish.records import (
+        ACCOUNT_ID as ACCOUNT_ID,
+    )
+    from quota_monitor.publish.records import (
+        API_CALLS as API_CALLS,
+    )
+    from quota_monitor.publish.records import (
         API_KEY_ID as API_KEY_ID,
     )
     from quota_monitor.publish.records import (
@@ -266,6 +299,9 @@ if TYPE_CHECKING:
     )
     from quota_monitor.publish.records import (
         CONTRACT_FIELDS as CONTRACT_FIELDS,
+    )
+    from quota_monitor.publish.records import (
+        DURATION_SECONDS as DURATION_SECONDS,
     )
     from quota_monitor.publish.records import (
         EXHAUSTS_AT as EXHAUSTS_AT,
@@ -307,6 +343,9 @@ if TYPE_CHECKING:
         METRICS as METRICS,
     )
     from quota_monitor.publish.records import (
+        METRICS_PUBLISHED as METRICS_PUBLISHED,
+    )
+    from quota_monitor.publish.records import (
         PERIOD as PERIOD,
     )
     from quota_monitor.publish.records import (
@@ -319,13 +358,34 @@ if TYPE_CHECKING:
         PLAN_RECORD_FIELDS as PLAN_RECORD_FIELDS,
     )
     from quota_monitor.publish.records import (
+        PLANS as PLANS,
+    )
+    from quota_monitor.publish.records import (
+        PLANS_SCANNED as PLANS_SCANNED,
+    )
+    from quota_monitor.publish.records import (
         RECORD as RECORD,
+    )
+    from quota_monitor.publish.records import (
+        REGION as REGION,
     )
     from quota_monitor.publish.records import (
         REMAINING as REMAINING,
     )
     from quota_monitor.publish.records import (
         RUN_AT as RUN_AT,
+    )
+    from quota_monitor.publish.records import (
+        SCAN_ERRORS as SCAN_ERRORS,
+    )
+    from quota_monitor.publish.records import (
+        TARGET_RECORD as TARGET_RECORD,
+    )
+    from quota_monitor.publish.records import (
+        TARGET_RECORD_FIELDS as TARGET_RECORD_FIELDS,
+    )
+    from quota_monitor.publish.records import (
+        THROTTLES as THROTTLES,
     )
     from quota_monitor.publish.records import (
         USAGE_PLAN_ID as USAGE_PLAN_ID,
@@ -347,6 +407,9 @@ if TYPE_CHECKING:
     )
     from quota_monitor.publish.records import (
         record_lines as record_lines,
+    )
+    from quota_monitor.publish.records import (
+        target_record as target_record,
     )
     from quota_monitor.publish.records import (
         write_records as write_records,
@@ -405,6 +468,21 @@ if TYPE_CHECKING:
     from quota_monitor.read.scan import (
         scan_account as scan_account,
     )
+    from quota_monitor.read.targets import (
+        AssumedRoles as AssumedRoles,
+    )
+    from quota_monitor.read.targets import (
+        TargetAccess as TargetAccess,
+    )
+    from quota_monitor.read.targets import (
+        TargetClients as TargetClients,
+    )
+    from quota_monitor.read.targets import (
+        region_partitions as region_partitions,
+    )
+    from quota_monitor.read.targets import (
+        targets as targets,
+    )
     from quota_monitor.read.usage_pages import (
         MAX_PAGE_SIZE as MAX_PAGE_SIZE,
     )
@@ -418,9 +496,33 @@ if TYPE_CHECKING:
         paginate_usage as paginate_usage,
     )
 
-
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
+    "ACCOUNT_ID": "quota_monitor.publish.records",
+    "API_CALLS": "quota_monitor.publish.records",
+    "DURATION_SECONDS": "quota_monitor.publish.records",
+    "METRICS_PUBLISHED": "quota_monitor.publish.records",
+    "PLANS": "quota_monitor.publish.records",
+    "PLANS_SCANNED": "quota_monitor.publish.records",
+    "REGION": "quota_monitor.publish.records",
+    "SCAN_ERRORS": "quota_monitor.publish.records",
+    "TARGET_RECORD": "quota_monitor.publish.records",
+    "TARGET_RECORD_FIELDS": "quota_monitor.publish.records",
+    "THROTTLES": "quota_monitor.publish.records",
+    "target_record": "quota_monitor.publish.records",
+    "FleetReport": "quota_monitor.monitor",
+    "TargetScan": "quota_monitor.monitor",
+    "combined": "quota_monitor.monitor",
+    "publish_targets": "quota_monitor.monitor",
+    "run_targets": "quota_monitor.monitor",
+    "scan_targets": "quota_monitor.monitor",
+    "AssumedRoles": "quota_monitor.read.targets",
+    "TargetAccess": "quota_monitor.read.targets",
+    "TargetClients": "quota_monitor.read.targets",
+    "region_partitions": "quota_monitor.read.targets",
+    "targets": "quota_monitor.read.targets",
+    "target_clients": "quota_monitor.clients",
+    "TargetSettings": "quota_monitor.config",
     "ACCOUNT_MAX_RPS": "quota_monitor.config",
     "AlertSettings": "quota_monitor.config",
     "DEFAULT_BURST": "quota_monitor.config",
@@ -457,6 +559,7 @@ _EXPORTS: dict[str, str] = {
     "ScanResult": "quota_monitor.models",
     "ScanStats": "quota_monitor.models",
     "TagProblem": "quota_monitor.models",
+    "Target": "quota_monitor.models",
     "UsagePlan": "quota_monitor.models",
     "apigateway_client": "quota_monitor.clients",
     "client": "quota_monitor.clients",
@@ -555,9 +658,11 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "ACCOUNT_ID",
     "ACCOUNT_MAX_RPS",
     "ALERT_HEALTH_METRICS",
     "ALL_KEYS",
+    "API_CALLS",
     "API_KEY_ID",
     "API_KEY_NAME",
     "AUTO_KEYS",
@@ -569,6 +674,7 @@ __all__ = [
     "DEFAULT_MAX_RPS",
     "DEFAULT_NAMESPACE",
     "DEFAULT_ROUTE",
+    "DURATION_SECONDS",
     "EVENT_BUS_ALLOWED",
     "EVENT_DETAIL_TYPES",
     "EVENT_SCHEMA",
@@ -591,23 +697,31 @@ __all__ = [
     "MAX_UTILIZATION",
     "METRICS",
     "METRICS_ALWAYS",
+    "METRICS_PUBLISHED",
     "NO_KEYS",
     "PERIOD",
     "PERIOD_START",
     "PERIOD_TYPES",
     "PER_KEY_METRICS",
     "PER_PLAN_METRICS",
+    "PLANS",
+    "PLANS_SCANNED",
     "PLAN_DIMENSION",
     "PLAN_RECORD",
     "PLAN_RECORD_FIELDS",
     "RECORD",
+    "REGION",
     "REMAINING",
     "ROUTE_NAME_ALLOWED",
     "RUN_AT",
+    "SCAN_ERRORS",
     "TAG_METRICS",
     "TAG_MUTE",
     "TAG_ROUTE",
     "TAG_THRESHOLDS",
+    "TARGET_RECORD",
+    "TARGET_RECORD_FIELDS",
+    "THROTTLES",
     "USAGE_PLAN_ID",
     "USAGE_PLAN_NAME",
     "USED",
@@ -619,10 +733,12 @@ __all__ = [
     "AlertSettings",
     "ApiGatewayCalls",
     "ApiKey",
+    "AssumedRoles",
     "ConfigError",
     "DailyUsage",
     "DeadlineReached",
     "FailedAttempt",
+    "FleetReport",
     "ForecastSettings",
     "InvalidLevels",
     "InvalidStartingToken",
@@ -652,6 +768,11 @@ __all__ = [
     "SlackDeliveryError",
     "StaleStartingToken",
     "TagProblem",
+    "Target",
+    "TargetAccess",
+    "TargetClients",
+    "TargetScan",
+    "TargetSettings",
     "UsageDataError",
     "UsagePages",
     "UsagePaginationError",
@@ -661,6 +782,7 @@ __all__ = [
     "choose_keys",
     "client",
     "cloudwatch_client",
+    "combined",
     "describe",
     "describe_error",
     "event_schema",
@@ -677,14 +799,21 @@ __all__ = [
     "percent",
     "period_containing",
     "publish_metrics",
+    "publish_targets",
     "record_lines",
     "records",
+    "region_partitions",
     "route_name_problem",
     "run_once",
     "run_scan",
+    "run_targets",
     "scan_account",
+    "scan_targets",
     "select_keys",
     "series_of",
+    "target_clients",
+    "target_record",
+    "targets",
     "write_records",
 ]
 

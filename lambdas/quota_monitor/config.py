@@ -9,6 +9,7 @@ Endpoints are not settings of this project: boto3 reads its standard configurati
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -21,6 +22,7 @@ from quota_monitor.compute.periods import DEFAULT_WEEK_START, WEEKDAYS, parse_we
 from quota_monitor.errors import ConfigError, InvalidLevels
 from quota_monitor.publish.metrics import DEFAULT_NAMESPACE
 from quota_monitor.publish.selection import AUTO_KEYS, KeyMetricsSelection, parse_key_metrics
+from quota_monitor.read.targets import ROLE_ARN, region_partitions
 from quota_monitor.read.usage_pages import MAX_PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -258,6 +260,11 @@ class AlertSettings:
         """The AWS partition the monitor runs in, from the topic's ARN (``aws``, ``aws-cn``...)."""
         return self.topic_arn.split(":", 2)[1]
 
+    @property
+    def account_id(self) -> str:
+        """The monitor's own account, from the topic's ARN: where a key of no stated target is."""
+        return self.topic_arn.split(":")[4]
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AlertSettings | None:
         topic = (env.get("ALERT_TOPIC_ARN") or "").strip()
@@ -294,6 +301,91 @@ class AlertSettings:
         )
 
 
+REGIONS_ALLOWED = "use AWS region names of one partition, separated by commas, such as us-east-1,eu-west-1"
+ROLE_ARNS_ALLOWED = (
+    "use IAM role ARNs, arn:<partition>:iam::<12-digit account>:role/<name>, separated by commas"
+)
+
+
+def _listed(env: Mapping[str, str], name: str, allowed: str) -> tuple[str, ...] | None:
+    """A comma list that is either unset (None) or one item or more: an empty list or item is an error."""
+    raw = env.get(name)
+    if raw is None:
+        return None
+    items = tuple(item.strip() for item in raw.split(","))
+    if not raw.strip():
+        raise _bad(name, raw, f"an empty list; {allowed}, or leave it unset")
+    if any(not item for item in items):
+        raise _bad(name, raw, f"an empty item between commas; {allowed}")
+    twice = sorted({item for item in items if items.count(item) > 1})
+    if twice:
+        raise _bad(name, raw, f"{twice[0]} is listed twice; list each once")
+    return items
+
+
+def read_regions(env: Mapping[str, str], name: str = "REGIONS") -> tuple[str, ...]:
+    """``REGIONS``: the regions to scan (:mod:`quota_monitor.read.targets`); unset, the monitor's own."""
+    regions = _listed(env, name, REGIONS_ALLOWED)
+    if regions is None:
+        return ()
+    known = region_partitions()
+    for region in regions:
+        if region not in known:
+            near = difflib.get_close_matches(region, sorted(known), n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise _bad(
+                name, env[name], f"{region} is not an AWS region API Gateway is in{hint}; {REGIONS_ALLOWED}"
+            )
+    partitions = sorted({known[region] for region in regions})
+    if len(partitions) > 1:
+        raise _bad(
+            name,
+            env[name],
+            f"regions of several partitions ({', '.join(partitions)}): one set of credentials works in one "
+            f"partition; {REGIONS_ALLOWED}",
+        )
+    return regions
+
+
+def read_spoke_role_arns(env: Mapping[str, str], name: str = "SPOKE_ROLE_ARNS") -> tuple[str, ...]:
+    """``SPOKE_ROLE_ARNS``: roles in other accounts to assume and scan; unset, none."""
+    arns = _listed(env, name, ROLE_ARNS_ALLOWED)
+    if arns is None:
+        return ()
+    for arn in arns:
+        if not ROLE_ARN.match(arn):
+            raise _bad(name, env[name], f"{arn!r} is not an IAM role ARN; {ROLE_ARNS_ALLOWED}")
+    return arns
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """Which accounts and regions a run reads: ``REGIONS`` in the monitor's own account and in each
+    account of ``SPOKE_ROLE_ARNS`` (docs/deploy.md, "Every region and every account")."""
+
+    #: Empty: the monitor's own region only.
+    regions: tuple[str, ...] = ()
+    spoke_role_arns: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TargetSettings:
+        settings = cls(regions=read_regions(env), spoke_role_arns=read_spoke_role_arns(env))
+        partitions = {region_partitions()[region] for region in settings.regions}
+        for arn in settings.spoke_role_arns:
+            partition = arn.split(":")[1]
+            if partitions and partition not in partitions:
+                raise _bad(
+                    "SPOKE_ROLE_ARNS",
+                    env["SPOKE_ROLE_ARNS"],
+                    f"{arn} is in partition {partition}, REGIONS in {', '.join(sorted(partitions))}: "
+                    "one set of credentials works in one partition",
+                )
+        return settings
+
+    def regions_for(self, home_region: str) -> tuple[str, ...]:
+        return self.regions or (home_region,)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the Lambda handler reads from its environment."""
@@ -307,6 +399,8 @@ class Settings:
     levels: tuple[int, ...] = DEFAULT_LEVELS
     #: The forecast rule the records use (with alerts configured, the same as ``alerts.forecast``).
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    #: The accounts and regions to read (``REGIONS``, ``SPOKE_ROLE_ARNS``).
+    targets: TargetSettings = field(default_factory=TargetSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -317,4 +411,5 @@ class Settings:
             key_metrics=read_key_metrics(env),
             levels=read_levels(env),
             forecast=ForecastSettings.from_env(env),
+            targets=TargetSettings.from_env(env),
         )

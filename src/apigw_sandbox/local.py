@@ -10,9 +10,11 @@ any boto3 client, and the Lambda handler, at both.
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import logging
 import threading
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -28,14 +30,18 @@ if TYPE_CHECKING:
 REGION = "us-east-1"
 
 
-def _atomic_moto_server() -> Any:
-    """moto's threaded server, serving one request at a time.
+def _atomic_moto_server(refused_roles: set[str]) -> Any:
+    """moto's threaded server, serving one request at a time, and refusing to let anyone assume the
+    roles in ``refused_roles``.
 
     AWS applies each request to one item atomically: a DynamoDB ``UpdateItem`` with a
     ``ConditionExpression`` checks and writes as one step, which is what the alert claims rely on.
     moto's backends do not: ``update_item`` reads the item, evaluates the condition and writes
     with no lock, so two concurrent requests can both pass the same condition (seen here: two
     overlapping runs both claiming a key). Serializing requests makes each one atomic, as in AWS.
+
+    moto lets anyone assume any role; AWS refuses a role whose trust policy does not name the caller.
+    A refused role here gets the answer STS gives then: 403 ``AccessDenied``.
     """
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: PLC0415 - heavy
     from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
@@ -51,6 +57,10 @@ def _atomic_moto_server() -> Any:
             lock = threading.Lock()
 
             def one_at_a_time(environ: Any, start_response: Any) -> list[bytes]:
+                refusal = _refused_assume_role(environ, refused_roles)
+                if refusal is not None:
+                    start_response("403 Forbidden", [("Content-Type", "text/xml")])
+                    return [refusal]
                 with lock:
                     return list(app(environ, start_response))
 
@@ -61,6 +71,28 @@ def _atomic_moto_server() -> Any:
             self._server.serve_forever()
 
     return AtomicMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+
+def _refused_assume_role(environ: Any, refused_roles: set[str]) -> bytes | None:
+    """STS's AccessDenied answer when the request assumes a refused role; None for any other request.
+
+    The body is read and put back, so that moto reads the request as it came.
+    """
+    if not refused_roles or "/sts/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    role = (form.get("RoleArn") or [""])[0]
+    if form.get("Action") != ["AssumeRole"] or role not in refused_roles:
+        return None
+    message = f"User is not authorized to perform: sts:AssumeRole on resource: {role}"
+    return (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+        f"<Code>AccessDenied</Code><Message>{message}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
 
 
 class LocalCloud:
@@ -75,7 +107,10 @@ class LocalCloud:
     ) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.sandbox = SandboxServer(account, throttle=throttle, latency=latency)
-        self._moto = _atomic_moto_server()
+        #: Roles STS refuses to let anyone assume (:meth:`refuse_assume_role`).
+        self.refused_roles: set[str] = set()
+        self._moto = _atomic_moto_server(self.refused_roles)
+        self._accounts_of_keys: dict[str, str] = {}
         self.moto_url = ""
 
     @property
@@ -87,7 +122,31 @@ class LocalCloud:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.moto_url = f"http://{host}:{port}"
+        self.sandbox.account_of = self.account_of
         return self
+
+    def account_of(self, access_key_id: str) -> str:
+        """The account whose credentials these are, as moto's STS knows them (an assumed role's keys
+        belong to the role's account; any other key to moto's default account). The sandbox asks, as
+        API Gateway's endpoints ask IAM, so that a spoke's requests reach the spoke's usage plans."""
+        known = self._accounts_of_keys.get(access_key_id)
+        if known is None:
+            import boto3  # noqa: PLC0415
+
+            sts = boto3.client(
+                "sts",
+                endpoint_url=self.moto_url,
+                region_name=REGION,
+                aws_access_key_id=access_key_id,
+                aws_secret_access_key="unused",  # noqa: S106 - moto reads the key id only
+            )
+            known = str(sts.get_caller_identity()["Account"])
+            self._accounts_of_keys[access_key_id] = known
+        return known
+
+    def refuse_assume_role(self, role_arn: str) -> None:
+        """STS answers AccessDenied to anyone assuming ``role_arn`` (its trust policy names someone else)."""
+        self.refused_roles.add(role_arn)
 
     def stop(self) -> None:
         self.sandbox.stop()
@@ -111,7 +170,9 @@ class LocalCloud:
         }
 
     def reset_moto(self) -> None:
-        """Forget every moto resource (between tests)."""
+        """Forget every moto resource (between tests), and the roles refused."""
+        self.refused_roles.clear()
+        self._accounts_of_keys.clear()
         request = urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST")  # noqa: S310
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback only
             pass

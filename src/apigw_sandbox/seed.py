@@ -175,6 +175,25 @@ def seed_demo_account(account: SandboxAccount, *, seed: int = 7) -> SeededAccoun
     return seeded
 
 
+#: The demo's second region: a plan of its own there, one key over its first level.
+DEMO_SECOND_REGION = "eu-west-1"
+DEMO_SECOND_REGION_KEYS = (("eu-mobile-app", 91.0), ("eu-partner-sync", 35.0), ("eu-reports", 12.5))
+
+
+def seed_second_region(account: SandboxAccount, *, seed: int = 11) -> SeededAccount:
+    """The same company's API in a second region: one plan, three keys, one of them hot."""
+    rng = random.Random(seed)
+    seeded = SeededAccount()
+    plan_id = account.create_usage_plan("eu-standard", limit=50_000, period="MONTH", tags={"team": "eu"})
+    seeded.plans["eu-standard"] = plan_id
+    for name, utilization in DEMO_SECOND_REGION_KEYS:
+        key_id = account.create_api_key(name)
+        account.attach_key(plan_id, key_id)
+        seed_key_usage(account, plan_id, key_id, utilization=utilization, rng=rng)
+        seeded.keys.append(SeededKey(plan_id, key_id, name, utilization))
+    return seeded
+
+
 def seed_scale_account(
     account: SandboxAccount,
     *,

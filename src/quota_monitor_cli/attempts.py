@@ -80,8 +80,8 @@ class AttemptReport:
                     return found
         return None
 
-    def describe(self, failure: ScanFailure) -> str:
+    def describe(self, failure: ScanFailure, *, with_target: bool = False) -> str:
         """The failure, and after how many attempts over how long when the call gave up retrying."""
         attempt = self.gave_up_on(failure)
-        text = failure.describe()
+        text = failure.describe(with_target=with_target)
         return text if attempt is None else f"{text} ({gave_up_after(attempt)})"

@@ -52,6 +52,25 @@ def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--region", help="AWS region (default: from your AWS config or AWS_DEFAULT_REGION)")
 
 
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "accounts and regions (default: REGIONS and SPOKE_ROLE_ARNS, else the region and account of the "
+        "credentials)"
+    )
+    group.add_argument(
+        "--regions",
+        metavar="R1,R2",
+        help="regions to scan, each with its own API Gateway budget (REGIONS; default: --region)",
+    )
+    group.add_argument(
+        "--role-arn",
+        action="append",
+        metavar="ARN",
+        help="also scan the account of this role, assumed with STS, in every region (repeatable; "
+        "SPOKE_ROLE_ARNS)",
+    )
+
+
 def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("scan settings (default: the monitor's environment variables)")
     group.add_argument(
@@ -142,12 +161,28 @@ def settings_from(args: argparse.Namespace, env: dict[str, str] | None = None) -
         "APIGATEWAY_MAX_RPS": getattr(args, "max_rps", None),
         "APIGATEWAY_MAX_ATTEMPTS": getattr(args, "max_attempts", None),
         "METRIC_NAMESPACE": getattr(args, "namespace", None),
+        "REGIONS": getattr(args, "regions", None),
+        "SPOKE_ROLE_ARNS": ",".join(getattr(args, "role_arn", None) or []) or None,
     }
     merged.update({name: str(value) for name, value in overrides.items() if value is not None})
     try:
         return Settings.from_env(merged)
     except ConfigError as error:
-        raise UsageError(str(error)) from None
+        variable = str(error).split("=", 1)[0]
+        flag = FLAGS.get(variable) if overrides.get(variable) is not None else None
+        raise UsageError(f"{flag}: {error}" if flag else str(error)) from None
+
+
+#: The flags that set an environment variable, for errors that name what the user typed.
+FLAGS = {
+    "USAGE_PAGE_SIZE": "--page-size",
+    "WEEK_START_DAY": "--week-start",
+    "APIGATEWAY_MAX_RPS": "--max-rps",
+    "APIGATEWAY_MAX_ATTEMPTS": "--max-attempts",
+    "METRIC_NAMESPACE": "--namespace",
+    "REGIONS": "--regions",
+    "SPOKE_ROLE_ARNS": "--role-arn",
+}
 
 
 def session(args: argparse.Namespace) -> boto3.Session:

@@ -49,6 +49,7 @@ from quota_monitor import (
     KeyUsage,
     ScanResult,
     ScanStats,
+    Target,
     level_reached,
     parse_key_metrics,
     period_containing,
@@ -111,15 +112,17 @@ CPU_SECONDS_PER_KEY = 0.0003
 CPU_SECONDS_PER_DATAPOINT = 0.00005
 #: Bytes of a key record and of a plan record, newline included, as a default run over the
 #: benchmark's 10,000 keys wrote them (docs/cost.md, "Measured"). ``--from-scan`` measures yours.
-KEY_RECORD_BYTES = 303
-PLAN_RECORD_BYTES = 268
+KEY_RECORD_BYTES = 351
+PLAN_RECORD_BYTES = 316
+#: Bytes of a target record (one per account and region a run, when a run reads more than one).
+TARGET_RECORD_BYTES = 250
 #: CloudWatch Logs counts 26 bytes a log event on top of its message (PutLogEvents' batch size
 #: rule; the model assumes ingestion is billed the same way, which errs high).
 EVENT_OVERHEAD_BYTES = 26
 #: Bytes of log a run writes apart from the records: Lambda's START/END/REPORT lines and the summary.
 LOG_BYTES_PER_RUN = 3_000
 #: The dashboard's Logs Insights widgets (infra/record_views.py), each reading the records window:
-#: the schedule interval and 5 minutes, so at most two runs' logs.
+#: the schedule interval and 5 minutes, so at most two runs' logs; one more with several targets.
 RECORD_WIDGETS = 4
 RUNS_A_WIDGET_READS = 2
 #: Dashboard loads and refreshes a day (an assumption: a dashboard open 8 hours on a 5-minute
@@ -165,6 +168,9 @@ class Usage:
     email_subscribers: int = 1
     max_rps: float = DEFAULT_MAX_RPS
     burst: int = DEFAULT_BURST
+    #: Accounts and regions the monitor reads (``REGIONS`` x accounts); ``keys`` and ``plans`` are
+    #: all of theirs together, spread evenly.
+    targets: int = 1
 
     @property
     def runs_per_month(self) -> float:
@@ -179,8 +185,9 @@ class Usage:
         """Keys that get per-key metrics, on average over the month."""
         selection = self.key_metrics
         if selection.auto:
+            # The cap holds in each target: its metrics are its own account's and region's.
             quota_keys = self.keys if self.quota_keys is None else self.quota_keys
-            return min(quota_keys * self.share_hot, float(selection.top or MAX_TOP))
+            return min(quota_keys * self.share_hot, float(selection.top or MAX_TOP) * self.targets)
         if selection.publishes_all:
             return float(self.keys)
         eligible = self.keys * (self.share_above if selection.above is not None else 1.0)
@@ -210,8 +217,11 @@ class Usage:
     def record_bytes_per_run(self) -> float:
         """The records of a run as CloudWatch Logs counts them: a line per key and per plan, 26 bytes
         more each."""
-        return self.keys * (self.key_record_bytes + EVENT_OVERHEAD_BYTES) + self.plans_with_keys * (
-            self.plan_record_bytes + EVENT_OVERHEAD_BYTES
+        targets = self.targets * (TARGET_RECORD_BYTES + EVENT_OVERHEAD_BYTES) if self.targets > 1 else 0
+        return (
+            self.keys * (self.key_record_bytes + EVENT_OVERHEAD_BYTES)
+            + self.plans_with_keys * (self.plan_record_bytes + EVENT_OVERHEAD_BYTES)
+            + targets
         )
 
     @property
@@ -221,24 +231,31 @@ class Usage:
     @property
     def insights_bytes_per_refresh(self) -> float:
         """Bytes one load or refresh of the dashboard scans: each records widget reads at most two runs."""
-        return RECORD_WIDGETS * RUNS_A_WIDGET_READS * self.log_bytes_per_run if self.dashboards else 0.0
+        widgets = RECORD_WIDGETS + (1 if self.targets > 1 else 0)
+        return widgets * RUNS_A_WIDGET_READS * self.log_bytes_per_run if self.dashboards else 0.0
 
     @property
-    def api_calls_per_run(self) -> int:
-        """The minimum calls (docs/benchmarks.md), keys spread evenly over the plans."""
-        if self.plans == 0:
+    def api_calls_per_target(self) -> int:
+        """One target's minimum calls (docs/benchmarks.md), keys spread evenly over the plans."""
+        keys, plans = math.ceil(self.keys / self.targets), math.ceil(self.plans / self.targets)
+        if plans == 0:
             return 1
-        per_plan = math.ceil(self.keys / self.plans)
+        per_plan = math.ceil(keys / plans)
         return (
-            math.ceil(self.plans / PAGE)
-            + max(1, math.ceil(self.keys / PAGE))
-            + self.plans * max(1, math.ceil(per_plan / PAGE))
+            math.ceil(plans / PAGE)
+            + max(1, math.ceil(keys / PAGE))
+            + plans * max(1, math.ceil(per_plan / PAGE))
         )
 
     @property
+    def api_calls_per_run(self) -> int:
+        return self.api_calls_per_target * self.targets
+
+    @property
     def seconds_per_run(self) -> float:
-        """API floor at the client-side rate, plus the run's CPU work at the memory's share of a vCPU."""
-        floor = max(0, self.api_calls_per_run - self.burst) / self.max_rps
+        """One target's API floor at the client-side rate (the targets are read at the same time),
+        plus the run's CPU work at the memory's share of a vCPU."""
+        floor = max(0, self.api_calls_per_target - self.burst) / self.max_rps
         share = min(1.0, self.memory_mb / LAMBDA_MB_PER_VCPU)
         cpu = (
             CPU_SECONDS_PER_RUN
@@ -391,10 +408,13 @@ class ScannedAccount:
     hot_keys: int
     key_record_bytes: float
     plan_record_bytes: float
+    #: Accounts and regions among the keys.
+    targets: int = 1
 
     def usage(self, base: Usage) -> Usage:
         return replace(
             base,
+            targets=self.targets,
             keys=self.keys,
             plans=self.plans,
             quota_keys=self.quota_keys,
@@ -423,7 +443,8 @@ def key_usage_from_json(path: str, index: int, row: object) -> KeyUsage:
     """One object of ``quota-monitor scan --json`` (README, "Scan your account"), checked."""
     if not isinstance(row, dict):
         raise UsageError(f"{path}: item {index} is {type(row).__name__}, not an object of the scan's fields")
-    missing = [name for name in CONTRACT_FIELDS if name not in row]
+    # accountId and region came with several targets: a file from before has neither.
+    missing = [name for name in CONTRACT_FIELDS if name not in row and name not in ("accountId", "region")]
     if missing:
         raise UsageError(
             f"{path}: item {index} lacks {', '.join(missing)}: use quota-monitor scan --json output"
@@ -453,6 +474,10 @@ def key_usage_from_json(path: str, index: int, row: object) -> KeyUsage:
             f"{path}: item {index}: remaining, limit and utilization must all be numbers (a plan with a "
             "quota) or all null (a plan without one)"
         )
+    where = {name: row.get(name) for name in ("accountId", "region")}
+    for name, value in where.items():
+        if value is not None and (not isinstance(value, str) or not value):
+            raise _bad_item(path, index, name, value, "a non-empty string, or null")
     return KeyUsage(
         usage_plan_id=row["usagePlanId"],
         usage_plan_name=row["usagePlanName"],
@@ -465,6 +490,7 @@ def key_usage_from_json(path: str, index: int, row: object) -> KeyUsage:
         remaining=remaining,
         limit=limit,
         utilization=None if utilization is None else float(utilization),
+        target=None if where["region"] is None else Target(where["accountId"], str(where["region"])),
     )
 
 
@@ -505,7 +531,8 @@ def read_scan(path: str, levels: tuple[int, ...]) -> ScannedAccount:
     quota_keys = [key for key in keys if key.limit is not None]
     return ScannedAccount(
         keys=len(keys),
-        plans=len({key.usage_plan_id for key in keys}),
+        plans=len({(key.target, key.usage_plan_id) for key in keys}),
+        targets=max(1, len({key.target for key in keys})),
         quota_keys=len(quota_keys),
         hot_keys=sum(1 for key in quota_keys if level_reached(key, levels[:1])),
         key_record_bytes=key_bytes / len(keys) if keys else KEY_RECORD_BYTES,
@@ -575,6 +602,13 @@ def register(commands: Any) -> None:
         help="usage plans (default: one for every 50 keys, from 1 to 300)",
     )
     parser.add_argument(
+        "--targets",
+        type=whole_number(1, 1_000),
+        default=1,
+        help="accounts x regions the monitor reads, each with --keys and --plans (REGIONS, spoke "
+        "accounts; default 1)",
+    )
+    parser.add_argument(
         "--interval", type=interval_minutes, default=15, help="how often the monitor runs (default 15m)"
     )
     parser.add_argument("--region", type=region, default=PRICES.region, help="AWS region (default us-east-1)")
@@ -635,9 +669,11 @@ def usage_from(args: argparse.Namespace) -> Usage:
         raise UsageError("use --keys or --from-scan, not both: the file says how many keys there are")
     if args.from_scan is None and args.keys is None:
         raise UsageError("say how many keys: --keys N, or --from-scan FILE (quota-monitor scan --json)")
+    targets = args.targets
     base = Usage(
-        keys=args.keys or 0,
-        plans=args.plans if args.plans is not None else default_plans(args.keys or 0),
+        keys=(args.keys or 0) * targets,
+        plans=(args.plans if args.plans is not None else default_plans(args.keys or 0)) * targets,
+        targets=targets,
         interval_minutes=args.interval,
         memory_mb=args.memory,
         key_metrics=args.key_metrics,

@@ -13,14 +13,22 @@ import logging
 import os
 import sys
 from contextlib import contextmanager, redirect_stdout
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import boto3
 from rich.table import Table
 from rich.text import Text
 
-from apigw_sandbox.local import EventPattern, LocalCloud, invoke_handler
-from apigw_sandbox.seed import DEMO_ALWAYS_METRICS_KEY, DEMO_ROUTE, seed_demo_account
+from apigw_sandbox.account import SandboxAccount
+from apigw_sandbox.local import REGION, EventPattern, LocalCloud, invoke_handler
+from apigw_sandbox.seed import (
+    DEMO_ALWAYS_METRICS_KEY,
+    DEMO_ROUTE,
+    DEMO_SECOND_REGION,
+    seed_demo_account,
+    seed_second_region,
+)
 from apigw_sandbox.slack import SlackReceiver
 from quota_monitor import (
     ALERT_HEALTH_METRICS,
@@ -29,20 +37,21 @@ from quota_monitor import (
     KEY_RECORD,
     PLAN_RECORD,
     TAG_METRICS,
+    TARGET_RECORD,
     MetricName,
     Settings,
-    apigateway_client,
     cloudwatch_client,
+    combined,
     percent,
 )
 from quota_monitor_cli import record_tables
 from quota_monitor_cli.common import EXIT_OK, EXIT_PARTIAL, run_guarded
-from quota_monitor_cli.render import console, scan_table, sort_keys, summary_line
-from quota_monitor_cli.scan import scan_with_progress
+from quota_monitor_cli.render import ACCOUNT_COLUMNS, COLUMNS, console, scan_table, sort_keys, summary_line
+from quota_monitor_cli.scan import scan_all
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from quota_monitor import KeyUsage, ScanResult
 
@@ -51,6 +60,10 @@ DEMO_BUS = "quota-events"
 #: The demo reads GetUsage 20 keys a page (the monitor's default is 500), so that its 24-key
 #: plan takes two pages, as large plans do in real accounts.
 DEMO_PAGE_SIZE = "20"
+#: The demo's two regions: the same account's APIs in each (the sandbox keeps them apart).
+DEMO_REGIONS = f"{REGION},{DEMO_SECOND_REGION}"
+#: Ids of its own in the second region (the sandbox draws ids from a seeded generator).
+DEMO_SECOND_REGION_SEED = 2
 #: The records window the stack's dashboard opens at: its 15-minute schedule and 5 minutes
 #: (infra/record_views.py, records_window).
 DASHBOARD_WINDOW_MINUTES = 20
@@ -118,8 +131,10 @@ def invoke_captured(
 def show_records(out: Any, records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     keys = [record for record in records if record["record"] == KEY_RECORD]
     plans = [record for record in records if record["record"] == PLAN_RECORD]
+    targets = [record for record in records if record["record"] == TARGET_RECORD]
     out.print(
-        f"\n[bold]2. Its records[/]: {len(keys)} key records and {len(plans)} plan records, "
+        f"\n[bold]2. Its records[/]: {len(keys)} key records, {len(plans)} plan records and "
+        f"{len(targets)} target records (one per region read), "
         f"{summary['recordBytes']:,} bytes, one JSON line each on stdout (Lambda sends each line to the "
         "function's log group as a log event). No key value is in any of them. A few:"
     )
@@ -128,7 +143,7 @@ def show_records(out: Any, records: list[dict[str, Any]], summary: dict[str, Any
     forecast = next((record for record in keys if "exhaustsAt" in record), hottest)
     free = next(record for record in keys if record["limit"] is None)
     shown = []
-    for record in (hottest, forecast, tagged, free, plans[0]):
+    for record in (hottest, forecast, tagged, free, plans[0], *targets):
         if record not in shown:
             shown.append(record)
     for record in shown:
@@ -147,14 +162,17 @@ def show_dashboard(out: Any, records: list[dict[str, Any]], window: int) -> None
     out.print(record_tables.forecast(records))
 
 
-def read_back_table(cloudwatch: Any, namespace: str, result: ScanResult, top: list[KeyUsage]) -> Table:
-    """GetMetricData for the keys with per-key metrics, the plan roll-ups and the monitor's health."""
-    queries: list[dict[str, Any]] = []
+def read_back_table(
+    cloudwatch_in: Callable[[str], Any], namespace: str, result: ScanResult, top: list[KeyUsage], home: str
+) -> Table:
+    """GetMetricData for the keys with per-key metrics (each in its own region's CloudWatch), the plan
+    roll-ups and the monitor's health (in the monitor's region, ``home``)."""
+    queries: dict[str, list[dict[str, Any]]] = {}
     labels: dict[str, tuple[str, str, str]] = {}
 
-    def query(metric: str, dimensions: dict[str, str], what: str, detail: str) -> None:
-        query_id = f"m{len(queries)}"
-        queries.append(
+    def query(metric: str, dimensions: dict[str, str], what: str, detail: str, region: str = home) -> None:
+        query_id = f"m{len(labels)}"
+        queries.setdefault(region, []).append(
             {
                 "Id": query_id,
                 "MetricStat": {
@@ -172,9 +190,12 @@ def read_back_table(cloudwatch: Any, namespace: str, result: ScanResult, top: li
 
     for key in top:
         dims = {"UsagePlanId": key.usage_plan_id, "ApiKeyId": key.api_key_id}
+        region = key.target.region if key.target is not None else home
         who = f"{key.usage_plan_name} / {key.api_key_name or key.api_key_id}"
-        query("QuotaUtilization", dims, who, "Percent")
-        query("RemainingQuota", dims, who, "Count")
+        if region != home:
+            who += f" ({region})"
+        query("QuotaUtilization", dims, who, "Percent", region)
+        query("RemainingQuota", dims, who, "Count", region)
     if Settings.from_env(os.environ).key_metrics.plan_rollups:
         for plan in result.plans:
             if plan.quota is not None:
@@ -185,12 +206,14 @@ def read_back_table(cloudwatch: Any, namespace: str, result: ScanResult, top: li
     start = result.scanned_at - timedelta(minutes=10)
     end = datetime.now(result.scanned_at.tzinfo) + timedelta(minutes=2)
     values: dict[str, float | None] = {}
-    for offset in range(0, len(queries), 500):
-        response = cloudwatch.get_metric_data(
-            MetricDataQueries=queries[offset : offset + 500], StartTime=start, EndTime=end
-        )
-        for item in response["MetricDataResults"]:
-            values[item["Id"]] = max(item["Values"]) if item["Values"] else None
+    for region, asked in queries.items():
+        cloudwatch = cloudwatch_in(region)
+        for offset in range(0, len(asked), 500):
+            response = cloudwatch.get_metric_data(
+                MetricDataQueries=asked[offset : offset + 500], StartTime=start, EndTime=end
+            )
+            for item in response["MetricDataResults"]:
+                values[item["Id"]] = max(item["Values"]) if item["Values"] else None
 
     table = Table(
         title=f"5. Read back from CloudWatch (namespace {namespace}, GetMetricData)", title_justify="left"
@@ -292,6 +315,9 @@ def run(args: argparse.Namespace) -> int:
     out.print("Starting the API Gateway sandbox and moto on loopback...", style="dim")
     with LocalCloud() as cloud, SlackReceiver() as slack:
         seeded = seed_demo_account(cloud.account)
+        second = SandboxAccount(seed=DEMO_SECOND_REGION_SEED)
+        seeded_second = seed_second_region(second)
+        cloud.sandbox.add_account(second, region=DEMO_SECOND_REGION)
         alerting = cloud.create_alert_resources(
             routes=(DEMO_ROUTE,), events=EventPattern(DEMO_BUS, {"source": [EVENT_SOURCE]})
         )
@@ -300,8 +326,10 @@ def run(args: argparse.Namespace) -> int:
             Name="quota-monitor/slack-webhook", SecretString=slack.url
         )
         out.print(
-            f"[bold]API Gateway sandbox[/] {cloud.sandbox.url}: {len(seeded.plans)} usage plans "
-            f"(DAY, WEEK, MONTH and one without a quota), {len(seeded.keys)} API keys.\n"
+            f"[bold]API Gateway sandbox[/] {cloud.sandbox.url}: in {REGION}, {len(seeded.plans)} usage plans "
+            f"(DAY, WEEK, MONTH and one without a quota), {len(seeded.keys)} API keys; in "
+            f"{DEMO_SECOND_REGION}, {len(seeded_second.plans)} plan and {len(seeded_second.keys)} keys "
+            f"(REGIONS={DEMO_REGIONS}: one run reads both, each within its own API Gateway budget).\n"
             f"[bold]moto[/] {cloud.moto_url}: CloudWatch, the alert topics (SNS: the default one, and the "
             f"{DEMO_ROUTE!r} route's for the gold plan, tagged quota-monitor:route={DEMO_ROUTE}), each "
             f"with an SQS inbox, the EventBridge bus {DEMO_BUS!r} with a rule to an SQS queue, the alert "
@@ -311,6 +339,7 @@ def run(args: argparse.Namespace) -> int:
             **cloud.env(),
             **alerting.env(),
             "USAGE_PAGE_SIZE": DEMO_PAGE_SIZE,
+            "REGIONS": DEMO_REGIONS,
             "POWERTOOLS_SERVICE_NAME": "apigw-quota-monitor",
             "SLACK_WEBHOOK_SECRET_ARN": secret["ARN"],
         }
@@ -323,14 +352,23 @@ def run(args: argparse.Namespace) -> int:
             show_records(out, records, summary)
             settings = Settings.from_env(os.environ)
             show_dashboard(out, records, window=DASHBOARD_WINDOW_MINUTES)
-            result = scan_with_progress(settings, apigateway_client(), show_progress=False)
+            scans = scan_all(settings, boto3.Session(), show_progress=False)
+            result = combined([scan.result for scan in scans], datetime.now(UTC))
             keys = sort_keys(result.keys)
             out.print()
             out.print(
-                scan_table(keys, title="4. quota-monitor scan: every key, most used first"), soft_wrap=True
+                scan_table(
+                    keys,
+                    title=f"4. quota-monitor scan --regions {DEMO_REGIONS}: every key of both regions, most "
+                    "used first",
+                    columns=ACCOUNT_COLUMNS + COLUMNS,
+                ),
+                soft_wrap=True,
             )
             out.print(summary_line(result), style="dim", highlight=False)
-            with_metrics = {(r["usagePlanId"], r["apiKeyId"]) for r in records if r.get("metrics")}
+            with_metrics = {
+                (r["region"], r["usagePlanId"], r["apiKeyId"]) for r in records if r.get("metrics")
+            }
             out.print(
                 f"\n[bold]KEY_METRICS={settings.key_metrics.describe()}[/]: {len(with_metrics)} of "
                 f"{len(result.keys)} keys have per-key metrics (RemainingQuota, QuotaUtilization): those "
@@ -338,8 +376,17 @@ def run(args: argparse.Namespace) -> int:
                 f"{TAG_METRICS}=always; no per-plan roll-ups (the plans table above is their view); "
                 f"{summary['keysOverMetricCap']} left out by the cap of {settings.key_metrics.top}."
             )
-            top = [key for key in keys if (key.usage_plan_id, key.api_key_id) in with_metrics]
-            out.print(read_back_table(cloudwatch_client(), settings.namespace, result, top))
+            top = [
+                key
+                for key in keys
+                if (key.target.region if key.target else REGION, key.usage_plan_id, key.api_key_id)
+                in with_metrics
+            ]
+            out.print(
+                read_back_table(
+                    lambda region: cloudwatch_client(region=region), settings.namespace, result, top, REGION
+                )
+            )
             out.print()
             delivered = alerting.received()
             out.print(alerts_table({"default": delivered, DEMO_ROUTE: alerting.received(DEMO_ROUTE)}))

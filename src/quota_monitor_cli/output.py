@@ -14,7 +14,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Literal, get_args
 
-from quota_monitor_cli.render import plain_lines, scan_table
+from quota_monitor_cli.render import COLUMNS, Column, plain_lines, scan_table
 
 if TYPE_CHECKING:
     import argparse
@@ -39,6 +39,8 @@ FIELDS = (
     "remaining",
     "limit",
     "utilization",
+    "accountId",
+    "region",
 )
 
 
@@ -68,16 +70,19 @@ def chosen_format(args: argparse.Namespace) -> Format:
     return "table" if sys.stdout.isatty() else "plain"
 
 
-def write_keys(keys: Sequence[KeyUsage], fmt: Format, out: Console) -> None:
+def write_keys(
+    keys: Sequence[KeyUsage], fmt: Format, out: Console, *, columns: Sequence[Column] = COLUMNS
+) -> None:
     """The keys on stdout, flushed: a reader that has gone is found here, before anything else is said.
 
-    ``table`` and ``plain`` print nothing when no key is left to show.
+    ``table`` and ``plain`` print nothing when no key is left to show; ``columns`` are theirs (with
+    several targets, the account and region first). JSON and CSV always carry the whole contract.
     """
-    _write(keys, fmt, out)
+    _write(keys, fmt, out, columns)
     sys.stdout.flush()
 
 
-def _write(keys: Sequence[KeyUsage], fmt: Format, out: Console) -> None:
+def _write(keys: Sequence[KeyUsage], fmt: Format, out: Console, columns: Sequence[Column]) -> None:
     if fmt == "json":
         json.dump([key.as_json() for key in keys], sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -88,6 +93,6 @@ def _write(keys: Sequence[KeyUsage], fmt: Format, out: Console) -> None:
     elif not keys:
         return
     elif fmt == "plain":
-        sys.stdout.write("\n".join(plain_lines(keys)) + "\n")
+        sys.stdout.write("\n".join(plain_lines(keys, columns)) + "\n")
     else:
-        out.print(scan_table(keys), soft_wrap=True)
+        out.print(scan_table(keys, columns=columns), soft_wrap=True)

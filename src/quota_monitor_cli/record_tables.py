@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 
-from quota_monitor import KEY_RECORD, PLAN_RECORD, RECORD
+from quota_monitor import KEY_RECORD, PLAN_RECORD, RECORD, TARGET_RECORD
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -30,7 +30,7 @@ def parse_records(lines: Iterable[str]) -> tuple[list[Record], list[str]]:
             parsed = json.loads(line)
         except ValueError:
             parsed = None
-        if isinstance(parsed, dict) and parsed.get(RECORD) in (KEY_RECORD, PLAN_RECORD):
+        if isinstance(parsed, dict) and parsed.get(RECORD) in (KEY_RECORD, PLAN_RECORD, TARGET_RECORD):
             records.append(parsed)
         elif line.strip():
             others.append(line)
@@ -39,10 +39,11 @@ def parse_records(lines: Iterable[str]) -> tuple[list[Record], list[str]]:
 
 def latest(records: Iterable[Record], kind: str) -> list[Record]:
     """Each key's (or plan's) latest record of ``kind``, as ``stats latest(...) by`` keeps it."""
-    found: dict[tuple[str, str], Record] = {}
+    found: dict[tuple[str, ...], Record] = {}
     for record in records:
         if record.get(RECORD) == kind:
-            found[(str(record.get("usagePlanId")), str(record.get("apiKeyId", "")))] = record
+            where = (str(record.get("accountId")), str(record.get("region")))
+            found[(*where, str(record.get("usagePlanId")), str(record.get("apiKeyId", "")))] = record
     return list(found.values())
 
 

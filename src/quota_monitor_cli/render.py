@@ -104,6 +104,13 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 
+#: With several targets, the table's first columns: where each key is.
+ACCOUNT_COLUMNS: tuple[Column, ...] = (
+    Column("Account", lambda key: (key.target.account_id if key.target is not None else None) or "-"),
+    Column("Region", lambda key: key.target.region if key.target is not None else "-"),
+)
+
+
 def printable(text: str) -> str:
     """``text`` on one line, with nothing a terminal would act on.
 
@@ -172,8 +179,9 @@ def scan_table(
     return table
 
 
-def summary_line(result: ScanResult, *, matched: int | None = None) -> str:
-    """What was scanned and what it cost; with filters, how many keys matched of how many scanned."""
+def summary_line(result: ScanResult, *, matched: int | None = None, targets: int = 1) -> str:
+    """What was scanned and what it cost; with filters, how many keys matched of how many scanned;
+    with several targets, how many."""
     stats = result.stats
     scanned = f"{stats.keys_scanned:,} keys in {stats.plans_scanned:,} of {len(result.plans):,} usage plans"
     if matched is not None:
@@ -181,6 +189,8 @@ def summary_line(result: ScanResult, *, matched: int | None = None) -> str:
             f"{matched:,} of {stats.keys_scanned:,} keys matched, "
             f"in {stats.plans_scanned:,} of {len(result.plans):,} usage plans"
         )
+    if targets > 1:
+        scanned += f" of {targets} targets (accounts and regions)"
     line = (
         f"{scanned}; {stats.usage_pages:,} GetUsage pages, {stats.api_calls:,} API calls, "
         f"{stats.throttles:,} throttled, {stats.duration_seconds:.1f}s"

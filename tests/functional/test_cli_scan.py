@@ -162,15 +162,16 @@ def test_the_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     flat = " ".join(out.split())  # rich wraps long lines
     for expected in (
-        "2. Its records: 50 key records and 4 plan records",
+        "2. Its records: 53 key records, 5 plan records and 2 target records (one per region read)",
         '"record":"plan"',
         "3. What the dashboard would show",
         "Most used keys now (top 8)",
         "Keys and plans matching 'gold' in the 'Key or plan' box",
         "Plans and their hottest key",
         "Keys forecast to run out before their quota resets (UTC)",
-        "4. quota-monitor scan: every key, most used first",
-        "KEY_METRICS=auto: 7 of 50 keys have per-key metrics",
+        "4. quota-monitor scan --regions us-east-1,eu-west-1: every key of both regions, most used first",
+        "KEY_METRICS=auto: 8 of 53 keys have per-key metrics",
+        "eu-standard / eu-mobile-app (eu-west-1)",
         "partner-portal, tagged quota-monitor:metrics=always",
         "Read back from CloudWatch",
         "Posted to Slack by the webhook forwarder",
@@ -191,6 +192,9 @@ def test_the_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     # One event per key: the gold plan's two among them, on their route.
     assert re.search(r"Quota Threshold Crossed +│ gold / kiosk-app-1 +│ 80% +│ partners", out)
     assert re.search(r"Quota Threshold Crossed +│ gold / ledger-batch-1 +│ 90% +│ partners", out)
+    # The second region: its key read in its own region, its metrics read back from there.
+    assert re.search(r"123456789012 │ eu-west-1 +│ eu-standard +│ eu-mobile-app", out)
+    assert re.search(r"Quota Threshold Crossed +│ eu-standard / eu-mobile-app +│ 90%", out)
 
 
 class ExpiredTokenError(SandboxError):

@@ -15,7 +15,7 @@ import pytest
 
 from apigw_sandbox.local import invoke_handler
 from apigw_sandbox.seed import DEMO_ALWAYS_METRICS_KEY, seed_demo_account, seed_key_usage
-from quota_monitor import Settings, apigateway_client, guarded_api, run_scan
+from quota_monitor import Settings, Target, apigateway_client, guarded_api, run_scan
 from tests.contracts import JSON_FIELDS
 
 if TYPE_CHECKING:
@@ -74,6 +74,8 @@ def test_every_key_has_one_record_with_the_scans_exact_numbers_and_no_key_value_
         guarded_api(apigateway_client(), Settings.from_env({}).scan),
         Settings.from_env({}).scan,
         now=datetime.now(UTC),
+        # The handler's own account (its function ARN) and region.
+        target=Target("123456789012", "us-east-1"),
     )
     keys = [r for r in records if r["record"] == "key"]
     plans = [r for r in records if r["record"] == "plan"]

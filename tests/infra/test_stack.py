@@ -548,6 +548,7 @@ def test_dashboard_shows_the_monitors_health_and_every_alarm(synth: Synthesized,
 def test_outputs(synth: Synthesized, ids: dict[str, str]) -> None:
     outputs = {name: render(body["Value"]) for name, body in synth.raw["Outputs"].items()}
     assert outputs == {
+        "MonitorRoleArn": f"${{{ids['role']}.Arn}}",
         "AlertTopicArn": f"${{{ids['topic']}}}",
         "DashboardUrl": "https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home?region=${AWS::Region}"
         f"#dashboards/dashboard/${{{ids['dashboard']}}}",

@@ -17,10 +17,12 @@ from quota_monitor import (
     KeyUsage,
     ScanResult,
     ScanStats,
+    Target,
     parse_key_metrics,
     record_lines,
 )
 from quota_monitor_cli.cost import (
+    CPU_SECONDS_PER_KEY,
     EVENT_OVERHEAD_BYTES,
     KEY_RECORD_BYTES,
     PLAN_RECORD_BYTES,
@@ -84,6 +86,10 @@ def test_log_bytes_ingestion_storage_and_logs_insights() -> None:
     assert replace(usage, dashboards=0).insights_bytes_per_refresh == 0
 
 
+#: Where the benchmark's keys are (the sandbox's default account, the scan's region).
+BENCH_TARGET = Target("123456789012", "us-east-1")
+
+
 def bench_like_keys(keys: int = 10_000, plans: int = 300, seed: int = 11) -> list[KeyUsage]:
     """Keys named and numbered as the benchmark's account (apigw_sandbox.seed.seed_scale_account) on
     the scenario's scan date, without the sandbox: the measured constants describe that account."""
@@ -110,6 +116,7 @@ def bench_like_keys(keys: int = 10_000, plans: int = 300, seed: int = 11) -> lis
                     100_000 - used,
                     100_000,
                     100.0 * used / 100_000,
+                    target=BENCH_TARGET,
                 )
             )
             number += 1
@@ -219,7 +226,7 @@ def test_from_scan_prices_the_account_as_it_is(tmp_path: Path, capsys: pytest.Ca
     scanned = read_scan(str(path), DEFAULT_LEVELS)
     # 3 of the 4 keys have a quota; 1 of them is at or above 80% (79.9% is not).
     assert (scanned.keys, scanned.plans, scanned.quota_keys, scanned.hot_keys) == (4, 2, 3, 1)
-    assert 200 < scanned.key_record_bytes < 300
+    assert 250 < scanned.key_record_bytes < 400
     assert main(["cost", "--from-scan", str(path), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert (printed["keys"], printed["plans"], printed["fromScan"]) == (4, 2, str(path))
@@ -276,3 +283,42 @@ def test_keys_or_a_scan_file_but_not_both(tmp_path: Path, capsys: pytest.Capture
     assert main(["cost"]) == 2
     assert "say how many keys" in capsys.readouterr().err
     assert list(scan_rows()[0]) == JSON_FIELDS
+
+
+def test_a_target_record_is_the_size_the_model_counts() -> None:
+    from quota_monitor import target_record  # noqa: PLC0415
+    from quota_monitor_cli.cost import TARGET_RECORD_BYTES  # noqa: PLC0415
+
+    result = ScanResult(
+        datetime(2026, 10, 31, 12, tzinfo=UTC),
+        (),
+        (),
+        (),
+        ScanStats(
+            plans_scanned=300, keys_scanned=10_000, usage_pages=304, api_calls=325, duration_seconds=64.1
+        ),
+        target=Target("123456789012", "ap-southeast-2"),
+    )
+    plans = tuple(range(300))  # the record counts plans; their content does not matter here
+    line = target_record(replace(result, plans=plans), metrics_published=True)  # type: ignore[arg-type]
+    assert len(line.encode()) + 1 == pytest.approx(TARGET_RECORD_BYTES, rel=0.1)
+
+
+def test_several_targets_cap_the_metrics_in_each_and_read_side_by_side(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    one = Usage(keys=10_000, plans=300)
+    three = Usage(keys=30_000, plans=900, targets=3)
+    # auto's cap holds in each target; the health metrics are the hub's, once.
+    assert three.custom_metrics == 3 * 50 + 9
+    assert one.custom_metrics == 50 + 9
+    # Each target's API floor runs beside the others': only the CPU grows.
+    assert three.api_calls_per_target == one.api_calls_per_run
+    assert three.seconds_per_run - one.seconds_per_run == pytest.approx(
+        20_000 * CPU_SECONDS_PER_KEY / (256 / 1769), rel=0.01
+    )
+    # The records: every key's, and a target record each.
+    assert three.record_bytes_per_run == pytest.approx(3 * one.record_bytes_per_run + 3 * (250 + 26))
+    assert main(["cost", "--keys", "10000", "--plans", "300", "--targets", "3", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["keys"], printed["plans"], printed["metricSeries"]) == (30_000, 900, 159)

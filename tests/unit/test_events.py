@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quota_monitor import EVENT_DETAIL_TYPES, EVENT_SOURCE, KeyUsage, event_schema
+from quota_monitor import EVENT_DETAIL_TYPES, EVENT_SOURCE, KeyUsage, Target, event_schema
 from quota_monitor.alert.rules import AlertState, Decision, Notification
 from quota_monitor.alert.run import Delivery, channels_after
 from quota_monitor.alert.state import MAX_PENDING_BYTES, Channels
@@ -44,6 +44,7 @@ def usage(used: int = 92_000, limit: int = 100_000, name: str | None = "billing-
         remaining=max(0, limit - used),
         limit=limit,
         utilization=min(100.0, 100 * used / limit),
+        target=Target("123456789012", "us-east-1"),
     )
 
 

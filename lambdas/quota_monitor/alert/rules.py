@@ -42,14 +42,18 @@ if TYPE_CHECKING:
     from quota_monitor.alert.thresholds import AlertPolicy
     from quota_monitor.compute.forecast import Forecast
     from quota_monitor.config import AlertSettings
-    from quota_monitor.models import EventEntry, KeyUsage
+    from quota_monitor.models import EventEntry, KeyUsage, Target
 
 NotificationKind = Literal["threshold", "forecast", "recovered"]
 
 
-def state_key(usage_plan_id: str, api_key_id: str) -> str:
-    """The state table's partition key for one key of one plan."""
-    return f"{usage_plan_id}#{api_key_id}"
+def state_key(usage_plan_id: str, api_key_id: str, target: Target | None = None) -> str:
+    """The state table's partition key for one key of one plan: ``<plan>#<key>`` in the monitor's own
+    account and region (as before it read more than one), ``<account>#<region>#<plan>#<key>`` in any
+    other, so that equal ids in two targets never share an item."""
+    if target is None or target.home:
+        return f"{usage_plan_id}#{api_key_id}"
+    return f"{target.account_id}#{target.region}#{usage_plan_id}#{api_key_id}"
 
 
 @dataclass(frozen=True)
@@ -110,10 +114,13 @@ class Notification:
     def event_id(self) -> str:
         """Stable for the same event, so that consumers can drop a duplicate delivery; different for
         different events: ``<kind>:<plan>:<key>:<period start>:<level>``, and ``:<n>`` after it when
-        the key crossed again after it came back under its levels ``n`` times in the period."""
+        the key crossed again after it came back under its levels ``n`` times in the period. A key of
+        another account or region than the monitor's own has ``<account>:<region>:`` after the kind."""
         period = (self.previous_period_start or self.key.period_start).isoformat()
         episode = f":{self.episode}" if self.episode else ""
-        return f"{self.kind}:{self.key.usage_plan_id}:{self.key.api_key_id}:{period}:{self.level}{episode}"
+        key, target = self.key, self.key.target
+        where = "" if target is None or target.home else f"{target.account_id}:{target.region}:"
+        return f"{self.kind}:{where}{key.usage_plan_id}:{key.api_key_id}:{period}:{self.level}{episode}"
 
 
 @dataclass(frozen=True)
@@ -195,7 +202,7 @@ def evaluate(
         # Nothing to say and nothing that matters to store (a reset of a never-alerted key).
         return None
     return Decision(
-        pk=state_key(key.usage_plan_id, key.api_key_id),
+        pk=state_key(key.usage_plan_id, key.api_key_id, key.target),
         key=key,
         read=read,
         new=new,

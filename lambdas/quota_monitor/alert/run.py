@@ -40,10 +40,10 @@ from quota_monitor.deliver.events import EventsSent, TagsOf, build_entry, put_ev
 from quota_monitor.deliver.messages import compose
 from quota_monitor.deliver.sns import publish
 from quota_monitor.errors import describe
-from quota_monitor.models import AlertReport
+from quota_monitor.models import AlertReport, ScanResult
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
     from datetime import datetime
 
     from mypy_boto3_events import EventBridgeClient
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from quota_monitor.alert.state import AlertStateStore, StoredStates
     from quota_monitor.config import AlertSettings
     from quota_monitor.deliver.messages import AlertMessage
-    from quota_monitor.models import EventEntry, ScanResult, TagProblem
+    from quota_monitor.models import EventEntry, TagProblem
 
 #: DynamoDB writes in flight at once (claims and confirms are one small write per key).
 STATE_WORKERS = 8
@@ -98,7 +98,7 @@ def decide(result: ScanResult, settings: AlertSettings, stored: StoredStates, no
         route = route_for(plan, api_key, settings.routes, settings.topic_arn)
         for problem in (*policy.problems, *route.problems):
             problems.setdefault((problem.resource_id, problem.tag), problem)
-        pk = state_key(key.usage_plan_id, key.api_key_id)
+        pk = state_key(key.usage_plan_id, key.api_key_id, key.target)
         if pk in stored.unreadable:
             continue
         decision = evaluate(key, policy, stored.states.get(pk), now=now, settings=settings)
@@ -160,7 +160,7 @@ def channels_after(delivery: Delivery, *, sent: frozenset[str], sns_ok: bool | N
 
 
 def run_alerts(
-    result: ScanResult,
+    result: ScanResult | Sequence[ScanResult],
     settings: AlertSettings,
     *,
     store: AlertStateStore,
@@ -172,7 +172,8 @@ def run_alerts(
     token: str | None = None,
     on_message: Callable[[AlertMessage], None] | None = None,
 ) -> AlertReport:
-    """Evaluate and deliver the alerts for one scan (module doc). AWS errors are reported, not raised.
+    """Evaluate and deliver the alerts for one scan, or for the scans of several targets together
+    (module doc). AWS errors are reported, not raised.
 
     With ``settings.event_bus`` and an ``events`` client, every notification also goes to EventBridge
     as one event, under the same claim, before the SNS messages: a run that dies in between repeats
@@ -186,9 +187,15 @@ def run_alerts(
             state_errors=(f"loading alert state from {store.table_name}: {describe(error)}",),
             events_enabled=bus is not None,
         )
-    decided = decide(result, settings, stored, now)
+    results = (result,) if isinstance(result, ScanResult) else tuple(result)
+    parts = [decide(scan, settings, stored, now) for scan in results]
+    decided = Decisions(
+        tuple(decision for part in parts for decision in part.decisions),
+        tuple(problem for part in parts for problem in part.tag_problems),
+        sum(part.unevaluated for part in parts),
+    )
     deliveries, quiet = _deliveries(
-        decided, stored, result, settings, region=region, now=now, events_on=bus is not None
+        decided, stored, results, settings, region=region, now=now, events_on=bus is not None
     )
     run = _Delivering(store, token=token or uuid.uuid4().hex, now=now, bus=bus)
     run.state_errors += [f"state item {pk} unreadable: {why}" for pk, why in stored.unreadable.items()]
@@ -199,7 +206,7 @@ def run_alerts(
     run.settle_silent(claimed)
     run.write_quiet(quiet)
     return run.report(
-        evaluated=len(result.keys) - decided.unevaluated,
+        evaluated=sum(len(scan.keys) for scan in results) - decided.unevaluated,
         notifications=sum(1 for d in deliveries if d.notification is not None),
         unevaluated=decided.unevaluated,
         tag_problems=decided.tag_problems,
@@ -339,7 +346,7 @@ class _Delivering:
 def _deliveries(
     decided: Decisions,
     stored: StoredStates,
-    result: ScanResult,
+    results: Sequence[ScanResult],
     settings: AlertSettings,
     *,
     region: str,
@@ -351,7 +358,9 @@ def _deliveries(
     With events on, a key that owes events is claimed even when the rules have nothing new for it,
     and a quiet change of its state is stored under that claim."""
     owed = {pk: state for pk, state in stored.states.items() if state.pending_events} if events_on else {}
-    plans = {plan.id: plan for plan in result.plans}
+    # Plans and keys by target: equal ids in two targets are two plans, two keys.
+    plans = {(plan.target, plan.id): plan for scan in results for plan in scan.plans}
+    api_keys = {(scan.target, key_id): key for scan in results for key_id, key in scan.api_keys.items()}
     deliveries: list[Delivery] = []
     quiet: list[Decision] = []
     for decision in decided.decisions:
@@ -362,9 +371,20 @@ def _deliveries(
         owed.pop(decision.pk, None)
         event = None
         if events_on and note is not None and note.event_id != decision.read.event_sent:
-            plan, api_key = plans.get(note.key.usage_plan_id), result.api_keys.get(note.key.api_key_id)
+            where = note.key.target
+            plan, api_key = (
+                plans.get((where, note.key.usage_plan_id)),
+                api_keys.get((where, note.key.api_key_id)),
+            )
             tags = TagsOf(plan.tags if plan else {}, api_key.tags if api_key else {})
-            event = build_entry(note, tags, region=region, partition=settings.partition, now=now)
+            event = build_entry(
+                note,
+                tags,
+                region=region,
+                partition=settings.partition,
+                now=now,
+                account_id=settings.account_id,
+            )
         deliveries.append(Delivery(decision.pk, decision.read, decision, event))
     deliveries += [Delivery(pk, state, None) for pk, state in owed.items()]
     return deliveries, quiet

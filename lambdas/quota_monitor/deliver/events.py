@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from quota_monitor.deliver.messages import console_url
+from quota_monitor.deliver.messages import console_url, key_region
 from quota_monitor.errors import describe
 from quota_monitor.models import EventEntry
 
@@ -111,8 +111,14 @@ class TagsOf:
     api_key: Mapping[str, str] = field(default_factory=dict)
 
 
-def detail(note: Notification, tags: TagsOf, *, region: str, now: datetime) -> dict[str, Any]:
-    """The event's detail: plain JSON, no key values (schema: :data:`SCHEMA_PATH`)."""
+def detail(
+    note: Notification, tags: TagsOf, *, region: str, now: datetime, account_id: str | None = None
+) -> dict[str, Any]:
+    """The event's detail: plain JSON, no key values (schema: :data:`SCHEMA_PATH`).
+
+    ``region`` and ``account_id`` are the monitor's own: where a key of no stated target is (a key
+    read by a run of one target given its clients); a key's target, when it has one, says where it is.
+    """
     key = note.key
     plan_tags, plan_withheld = public_tags(tags.usage_plan)
     key_tags, key_withheld = public_tags(tags.api_key)
@@ -128,6 +134,8 @@ def detail(note: Notification, tags: TagsOf, *, region: str, now: datetime) -> d
         "id": note.event_id,
         "event": note.kind,
         **key.as_json(),
+        "accountId": key.target.account_id if key.target is not None else account_id,
+        "region": key_region(key, region),
         "resetsAt": key.resets_at.isoformat(),
         "level": note.level,
         "levels": list(note.levels),
@@ -140,24 +148,30 @@ def detail(note: Notification, tags: TagsOf, *, region: str, now: datetime) -> d
         "route": note.route,
         "tags": {"usagePlan": plan_tags, "apiKey": key_tags},
         "withheldTags": {"usagePlan": plan_withheld, "apiKey": key_withheld},
-        "consoleUrl": console_url(region, key.usage_plan_id),
+        "consoleUrl": console_url(key_region(key, region), key.usage_plan_id),
         "detectedAt": now.isoformat(),
     }
 
 
 def resource_arns(note: Notification, *, partition: str, region: str) -> tuple[str, str]:
     """The usage plan's and the API key's ARNs (API Gateway resources have no account in theirs)."""
-    base = f"arn:{partition}:apigateway:{region}::"
+    base = f"arn:{partition}:apigateway:{key_region(note.key, region)}::"
     return f"{base}/usageplans/{note.key.usage_plan_id}", f"{base}/apikeys/{note.key.api_key_id}"
 
 
 def build_entry(
-    note: Notification, tags: TagsOf, *, region: str, partition: str, now: datetime
+    note: Notification,
+    tags: TagsOf,
+    *,
+    region: str,
+    partition: str,
+    now: datetime,
+    account_id: str | None = None,
 ) -> EventEntry:
     """The event for one notification. Tags are bounded by AWS (50 a resource, 128 + 256 characters
     each), so an event is a few KB; were one ever over the limit, it goes without its tags (their
     keys listed as withheld) rather than not at all."""
-    body = detail(note, tags, region=region, now=now)
+    body = detail(note, tags, region=region, now=now, account_id=account_id)
     entry = EventEntry(
         id=note.event_id,
         detail_type=EVENT_DETAIL_TYPES[note.kind],

@@ -181,17 +181,20 @@ def iter_metric_data(
     alerts: AlertReport | None = None,
     key_metrics: Sequence[MetricName] = PER_KEY_METRICS,
     plan_rollups: bool = True,
+    health: ScanResult | bool = True,
 ) -> Iterator[MetricDatum]:
     """Every data point for a scan, made as they are consumed: :func:`publish` holds one batch at a
     time instead of all of them (about 15 MB less at 10,000 keys; docs/benchmarks.md).
     ``keys`` narrows the per-key metrics, ``key_metrics`` names them; the roll-ups, when published,
-    stay whole."""
+    stay whole. ``health``: the health metrics of ``result`` (True), of another result (the totals of
+    every target a run read), or none (False: a target other than the monitor's own region's)."""
     at = result.scanned_at
     for key in result.keys if keys is None else keys:
         yield from key_metric_data(key, at, key_metrics)
     if plan_rollups:
         yield from plan_metric_data(result, at)
-    yield from health_metric_data(result, at, alerts)
+    if health is not False:
+        yield from health_metric_data(result if health is True else health, at, alerts)
 
 
 def metric_data(

@@ -8,7 +8,8 @@ line to stdout, which Lambda sends to the function's log group as one log event 
 
 A key record's top level is exactly the scan JSON contract (:meth:`quota_monitor.models.KeyUsage.as_json`:
 ``usagePlanId``, ``usagePlanName``, ``apiKeyId``, ``apiKeyName``, ``period``, ``periodStart``,
-``used``, ``remaining``, ``limit``, ``utilization``), with the same values, plus:
+``used``, ``remaining``, ``limit``, ``utilization``, ``accountId``, ``region``), with the same values,
+plus:
 
 - ``record``: ``"key"`` (``"plan"`` for a plan record), what a query filters on;
 - ``runAt``: when the run read the usage (UTC, to the second), the same for every record of a run;
@@ -23,8 +24,12 @@ A key record's top level is exactly the scan JSON contract (:meth:`quota_monitor
 A plan record (one per plan with keys in the scan) rolls its keys up: ``usagePlanId``,
 ``usagePlanName``, ``period``, ``limit``, ``keys``, ``used`` (all keys together), ``maxUtilization``
 with ``hottestKeyId`` and ``hottestKeyName`` (the most used key: highest utilization, or most
-requests for a plan without a quota), ``keysAtLevel`` (keys at or above their lowest level) and
-``keysForecast`` (keys forecast to run out).
+requests for a plan without a quota), ``keysAtLevel`` (keys at or above their lowest level),
+``keysForecast`` (keys forecast to run out), ``accountId`` and ``region``.
+
+When the monitor reads more than one account or region, each run also writes a target record per
+target (``"target"``): its plans, keys, errors, API calls and whether its metrics were published, so
+that the dashboard shows each target's health without a health metric per target.
 
 Nothing here sees an API key's value: a record is made of a :class:`~quota_monitor.models.KeyUsage`,
 which has none. Names are written as they are (UTF-8, not escaped); no field holds free text of the
@@ -59,6 +64,8 @@ USED = "used"
 REMAINING = "remaining"
 LIMIT = "limit"
 UTILIZATION = "utilization"
+ACCOUNT_ID = "accountId"
+REGION = "region"
 CONTRACT_FIELDS = (
     USAGE_PLAN_ID,
     USAGE_PLAN_NAME,
@@ -70,11 +77,14 @@ CONTRACT_FIELDS = (
     REMAINING,
     LIMIT,
     UTILIZATION,
+    ACCOUNT_ID,
+    REGION,
 )
 #: The field every record carries, and its values.
 RECORD = "record"
 KEY_RECORD = "key"
 PLAN_RECORD = "plan"
+TARGET_RECORD = "target"
 #: The fields a key record adds to the scan JSON contract.
 RUN_AT = "runAt"
 LEVELS = "levels"
@@ -104,6 +114,30 @@ PLAN_RECORD_FIELDS = (
     HOTTEST_KEY_NAME,
     KEYS_AT_LEVEL,
     KEYS_FORECAST,
+    ACCOUNT_ID,
+    REGION,
+)
+#: A target record's fields, when the monitor reads more than one account or region: its health.
+PLANS = "plans"
+PLANS_SCANNED = "plansScanned"
+SCAN_ERRORS = "scanErrors"
+API_CALLS = "apiCalls"
+THROTTLES = "throttles"
+DURATION_SECONDS = "durationSeconds"
+METRICS_PUBLISHED = "metricsPublished"
+TARGET_RECORD_FIELDS = (
+    RECORD,
+    RUN_AT,
+    ACCOUNT_ID,
+    REGION,
+    PLANS,
+    PLANS_SCANNED,
+    KEYS,
+    SCAN_ERRORS,
+    API_CALLS,
+    THROTTLES,
+    DURATION_SECONDS,
+    METRICS_PUBLISHED,
 )
 #: Lines handed to one write: fewer system calls than a print a line, and a bounded buffer.
 LINES_PER_WRITE = 500
@@ -179,7 +213,31 @@ def plan_record(plan_id: str, roll_up: _PlanRollUp, *, run_at: str) -> dict[str,
         HOTTEST_KEY_NAME: None if hottest is None else hottest.api_key_name,
         KEYS_AT_LEVEL: roll_up.at_level,
         KEYS_FORECAST: roll_up.forecast,
+        ACCOUNT_ID: None if hottest is None or hottest.target is None else hottest.target.account_id,
+        REGION: None if hottest is None or hottest.target is None else hottest.target.region,
     }
+
+
+def target_record(result: ScanResult, *, metrics_published: bool) -> str:
+    """One target's health in a run (written when the monitor reads more than one target): what the
+    dashboard's targets table shows, without a health metric per target."""
+    stats, target = result.stats, result.target
+    return _dumps(
+        {
+            RECORD: TARGET_RECORD,
+            RUN_AT: timestamp(result.scanned_at),
+            ACCOUNT_ID: None if target is None else target.account_id,
+            REGION: None if target is None else target.region,
+            PLANS: len(result.plans),
+            PLANS_SCANNED: stats.plans_scanned,
+            KEYS: stats.keys_scanned,
+            SCAN_ERRORS: len(result.failures),
+            API_CALLS: stats.api_calls,
+            THROTTLES: stats.throttles,
+            DURATION_SECONDS: round(stats.duration_seconds, 3),
+            METRICS_PUBLISHED: metrics_published,
+        }
+    )
 
 
 def record_lines(
