@@ -50,6 +50,7 @@ synth: setup node_modules/.package-lock.json
 # The monitor at 10,000 keys against its targets and the naive way; writes docs/benchmarks.md.
 bench: setup
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.fleet
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

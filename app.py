@@ -20,6 +20,7 @@ from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from infra.context import settings_from_context  # noqa: E402
 from infra.settings import SettingError  # noqa: E402
+from infra.spoke import SpokeRoleStack, SpokeStackSetStack  # noqa: E402
 from infra.stack import QuotaMonitorStack  # noqa: E402
 
 
@@ -31,6 +32,25 @@ def build(app: App) -> QuotaMonitorStack:
         settings=settings.monitor,
         description="apigw-quota-monitor: remaining-quota metrics and alerts for API Gateway usage plans",
     )
+    spokes = settings.spokes
+    if spokes is not None:
+        # Deployed apart, in other accounts: cdk deploy <stack>Spoke (each spoke account) or
+        # <stack>SpokeStackSet (the organization's management account); docs/deploy.md.
+        SpokeRoleStack(
+            app,
+            f"{settings.stack_name}Spoke",
+            settings=spokes.settings,
+            description="apigw-quota-monitor: the role the hub's monitor assumes to read this account",
+        )
+        if spokes.organizational_units:
+            SpokeStackSetStack(
+                app,
+                f"{settings.stack_name}SpokeStackSet",
+                settings=spokes.settings,
+                organizational_units=spokes.organizational_units,
+                deployment_region=spokes.settings.regions[0],
+                description="apigw-quota-monitor: the spoke role in every account of the units",
+            )
     # Acknowledgements also go into the template's metadata (cdk_nag.rules_to_suppress), so that a
     # reviewer reading the template sees each one with its reason.
     Validations.of(app).add_plugins(

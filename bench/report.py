@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.budget import budget_lines
+from bench.records import record_lines_summary, record_rows
 from bench.scenario import MAX_DATAPOINTS_PER_REQUEST, MAX_REQUEST_BYTES, minimum_metric_requests
 
 if TYPE_CHECKING:
@@ -115,9 +116,12 @@ def result_rows(report: BenchReport) -> list[tuple[str, list[str], str]]:
     )
     row("publish time, s (moto, not scaled)", [_num(m.publish_seconds, ",.1f") for m in ms])
     row(
-        "CPU seconds: import / clients / scan / publish",
+        "CPU seconds: import / clients / scan / publish / records",
         [
-            " / ".join(f"{m.cpu[phase]:.2f}" for phase in ("import", "clients", "scan", "publish"))
+            " / ".join(
+                f"{m.cpu.get(phase, 0.0):.2f}"
+                for phase in ("import", "clients", "scan", "publish", "records")
+            )
             if m.cpu
             else "—"
             for m in ms
@@ -137,6 +141,7 @@ def result_rows(report: BenchReport) -> list[tuple[str, list[str], str]]:
         ],
         f"< {MEMORY_TARGET_MB:.0f}",
     )
+    rows.extend(record_rows(report))
     return rows
 
 
@@ -255,7 +260,12 @@ def render_text(report: BenchReport) -> str:
         table.add_row(what, *cells, target)
     console = Console(record=True, width=200, file=io.StringIO())
     console.print(table)
-    for line in budget_lines(report) + comparison_lines(report) + import_lines(report.imports):
+    for line in (
+        budget_lines(report)
+        + comparison_lines(report)
+        + record_lines_summary(report)
+        + import_lines(report.imports)
+    ):
         console.print(line, highlight=False)
     for line in alert_lines(report):
         console.print(line, highlight=False)
@@ -294,7 +304,10 @@ def render_markdown(report: BenchReport) -> str:
     lines.append("")
     lines.extend(
         f"- {line.strip()}"
-        for line in budget_lines(report) + comparison_lines(report) + import_lines(report.imports)
+        for line in budget_lines(report)
+        + comparison_lines(report)
+        + record_lines_summary(report)
+        + import_lines(report.imports)
     )
     failures = [(m.case.label, m.error or "; ".join(m.failures[:3])) for m in report.measurements if m.failed]
     lines.extend(f"- {label} failed: {reason}" for label, reason in failures)

@@ -11,7 +11,8 @@ them; each phase timed and its CPU counted, and every DynamoDB and SNS request c
 (a TransactWriteItems also by its items).
 
 ``monitor`` runs the Lambda handler's settings through the same steps as
-:func:`quota_monitor.monitor.run_once` (scan, then publish), with ``now`` fixed at ``scan_at`` so
+:func:`quota_monitor.monitor.run_once` and the handler (scan, publish, then the records, written
+to ``records.jsonl`` beside OUT as the handler prints them), with ``now`` fixed at ``scan_at`` so
 that every key has the scenario's days of data, and with the rate limiter and backoff on a
 clock running ``time_scale`` times faster than real time.
 """
@@ -40,14 +41,19 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_monitor(scale: float, scan_at: datetime) -> dict[str, Any]:
-    from quota_monitor import (  # noqa: PLC0415  # noqa: PLC0415
+def run_monitor(scale: float, scan_at: datetime, records_path: Path) -> dict[str, Any]:
+    from quota_monitor import (  # noqa: PLC0415
+        RunReport,
         apigateway_client,
         cloudwatch_client,
         guarded_api,
         handler,
+        key_levels,
+        metric_keys,
         publish_metrics,
+        records,
         run_scan,
+        write_records,
     )
 
     settings = handler.SETTINGS
@@ -69,18 +75,34 @@ def run_monitor(scale: float, scan_at: datetime) -> dict[str, Any]:
     result = run_scan(api, settings.scan, now=scan_at)
     scanned = time.perf_counter()
     cpu_scanned = cpu_seconds()
-    published = publish_metrics(cloudwatch, settings, result)
+    levels = key_levels(result, settings.levels)
+    chosen = metric_keys(settings, result, levels)
+    published = publish_metrics(cloudwatch, settings, result, chosen=chosen)
     finished = time.perf_counter()
-    rss_peak = peak_rss_mb()
     cpu_published = cpu_seconds()
+    report = RunReport(result=result, published=published, metric_keys=chosen, key_levels=levels)
+    with records_path.open("w", encoding="utf-8") as sink:
+        written = write_records(records(report, settings), sink.write)
+    recorded = time.perf_counter()
+    rss_peak = peak_rss_mb()
+    cpu_recorded = cpu_seconds()
     return {
         "scan_seconds": (scanned - started) * scale,
         "publish_seconds": finished - scanned,
+        "records_seconds": recorded - finished,
+        "records": {
+            "lines": written.records,
+            "bytes": written.bytes,
+            "keys_with_metrics": len(chosen.keys),
+            "keys_over_cap": chosen.over_cap,
+            "key_metrics": settings.key_metrics.describe(),
+        },
         "cpu_seconds": {
             "import": cpu_imported,
             "clients": cpu_ready - cpu_imported,
             "scan": cpu_scanned - cpu_ready,
             "publish": cpu_published - cpu_scanned,
+            "records": cpu_recorded - cpu_published,
         },
         "rss_imported_mb": rss_imported,
         "rss_peak_mb": rss_peak,
@@ -224,9 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     config = json.loads(Path(config_path).read_text())
     scale = float(config["time_scale"])
     scan_at = datetime.fromisoformat(config["scan_at"])
-    run = {"monitor": run_monitor, "alerts": run_alerts_case, "naive": run_naive}[config["impl"]]
+    records_path = Path(out_path).with_name("records.jsonl")
     try:
-        outcome = {"ok": True, **run(scale, scan_at)}
+        if config["impl"] == "monitor":
+            outcome = {"ok": True, **run_monitor(scale, scan_at, records_path)}
+        elif config["impl"] == "alerts":
+            outcome = {"ok": True, **run_alerts_case(scale, scan_at)}
+        else:
+            outcome = {"ok": True, **run_naive(scale, scan_at)}
     except Exception as error:  # noqa: BLE001 - a run that crashes is a result: "runs failed"
         outcome = {
             "ok": False,

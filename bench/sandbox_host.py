@@ -9,8 +9,9 @@ line on stdin with one JSON line on stdout:
 - ``shape``: how many plans and API keys the account holds, and the keys attached to each plan;
 - ``truth``: each attached key's ``used`` and ``remaining`` for the scan date, from the sandbox's
   own model of AWS's accounting (independent of the monitor's code);
-- ``stats``: API Gateway calls per operation, 429s sent, and every PutMetricData request seen on
-  the wire (bytes sent, bytes after gzip decoding, data points);
+- ``stats``: API Gateway calls per operation, 429s sent, every PutMetricData request seen on
+  the wire (bytes sent, bytes after gzip decoding, data points), and the distinct metric series
+  (name and dimensions: what CloudWatch bills) those requests created, by number of dimensions;
 - ``alert_resources``: a fresh alert state table and alert topic in moto, optionally with an item
   for every attached key as if each had been alerted in an earlier period (``alerted_in``, the
   period's first day: the recovery storm of a month's first run); returns their names;
@@ -46,11 +47,13 @@ if TYPE_CHECKING:
 
 
 class PutMetricDataRecorder:
-    """WSGI middleware in front of moto: records the size of every PutMetricData request."""
+    """WSGI middleware in front of moto: records the size of every PutMetricData request, and the
+    series it creates (counted on the way in: moto's ListMetrics is slow at tens of thousands)."""
 
     def __init__(self, app: Callable[..., Any]) -> None:
         self.app = app
         self.requests: list[dict[str, int | None]] = []
+        self.series: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -67,18 +70,62 @@ class PutMetricDataRecorder:
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         path = str(environ.get("PATH_INFO", ""))
         datapoints: int | None = None
+        series: list[tuple[str, tuple[tuple[str, str], ...]]] = []
         if target.endswith(".PutMetricData"):  # JSON protocol
-            datapoints = len(json.loads(decoded).get("MetricData", []))
+            data = json.loads(decoded).get("MetricData", [])
+            datapoints = len(data)
+            series = [
+                (
+                    str(datum["MetricName"]),
+                    tuple(sorted((d["Name"], d["Value"]) for d in datum.get("Dimensions", []))),
+                )
+                for datum in data
+            ]
         elif b"Action=PutMetricData" in decoded:  # query protocol
             datapoints = decoded.count(b".MetricName=")
+            series = query_series(decoded)
         elif not path.endswith("/PutMetricData"):  # not PutMetricData (CBOR: counted, not decoded)
             return
         with self._lock:
             self.requests.append({"wire": len(body), "decoded": len(decoded), "datapoints": datapoints})
+            self.series.update(series)
+
+    def series_by_dimensions(self) -> dict[str, int]:
+        """Distinct series created by number of dimensions: "2" per key, "1" per plan, "0" health."""
+        counts: dict[str, int] = {}
+        with self._lock:
+            for _, dimensions in self.series:
+                counts[str(len(dimensions))] = counts.get(str(len(dimensions)), 0) + 1
+        return counts
 
     def clear(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.series.clear()
+
+
+def query_series(body: bytes) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    """The series of a PutMetricData request in the query protocol."""
+    from urllib.parse import parse_qsl  # noqa: PLC0415
+
+    fields = dict(parse_qsl(body.decode()))
+    found = []
+    member = 1
+    while f"MetricData.member.{member}.MetricName" in fields:
+        prefix = f"MetricData.member.{member}"
+        dimensions = []
+        index = 1
+        while f"{prefix}.Dimensions.member.{index}.Name" in fields:
+            dimensions.append(
+                (
+                    fields[f"{prefix}.Dimensions.member.{index}.Name"],
+                    fields[f"{prefix}.Dimensions.member.{index}.Value"],
+                )
+            )
+            index += 1
+        found.append((fields[f"{prefix}.MetricName"], tuple(sorted(dimensions))))
+        member += 1
+    return found
 
 
 class MotoServer:
@@ -362,6 +409,7 @@ class Host:
             "throttled": self.sandbox.throttled,
             "limits": sorted({request.query.get("limit", "") for request in self.sandbox.requests}),
             "metric_requests": list(self.moto.recorder.requests),
+            "series": self.moto.recorder.series_by_dimensions(),
         }
 
 

@@ -9,6 +9,7 @@ the default.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -16,13 +17,19 @@ from typing import TYPE_CHECKING, Any, Final
 from infra.settings import (
     LOG_LEVELS,
     RUNTIME_SETTINGS,
+    AlertRoute,
     MonitorSettings,
     RemovalPolicyName,
     SettingError,
     SlackChannel,
     SlackWebhook,
+    TeamsChannel,
     bad_setting,
+    check_organizational_units,
+    check_role_arn,
+    check_runtime_environment,
 )
+from infra.spoke import SpokeSettings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -43,8 +50,32 @@ INFRA_SETTINGS: Final = (
     "alertEmails",
     "slackWorkspaceId",
     "slackChannelId",
+    "teamsTeamId",
+    "teamsChannelId",
+    "teamsTenantId",
     "slackWebhookSecret",
     "slackWebhookSecretKeyArn",
+    "alertRoutes",
+    "eventBus",
+    "eventsToQueue",
+    "spokeAccounts",
+    "spokeRoleName",
+    "spokeOrganizationalUnits",
+    "hubRoleArn",
+)
+#: What a route of ``alertRoutes`` may say.
+ROUTE_FIELDS: Final = (
+    "emails",
+    "slackWorkspaceId",
+    "slackChannelId",
+    "teamsTeamId",
+    "teamsChannelId",
+    "teamsTenantId",
+)
+TEAMS_FIELDS: Final = ("teamsTeamId", "teamsChannelId", "teamsTenantId")
+ROUTES_EXAMPLE: Final = (
+    '{"gold": {"emails": ["gold-team@example.com"], "slackWorkspaceId": "T0123ABCD45", '
+    '"slackChannelId": "C0123ABCD45"}}'
 )
 KNOWN_SETTINGS: Final = frozenset(INFRA_SETTINGS) | frozenset(RUNTIME_SETTINGS)
 #: Context the CDK itself keeps in cdk.json, besides feature flags ("@aws-cdk/...") and lookups
@@ -53,9 +84,20 @@ _CDK_KEYS: Final = frozenset({"acknowledged-issue-numbers", "cli-telemetry", "cd
 
 
 @dataclass(frozen=True, kw_only=True)
+class SpokeDeployment:
+    """The spoke role's stacks: on its own (deployed in each spoke account) and, with organizational
+    units, as a StackSet (deployed in the organization's management account)."""
+
+    settings: SpokeSettings
+    organizational_units: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class AppSettings:
     stack_name: str = DEFAULT_STACK_NAME
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
+    #: The spoke role's stacks, when ``hubRoleArn`` is set.
+    spokes: SpokeDeployment | None = None
 
 
 def _is_ours(key: str) -> bool:
@@ -120,21 +162,89 @@ def _removal_policy(value: Any) -> RemovalPolicyName:
     )
 
 
-def _slack_channel(context: Mapping[str, Any]) -> SlackChannel | None:
+def _slack_channel(context: Mapping[str, Any], prefix: str = "") -> SlackChannel | None:
     workspace, channel = context.get("slackWorkspaceId"), context.get("slackChannelId")
     if not _set(workspace) and not _set(channel):
         return None
     if not _set(workspace):
         raise bad_setting(
-            "slackWorkspaceId", workspace, f"set it too: slackChannelId={channel!r} needs the workspace"
+            f"{prefix}slackWorkspaceId",
+            workspace,
+            f"set it too: {prefix}slackChannelId={channel!r} needs the workspace",
         )
     if not _set(channel):
         raise bad_setting(
-            "slackChannelId", channel, f"set it too: slackWorkspaceId={workspace!r} needs a channel"
+            f"{prefix}slackChannelId",
+            channel,
+            f"set it too: {prefix}slackWorkspaceId={workspace!r} needs a channel",
         )
     return SlackChannel(
-        workspace_id=_text("slackWorkspaceId", workspace), channel_id=_text("slackChannelId", channel)
+        workspace_id=_text(f"{prefix}slackWorkspaceId", workspace),
+        channel_id=_text(f"{prefix}slackChannelId", channel),
+        setting_prefix=prefix,
     )
+
+
+def _teams_channel(context: Mapping[str, Any], prefix: str = "") -> TeamsChannel | None:
+    given = {name: context.get(name) for name in TEAMS_FIELDS if _set(context.get(name))}
+    if not given:
+        return None
+    missing = [name for name in TEAMS_FIELDS if name not in given]
+    if missing:
+        first = next(iter(given))
+        raise bad_setting(
+            f"{prefix}{missing[0]}",
+            None,
+            f"set it too: Microsoft Teams needs {', '.join(prefix + name for name in TEAMS_FIELDS)} "
+            f"({prefix}{first} is set)",
+        )
+    return TeamsChannel(
+        team_id=_text(f"{prefix}teamsTeamId", given["teamsTeamId"]),
+        channel_id=_text(f"{prefix}teamsChannelId", given["teamsChannelId"]),
+        tenant_id=_text(f"{prefix}teamsTenantId", given["teamsTenantId"]),
+        setting_prefix=prefix,
+    )
+
+
+def _alert_routes(value: Any) -> tuple[AlertRoute, ...]:
+    """``alertRoutes``: a JSON object (a string on the command line, an object in cdk.json) of routes."""
+    routes = value
+    if isinstance(value, str):
+        try:
+            routes = json.loads(value)
+        except ValueError:
+            raise bad_setting(
+                "alertRoutes", value, f"it is not JSON; use an object such as {ROUTES_EXAMPLE}"
+            ) from None
+    if not isinstance(routes, dict):
+        raise bad_setting("alertRoutes", value, f"use a JSON object of routes, such as {ROUTES_EXAMPLE}")
+    built = []
+    for name, fields in routes.items():
+        AlertRoute(name=name)  # the name first: the messages below name the route
+        prefix = f"alertRoutes.{name}."
+        if not isinstance(fields, dict):
+            raise bad_setting(
+                f"alertRoutes.{name}", fields, f"use an object with some of {', '.join(ROUTE_FIELDS)}"
+            )
+        for field_name in fields:
+            if field_name not in ROUTE_FIELDS:
+                near = difflib.get_close_matches(field_name, ROUTE_FIELDS, n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                raise bad_setting(
+                    f"{prefix}{field_name}",
+                    fields[field_name],
+                    f"{hint}a route may set {', '.join(ROUTE_FIELDS)}",
+                )
+        given = {key: item for key, item in fields.items() if _set(item)}
+        built.append(
+            AlertRoute(
+                name=name,
+                emails=_list(f"{prefix}emails", given["emails"]) if "emails" in given else (),
+                slack_channel=_slack_channel(given, prefix),
+                teams_channel=_teams_channel(given, prefix),
+            )
+        )
+    return tuple(built)
 
 
 def _slack_webhook(context: Mapping[str, Any]) -> SlackWebhook | None:
@@ -161,14 +271,26 @@ def settings_from_context(context: Mapping[str, Any]) -> AppSettings:
             known = ", ".join(sorted(KNOWN_SETTINGS))
             raise SettingError(f"{key!r} is not a setting of this app: {hint}known settings are {known}")
     given = {key: value for key, value in context.items() if key in KNOWN_SETTINGS and _set(value)}
+    stack_name = _text("stackName", given.get("stackName", DEFAULT_STACK_NAME))
+    if not _STACK_NAME.match(stack_name):
+        raise bad_setting(
+            "stackName", stack_name, "use 1 to 128 letters, digits and hyphens, starting with a letter"
+        )
+    monitor = MonitorSettings(**_monitor_options(given))
+    return AppSettings(stack_name=stack_name, monitor=monitor, spokes=_spokes(given, monitor))
 
+
+def _monitor_options(given: Mapping[str, Any]) -> dict[str, Any]:
+    """:class:`MonitorSettings`' keyword arguments from the settings given (checked there)."""
     options: dict[str, Any] = {}
     for key in ("scheduleMinutes", "timeoutSeconds", "memoryMb", "logRetentionDays"):
         if key in given:
             options[_snake(key)] = _number(given[key])
-    for key in ("reservedConcurrency", "tracing"):
+    for key in ("reservedConcurrency", "tracing", "eventsToQueue"):
         if key in given:
             options[_snake(key)] = _bool(key, given[key])
+    if "eventBus" in given:
+        options["event_bus"] = _text("eventBus", given["eventBus"]).lower()
     if "logLevel" in given:
         level = _text("logLevel", given["logLevel"])
         # Any case; a level that is not one is refused as given.
@@ -178,17 +300,53 @@ def settings_from_context(context: Mapping[str, Any]) -> AppSettings:
     if "alertEmails" in given:
         options["alert_emails"] = _list("alertEmails", given["alertEmails"])
     options["slack_channel"] = _slack_channel(given)
+    options["teams_channel"] = _teams_channel(given)
     options["slack_webhook"] = _slack_webhook(given)
+    if "alertRoutes" in given:
+        options["alert_routes"] = _alert_routes(given["alertRoutes"])
+    if "spokeAccounts" in given:
+        options["spoke_accounts"] = _list("spokeAccounts", given["spokeAccounts"])
+    if "spokeRoleName" in given:
+        options["spoke_role_name"] = _text("spokeRoleName", given["spokeRoleName"])
     options["runtime"] = {
         variable: _runtime_value(given[key]) for key, variable in RUNTIME_SETTINGS.items() if key in given
     }
+    return options
 
-    stack_name = _text("stackName", given.get("stackName", DEFAULT_STACK_NAME))
-    if not _STACK_NAME.match(stack_name):
+
+def _spokes(context: Mapping[str, Any], monitor: MonitorSettings) -> SpokeDeployment | None:
+    """The spoke role stacks, when ``hubRoleArn`` says which hub role they trust."""
+    units = (
+        _list("spokeOrganizationalUnits", context["spokeOrganizationalUnits"])
+        if "spokeOrganizationalUnits" in context
+        else ()
+    )
+    if "hubRoleArn" not in context:
+        if units:
+            raise bad_setting(
+                "hubRoleArn",
+                None,
+                "set it too: the StackSet's roles trust the hub role (its MonitorRoleArn output)",
+            )
+        return None
+    hub_role_arn = check_role_arn("hubRoleArn", _text("hubRoleArn", context["hubRoleArn"]))
+    check_organizational_units(units)
+    if not monitor.regions:
         raise bad_setting(
-            "stackName", stack_name, "use 1 to 128 letters, digits and hyphens, starting with a letter"
+            "regions",
+            None,
+            "set it too (as the hub has it, such as us-east-1,eu-west-1): the spoke role may read only "
+            "the regions the hub scans",
         )
-    return AppSettings(stack_name=stack_name, monitor=MonitorSettings(**options))
+    return SpokeDeployment(
+        settings=SpokeSettings(
+            hub_role_arn=hub_role_arn,
+            role_name=monitor.spoke_role_name,
+            regions=monitor.regions,
+            namespace=check_runtime_environment(monitor.runtime).namespace,
+        ),
+        organizational_units=units,
+    )
 
 
 def _snake(camel: str) -> str:

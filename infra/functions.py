@@ -73,6 +73,8 @@ class FunctionSpec:
     dead_letter_queue: sqs.IQueue
     reserved_concurrency: int | None = None
     tracing: bool = False
+    #: A fixed role name (other accounts' roles trust it by name); None lets CloudFormation choose.
+    role_name: str | None = None
 
 
 def python_function(
@@ -91,6 +93,7 @@ def python_function(
         f"{id_}Role",
         assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
         description=f"Runs {spec.handler}: its own log group, plus what the stack grants it",
+        role_name=spec.role_name,
     )
     role.add_to_policy(
         iam.PolicyStatement(

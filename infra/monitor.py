@@ -8,9 +8,14 @@ What it builds, and the safety that comes with it whatever the settings:
   events that can no longer run before the next one is due dropped to the same queue;
 - a role with exactly the calls the runtime makes (:mod:`infra.permissions`);
 - the alert topic under a rotating customer managed key, email subscriptions, optionally AWS
-  Chatbot and the Slack webhook forwarder (:mod:`infra.alerting`);
+  Chatbot (Slack, Microsoft Teams) and the Slack webhook forwarder; a topic per route under the
+  same key, with its own emails and chat channels (:mod:`infra.alerting`);
+- optionally an EventBridge event per notification, on the default bus or one of the stack's own,
+  with the events' schema in a registry and an example rule to an SQS queue (:mod:`infra.events`);
 - the alert state table: on-demand, point-in-time recovery, encrypted, TTL ``expiresAt``;
-- self-monitoring alarms to the topic (:mod:`infra.alarms`) and a dashboard (:mod:`infra.dashboard`);
+- self-monitoring alarms to the topic (:mod:`infra.alarms`) and a dashboard (:mod:`infra.dashboard`)
+  that shows every key from the records in the function's log group (Logs Insights) and the keys
+  with per-key metrics;
 - cdk-nag acknowledgements, each with its reason (:mod:`infra.nag`).
 
 Lambda's asynchronous invocation and the scheduler both deliver at least once: the runtime makes
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -31,11 +36,11 @@ from constructs import Construct
 
 from infra import nag, permissions
 from infra.alarms import WatchedParts, self_monitoring_alarms
-from infra.alerting import SERVICE_NAME, AlertTopic, SlackWebhookForwarder, slack_channel_configuration
+from infra.alerting import SERVICE_NAME, AlertTopic, SlackWebhookForwarder, chat_channels
 from infra.dashboard import DashboardParts, quota_dashboard
+from infra.events import QuotaEvents
 from infra.functions import RETENTION, FunctionSpec, dead_letter_queue, python_function
 from infra.metrics import MonitorMetrics
-from infra.names import regional_name
 from infra.powertools import powertools_layer
 from infra.settings import MonitorSettings, check_runtime_environment
 
@@ -49,8 +54,6 @@ SCHEDULER_RETRY_ATTEMPTS: Final = 5
 #: scheduled run is the real retry, and more would pile onto it.
 LAMBDA_RETRY_ATTEMPTS: Final = 1
 LAMBDA_MAX_EVENT_AGE_LIMIT: Final = Duration.hours(6)
-#: AWS Chatbot's limit on a configuration name (letters, digits, - and _).
-CHATBOT_NAME_MAX_LENGTH: Final = 128
 
 
 class UsageQuotaMonitor(Construct):
@@ -80,6 +83,7 @@ class UsageQuotaMonitor(Construct):
             self,
             "Alerts",
             emails=settings.alert_emails,
+            routes=settings.alert_routes,
             removal_policy=removal,
             # The forwarder's own alarms need a way to people that does not go through it.
             ops_topic=settings.slack_webhook is not None,
@@ -98,15 +102,36 @@ class UsageQuotaMonitor(Construct):
         )
         self.run_dead_letter_queue = dead_letter_queue(self, "RunDeadLetterQueue")
 
+        self.events = (
+            QuotaEvents(
+                self,
+                "Events",
+                bus=settings.event_bus,
+                to_queue=settings.events_to_queue,
+                removal_policy=removal,
+            )
+            if settings.event_bus is not None
+            else None
+        )
+        routes = {name: topic.topic_arn for name, topic in self.alerts.routes.items()}
         environment = {
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_LOG_LEVEL": settings.log_level,
             **({} if settings.tracing else {"POWERTOOLS_TRACE_DISABLED": "true"}),
             "ALERT_TOPIC_ARN": self.alerts.topic.topic_arn,
             "ALERT_TABLE_NAME": self.table.table_name,
+            **({"ALERT_ROUTES": stack.to_json_string(routes)} if routes else {}),
+            **({"EVENT_BUS_NAME": self.events.bus_name} if self.events is not None else {}),
             **settings.runtime,
         }
-        runtime = check_runtime_environment(environment)
+        #: The roles the monitor assumes in other accounts: exactly these (no wildcard).
+        self.spoke_role_arns = [
+            f"arn:{Aws.PARTITION}:iam::{account}:role/{settings.spoke_role_name}"
+            for account in settings.spoke_accounts
+        ]
+        if self.spoke_role_arns:
+            environment["SPOKE_ROLE_ARNS"] = ",".join(self.spoke_role_arns)
+        runtime = check_runtime_environment(environment, examples=settings.deploy_time_examples())
         # Spelled out, so that the IAM condition, the dashboard and the function agree on it.
         environment["METRIC_NAMESPACE"] = self.namespace = runtime.namespace
         self.function = python_function(
@@ -126,6 +151,9 @@ class UsageQuotaMonitor(Construct):
                 dead_letter_queue=self.run_dead_letter_queue,
                 reserved_concurrency=1 if settings.reserved_concurrency else None,
                 tracing=settings.tracing,
+                # Spoke roles trust this role by its ARN: a name that survives a replacement. Role
+                # names are global to an account, so the region is in it (docs/deploy.md).
+                role_name=hub_role_name(stack.stack_name) if settings.spoke_accounts else None,
             ),
             layer=layer,
             log_retention=log_retention,
@@ -135,9 +163,13 @@ class UsageQuotaMonitor(Construct):
             namespace=runtime.namespace,
             cross_check_plan_keys=runtime.scan.cross_check_plan_keys,
             table_arn=self.table.table_arn,
+            regions=runtime.targets.regions,
+            spoke_role_arns=self.spoke_role_arns,
         ):
             self.function.add_to_role_policy(statement)
         self.alerts.grant_publish_to(self.function)
+        if self.events is not None:
+            self.events.grant_put_events(self.function)
 
         # A role of our own rather than the stack-wide one CDK would make, so that its grant sits
         # with the monitor (and its cdk-nag acknowledgement with it).
@@ -163,18 +195,15 @@ class UsageQuotaMonitor(Construct):
             ),
         )
 
-        self.chatbot = (
-            slack_channel_configuration(
-                self,
-                "SlackChannel",
-                channel=settings.slack_channel,
-                topics=[t for t in (self.alerts.topic, self.alerts.ops_topic) if t is not None],
-                # Chatbot's names are global to the account: one per region (infra/names.py).
-                name=regional_name(self, "quota-alerts", max_length=CHATBOT_NAME_MAX_LENGTH),
-            )
-            if settings.slack_channel is not None
-            else None
+        self.chat = chat_channels(
+            self,
+            alerts=self.alerts,
+            slack=settings.slack_channel,
+            teams=settings.teams_channel,
+            routes=settings.alert_routes,
         )
+        #: The default topic's Slack channel, if any.
+        self.chatbot = self.chat.default_slack
         self.slack_forwarder = (
             SlackWebhookForwarder(
                 self,
@@ -207,7 +236,8 @@ class UsageQuotaMonitor(Construct):
             forwarder_topic=self.alerts.ops_topic,
             name_prefix=stack.stack_name,
         )
-        if self.alerts.ops_topic is not None and not settings.alert_emails and settings.slack_channel is None:
+        read_elsewhere = settings.alert_emails or settings.slack_channel or settings.teams_channel
+        if self.alerts.ops_topic is not None and not read_elsewhere:
             Annotations.of(self).add_warning_v2(
                 "quota-monitor:forwarder-alarms-unread",
                 "The Slack webhook forwarder's own alarms go to the ops topic (output OpsTopicArn), "
@@ -223,9 +253,20 @@ class UsageQuotaMonitor(Construct):
                 thresholds=thresholds,
                 monitor_function=self.function,
                 alarms=self.alarms,
+                records_log_group=self.function.log_group.log_group_name,
+                key_metrics=runtime.key_metrics.describe(),
+                plan_rollups=runtime.key_metrics.plan_rollups,
+                other_regions=tuple(region for region in runtime.targets.regions if region != stack.region),
+                spoke_accounts=settings.spoke_accounts,
             ),
         )
         nag.acknowledge_monitor(self)
+
+
+def hub_role_name(stack_name: str) -> str:
+    """The monitor function's role name when spoke accounts trust it: ``<stack>-monitor-<region>``,
+    at most 64 characters (a region name is at most 14)."""
+    return f"{stack_name[:40]}-monitor-{Aws.REGION}"
 
 
 def _shorter(first: Duration, second: Duration) -> Duration:

@@ -40,14 +40,15 @@ def acknowledge_monitor(monitor: UsageQuotaMonitor) -> None:
             else ""
         ),
     )
-    for path in apigateway_read_paths(cross_check_plan_keys=True):
-        if "*" in path:
-            acknowledge(
-                role,
-                f"IAM5[Resource::arn:<AWS::Partition>:apigateway:<AWS::Region>::{path}]",
-                f"apigateway:GET on {path} for every usage plan: the monitor reads the usage of all the "
-                "account's plans, which it learns at run time. Read-only (GET), and only this path.",
-            )
+    for region in monitor.settings.regions or ("<AWS::Region>",):
+        for path in apigateway_read_paths(cross_check_plan_keys=True):
+            if "*" in path:
+                acknowledge(
+                    role,
+                    f"IAM5[Resource::arn:<AWS::Partition>:apigateway:{region}::{path}]",
+                    f"apigateway:GET on {path} for every usage plan: the monitor reads the usage of all "
+                    "the account's plans, which it learns at run time. Read-only (GET), and only this path.",
+                )
     function = monitor.function.node.default_child
     assert isinstance(function, CfnElement)  # an L2 Function's default child is its CfnFunction
     function_arn = _GET_ATT.format(Stack.of(monitor).get_logical_id(function))

@@ -8,16 +8,21 @@ permission; the ``cloudwatch:namespace`` condition limits it to the monitor's na
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 #: The alert state protocol's calls: a Scan a run, conditional updates (claim, confirm, release).
 STATE_TABLE_ACTIONS = ("dynamodb:Scan", "dynamodb:UpdateItem")
 
 
-def apigateway_arn(path: str) -> str:
+def apigateway_arn(path: str, region: str = Aws.REGION) -> str:
     """``arn:<partition>:apigateway:<region>::<path>``: API Gateway resources have no account."""
-    return f"arn:{Aws.PARTITION}:apigateway:{Aws.REGION}::{path}"
+    return f"arn:{Aws.PARTITION}:apigateway:{region}::{path}"
 
 
 def apigateway_read_paths(*, cross_check_plan_keys: bool) -> list[str]:
@@ -29,16 +34,26 @@ def apigateway_read_paths(*, cross_check_plan_keys: bool) -> list[str]:
 
 
 def monitor_statements(
-    *, namespace: str, cross_check_plan_keys: bool, table_arn: str
+    *,
+    namespace: str,
+    cross_check_plan_keys: bool,
+    table_arn: str,
+    regions: Sequence[str] = (),
+    spoke_role_arns: Sequence[str] = (),
 ) -> list[iam.PolicyStatement]:
     """Everything but publishing alerts (:meth:`infra.alerting.AlertTopic.grant_publish_to`),
-    logging and the dead-letter queue (:mod:`infra.functions`)."""
-    return [
+    logging and the dead-letter queue (:mod:`infra.functions`).
+
+    ``regions``: where the monitor reads its own account (``REGIONS``; none, the stack's region);
+    ``spoke_role_arns``: the roles it may assume in other accounts, exactly these.
+    """
+    statements = [
         iam.PolicyStatement(
             sid="ReadUsagePlansUsageAndKeys",
             actions=["apigateway:GET"],
             resources=[
-                apigateway_arn(path)
+                apigateway_arn(path, region)
+                for region in (regions or (Aws.REGION,))
                 for path in apigateway_read_paths(cross_check_plan_keys=cross_check_plan_keys)
             ],
         ),
@@ -50,3 +65,10 @@ def monitor_statements(
         ),
         iam.PolicyStatement(sid="KeepAlertState", actions=list(STATE_TABLE_ACTIONS), resources=[table_arn]),
     ]
+    if spoke_role_arns:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadSpokeAccounts", actions=["sts:AssumeRole"], resources=list(spoke_role_arns)
+            )
+        )
+    return statements

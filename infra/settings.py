@@ -15,16 +15,18 @@ Setting names in messages are the ``cdk.json`` context keys (``scheduleMinutes``
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
 from aws_cdk import Token
 
-from quota_monitor import ConfigError, Settings
+from quota_monitor import ConfigError, Settings, route_name_problem
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 
 class SettingError(ValueError):
@@ -54,8 +56,11 @@ RUNTIME_SETTINGS: Final[Mapping[str, str]] = {
     "weekStartDay": "WEEK_START_DAY",
     "crossCheckPlanKeys": "CROSS_CHECK_PLAN_KEYS",
     "keyMetrics": "KEY_METRICS",
+    "regions": "REGIONS",
 }
 _CONTEXT_KEY_OF = {variable: key for key, variable in RUNTIME_SETTINGS.items()}
+#: Variables the stack sets from settings of its own: variable -> the setting behind it.
+_STACK_OWNED: Final[Mapping[str, str]] = {"ALERT_ROUTES": "alertRoutes", "EVENT_BUS_NAME": "eventBus"}
 
 #: Stand-ins for values CloudFormation fills in at deploy time (the topic ARN, the table name), so
 #: that the runtime's parser can check the rest of the environment at synth time.
@@ -63,6 +68,9 @@ DEPLOY_TIME_EXAMPLES: Final[Mapping[str, str]] = {
     "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:quota-alerts",
     "ALERT_TABLE_NAME": "quota-alert-state",
 }
+
+#: The spoke role's name in every spoke account (:mod:`infra.spoke`), unless ``spokeRoleName`` says otherwise.
+DEFAULT_SPOKE_ROLE_NAME: Final = "ApiGatewayQuotaMonitorSpoke"
 
 MIN_SCHEDULE_MINUTES = 5
 MAX_SCHEDULE_MINUTES = 1440
@@ -75,6 +83,9 @@ LOG_RETENTION_DAYS: Final = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 RemovalPolicyName = Literal["retain", "destroy"]
 REMOVAL_POLICIES: Final = ("retain", "destroy")
+#: Where events go: the account's default bus, or a bus the stack creates.
+EventBusChoice = Literal["default", "create"]
+EVENT_BUS_CHOICES: Final = ("default", "create")
 
 # Deliberately plain: SNS checks deliverability by asking for a confirmation; this catches typos
 # such as a missing @ or domain, a space, or two addresses run together.
@@ -83,6 +94,13 @@ _EMAIL = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"  # domain
 )
 _SLACK_WORKSPACE = re.compile(r"^T[A-Z0-9]{8,20}$")
+#: Microsoft Teams team and tenant ids are GUIDs; a channel id is URL-encoded, as Teams' "Copy link"
+#: gives it (``19%3a...%40thread.tacv2``). AWS::Chatbot::MicrosoftTeamsChannelConfiguration's patterns.
+_GUID = re.compile(r"^[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$")
+_TEAMS_CHANNEL = re.compile(r"^[a-zA-Z0-9\-_=+/.,]*%3[aA][a-zA-Z0-9\-_=+/.,]*%40[a-zA-Z0-9\-_=+/.,]*$")
+#: Each route's topic ARN is in the function's environment (ALERT_ROUTES), and Lambda allows 4 KB of
+#: environment in all: about 100 bytes a route, with room for the other variables.
+MAX_ROUTES = 20
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{8,20}$")
 _SECRET_ARN = re.compile(
     r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$"
@@ -107,22 +125,95 @@ class SlackChannel:
 
     workspace_id: str
     channel_id: str
+    #: Prefixed to the setting names in messages: ``alertRoutes.gold.`` for a route's channel.
+    setting_prefix: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        prefix = self.setting_prefix
         if not _SLACK_WORKSPACE.match(self.workspace_id):
             raise bad_setting(
-                "slackWorkspaceId",
+                f"{prefix}slackWorkspaceId",
                 self.workspace_id,
                 "use the Slack workspace id that AWS Chatbot shows: 'T' and 8 to 20 capital letters "
                 "or digits",
             )
         if not _SLACK_CHANNEL.match(self.channel_id):
             raise bad_setting(
-                "slackChannelId",
+                f"{prefix}slackChannelId",
                 self.channel_id,
                 "use a Slack channel id, 'C' (or 'G') and 8 to 20 capital letters or digits "
                 "(channel details in Slack, at the bottom); not the channel's name",
             )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TeamsChannel:
+    """An AWS Chatbot Microsoft Teams channel fed by an alert topic.
+
+    The team must have been authorised once in the AWS Chatbot console, which shows the team and
+    tenant ids (GUIDs). The channel id is in the channel's link (Teams, "Copy link"), URL-encoded:
+    ``19%3a...%40thread.tacv2``; given as Teams shows it decoded (``19:...@thread.tacv2``) it is
+    encoded here.
+    """
+
+    team_id: str
+    channel_id: str
+    tenant_id: str
+    setting_prefix: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        prefix = self.setting_prefix
+        guid = "a GUID as the AWS Chatbot console shows it, such as 1234abcd-12ab-34cd-56ef-1234567890ab"
+        if not _GUID.match(self.team_id):
+            raise bad_setting(
+                f"{prefix}teamsTeamId", self.team_id, f"use the Microsoft Teams team id: {guid}"
+            )
+        if not _GUID.match(self.tenant_id):
+            raise bad_setting(
+                f"{prefix}teamsTenantId", self.tenant_id, f"use the Microsoft Teams tenant id: {guid}"
+            )
+        # One spelling for one channel (encoded, escapes in lower case, as AWS's examples write it), so
+        # that the same channel given two ways is recognised as one.
+        given = self.channel_id
+        canonical = urllib.parse.quote(urllib.parse.unquote(given), safe="-_=+/.,")
+        object.__setattr__(self, "channel_id", re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), canonical))
+        if not _TEAMS_CHANNEL.match(self.channel_id) or len(self.channel_id) > 256:
+            raise bad_setting(
+                f"{prefix}teamsChannelId",
+                given,
+                "use the channel id from the channel's link in Teams, such as "
+                "19%3ab6ef35dc342d4cd2a6c0c5b3e3a4b5c6%40thread.tacv2 (or 19:...@thread.tacv2)",
+            )
+
+
+def check_emails(name: str, emails: tuple[str, ...]) -> None:
+    for email in emails:
+        if not isinstance(email, str) or not _EMAIL.match(email):
+            raise bad_setting(name, email, "use email addresses such as ops@example.com, separated by commas")
+    if len(set(emails)) != len(emails):
+        raise bad_setting(name, ",".join(emails), "list each address once")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertRoute:
+    """A route (``quota-monitor:route`` = ``name`` on a plan or key): its own topic, under the stack's
+    key, with its own email subscriptions and, optionally, its own chat channels."""
+
+    name: str
+    emails: tuple[str, ...] = ()
+    slack_channel: SlackChannel | None = None
+    teams_channel: TeamsChannel | None = None
+
+    def __post_init__(self) -> None:
+        problem = route_name_problem(self.name) if isinstance(self.name, str) else "use a string"
+        if problem is not None:
+            raise bad_setting("alertRoutes", self.name, f"a route's name: {problem}")
+        check_emails(f"alertRoutes.{self.name}.emails", self.emails)
+
+    @property
+    def setting(self) -> str:
+        """How its settings are named in messages: ``alertRoutes.<name>``."""
+        return f"alertRoutes.{self.name}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,12 +266,24 @@ class MonitorSettings:
     memory_mb: int = 256
     reserved_concurrency: bool = True
     tracing: bool = False
-    log_retention_days: int = 30
+    #: The function's log group holds the records (a line per key per run) the dashboard reads: two
+    #: weeks keep two WEEK periods of them for a look back, and cap what an "all time" query can scan
+    #: (about 4.6 GB at 10,000 keys); the dashboard itself reads only the last run (docs/cost.md).
+    log_retention_days: int = 14
     log_level: str = "INFO"
     removal_policy: RemovalPolicyName = "retain"
     alert_emails: tuple[str, ...] = ()
     slack_channel: SlackChannel | None = None
+    teams_channel: TeamsChannel | None = None
     slack_webhook: SlackWebhook | None = None
+    alert_routes: tuple[AlertRoute, ...] = ()
+    #: EventBridge: an event per notification on the default bus or a bus of the stack's own.
+    event_bus: EventBusChoice | None = None
+    #: An example rule that sends the events to an encrypted SQS queue (needs ``event_bus``).
+    events_to_queue: bool = False
+    #: Other accounts to scan, each through its spoke role (:mod:`infra.spoke`), named ``spoke_role_name``.
+    spoke_accounts: tuple[str, ...] = ()
+    spoke_role_name: str = DEFAULT_SPOKE_ROLE_NAME
     runtime: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -218,18 +321,23 @@ class MonitorSettings:
                 self.removal_policy,
                 "use 'retain' (keep the alert state, key and logs when the stack is deleted) or 'destroy'",
             )
-        for flag in ("reserved_concurrency", "tracing"):
+        self._check_events()
+        check_spoke_accounts(self.spoke_accounts)
+        check_role_name("spokeRoleName", self.spoke_role_name)
+        for flag in ("reserved_concurrency", "tracing", "events_to_queue"):
             if not isinstance(getattr(self, flag), bool):
                 raise bad_setting(_camel(flag), getattr(self, flag), "use true or false")
-        for email in self.alert_emails:
-            if not isinstance(email, str) or not _EMAIL.match(email):
-                raise bad_setting(
-                    "alertEmails",
-                    email,
-                    "use email addresses such as ops@example.com, separated by commas",
-                )
-        if len(set(self.alert_emails)) != len(self.alert_emails):
-            raise bad_setting("alertEmails", ",".join(self.alert_emails), "list each address once")
+        check_emails("alertEmails", self.alert_emails)
+        names = [route.name for route in self.alert_routes]
+        if len(set(names)) != len(names):
+            raise bad_setting("alertRoutes", ",".join(names), "name each route once")
+        if len(names) > MAX_ROUTES:
+            raise bad_setting(
+                "alertRoutes",
+                ",".join(names),
+                f"use at most {MAX_ROUTES} routes: each topic ARN is in the function's environment "
+                "(ALERT_ROUTES), which Lambda limits to 4 KB",
+            )
         for variable, value in self.runtime.items():
             if variable not in _CONTEXT_KEY_OF:
                 raise bad_setting(
@@ -241,7 +349,38 @@ class MonitorSettings:
             if not isinstance(value, str):
                 raise bad_setting(_CONTEXT_KEY_OF[variable], value, "use a string, as in an environment")
         # The function always runs with alerts on: check the runtime settings as it will see them.
-        check_runtime_environment({**DEPLOY_TIME_EXAMPLES, **self.runtime})
+        check_runtime_environment({**DEPLOY_TIME_EXAMPLES, **self.runtime, **self.deploy_time_examples()})
+
+    def _check_events(self) -> None:
+        if self.event_bus is not None and self.event_bus not in EVENT_BUS_CHOICES:
+            raise bad_setting(
+                "eventBus",
+                self.event_bus,
+                "use 'default' (the account's default bus) or 'create' (a bus of the stack's own)",
+            )
+        if self.events_to_queue is True and self.event_bus is None:
+            raise bad_setting("eventsToQueue", True, "set eventBus too: the rule reads the events from it")
+
+    def deploy_time_examples(self) -> dict[str, str]:
+        """Stand-ins for the variables made of deploy-time values that these settings add."""
+        examples: dict[str, str] = {}
+        if self.alert_routes:
+            topic = DEPLOY_TIME_EXAMPLES["ALERT_TOPIC_ARN"]
+            routes = {route.name: f"{topic}-{route.name}" for route in self.alert_routes}
+            examples["ALERT_ROUTES"] = json.dumps(routes)
+        if self.event_bus is not None:
+            examples["EVENT_BUS_NAME"] = "default" if self.event_bus == "default" else "quota-events"
+        if self.spoke_accounts:
+            examples["SPOKE_ROLE_ARNS"] = ",".join(
+                f"arn:aws:iam::{account}:role/{self.spoke_role_name}" for account in self.spoke_accounts
+            )
+        return examples
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """``REGIONS`` as set (empty: the stack's own region), checked by the runtime's parser."""
+        raw = self.runtime.get("REGIONS")
+        return tuple(region.strip() for region in raw.split(",")) if raw else ()
 
     @property
     def timeout(self) -> int:
@@ -251,14 +390,55 @@ class MonitorSettings:
         return min(DEFAULT_TIMEOUT_SECONDS, self.schedule_minutes * 60 - 60)
 
 
-def check_runtime_environment(environment: Mapping[str, str]) -> Settings:
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+_ORGANIZATIONAL_UNIT = re.compile(r"^ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
+
+
+def check_spoke_accounts(accounts: Sequence[str], name: str = "spokeAccounts") -> None:
+    for account in accounts:
+        if not isinstance(account, str) or not _ACCOUNT_ID.match(account):
+            raise bad_setting(name, account, "use 12-digit AWS account ids, separated by commas")
+    if len(set(accounts)) != len(accounts):
+        raise bad_setting(name, ",".join(accounts), "list each account once")
+
+
+def check_role_name(name: str, value: str) -> None:
+    if not isinstance(value, str) or not _ROLE_NAME.match(value):
+        raise bad_setting(name, value, "use an IAM role name: 1 to 64 letters, digits and + = , . @ _ -")
+
+
+def check_organizational_units(units: Sequence[str], name: str = "spokeOrganizationalUnits") -> None:
+    for unit in units:
+        if not isinstance(unit, str) or not _ORGANIZATIONAL_UNIT.match(unit):
+            raise bad_setting(
+                name, unit, "use organizational unit ids such as ou-ab12-34cd56ef, separated by commas"
+            )
+    if len(set(units)) != len(units):
+        raise bad_setting(name, ",".join(units), "list each organizational unit once")
+
+
+def check_role_arn(name: str, value: str) -> str:
+    if not isinstance(value, str) or not _ROLE_ARN.match(value):
+        raise bad_setting(
+            name, value, "use the hub's MonitorRoleArn output: arn:<partition>:iam::<account>:role/<name>"
+        )
+    return value
+
+
+def check_runtime_environment(
+    environment: Mapping[str, str], examples: Mapping[str, str] | None = None
+) -> Settings:
     """The monitor function's settings parsed from ``environment`` exactly as the function will at
-    cold start; values only known at deploy time (tokens) are replaced with examples first.
+    cold start; values only known at deploy time (tokens) are replaced with examples first
+    (:data:`DEPLOY_TIME_EXAMPLES`, and ``examples``).
 
     Raises :class:`SettingError` naming the deployment setting behind a refused variable.
     """
+    stand_ins = {**DEPLOY_TIME_EXAMPLES, **(examples or {})}
     probe = {
-        name: DEPLOY_TIME_EXAMPLES.get(name, "") if Token.is_unresolved(value) else value
+        name: stand_ins.get(name, "") if Token.is_unresolved(value) else value
         for name, value in environment.items()
     }
     try:
@@ -266,7 +446,7 @@ def check_runtime_environment(environment: Mapping[str, str]) -> Settings:
     except ConfigError as error:
         message = str(error)
         variable = message.split("=", 1)[0]
-        key = _CONTEXT_KEY_OF.get(variable)
+        key = _CONTEXT_KEY_OF.get(variable) or _STACK_OWNED.get(variable)
         raise SettingError(f"{key}: {message}" if key else f"runtime settings: {message}") from None
 
 

@@ -21,6 +21,14 @@ class QuotaMonitorStack(Stack):
     ) -> None:
         super().__init__(scope, id_, **stack_options)
         self.monitor = monitor = UsageQuotaMonitor(self, "Monitor", settings=settings)
+        role = monitor.function.role
+        assert role is not None  # python_function always gives the function a role
+        CfnOutput(
+            self,
+            "MonitorRoleArn",
+            value=role.role_arn,
+            description="Spoke roles trust this role (-c hubRoleArn=... when deploying them)",
+        )
         CfnOutput(
             self,
             "AlertTopicArn",
@@ -33,6 +41,15 @@ class QuotaMonitorStack(Stack):
             path="cloudwatch/home?region={region}#dashboards/dashboard/" + monitor.dashboard.dashboard_name,
             description="The quota dashboard (in partitions whose console address is known)",
         )
+        if monitor.alerts.routes:
+            CfnOutput(
+                self,
+                "AlertRouteTopicArns",
+                value=self.to_json_string(
+                    {name: topic.topic_arn for name, topic in monitor.alerts.routes.items()}
+                ),
+                description="Each route's topic (route name -> topic ARN)",
+            )
         CfnOutput(
             self, "StateTableName", value=monitor.table.table_name, description="Alert state (DynamoDB)"
         )
@@ -56,6 +73,26 @@ class QuotaMonitorStack(Stack):
                 value=ops_topic.topic_arn,
                 description="The Slack webhook forwarder's own alarms go here (not through the forwarder)",
             )
+        if monitor.events is not None:
+            CfnOutput(
+                self,
+                "EventBusName",
+                value=monitor.events.bus_name,
+                description="The monitor's events go to this bus (docs/events.md)",
+            )
+            CfnOutput(
+                self,
+                "EventSchemaRegistryName",
+                value=monitor.events.registry.attr_registry_name,
+                description="The events' schema, apigw-quota-monitor@QuotaEvent, is in this registry",
+            )
+            if monitor.events.queue is not None:
+                CfnOutput(
+                    self,
+                    "EventsQueueUrl",
+                    value=monitor.events.queue.queue_url,
+                    description="The example rule puts every event in this queue",
+                )
         forwarder = monitor.slack_forwarder
         if forwarder is not None:
             CfnOutput(

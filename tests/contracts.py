@@ -14,4 +14,6 @@ JSON_FIELDS = [
     "remaining",
     "limit",
     "utilization",
+    "accountId",
+    "region",
 ]

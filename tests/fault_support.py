@@ -64,9 +64,11 @@ def short_timeout_client(cloud: LocalCloud, *, read_timeout: float = READ_TIMEOU
     return client
 
 
-def fast_api(cloud: LocalCloud, policy: RetryPolicy = FAST_RETRIES) -> ApiGatewayCalls:
+def fast_api(
+    cloud: LocalCloud, policy: RetryPolicy = FAST_RETRIES, *, read_timeout: float = READ_TIMEOUT
+) -> ApiGatewayCalls:
     """The monitor's retrying wrapper over :func:`short_timeout_client`."""
-    return ApiGatewayCalls(short_timeout_client(cloud), policy=policy)
+    return ApiGatewayCalls(short_timeout_client(cloud, read_timeout=read_timeout), policy=policy)
 
 
 def numbers(daily: list[list[int]], has_quota: bool = True) -> tuple[int, int | None]:

@@ -118,7 +118,8 @@ def cfn_lint(raw: dict[str, Any]) -> list[str]:
 def deployed(value: Any, raw: dict[str, Any], pseudo: dict[str, str]) -> Any:
     """A template value as CloudFormation would resolve it with these pseudo parameters
     (``{"AWS::Partition": "aws-cn", "AWS::Region": "cn-north-1"}``): conditions evaluated, ``Fn::If``
-    chosen, ``Fn::Join`` joined; a ``Ref`` to a resource stays ``${LogicalId}``."""
+    chosen, ``Fn::Join`` joined; a ``Ref`` to a resource stays ``${LogicalId}``, an attribute
+    ``${LogicalId.Attribute}``."""
     conditions = raw.get("Conditions", {})
 
     def condition(name: str) -> bool:
@@ -131,6 +132,8 @@ def deployed(value: Any, raw: dict[str, Any], pseudo: dict[str, str]) -> Any:
             return item
         if set(item) == {"Ref"}:
             return pseudo.get(item["Ref"], "${" + item["Ref"] + "}")
+        if set(item) == {"Fn::GetAtt"}:
+            return "${" + ".".join(item["Fn::GetAtt"]) + "}"
         if set(item) == {"Condition"}:
             return condition(item["Condition"])
         if set(item) == {"Fn::Equals"}:

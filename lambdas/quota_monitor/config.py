@@ -9,17 +9,21 @@ Endpoints are not settings of this project: boto3 reads its standard configurati
 
 from __future__ import annotations
 
+import difflib
+import json
 import math
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from quota_monitor.alert.routes import route_name_problem
 from quota_monitor.alert.thresholds import DEFAULT_LEVELS, LEVELS_ALLOWED, parse_levels
 from quota_monitor.compute.periods import DEFAULT_WEEK_START, WEEKDAYS, parse_weekday
 from quota_monitor.errors import ConfigError, InvalidLevels
 from quota_monitor.publish.metrics import DEFAULT_NAMESPACE
-from quota_monitor.publish.selection import ALL_KEYS, KeyMetricsSelection, parse_key_metrics
+from quota_monitor.publish.selection import AUTO_KEYS, KeyMetricsSelection, parse_key_metrics
 from quota_monitor.read.limiter import ACCOUNT_BURST, ACCOUNT_RATE
+from quota_monitor.read.targets import ROLE_ARN, region_partitions
 from quota_monitor.read.usage_pages import MAX_PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -35,6 +39,11 @@ DEFAULT_BURST = 5
 _NAMESPACE = re.compile(r"^[A-Za-z0-9.\-_/#:]{1,255}$")
 _TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+#: PutEvents' EventBusName: a bus's name or ARN (botocore's NonPartnerEventBusNameOrArn; a partner
+#: event source's bus takes no PutEvents).
+_EVENT_BUS = re.compile(
+    r"^(?:arn:aws[a-z-]*:events:[a-z]+-[a-z]+-[a-z0-9-]+:\d{12}:event-bus/)?[A-Za-z0-9._-]{1,256}$"
+)
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -109,14 +118,70 @@ def read_namespace(env: Mapping[str, str], name: str = "METRIC_NAMESPACE") -> st
 
 
 def read_key_metrics(env: Mapping[str, str], name: str = "KEY_METRICS") -> KeyMetricsSelection:
-    """Which keys get per-key metrics (:mod:`quota_monitor.publish.selection`); the default is every key."""
+    """Which keys get per-key metrics (:mod:`quota_monitor.publish.selection`); the default is ``auto``:
+    keys at or above their lowest alert level, or tagged, at most 25."""
     raw = env.get(name)
     if raw is None:
-        return ALL_KEYS
+        return AUTO_KEYS
     try:
         return parse_key_metrics(raw)
     except ValueError as error:
         raise _bad(name, raw, str(error)) from None
+
+
+TOPIC_ARN_ALLOWED = "use an SNS topic ARN, arn:<partition>:sns:<region>:<account>:<name>"
+ROUTES_ALLOWED = (
+    'use a JSON object that maps route names to SNS topic ARNs, such as {"gold": '
+    '"arn:aws:sns:us-east-1:123456789012:gold-alerts"}'
+)
+
+
+def read_routes(env: Mapping[str, str], name: str = "ALERT_ROUTES") -> dict[str, str]:
+    """``ALERT_ROUTES``: route name -> SNS topic ARN (:mod:`quota_monitor.alert.routes`); unset is none."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return {}
+    try:
+        routes = json.loads(raw)
+    except ValueError:
+        raise _bad(name, raw, f"it is not JSON; {ROUTES_ALLOWED}") from None
+    if not isinstance(routes, dict):
+        raise _bad(name, raw, ROUTES_ALLOWED)
+    for route, topic in routes.items():
+        problem = route_name_problem(route)
+        if problem is not None:
+            raise _bad(name, raw, f"route {route!r}: {problem}")
+        if not isinstance(topic, str) or not _TOPIC_ARN.match(topic):
+            raise _bad(name, raw, f"route {route!r}: {topic!r} is not a topic ARN; {TOPIC_ARN_ALLOWED}")
+    return dict(routes)
+
+
+EVENT_BUS_ALLOWED = (
+    "use an EventBridge bus's name (such as default) or ARN "
+    "(arn:<partition>:events:<region>:<account>:event-bus/<name>); letters, digits, . - _ in the name"
+)
+
+
+def read_event_bus(env: Mapping[str, str], name: str = "EVENT_BUS_NAME") -> str | None:
+    """``EVENT_BUS_NAME``: the bus that gets an event per notification (:mod:`quota_monitor.deliver.events`);
+    unset means no events."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    if len(raw) > 1600 or not _EVENT_BUS.match(raw.strip()):
+        raise _bad(name, raw, EVENT_BUS_ALLOWED)
+    return raw.strip()
+
+
+def read_levels(env: Mapping[str, str], name: str = "THRESHOLDS") -> tuple[int, ...]:
+    """The default alert levels; also what ``KEY_METRICS=auto`` and the records read, alerts or not."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return DEFAULT_LEVELS
+    try:
+        return parse_levels(raw)
+    except InvalidLevels as error:
+        raise _bad(name, raw, f"{error}; {LEVELS_ALLOWED}") from None
 
 
 @dataclass(frozen=True)
@@ -176,7 +241,11 @@ class ForecastSettings:
 
 @dataclass(frozen=True)
 class AlertSettings:
-    """Where alerts go and when they fire. Present only when both the topic and the table are set."""
+    """Where alerts go and when they fire. Present only when both the topic and the table are set.
+
+    ``topic_arn`` is the default route's topic; ``routes`` maps the other routes' names to theirs.
+    ``event_bus`` (a name or an ARN) gets an EventBridge event per notification; None: no events.
+    """
 
     topic_arn: str
     table_name: str
@@ -184,12 +253,30 @@ class AlertSettings:
     recovery: bool = True
     digest_min_alerts: int = 5
     forecast: ForecastSettings = ForecastSettings()
+    routes: dict[str, str] = field(default_factory=dict)
+    event_bus: str | None = None
+
+    @property
+    def partition(self) -> str:
+        """The AWS partition the monitor runs in, from the topic's ARN (``aws``, ``aws-cn``...)."""
+        return self.topic_arn.split(":", 2)[1]
+
+    @property
+    def account_id(self) -> str:
+        """The monitor's own account, from the topic's ARN: where a key of no stated target is."""
+        return self.topic_arn.split(":")[4]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AlertSettings | None:
         topic = (env.get("ALERT_TOPIC_ARN") or "").strip()
         table = (env.get("ALERT_TABLE_NAME") or "").strip()
         if not topic and not table:
+            # Routes and events go out under the alert state's claims: they need the topic and table.
+            for needs_alerts in ("ALERT_ROUTES", "EVENT_BUS_NAME"):
+                if (env.get(needs_alerts) or "").strip():
+                    raise _bad(
+                        needs_alerts, env[needs_alerts], "set ALERT_TOPIC_ARN and ALERT_TABLE_NAME too"
+                    )
             return None
         if not topic:
             raise _bad(
@@ -200,28 +287,104 @@ class AlertSettings:
                 "ALERT_TABLE_NAME", env.get("ALERT_TABLE_NAME", ""), "set it too when ALERT_TOPIC_ARN is set"
             )
         if not _TOPIC_ARN.match(topic):
-            raise _bad(
-                "ALERT_TOPIC_ARN",
-                topic,
-                "use an SNS topic ARN, arn:<partition>:sns:<region>:<account>:<name>",
-            )
+            raise _bad("ALERT_TOPIC_ARN", topic, TOPIC_ARN_ALLOWED)
         if not _TABLE_NAME.match(table):
             raise _bad("ALERT_TABLE_NAME", table, "use a DynamoDB table name: 3 to 255 of A-Z a-z 0-9 _ - .")
-        raw_levels = env.get("THRESHOLDS")
-        levels = DEFAULT_LEVELS
-        if raw_levels is not None and raw_levels.strip():
-            try:
-                levels = parse_levels(raw_levels)
-            except InvalidLevels as error:
-                raise _bad("THRESHOLDS", raw_levels, f"{error}; {LEVELS_ALLOWED}") from None
         return cls(
             topic_arn=topic,
             table_name=table,
-            levels=levels,
+            levels=read_levels(env),
             recovery=read_bool(env, "RECOVERY_NOTIFICATIONS", True),
             digest_min_alerts=read_int(env, "DIGEST_MIN_ALERTS", 5, 2, 100_000),
             forecast=ForecastSettings.from_env(env),
+            routes=read_routes(env),
+            event_bus=read_event_bus(env),
         )
+
+
+REGIONS_ALLOWED = "use AWS region names of one partition, separated by commas, such as us-east-1,eu-west-1"
+ROLE_ARNS_ALLOWED = (
+    "use IAM role ARNs, arn:<partition>:iam::<12-digit account>:role/<name>, separated by commas"
+)
+
+
+def _listed(env: Mapping[str, str], name: str, allowed: str) -> tuple[str, ...] | None:
+    """A comma list that is either unset (None) or one item or more: an empty list or item is an error."""
+    raw = env.get(name)
+    if raw is None:
+        return None
+    items = tuple(item.strip() for item in raw.split(","))
+    if not raw.strip():
+        raise _bad(name, raw, f"an empty list; {allowed}, or leave it unset")
+    if any(not item for item in items):
+        raise _bad(name, raw, f"an empty item between commas; {allowed}")
+    twice = sorted({item for item in items if items.count(item) > 1})
+    if twice:
+        raise _bad(name, raw, f"{twice[0]} is listed twice; list each once")
+    return items
+
+
+def read_regions(env: Mapping[str, str], name: str = "REGIONS") -> tuple[str, ...]:
+    """``REGIONS``: the regions to scan (:mod:`quota_monitor.read.targets`); unset, the monitor's own."""
+    regions = _listed(env, name, REGIONS_ALLOWED)
+    if regions is None:
+        return ()
+    known = region_partitions()
+    for region in regions:
+        if region not in known:
+            near = difflib.get_close_matches(region, sorted(known), n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise _bad(
+                name, env[name], f"{region} is not an AWS region API Gateway is in{hint}; {REGIONS_ALLOWED}"
+            )
+    partitions = sorted({known[region] for region in regions})
+    if len(partitions) > 1:
+        raise _bad(
+            name,
+            env[name],
+            f"regions of several partitions ({', '.join(partitions)}): one set of credentials works in one "
+            f"partition; {REGIONS_ALLOWED}",
+        )
+    return regions
+
+
+def read_spoke_role_arns(env: Mapping[str, str], name: str = "SPOKE_ROLE_ARNS") -> tuple[str, ...]:
+    """``SPOKE_ROLE_ARNS``: roles in other accounts to assume and scan; unset, none."""
+    arns = _listed(env, name, ROLE_ARNS_ALLOWED)
+    if arns is None:
+        return ()
+    for arn in arns:
+        if not ROLE_ARN.match(arn):
+            raise _bad(name, env[name], f"{arn!r} is not an IAM role ARN; {ROLE_ARNS_ALLOWED}")
+    return arns
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """Which accounts and regions a run reads: ``REGIONS`` in the monitor's own account and in each
+    account of ``SPOKE_ROLE_ARNS`` (docs/deploy.md, "Every region and every account")."""
+
+    #: Empty: the monitor's own region only.
+    regions: tuple[str, ...] = ()
+    spoke_role_arns: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TargetSettings:
+        settings = cls(regions=read_regions(env), spoke_role_arns=read_spoke_role_arns(env))
+        partitions = {region_partitions()[region] for region in settings.regions}
+        for arn in settings.spoke_role_arns:
+            partition = arn.split(":")[1]
+            if partitions and partition not in partitions:
+                raise _bad(
+                    "SPOKE_ROLE_ARNS",
+                    env["SPOKE_ROLE_ARNS"],
+                    f"{arn} is in partition {partition}, REGIONS in {', '.join(sorted(partitions))}: "
+                    "one set of credentials works in one partition",
+                )
+        return settings
+
+    def regions_for(self, home_region: str) -> tuple[str, ...]:
+        return self.regions or (home_region,)
 
 
 @dataclass(frozen=True)
@@ -231,7 +394,14 @@ class Settings:
     namespace: str
     scan: ScanSettings
     alerts: AlertSettings | None = None
-    key_metrics: KeyMetricsSelection = field(default=ALL_KEYS)
+    key_metrics: KeyMetricsSelection = field(default=AUTO_KEYS)
+    #: ``THRESHOLDS``, read with alerts or without: the default levels of the metric selection and
+    #: the records (with alerts configured, the same as ``alerts.levels``).
+    levels: tuple[int, ...] = DEFAULT_LEVELS
+    #: The forecast rule the records use (with alerts configured, the same as ``alerts.forecast``).
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    #: The accounts and regions to read (``REGIONS``, ``SPOKE_ROLE_ARNS``).
+    targets: TargetSettings = field(default_factory=TargetSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -240,4 +410,7 @@ class Settings:
             scan=ScanSettings.from_env(env),
             alerts=AlertSettings.from_env(env),
             key_metrics=read_key_metrics(env),
+            levels=read_levels(env),
+            forecast=ForecastSettings.from_env(env),
+            targets=TargetSettings.from_env(env),
         )

@@ -3,16 +3,21 @@
 Configured by environment variables only (:mod:`quota_monitor.config`); a bad value fails the
 cold start with a message naming the variable. With nothing but credentials and a region set,
 a run scans every usage plan and publishes the metrics; with ``ALERT_TOPIC_ARN`` and
-``ALERT_TABLE_NAME`` it also evaluates and delivers alerts.
+``ALERT_TABLE_NAME`` it also evaluates and delivers alerts (to the routes' topics with
+``ALERT_ROUTES``, and as EventBridge events with ``EVENT_BUS_NAME``).
 
 When a run raises (:class:`RunFailed`), so that Lambda's error metric, its retries and the
 dead-letter queue come into play: when it could not do its job at all, which is when a retry can
 help and a person must look:
 
-- the usage plans could not be listed: nothing was scanned;
+- the usage plans could not be listed (in any target): nothing was scanned;
 - there were usage plans, and not one of them could be read (every plan failed, or was skipped at
   the deadline);
-- the metrics could not be published (after botocore's retries).
+- the metrics could not be published (after botocore's retries) in the monitor's own region.
+
+With several targets (``REGIONS``, ``SPOKE_ROLE_ARNS``), a target that cannot be read, or whose
+metrics cannot be published, is a failure of that target alone: a ``ScanErrors`` failure and a log
+line naming its account, region and cause.
 
 Otherwise it returns, having published what it read: some plans failed (``ScanErrors`` and one
 error log line per plan, naming it and the cause), alerts could not be delivered
@@ -23,11 +28,17 @@ retried run never doubles an alert (:mod:`quota_monitor.alert.state`).
 
 Near the timeout: no API call is started after ``stop_calls_at`` (:func:`reserve_for`); plans not
 read by then are reported as skipped, and what was read is published.
+
+Every run prints its records to stdout, one JSON line per key and per plan
+(:mod:`quota_monitor.publish.records`), before the summary line: written by hand, not through
+Powertools' Logger, whose own fields would more than double each line's bytes.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import sys
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -36,10 +47,18 @@ from aws_lambda_powertools import Logger, Tracer
 
 from quota_monitor.config import Settings
 from quota_monitor.errors import RunFailed
-from quota_monitor.monitor import AlertClients, RunReport, run_once
+from quota_monitor.monitor import AlertClients, FleetReport, records, run_targets
+from quota_monitor.publish.records import target_record, write_records
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import boto3
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from quota_monitor.models import Target
+    from quota_monitor.publish.records import RecordsWritten
+    from quota_monitor.read.targets import TargetAccess, TargetClients
 
 SERVICE = "apigw-quota-monitor"
 SETTINGS = Settings.from_env(os.environ)
@@ -59,18 +78,68 @@ def reserve_for(remaining: timedelta) -> timedelta:
 
 
 @cache
-def _clients() -> tuple[Any, Any, AlertClients | None]:
-    from quota_monitor.clients import apigateway_client, client, cloudwatch_client  # noqa: PLC0415 - cold start
+def _session() -> boto3.Session:
+    import boto3  # noqa: PLC0415 - cold start
 
-    alert_clients = None
-    if SETTINGS.alerts is not None:
-        sns = client("sns")
-        alert_clients = AlertClients(sns=sns, dynamodb=client("dynamodb"), region=sns.meta.region_name)
-    return apigateway_client(max_workers=SETTINGS.scan.max_workers), cloudwatch_client(), alert_clients
+    return boto3.Session()
 
 
-def _log(report: RunReport) -> None:
-    for failure in report.result.failures:
+def home_region() -> str:
+    """The function's own region (Lambda sets ``AWS_REGION``; boto3 reads ``AWS_DEFAULT_REGION``)."""
+    region = os.environ.get("AWS_REGION") or _session().region_name
+    if not region:
+        raise RunFailed("no AWS region: AWS_REGION is not set")
+    return region
+
+
+@cache
+def _alert_clients() -> AlertClients | None:
+    from quota_monitor.clients import client  # noqa: PLC0415 - cold start
+
+    if SETTINGS.alerts is None:
+        return None
+    sns = client("sns")
+    return AlertClients(
+        sns=sns,
+        dynamodb=client("dynamodb"),
+        region=sns.meta.region_name,
+        events=client("events") if SETTINGS.alerts.event_bus is not None else None,
+    )
+
+
+@cache
+def _own_clients(region: str) -> TargetClients:
+    """The monitor's own clients in one region, kept while the function is warm."""
+    from quota_monitor.clients import target_clients  # noqa: PLC0415 - cold start
+
+    return target_clients(_session(), region, max_workers=SETTINGS.scan.max_workers)
+
+
+def _accesses(home_account: str) -> list[TargetAccess]:
+    """Every target of a run; spoke roles are assumed anew each run (their credentials expire)."""
+    from quota_monitor.clients import client, target_clients  # noqa: PLC0415 - cold start
+    from quota_monitor.read.targets import AssumedRoles, TargetAccess, targets  # noqa: PLC0415
+
+    region = home_region()
+    assumed = AssumedRoles(client("sts")) if SETTINGS.targets.spoke_role_arns else None
+
+    def make(session: boto3.Session, region: str) -> TargetClients:
+        if session is _session():
+            return _own_clients(region)
+        return target_clients(session, region, max_workers=SETTINGS.scan.max_workers)
+
+    return [
+        TargetAccess(target, base=_session(), make=make, assumed=assumed)
+        for target in targets(
+            home_account, region, SETTINGS.targets.regions_for(region), SETTINGS.targets.spoke_role_arns
+        )
+    ]
+
+
+def _log(report: FleetReport, written: RecordsWritten) -> None:
+    several = report.several
+    for failure in report.failures:
+        where = failure.target
         logger.error(
             "scan failure",
             extra={
@@ -80,66 +149,129 @@ def _log(report: RunReport) -> None:
                 "usagePlanId": failure.usage_plan_id,
                 "cause": failure.cause,
                 "detail": failure.message,
+                **({"accountId": where.account_id, "region": where.region} if where is not None else {}),
             },
         )
-    for mismatch in report.result.period_mismatches:
-        logger.warning(
-            "period start assumption",
-            extra={
-                "usagePlanId": mismatch.usage_plan_id,
-                "period": mismatch.period,
-                "detail": mismatch.describe(),
-            },
-        )
-    alerts = report.alerts
-    if alerts is not None:
-        for problem in alerts.tag_problems:
+    for run in report.runs:
+        for mismatch in run.result.period_mismatches:
             logger.warning(
-                "bad tag",
+                "period start assumption",
                 extra={
-                    "resource": problem.resource,
-                    "resourceId": problem.resource_id,
-                    "tag": problem.tag,
-                    "value": problem.value,
-                    "detail": problem.describe(),
+                    "usagePlanId": mismatch.usage_plan_id,
+                    "period": mismatch.period,
+                    "detail": mismatch.describe(),
+                    **_where(run.result.target if several else None),
                 },
             )
+    alerts = report.alerts
+    metric_tag_problems = [
+        problem for run in report.runs if run.metric_keys is not None for problem in run.metric_keys.problems
+    ]
+    for problem in (*metric_tag_problems, *(alerts.tag_problems if alerts is not None else ())):
+        logger.warning(
+            "bad tag",
+            extra={
+                "resource": problem.resource,
+                "resourceId": problem.resource_id,
+                "tag": problem.tag,
+                "value": problem.value,
+                "detail": problem.describe(),
+            },
+        )
+    if alerts is not None:
         for error in alerts.publish_errors:
             logger.error("alert delivery failed; the next run sends again", extra={"detail": error})
+        for error in alerts.event_errors:
+            logger.error("event delivery failed", extra={"detail": error})
         for error in alerts.state_errors:
             logger.error("alert state", extra={"detail": error})
-    if report.publish_error is not None:
-        logger.error("metrics not published", extra={"detail": report.publish_error})
-    logger.info("run summary", extra=report.summary())
+    for run in report.runs:
+        if run.publish_error is not None:
+            logger.error(
+                "metrics not published",
+                extra={"detail": run.publish_error, **_where(run.result.target if several else None)},
+            )
+        chosen = run.metric_keys
+        if chosen is not None and chosen.over_cap:
+            logger.warning(
+                "per-key metrics capped",
+                extra={
+                    "keyMetrics": SETTINGS.key_metrics.describe(),
+                    "keysWithMetrics": len(chosen.keys),
+                    "keysOverMetricCap": chosen.over_cap,
+                    "detail": "more keys qualified for per-key metrics than KEY_METRICS allows; every key "
+                    "is still alerted and in the records (KEY_METRICS=auto,top:N sets the cap)",
+                    **_where(run.result.target if several else None),
+                },
+            )
+    if report.health_error is not None:
+        logger.error("health metrics not published", extra={"detail": report.health_error})
+    logger.info("run summary", extra=report.summary(written))
+
+
+def _where(target: Target | None) -> dict[str, str | None]:
+    return {} if target is None else {"accountId": target.account_id, "region": target.region}
+
+
+def _records(report: FleetReport) -> Iterator[str]:
+    """Every target's records, then (with several targets) a target record each."""
+    yield from itertools.chain.from_iterable(records(run, SETTINGS) for run in report.runs)
+    if report.several:
+        for run in report.runs:
+            yield target_record(run.result, metrics_published=run.publish_error is None)
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    apigateway, cloudwatch, alert_clients = _clients()
+    from quota_monitor.clients import cloudwatch_client  # noqa: PLC0415 - cold start
+
     now = datetime.now(UTC)
     remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
     ends_at = now + remaining
     stop_calls_at = ends_at - reserve_for(remaining)
-    report = run_once(
+    home_account = context.invoked_function_arn.split(":")[4]
+    report = run_targets(
         SETTINGS,
-        apigateway=apigateway,
-        cloudwatch=cloudwatch,
+        _accesses(home_account),
         now=now,
+        health_cloudwatch=lambda: cloudwatch_client(_session(), region=home_region()),
         deadline=lambda: datetime.now(UTC) >= stop_calls_at,
-        alert_clients=alert_clients,
+        alert_clients=_alert_clients(),
         claim_until=ends_at,
     )
-    _log(report)
-    if report.publish_error is not None:
-        raise RunFailed(f"metrics not published: {report.publish_error}")
-    result = report.result
-    if any(failure.resource == "usage-plans" for failure in result.failures):
-        raise RunFailed("the usage plans could not be listed: nothing was scanned")
-    if result.plans and result.stats.plans_scanned == 0:
+    written = write_records(_records(report), sys.stdout.write)
+    _log(report, written)
+    raise_if_failed(report)
+    return report.summary(written)
+
+
+def raise_if_failed(report: FleetReport) -> None:
+    """Raise :class:`RunFailed` when the run could not do its job (module doc)."""
+    if report.health_error is not None:
+        raise RunFailed(f"metrics not published: {report.health_error}")
+    for run in report.runs:
+        target = run.result.target
+        if run.publish_error is not None and (target is None or target.home):
+            raise RunFailed(f"metrics not published: {run.publish_error}")
+    results = report.results
+    failures = report.failures
+    with_target = report.several
+    if all(
+        any(failure.resource in ("usage-plans", "target") for failure in result.failures)
+        for result in results
+    ):
+        what = "in any target" if with_target else ""
         raise RunFailed(
-            f"none of the {len(result.plans)} usage plans could be read: "
-            f"{'; '.join(failure.describe() for failure in result.failures[:3])}"
-            + (f"; and {len(result.failures) - 3} more" if len(result.failures) > 3 else "")
+            f"the usage plans could not be listed{' ' + what if what else ''}: nothing was scanned"
         )
-    return report.summary()
+    plans = sum(len(result.plans) for result in results)
+    if plans and sum(result.stats.plans_scanned for result in results) == 0:
+        plan_failures = [failure for failure in failures if failure.resource == "usage-plan"] or list(
+            failures
+        )
+        raise RunFailed(
+            f"none of the {plans} usage plans could be read: "
+            f"{'; '.join(failure.describe(with_target=with_target) for failure in plan_failures[:3])}"
+            + (f"; and {len(plan_failures) - 3} more" if len(plan_failures) > 3 else "")
+        )

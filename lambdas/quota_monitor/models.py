@@ -13,7 +13,7 @@ PeriodType = Literal["DAY", "WEEK", "MONTH"]
 PERIOD_TYPES: tuple[PeriodType, ...] = ("DAY", "WEEK", "MONTH")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Quota:
     """A usage plan's quota. ``offset`` is a number of requests taken off the first period only."""
 
@@ -22,15 +22,37 @@ class Quota:
     offset: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One account and region the monitor reads (usage plans and keys belong to one of each).
+
+    ``role_arn``: the role the monitor assumes to read another account; None for its own.
+    ``home``: the monitor's own account in its own region. Its keys keep the ids they had before the
+    monitor read more than one target (the alert state's keys, the events' ids); every other
+    target's are qualified by account and region, so that equal plan or key ids never collide.
+    """
+
+    #: None when nobody could say (the CLI asks STS whose its credentials are, and may not get an answer).
+    account_id: str | None
+    region: str
+    role_arn: str | None = None
+    home: bool = True
+
+    def describe(self) -> str:
+        return f"account {self.account_id or 'unknown'}, {self.region}"
+
+
+@dataclass(frozen=True, slots=True)
 class UsagePlan:
     id: str
     name: str
     quota: Quota | None
     tags: dict[str, str] = field(default_factory=dict, hash=False)
+    #: Where the plan is; None when nobody said (a plan built by hand).
+    target: Target | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ApiKey:
     """An API key as the monitor knows it: never its value."""
 
@@ -64,7 +86,7 @@ class QuotaPeriod:
         return self.next_start - timedelta(days=1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DailyUsage:
     """One day of GetUsage: requests used that day, and what was left of the period after it."""
 
@@ -72,7 +94,7 @@ class DailyUsage:
     remaining: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KeyUsage:
     """Where one API key stands against its plan's quota in the current period."""
 
@@ -93,9 +115,12 @@ class KeyUsage:
     #: True, it reset there; False, it ran on from the day before (the assumption is wrong for this
     #: key's plan); None, the data cannot tell (an idle key, an extension that day, a first period).
     period_reset: bool | None = None
+    #: Where the key is (its plan's target).
+    target: Target | None = None
 
     def as_json(self) -> dict[str, object]:
-        """The CLI's JSON contract: exactly these fields."""
+        """The CLI's JSON contract: exactly these fields (``accountId`` and ``region`` say where the
+        key is; null only for a key built by hand)."""
         return {
             "usagePlanId": self.usage_plan_id,
             "usagePlanName": self.usage_plan_name,
@@ -107,28 +132,39 @@ class KeyUsage:
             "remaining": self.remaining,
             "limit": self.limit,
             "utilization": self.utilization,
+            "accountId": self.target.account_id if self.target else None,
+            "region": self.target.region if self.target else None,
         }
 
 
 @dataclass(frozen=True)
 class ScanFailure:
     """Something the scan could not read: a usage plan, one key of a plan (``api-key``, with the plan's
-    id in ``usage_plan_id``), or an account-wide listing."""
+    id in ``usage_plan_id``), an account-wide listing, or a whole target (its role could not be
+    assumed, its region is not enabled...)."""
 
-    resource: Literal["usage-plan", "api-key", "api-keys", "usage-plans"]
+    resource: Literal["usage-plan", "api-key", "api-keys", "usage-plans", "target"]
     resource_id: str | None
     name: str | None
     cause: str
     message: str
     #: The usage plan concerned: the plan itself, or the plan of the key (None for the listings).
     usage_plan_id: str | None = None
+    #: The account and region it belongs to, when the scan knew.
+    target: Target | None = None
 
-    def describe(self) -> str:
+    def describe(self, *, with_target: bool = False) -> str:
+        """``usage-plan abc123 (gold): Cause: message``; ``with_target`` (several targets) puts the
+        account and region first. A whole target's failure always names them."""
+        if self.resource == "target" and self.target is not None:
+            return f"{self.target.describe()}: {self.cause}: {self.message}"
         what = self.resource if self.resource_id is None else f"{self.resource} {self.resource_id}"
         if self.name:
             what += f" ({self.name})"
         if self.resource == "api-key" and self.usage_plan_id is not None:
             what += f" in usage plan {self.usage_plan_id}"
+        if with_target and self.target is not None:
+            what = f"{self.target.describe()}: {what}"
         return f"{what}: {self.cause}: {self.message}"
 
 
@@ -175,6 +211,8 @@ class ScanResult:
     api_keys: dict[str, ApiKey] = field(default_factory=dict, hash=False)
     #: Plans whose keys' data contradicts the assumed start of their period (models.KeyUsage.period_reset).
     period_mismatches: tuple[PeriodMismatch, ...] = ()
+    #: The account and region scanned, when the scan knew.
+    target: Target | None = None
 
     @property
     def complete(self) -> bool:
@@ -190,11 +228,36 @@ class TagProblem:
     tag: str
     value: str
     reason: str
+    #: What applies instead.
+    fallback: str = "the next level of configuration applies"
 
     def describe(self) -> str:
         return (
             f"{self.resource} {self.resource_id}: tag {self.tag}={self.value!r} ignored ({self.reason}); "
-            "the next level of configuration applies"
+            f"{self.fallback}"
+        )
+
+
+@dataclass(frozen=True)
+class EventEntry:
+    """One EventBridge event as PutEvents takes it (:mod:`quota_monitor.deliver.events`), kept as
+    built, so that an event sent again (after a failed attempt) is the same event."""
+
+    #: The detail's ``id``: the same for the same event (``Notification.event_id``).
+    id: str
+    detail_type: str
+    #: The detail, as the JSON text PutEvents sends.
+    detail: str
+    resources: tuple[str, ...] = ()
+
+    @property
+    def size(self) -> int:
+        """The entry's size as EventBridge counts it (docs/aws-behaviour.md#eventbridge), without
+        ``Source`` and ``Time``, which the sender adds."""
+        return (
+            len(self.detail_type.encode())
+            + len(self.detail.encode())
+            + sum(len(r.encode()) for r in self.resources)
         )
 
 
@@ -216,9 +279,22 @@ class AlertReport:
     unconfirmed: int = 0
     tag_problems: tuple[TagProblem, ...] = ()
     publish_errors: tuple[str, ...] = ()
+    #: EventBridge (``EVENT_BUS_NAME``): whether events are on, the events that went out and those
+    #: that failed (after the run's retries; kept for the next run), and those still owed after it.
+    events_enabled: bool = False
+    events_sent: int = 0
+    event_failures: int = 0
+    events_owed: int = 0
+    event_errors: tuple[str, ...] = ()
+
+    @property
+    def all_delivery_failures(self) -> int:
+        """What the ``AlertDeliveryFailures`` metric counts: alerts SNS did not take, and events
+        EventBridge did not take. Either way the next run delivers them."""
+        return self.delivery_failures + self.event_failures
 
     def summary(self) -> dict[str, int]:
-        return {
+        summary = {
             "alertsEvaluated": self.evaluated,
             "alertsSent": self.alerts_sent,
             "alertMessages": self.messages_sent,
@@ -227,3 +303,10 @@ class AlertReport:
             "alertsNotEvaluated": self.unevaluated,
             "alertStateErrors": len(self.state_errors),
         }
+        if self.events_enabled:
+            summary |= {
+                "eventsSent": self.events_sent,
+                "eventDeliveryFailures": self.event_failures,
+                "eventsOwed": self.events_owed,
+            }
+        return summary

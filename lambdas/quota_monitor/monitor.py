@@ -1,36 +1,60 @@
-"""One monitoring run: scan, publish metrics (and, with alerts configured, evaluate them).
+"""One monitoring run: scan, evaluate alerts (when configured), publish metrics, then the records.
 
-Shared by the Lambda handler and the CLI, so that both do exactly the same thing.
+Shared by the Lambda handler and the CLI, so that both do exactly the same thing. A run reads one
+target (an account and region) or several (:func:`run_targets`): each target is scanned at the same
+time as the others, within its own API Gateway budget, and its metrics go to its own account and
+region; the alerts, the records and the monitor's health metrics stay in the monitor's own.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from quota_monitor.alert.run import run_alerts
 from quota_monitor.alert.state import AlertStateStore
-from quota_monitor.publish.metrics import PublishReport, iter_metric_data, publish
-from quota_monitor.publish.selection import select_keys
+from quota_monitor.alert.thresholds import key_levels
+from quota_monitor.errors import describe_error, is_configuration_error
+from quota_monitor.models import ScanFailure, ScanResult, ScanStats
+from quota_monitor.publish.metrics import (
+    AUTO_KEY_METRICS,
+    PER_KEY_METRICS,
+    PublishReport,
+    health_metric_data,
+    iter_metric_data,
+    publish,
+)
+from quota_monitor.publish.records import record_lines
+from quota_monitor.publish.selection import MetricKeys, choose_keys
 from quota_monitor.read.calls import ApiGatewayCalls, RetryPolicy
 from quota_monitor.read.limiter import RateLimiter, usable_burst
 from quota_monitor.read.scan import PlanScan, scan_account
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from datetime import datetime
 
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_sns import SNSClient
 
     from quota_monitor.config import ScanSettings, Settings
     from quota_monitor.deliver.messages import AlertMessage
-    from quota_monitor.models import AlertReport, ScanResult
-    from quota_monitor.read.calls import ApiGatewayClient
+    from quota_monitor.models import AlertReport, Target
+    from quota_monitor.publish.records import RecordsWritten
+    from quota_monitor.read.calls import ApiGatewayClient, FailedAttempt
+    from quota_monitor.read.targets import TargetAccess
 
+#: Usage plans of one target read at the same time, at least, when a run reads several targets.
+MIN_WORKERS_A_TARGET = 2
 #: How long a run may hold its claims when it cannot tell its own deadline (Lambda's maximum).
 DEFAULT_CLAIM_LEASE = timedelta(minutes=15)
 
@@ -42,10 +66,13 @@ def guarded_api(
     deadline: Callable[[], bool] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    on_failed_attempt: Callable[[FailedAttempt], None] | None = None,
 ) -> ApiGatewayCalls:
     """The API Gateway client behind the monitor's rate limit and retry policy.
 
-    ``clock`` and ``sleep`` let the benchmark run the limiter and the backoff on scaled time.
+    ``clock`` and ``sleep`` let the benchmark run the limiter and the backoff on scaled time;
+    ``on_failed_attempt`` hears of every attempt that failed with an error the policy retries
+    (the CLI says from it when API Gateway cannot be reached, and how long it tried).
     """
     return ApiGatewayCalls(
         client,
@@ -53,6 +80,8 @@ def guarded_api(
         policy=RetryPolicy(max_attempts=settings.max_attempts),
         deadline=deadline,
         sleep=sleep,
+        clock=clock,
+        on_failed_attempt=on_failed_attempt,
     )
 
 
@@ -75,17 +104,20 @@ def run_scan(
     *,
     now: datetime,
     on_plan: Callable[[PlanScan, int, int], None] | None = None,
+    target: Target | None = None,
 ) -> ScanResult:
-    return scan_account(api, now=now, settings=settings, on_plan=on_plan)
+    return scan_account(api, now=now, settings=settings, on_plan=on_plan, target=target)
 
 
 @dataclass(frozen=True)
 class AlertClients:
-    """What alerting talks to: SNS for delivery, DynamoDB for state, and the region for console links."""
+    """What alerting talks to: SNS for delivery, DynamoDB for state, EventBridge for events (with
+    ``EVENT_BUS_NAME``), and the region for console links and ARNs."""
 
     sns: SNSClient
     dynamodb: DynamoDBClient
     region: str
+    events: EventBridgeClient | None = None
 
 
 @dataclass(frozen=True)
@@ -95,10 +127,15 @@ class RunReport:
     alerts: AlertReport | None = None
     #: Why the metrics could not be published (after botocore's retries), if they could not.
     publish_error: str | None = None
+    #: The keys that got per-key metrics (``KEY_METRICS``), and how many more qualified.
+    metric_keys: MetricKeys | None = None
+    #: Each key's alert levels by (plan id, key id), as the selection and the records read them.
+    key_levels: Mapping[tuple[str, str], tuple[int, ...]] | None = None
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, records: RecordsWritten | None = None) -> dict[str, Any]:
         """The one summary line a run logs, and what the handler returns."""
         stats = self.result.stats
+        chosen = self.metric_keys
         return {
             "plans": len(self.result.plans),
             "plansScanned": stats.plans_scanned,
@@ -111,16 +148,300 @@ class RunReport:
             "metricRequests": self.published.requests if self.published else 0,
             "metricDatapoints": self.published.datapoints if self.published else 0,
             "metricsPublished": self.publish_error is None,
+            **(
+                {"keysWithMetrics": len(chosen.keys), "keysOverMetricCap": chosen.over_cap}
+                if chosen is not None
+                else {}
+            ),
+            **(records.summary() if records is not None else {}),
             **(self.alerts.summary() if self.alerts is not None else {}),
         }
 
 
+def metric_keys(
+    settings: Settings, result: ScanResult, levels: Mapping[tuple[str, str], tuple[int, ...]] | None = None
+) -> MetricKeys:
+    """The keys ``KEY_METRICS`` gives per-key metrics (:mod:`quota_monitor.publish.selection`)."""
+    return choose_keys(
+        result, settings.key_metrics, key_levels(result, settings.levels) if levels is None else levels
+    )
+
+
 def publish_metrics(
-    cloudwatch: CloudWatchClient, settings: Settings, result: ScanResult, *, alerts: AlertReport | None = None
+    cloudwatch: CloudWatchClient,
+    settings: Settings,
+    result: ScanResult,
+    *,
+    alerts: AlertReport | None = None,
+    chosen: MetricKeys | None = None,
+    health: ScanResult | bool = True,
 ) -> PublishReport:
-    """Per-key metrics for the keys ``KEY_METRICS`` selects; plan roll-ups and health always whole."""
-    keys = select_keys(result.keys, settings.key_metrics)
-    return publish(cloudwatch, settings.namespace, iter_metric_data(result, keys, alerts=alerts))
+    """Per-key metrics for the keys ``KEY_METRICS`` selects (``chosen``, when already known), the plan
+    roll-ups unless ``auto``, and the health metrics (``health``: of ``result``, of every target's
+    together, or none; :func:`~quota_monitor.publish.metrics.iter_metric_data`)."""
+    selection = settings.key_metrics
+    chosen = metric_keys(settings, result) if chosen is None else chosen
+    data = iter_metric_data(
+        result,
+        chosen.keys,
+        alerts=alerts,
+        key_metrics=AUTO_KEY_METRICS if selection.auto else PER_KEY_METRICS,
+        plan_rollups=selection.plan_rollups,
+        health=health,
+    )
+    return publish(cloudwatch, settings.namespace, data)
+
+
+def records(report: RunReport, settings: Settings) -> Iterator[str]:
+    """The run's records (:mod:`quota_monitor.publish.records`): a line per key, then per plan."""
+    result = report.result
+    levels = report.key_levels if report.key_levels is not None else key_levels(result, settings.levels)
+    chosen = report.metric_keys if report.metric_keys is not None else metric_keys(settings, result, levels)
+    return record_lines(
+        result,
+        levels=levels,
+        with_metrics=chosen.pairs(),
+        forecast_settings=settings.alerts.forecast if settings.alerts is not None else settings.forecast,
+        default_levels=settings.levels,
+    )
+
+
+def _publish_target(
+    cloudwatch: CloudWatchClient,
+    settings: Settings,
+    result: ScanResult,
+    *,
+    alerts: AlertReport | None = None,
+    health: ScanResult | bool = False,
+) -> RunReport:
+    """One target's per-key (and per-plan) metrics, with health metrics (:func:`publish_metrics`)."""
+    levels = key_levels(result, settings.levels)
+    chosen = metric_keys(settings, result, levels)
+    published = publish_metrics(cloudwatch, settings, result, alerts=alerts, chosen=chosen, health=health)
+    return RunReport(
+        result=result,
+        published=published,
+        publish_error=None if published.complete else published.describe_failure(),
+        metric_keys=chosen,
+        key_levels=levels,
+    )
+
+
+@dataclass(frozen=True)
+class TargetScan:
+    """One target's scan, and its CloudWatch client (None when the target could not be reached)."""
+
+    target: Target
+    result: ScanResult
+    cloudwatch: CloudWatchClient | None
+    #: Credentials or region refused in this target (raised when every target failed so).
+    configuration_error: BaseException | None = None
+
+
+def scan_targets(
+    settings: Settings,
+    accesses: Sequence[TargetAccess],
+    *,
+    now: datetime,
+    deadline: Callable[[], bool] | None = None,
+    on_plan: Callable[[Target, PlanScan, int, int], None] | None = None,
+    on_failed_attempt: Callable[[FailedAttempt], None] | None = None,
+) -> list[TargetScan]:
+    """Every target's scan, all at once (each has its own control-plane budget and rate limiter).
+
+    A target that cannot be reached (its role cannot be assumed, its region is not enabled, its
+    credentials are refused) fails alone: a :class:`ScanFailure` of resource ``target``. When every
+    target failed for credentials or region, the first error is raised, as a one-target run does.
+
+    ``APIGATEWAY_MAX_CONCURRENCY`` is shared by the targets, at least 2 each: a target's rate limit,
+    not its workers, sets its pace (2 reach the floor at 5 calls a second), and each plan in flight
+    holds its GetUsage pages in memory (docs/benchmarks.md, "Every region at once").
+    """
+    scan_settings = settings.scan
+    if len(accesses) > 1:
+        workers = max(MIN_WORKERS_A_TARGET, math.ceil(scan_settings.max_workers / len(accesses)))
+        scan_settings = replace(scan_settings, max_workers=workers)
+
+    def one(access: TargetAccess) -> TargetScan:
+        target = access.target
+        try:
+            clients = access.connect()
+            api = guarded_api(
+                clients.apigateway, scan_settings, deadline=deadline, on_failed_attempt=on_failed_attempt
+            )
+            progress = None if on_plan is None else partial(on_plan, target)
+            result = scan_account(api, now=now, settings=scan_settings, on_plan=progress, target=target)
+        except (ClientError, BotoCoreError) as error:
+            cause, message = describe_error(error)
+            failure = ScanFailure("target", None, None, cause, message, target=target)
+            empty = ScanResult(now, (), (), (failure,), ScanStats(), target=target)
+            return TargetScan(target, empty, None, error if is_configuration_error(error) else None)
+        return TargetScan(target, result, clients.cloudwatch)
+
+    if not accesses:
+        return []
+    with ThreadPoolExecutor(max_workers=len(accesses)) as pool:
+        scans = list(pool.map(one, accesses))
+    refused = [scan.configuration_error for scan in scans if scan.configuration_error is not None]
+    if len(refused) == len(scans):
+        raise refused[0]
+    return scans
+
+
+def combined(scans: Sequence[ScanResult], now: datetime) -> ScanResult:
+    """Every target's scan as one: what the health metrics count, and what the CLI shows. The targets
+    are scanned at the same time, so the scan's duration is the longest target's. Equal ids in two
+    targets stay two plans, two keys (each carries its target); the alerts and the records read each
+    target's result on its own."""
+    stats = ScanStats(
+        plans_scanned=sum(scan.stats.plans_scanned for scan in scans),
+        keys_scanned=sum(scan.stats.keys_scanned for scan in scans),
+        usage_pages=sum(scan.stats.usage_pages for scan in scans),
+        api_calls=sum(scan.stats.api_calls for scan in scans),
+        throttles=sum(scan.stats.throttles for scan in scans),
+        duration_seconds=max((scan.stats.duration_seconds for scan in scans), default=0.0),
+    )
+    if len(scans) == 1:
+        return scans[0]
+    return ScanResult(
+        now,
+        tuple(plan for scan in scans for plan in scan.plans),
+        tuple(key for scan in scans for key in scan.keys),
+        tuple(failure for scan in scans for failure in scan.failures),
+        stats,
+        api_keys={key_id: key for scan in scans for key_id, key in scan.api_keys.items()},
+        period_mismatches=tuple(mismatch for scan in scans for mismatch in scan.period_mismatches),
+    )
+
+
+@dataclass(frozen=True)
+class FleetReport:
+    """A run over every target: a :class:`RunReport` each (in target order), the alerts of all."""
+
+    runs: tuple[RunReport, ...]
+    alerts: AlertReport | None = None
+    #: The health metrics, when they went apart from every target's (the monitor's own region is
+    #: not one of ``REGIONS``).
+    health: PublishReport | None = None
+    #: Why the health metrics could not be published, if they could not.
+    health_error: str | None = None
+
+    @property
+    def results(self) -> tuple[ScanResult, ...]:
+        return tuple(run.result for run in self.runs)
+
+    @property
+    def failures(self) -> tuple[ScanFailure, ...]:
+        return tuple(failure for run in self.runs for failure in run.result.failures)
+
+    @property
+    def several(self) -> bool:
+        return len(self.runs) > 1
+
+    def summary(self, records: RecordsWritten | None = None) -> dict[str, Any]:
+        """The run summary: totals over every target (with one target, exactly :meth:`RunReport.summary`)."""
+        if not self.several:
+            return replace(self.runs[0], alerts=self.alerts).summary(records)
+        totals: dict[str, Any] = {}
+        for run in self.runs:
+            for name, value in run.summary().items():
+                if name == "durationSeconds":
+                    totals[name] = max(totals.get(name, 0.0), value)
+                elif isinstance(value, bool):
+                    totals[name] = totals.get(name, True) and value
+                else:
+                    totals[name] = totals.get(name, 0) + value
+        totals["metricsPublished"] = totals.get("metricsPublished", True) and self.health_error is None
+        return {
+            "targets": len(self.runs),
+            "targetsFailed": sum(1 for run in self.runs if _unreachable(run.result)),
+            **totals,
+            **(records.summary() if records is not None else {}),
+            **(self.alerts.summary() if self.alerts is not None else {}),
+        }
+
+
+def _unreachable(result: ScanResult) -> bool:
+    return any(failure.resource in ("target", "usage-plans") for failure in result.failures)
+
+
+def run_targets(
+    settings: Settings,
+    accesses: Sequence[TargetAccess],
+    *,
+    now: datetime,
+    health_cloudwatch: Callable[[], CloudWatchClient],
+    deadline: Callable[[], bool] | None = None,
+    alert_clients: AlertClients | None = None,
+    claim_until: datetime | None = None,
+    on_alert: Callable[[AlertMessage], None] | None = None,
+) -> FleetReport:
+    """Scan every target, alert on all of them, then each target's metrics to its own CloudWatch.
+
+    The health metrics count every target together and go to the monitor's own account and region:
+    with the home target's metrics when it is one of the targets (one batch set, as a one-target run),
+    else on their own through ``health_cloudwatch``. A target whose metrics could not be published is
+    a ``ScanErrors`` failure of its own; the run fails only when the health metrics could not be.
+    """
+    scans = scan_targets(settings, accesses, now=now, deadline=deadline)
+    results = [scan.result for scan in scans]
+    alerts: AlertReport | None = None
+    if settings.alerts is not None and alert_clients is not None:
+        alerts = run_alerts(
+            results,
+            settings.alerts,
+            store=AlertStateStore(alert_clients.dynamodb, settings.alerts.table_name),
+            sns=alert_clients.sns,
+            now=now,
+            claim_until=claim_until or now + DEFAULT_CLAIM_LEASE,
+            region=alert_clients.region,
+            events=alert_clients.events,
+            on_message=on_alert,
+        )
+    return publish_targets(settings, scans, now=now, alerts=alerts, health_cloudwatch=health_cloudwatch)
+
+
+def publish_targets(
+    settings: Settings,
+    scans: Sequence[TargetScan],
+    *,
+    now: datetime,
+    health_cloudwatch: Callable[[], CloudWatchClient],
+    alerts: AlertReport | None = None,
+) -> FleetReport:
+    """Each target's metrics to its own CloudWatch, and the health metrics of all of them to the
+    monitor's own (:func:`run_targets`)."""
+    home = next((scan for scan in scans if scan.target.home and scan.cloudwatch is not None), None)
+    # Every other target first, so that the health metrics count the targets whose metrics failed.
+    by_target: dict[Target, RunReport] = {}
+    for scan in scans:
+        if scan is home:
+            continue
+        if scan.cloudwatch is None:
+            by_target[scan.target] = RunReport(result=scan.result, published=None)
+            continue
+        run = _publish_target(scan.cloudwatch, settings, scan.result, alerts=alerts)
+        if run.publish_error is not None:
+            failure = ScanFailure(
+                "target", None, None, "MetricsNotPublished", run.publish_error, target=scan.target
+            )
+            run = replace(run, result=replace(run.result, failures=(*run.result.failures, failure)))
+        by_target[scan.target] = run
+    others = [run.result for run in by_target.values()]
+    if home is not None and home.cloudwatch is not None:
+        health = combined([home.result, *others], now)
+        by_target[home.target] = _publish_target(
+            home.cloudwatch, settings, home.result, alerts=alerts, health=health
+        )
+        return FleetReport(tuple(by_target[scan.target] for scan in scans), alerts)
+    health = combined(others, now)
+    published = publish(health_cloudwatch(), settings.namespace, health_metric_data(health, now, alerts))
+    return FleetReport(
+        tuple(by_target[scan.target] for scan in scans),
+        alerts,
+        health=published,
+        health_error=None if published.complete else published.describe_failure(),
+    )
 
 
 def run_once(
@@ -133,14 +454,16 @@ def run_once(
     alert_clients: AlertClients | None = None,
     claim_until: datetime | None = None,
     on_alert: Callable[[AlertMessage], None] | None = None,
+    target: Target | None = None,
 ) -> RunReport:
-    """Scan, then alerts (when configured), then the metrics, alert counts included, in one batch set.
+    """Scan, then alerts (when configured), then the metrics, alert counts included, in one batch set:
+    one target, given its clients (``target`` says which, when known).
 
     Alerts are evaluated whatever happens to the metrics, and the metrics are published whatever
     happens to the alerts: each failure is reported in the :class:`RunReport`, not raised.
     """
     api = guarded_api(apigateway, settings.scan, deadline=deadline)
-    result = run_scan(api, settings.scan, now=now)
+    result = run_scan(api, settings.scan, now=now, target=target)
     alerts: AlertReport | None = None
     if settings.alerts is not None and alert_clients is not None:
         alerts = run_alerts(
@@ -151,12 +474,8 @@ def run_once(
             now=now,
             claim_until=claim_until or now + DEFAULT_CLAIM_LEASE,
             region=alert_clients.region,
+            events=alert_clients.events,
             on_message=on_alert,
         )
-    published = publish_metrics(cloudwatch, settings, result, alerts=alerts)
-    return RunReport(
-        result=result,
-        published=published,
-        alerts=alerts,
-        publish_error=None if published.complete else published.describe_failure(),
-    )
+    report = _publish_target(cloudwatch, settings, result, alerts=alerts, health=True)
+    return replace(report, alerts=alerts)

@@ -71,6 +71,14 @@ class Throttled(SandboxError):  # noqa: N818 - AWS's error name
         return {"Retry-After": str(self.retry_after)}
 
 
+class UnrecognizedClient(SandboxError):  # noqa: N818 - AWS's error name
+    """403: credentials the endpoint does not know; also what an opt-in region the account has not
+    enabled answers."""
+
+    status = 403
+    code = "UnrecognizedClientException"
+
+
 class InternalFailure(SandboxError):  # noqa: N818 - AWS's error name
     status = 500
     code = "InternalFailure"

@@ -1,6 +1,6 @@
 """Everything the monitor talks to, on loopback: the sandbox for API Gateway, moto for the rest.
 
-moto serves CloudWatch, SNS, SQS, DynamoDB and Secrets Manager; it has no GetUsage and does not
+moto serves CloudWatch, SNS, SQS, DynamoDB, EventBridge and Secrets Manager; it has no GetUsage and does not
 page usage plans, which is why the sandbox exists
 (docs/aws-behaviour.md#botocore-and-moto-behaviour-found-here). :meth:`LocalCloud.env` gives the standard
 boto3 settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_API_GATEWAY``, fake credentials, a region) that point
@@ -10,9 +10,11 @@ any boto3 client, and the Lambda handler, at both.
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import logging
 import threading
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -21,19 +23,25 @@ from typing import TYPE_CHECKING, Any
 from apigw_sandbox.server import AccountThrottle, SandboxServer
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from apigw_sandbox.account import SandboxAccount
 
 REGION = "us-east-1"
 
 
-def _atomic_moto_server() -> Any:
-    """moto's threaded server, serving one request at a time.
+def _atomic_moto_server(refused_roles: set[str]) -> Any:
+    """moto's threaded server, serving one request at a time, and refusing to let anyone assume the
+    roles in ``refused_roles``.
 
     AWS applies each request to one item atomically: a DynamoDB ``UpdateItem`` with a
     ``ConditionExpression`` checks and writes as one step, which is what the alert claims rely on.
     moto's backends do not: ``update_item`` reads the item, evaluates the condition and writes
     with no lock, so two concurrent requests can both pass the same condition (seen here: two
     overlapping runs both claiming a key). Serializing requests makes each one atomic, as in AWS.
+
+    moto lets anyone assume any role; AWS refuses a role whose trust policy does not name the caller.
+    A refused role here gets the answer STS gives then: 403 ``AccessDenied``.
     """
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: PLC0415 - heavy
     from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
@@ -49,6 +57,10 @@ def _atomic_moto_server() -> Any:
             lock = threading.Lock()
 
             def one_at_a_time(environ: Any, start_response: Any) -> list[bytes]:
+                refusal = _refused_assume_role(environ, refused_roles)
+                if refusal is not None:
+                    start_response("403 Forbidden", [("Content-Type", "text/xml")])
+                    return [refusal]
                 with lock:
                     return list(app(environ, start_response))
 
@@ -59,6 +71,28 @@ def _atomic_moto_server() -> Any:
             self._server.serve_forever()
 
     return AtomicMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+
+def _refused_assume_role(environ: Any, refused_roles: set[str]) -> bytes | None:
+    """STS's AccessDenied answer when the request assumes a refused role; None for any other request.
+
+    The body is read and put back, so that moto reads the request as it came.
+    """
+    if not refused_roles or "/sts/aws4_request" not in environ.get("HTTP_AUTHORIZATION", ""):
+        return None
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    role = (form.get("RoleArn") or [""])[0]
+    if form.get("Action") != ["AssumeRole"] or role not in refused_roles:
+        return None
+    message = f"User is not authorized to perform: sts:AssumeRole on resource: {role}"
+    return (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+        f"<Code>AccessDenied</Code><Message>{message}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
 
 
 class LocalCloud:
@@ -73,7 +107,10 @@ class LocalCloud:
     ) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.sandbox = SandboxServer(account, throttle=throttle, latency=latency)
-        self._moto = _atomic_moto_server()
+        #: Roles STS refuses to let anyone assume (:meth:`refuse_assume_role`).
+        self.refused_roles: set[str] = set()
+        self._moto = _atomic_moto_server(self.refused_roles)
+        self._accounts_of_keys: dict[str, str] = {}
         self.moto_url = ""
 
     @property
@@ -85,7 +122,31 @@ class LocalCloud:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.moto_url = f"http://{host}:{port}"
+        self.sandbox.account_of = self.account_of
         return self
+
+    def account_of(self, access_key_id: str) -> str:
+        """The account whose credentials these are, as moto's STS knows them (an assumed role's keys
+        belong to the role's account; any other key to moto's default account). The sandbox asks, as
+        API Gateway's endpoints ask IAM, so that a spoke's requests reach the spoke's usage plans."""
+        known = self._accounts_of_keys.get(access_key_id)
+        if known is None:
+            import boto3  # noqa: PLC0415
+
+            sts = boto3.client(
+                "sts",
+                endpoint_url=self.moto_url,
+                region_name=REGION,
+                aws_access_key_id=access_key_id,
+                aws_secret_access_key="unused",  # noqa: S106 - moto reads the key id only
+            )
+            known = str(sts.get_caller_identity()["Account"])
+            self._accounts_of_keys[access_key_id] = known
+        return known
+
+    def refuse_assume_role(self, role_arn: str) -> None:
+        """STS answers AccessDenied to anyone assuming ``role_arn`` (its trust policy names someone else)."""
+        self.refused_roles.add(role_arn)
 
     def stop(self) -> None:
         self.sandbox.stop()
@@ -109,27 +170,64 @@ class LocalCloud:
         }
 
     def reset_moto(self) -> None:
-        """Forget every moto resource (between tests)."""
+        """Forget every moto resource (between tests), and the roles refused."""
+        self.refused_roles.clear()
+        self._accounts_of_keys.clear()
         request = urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST")  # noqa: S310
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback only
             pass
 
     def create_alert_resources(
-        self, *, table_name: str = "quota-alert-state", topic_name: str = "quota-alerts"
+        self,
+        *,
+        table_name: str = "quota-alert-state",
+        topic_name: str = "quota-alerts",
+        routes: Sequence[str] = (),
+        events: EventPattern | None = None,
     ) -> AlertResources:
-        """The alert state table, the alert topic and an SQS inbox subscribed to it, in moto."""
+        """The alert state table, the alert topic and an SQS inbox subscribed to it, in moto; for
+        each route in ``routes``, a topic of its own with its own inbox (``ALERT_ROUTES``); and with
+        ``events``, an EventBridge bus whose rule sends matching events to an SQS queue
+        (``EVENT_BUS_NAME``)."""
         self.client("dynamodb").create_table(
             TableName=table_name,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
+        default = self.create_topic_with_inbox(topic_name)
+        return AlertResources(
+            self,
+            topic_arn=default.topic_arn,
+            table_name=table_name,
+            queue_url=default.queue_url,
+            routes={route: self.create_topic_with_inbox(f"{topic_name}-{route}") for route in routes},
+            events=self.create_bus_with_queue(events) if events is not None else None,
+        )
+
+    def create_bus_with_queue(self, pattern: EventPattern) -> EventInbox:
+        """An EventBridge bus (moto's; ``default`` is there already) with one rule that sends the events
+        matching ``pattern`` to an SQS queue, as a user's rule would."""
+        events, sqs = self.client("events"), self.client("sqs")
+        if pattern.bus != "default":
+            events.create_event_bus(Name=pattern.bus)
+        queue_url = sqs.create_queue(QueueName=f"{pattern.bus}-events")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        rule = f"{pattern.bus}-to-queue"
+        events.put_rule(Name=rule, EventBusName=pattern.bus, EventPattern=json.dumps(pattern.pattern))
+        events.put_targets(Rule=rule, EventBusName=pattern.bus, Targets=[{"Id": "queue", "Arn": queue_arn}])
+        return EventInbox(self, bus=pattern.bus, queue_url=queue_url)
+
+    def create_topic_with_inbox(self, topic_name: str) -> TopicInbox:
+        """An SNS topic and an SQS queue subscribed to it, in moto."""
         sns, sqs = self.client("sns"), self.client("sqs")
         topic_arn = sns.create_topic(Name=topic_name)["TopicArn"]
         queue_url = sqs.create_queue(QueueName=f"{topic_name}-inbox")["QueueUrl"]
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=attributes["QueueArn"])
-        return AlertResources(self, topic_arn=topic_arn, table_name=table_name, queue_url=queue_url)
+        return TopicInbox(topic_arn, queue_url)
 
     def client(self, service: str, **kwargs: Any) -> Any:
         import boto3  # noqa: PLC0415
@@ -171,34 +269,85 @@ def invoke_handler(
     return module.handler(event, context or LambdaContextStandIn())
 
 
+@dataclass(frozen=True)
+class EventPattern:
+    """A bus, and the event pattern of the rule that sends its events to a queue."""
+
+    bus: str
+    pattern: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EventInbox:
+    """An EventBridge bus and the SQS queue its rule sends events to."""
+
+    cloud: LocalCloud
+    bus: str
+    queue_url: str
+
+    def received(self) -> list[dict[str, Any]]:
+        """Every event the rule delivered so far (drained), as EventBridge delivers them."""
+        return drain(self.cloud, self.queue_url)
+
+
+@dataclass(frozen=True)
+class TopicInbox:
+    """An SNS topic and the SQS queue subscribed to it."""
+
+    topic_arn: str
+    queue_url: str
+
+
+def drain(cloud: LocalCloud, queue_url: str) -> list[dict[str, Any]]:
+    """Every message in an SQS queue so far, bodies parsed as JSON; the queue is left empty."""
+    sqs = cloud.client("sqs")
+    out: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return out
+        for message in batch:
+            out.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
 @dataclass
 class AlertResources:
-    """The alert topic, state table and SQS inbox of a :class:`LocalCloud`."""
+    """The alert topic, state table and SQS inbox of a :class:`LocalCloud`, and the routes' topics."""
 
     cloud: LocalCloud
     topic_arn: str
     table_name: str
     queue_url: str
+    routes: dict[str, TopicInbox] = field(default_factory=dict)
+    events: EventInbox | None = None
 
     def env(self, **extra: str) -> dict[str, str]:
         """The monitor's alert settings for these resources, with ``extra`` settings."""
-        return {"ALERT_TOPIC_ARN": self.topic_arn, "ALERT_TABLE_NAME": self.table_name, **extra}
+        routes = {"ALERT_ROUTES": json.dumps(self.route_topics())} if self.routes else {}
+        bus = {"EVENT_BUS_NAME": self.events.bus} if self.events is not None else {}
+        return {
+            "ALERT_TOPIC_ARN": self.topic_arn,
+            "ALERT_TABLE_NAME": self.table_name,
+            **routes,
+            **bus,
+            **extra,
+        }
 
-    def received(self) -> list[dict[str, Any]]:
-        """Every message delivered to the inbox so far (drained): SNS envelopes, ``Message`` parsed."""
-        sqs = self.cloud.client("sqs")
-        out: list[dict[str, Any]] = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return out
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                envelope["Message"] = json.loads(envelope["Message"])
-                out.append(envelope)
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    def route_topics(self) -> dict[str, str]:
+        """``ALERT_ROUTES``: route name -> topic ARN."""
+        return {route: inbox.topic_arn for route, inbox in self.routes.items()}
+
+    def received(self, route: str | None = None) -> list[dict[str, Any]]:
+        """Every message delivered to the default topic's inbox (or ``route``'s) so far, drained: SNS
+        envelopes, ``Message`` parsed."""
+        queue_url = self.queue_url if route is None else self.routes[route].queue_url
+        envelopes = drain(self.cloud, queue_url)
+        for envelope in envelopes:
+            envelope["Message"] = json.loads(envelope["Message"])
+        return envelopes
 
     def items(self) -> dict[str, dict[str, Any]]:
-        """The state table's items by ``pk``."""
-        items = self.cloud.client("dynamodb").scan(TableName=self.table_name)["Items"]
-        return {item["pk"]["S"]: item for item in items}
+        """The state table's items by ``pk``: every page (a Scan page holds at most 1 MB)."""
+        pages = self.cloud.client("dynamodb").get_paginator("scan").paginate(TableName=self.table_name)
+        return {item["pk"]["S"]: item for page in pages for item in page["Items"]}

@@ -114,6 +114,9 @@ DEMO_KEY_NAMES = (
     "xr-viewer",
 )
 
+#: The demo key tagged ``quota-monitor:metrics=always``: a quiet key that keeps its per-key metrics.
+DEMO_ALWAYS_METRICS_KEY = "partner-portal"
+
 #: Keys the demo puts near or over quota: (plan, index in plan) -> utilization today.
 DEMO_HOT_KEYS = {
     ("free", 0): 100.0,
@@ -125,9 +128,16 @@ DEMO_HOT_KEYS = {
 }
 
 
+#: The demo's gold plan is routed: its alerts go to a topic of their own (quota-monitor:route).
+DEMO_ROUTE_TAG = "quota-monitor:route"
+DEMO_ROUTE = "partners"
+
+
 def seed_demo_account(account: SandboxAccount, *, seed: int = 7) -> SeededAccount:
     """About 50 keys over plans with DAY, WEEK and MONTH quotas and one without, some near or
-    over quota, one extended above its limit with UpdateUsage, and threshold tags on a plan and a key.
+    over quota, one extended above its limit with UpdateUsage, threshold tags on a plan and a key,
+    the gold plan routed to the ``partners`` route, and one quiet key tagged to keep its per-key
+    metrics.
     """
     rng = random.Random(seed)
     seeded = SeededAccount()
@@ -136,11 +146,15 @@ def seed_demo_account(account: SandboxAccount, *, seed: int = 7) -> SeededAccoun
         tags = {"team": "platform"}
         if plan_name == "pro":
             tags["quota-monitor:thresholds"] = "75/90/100"
+        if plan_name == "gold":
+            tags = {"team": "partners", DEMO_ROUTE_TAG: DEMO_ROUTE}
         plan_id = account.create_usage_plan(plan_name, limit=limit, period=period, tags=tags)
         seeded.plans[plan_name] = plan_id
         for index in range(key_count):
             name = next(names)
             key_tags = {"quota-monitor:thresholds": "50 75 95"} if name == "billing-client" else {}
+            if name == DEMO_ALWAYS_METRICS_KEY:
+                key_tags = {"quota-monitor:metrics": "always"}
             key_id = account.create_api_key(name, tags=key_tags)
             account.attach_key(plan_id, key_id)
             if limit is None:
@@ -158,6 +172,25 @@ def seed_demo_account(account: SandboxAccount, *, seed: int = 7) -> SeededAccoun
     seeded.keys[seeded.keys.index(extended)] = SeededKey(
         extended.plan_id, extended.key_id, extended.name, 0.0
     )
+    return seeded
+
+
+#: The demo's second region: a plan of its own there, one key over its first level.
+DEMO_SECOND_REGION = "eu-west-1"
+DEMO_SECOND_REGION_KEYS = (("eu-mobile-app", 91.0), ("eu-partner-sync", 35.0), ("eu-reports", 12.5))
+
+
+def seed_second_region(account: SandboxAccount, *, seed: int = 11) -> SeededAccount:
+    """The same company's API in a second region: one plan, three keys, one of them hot."""
+    rng = random.Random(seed)
+    seeded = SeededAccount()
+    plan_id = account.create_usage_plan("eu-standard", limit=50_000, period="MONTH", tags={"team": "eu"})
+    seeded.plans["eu-standard"] = plan_id
+    for name, utilization in DEMO_SECOND_REGION_KEYS:
+        key_id = account.create_api_key(name)
+        account.attach_key(plan_id, key_id)
+        seed_key_usage(account, plan_id, key_id, utilization=utilization, rng=rng)
+        seeded.keys.append(SeededKey(plan_id, key_id, name, utilization))
     return seeded
 
 

@@ -51,14 +51,45 @@ from apigw_sandbox.account import (
     SandboxKey,
     SandboxPlan,
     Throttled,
+    UnrecognizedClient,
 )
 from apigw_sandbox.faults import Fault, FaultInjector, Intervention, InvalidFault
 
-__all__ = ["AccountThrottle", "Reply", "Request", "SandboxApi", "SandboxServer", "ServedUsage", "Throttled"]
+__all__ = [
+    "DEFAULT_ACCOUNT_ID",
+    "AccountThrottle",
+    "Reply",
+    "Request",
+    "SandboxApi",
+    "SandboxServer",
+    "ServedUsage",
+    "Tenant",
+    "Throttled",
+    "signed_for",
+]
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 500
 CONTROL_PREFIX = "/_sandbox"
+#: The account of credentials nobody mapped to another (moto's default account, too).
+DEFAULT_ACCOUNT_ID = "123456789012"
+#: ``Credential=<access key id>/<date>/<region>/<service>/aws4_request`` in a SigV4 Authorization header.
+_CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/\d{8}/(?P<region>[a-z0-9-]+)/")
+
+
+def signed_for(authorization: str | None) -> tuple[str | None, str | None]:
+    """(access key id, region) from a SigV4 ``Authorization`` header, as AWS endpoints read it."""
+    match = _CREDENTIAL.search(authorization or "")
+    return (match.group("key"), match.group("region")) if match else (None, None)
+
+
+@dataclass
+class Tenant:
+    """One account in one region: its usage plans and keys, and its own control-plane budget."""
+
+    account: SandboxAccount
+    api: SandboxApi
+    throttle: AccountThrottle | None = None
 
 
 class AccountThrottle:
@@ -90,6 +121,9 @@ class Request:
     query: dict[str, str]
     #: The ids in the path: ``plan``, ``key``.
     params: dict[str, str] = field(default_factory=dict)
+    #: Whose account and which region the request was for (its SigV4 credentials and scope).
+    account_id: str = ""
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -341,6 +375,16 @@ class SandboxServer:
         self.account = account or SandboxAccount()
         self.api = SandboxApi(self.account)
         self.throttle = throttle
+        #: Accounts served for one account id and region (:meth:`add_account`); any other request is
+        #: served from :attr:`account`.
+        self.tenants: dict[tuple[str, str], Tenant] = {}
+        #: Regions that answer as an opt-in region the account has not enabled.
+        self.disabled_regions: set[str] = set()
+        #: Access key id -> account id, for credentials of another account (assumed roles);
+        #: unset, every request is the default account's.
+        self.account_of: Callable[[str], str] | None = None
+        #: API calls by (account id, region, operation).
+        self.calls_by_target: Counter[tuple[str, str, str]] = Counter()
         self.latency = latency
         self.fault_hooks: list[FaultHook] = []
         #: Faults injected by kind, operation and probability (:mod:`apigw_sandbox.faults`).
@@ -381,18 +425,35 @@ class SandboxServer:
         self.stop()
 
     def use_account(self, account: SandboxAccount) -> None:
-        """Serve another account from now on (tests share one server); counters and faults reset."""
+        """Serve another account from now on (tests share one server); counters, faults and the
+        accounts of other ids and regions reset."""
         with self._lock:
             self.account = account
             self.api = SandboxApi(account)
             self.fault_hooks.clear()
             self.throttle = None
+            self.tenants.clear()
+            self.disabled_regions.clear()
         self.faults.reset()
         self.reset_counters()
+
+    def add_account(
+        self,
+        account: SandboxAccount,
+        *,
+        region: str,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        throttle: AccountThrottle | None = None,
+    ) -> None:
+        """Serve ``account`` to requests signed for ``region`` with credentials of ``account_id``, with
+        its own budget (``throttle``), as API Gateway keeps each account and region apart."""
+        with self._lock:
+            self.tenants[account_id, region] = Tenant(account, SandboxApi(account), throttle)
 
     def reset_counters(self) -> None:
         with self._lock:
             self.calls.clear()
+            self.calls_by_target.clear()
             self.throttled = 0
             self.requests.clear()
             self.served.clear()
@@ -416,7 +477,20 @@ class SandboxServer:
     def _record(self, request: Request) -> None:
         with self._lock:
             self.calls[request.operation] += 1
+            self.calls_by_target[request.account_id, request.region, request.operation] += 1
             self.requests.append(request)
+
+    def _signer(self, authorization: str | None) -> tuple[str, str]:
+        key, region = signed_for(authorization)
+        account_id = DEFAULT_ACCOUNT_ID
+        if key is not None and self.account_of is not None:
+            account_id = self.account_of(key)
+        return account_id, region or ""
+
+    def _tenant(self, request: Request) -> Tenant:
+        with self._lock:
+            found = self.tenants.get((request.account_id, request.region))
+            return found if found is not None else Tenant(self.account, self.api, self.throttle)
 
     def _latency(self) -> None:
         low, high = self.latency
@@ -425,8 +499,8 @@ class SandboxServer:
                 delay = self._rng.uniform(low, high)
             time.sleep(delay)
 
-    def dispatch(self, method: str, raw_path: str, body: bytes) -> Reply:
-        """Serve one HTTP request."""
+    def dispatch(self, method: str, raw_path: str, body: bytes, authorization: str | None = None) -> Reply:
+        """Serve one HTTP request; ``authorization`` (its SigV4 header) says whose account and region."""
         split = urlsplit(raw_path)
         path = split.path.rstrip("/") or "/"
         query = {name: values[-1] for name, values in parse_qs(split.query, keep_blank_values=True).items()}
@@ -436,19 +510,24 @@ class SandboxServer:
             match = route.pattern.match(path)
             if match and route.method == method:
                 params = {name: unquote(value) for name, value in match.groupdict().items()}
-                request = Request(route.operation, method, path, query, params)
+                account_id, region = self._signer(authorization)
+                request = Request(route.operation, method, path, query, params, account_id, region)
                 break
         else:
             return _error(NotFound(f"No operation for {method} {path}"))
         self._record(request)
         self._latency()
+        if request.region in self.disabled_regions:
+            # What an endpoint of an opt-in region the account has not enabled answers.
+            return _error(UnrecognizedClient("The security token included in the request is invalid."))
         try:
             return self._serve_api(request, query, body)
         except SandboxError as error:
             return _error(error)
 
     def _serve_api(self, request: Request, query: dict[str, str], body: bytes) -> Reply:
-        self._admit()
+        tenant = self._tenant(request)
+        self._admit(tenant.throttle)
         transforms = []
         for hook in self.fault_hooks:
             outcome = hook(request)
@@ -456,7 +535,7 @@ class SandboxServer:
                 return Reply(*outcome)
             if callable(outcome):
                 transforms.append(outcome)
-        interventions = self.faults.intercept(request, self.account)
+        interventions = self.faults.intercept(request, tenant.account)
         for intervention in interventions:
             if intervention.error is not None:
                 raise intervention.error
@@ -466,7 +545,7 @@ class SandboxServer:
         shift = sum(intervention.position_shift for intervention in interventions)
         if shift and "position" in query:
             query = {**query, "position": _shift_position(query["position"], shift)}
-        response = self.api.handle(request.operation, request.params, query, body)
+        response = tenant.api.handle(request.operation, request.params, query, body)
         payload = _apply(interventions, json.dumps(response).encode())
         for transform in transforms:
             payload = transform(payload)
@@ -475,11 +554,11 @@ class SandboxServer:
             served = _served_usage(request.params["plan"], response, payload)
         return Reply(200, {"Content-Type": "application/json"}, payload, hold=hold, served=served)
 
-    def _admit(self) -> None:
-        if self.throttle is None:
+    def _admit(self, throttle: AccountThrottle | None) -> None:
+        if throttle is None:
             return
         try:
-            self.throttle.admit()
+            throttle.admit()
         except Throttled:
             with self._lock:
                 self.throttled += 1
@@ -557,7 +636,7 @@ class SandboxServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                reply = server.dispatch(self.command, self.path, body)
+                reply = server.dispatch(self.command, self.path, body, self.headers.get("Authorization"))
                 if reply.hold > 0:
                     server._stopping.wait(reply.hold)
                 if reply.status < 0:  # a fault asked for the connection to be reset

@@ -16,6 +16,7 @@ from quota_monitor import (
     MAX_PAGE_SIZE,
     WEEKDAYS,
     ConfigError,
+    ScanSettings,
     Settings,
     is_configuration_error,
 )
@@ -23,7 +24,22 @@ from quota_monitor import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
+
+#: Every exit code of every command, for ``--help`` (the README has the same table).
+EXIT_CODES = """\
+exit codes:
+  0    done: everything was read (and, with --publish, published)
+  1    something could not be read: the usage plans (nothing else is printed then), a
+       usage plan or the key listing (the rest is printed), or with --publish the
+       metrics; each failure is named on stderr
+  2    bad arguments or configuration, a --plan or --key that names nothing in the
+       account, or credentials or region missing, expired or refused; nothing is
+       printed on stdout
+  3    scan --fail-above P: some key is at or above P% (those keys are printed);
+       3 wins over 1, since the keys that were read already answer the check
+  141  the reader of stdout went away (| head): the command ends quietly, killed by
+       SIGPIPE like cat or grep (shells report 128+13; Python's subprocess, -13)"""
 
 
 class UsageError(Exception):
@@ -34,6 +50,25 @@ def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("AWS")
     group.add_argument("--profile", help="named profile from your AWS config (default: the default chain)")
     group.add_argument("--region", help="AWS region (default: from your AWS config or AWS_DEFAULT_REGION)")
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "accounts and regions (default: REGIONS and SPOKE_ROLE_ARNS, else the region and account of the "
+        "credentials)"
+    )
+    group.add_argument(
+        "--regions",
+        metavar="R1,R2",
+        help="regions to scan, each with its own API Gateway budget (REGIONS; default: --region)",
+    )
+    group.add_argument(
+        "--role-arn",
+        action="append",
+        metavar="ARN",
+        help="also scan the account of this role, assumed with STS, in every region (repeatable; "
+        "SPOKE_ROLE_ARNS)",
+    )
 
 
 def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +91,17 @@ def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--max-rps", type=max_rps, help="API Gateway calls a second at most (APIGATEWAY_MAX_RPS, default 5)"
+    )
+    add_max_attempts_argument(group)
+
+
+def add_max_attempts_argument(group: argparse._ActionsContainer) -> None:
+    group.add_argument(
+        "--max-attempts",
+        type=max_attempts,
+        metavar="N",
+        help="tries per API Gateway call on throttling, 5xx and network errors, with backoff: "
+        "8 can take about a minute when AWS cannot be reached (APIGATEWAY_MAX_ATTEMPTS, default 8)",
     )
 
 
@@ -95,6 +141,16 @@ def max_rps(text: str) -> float:
     return value
 
 
+def max_attempts(text: str) -> int:
+    """An argparse type checked by the same rule as ``APIGATEWAY_MAX_ATTEMPTS``."""
+    try:
+        # An empty value means "the default" in the environment, but is no value for a flag.
+        return ScanSettings.from_env({"APIGATEWAY_MAX_ATTEMPTS": text.strip() or "-"}).max_attempts
+    except ConfigError as error:
+        allowed = str(error).partition("is not allowed: ")[2]
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: {allowed}") from None
+
+
 def settings_from(args: argparse.Namespace, env: dict[str, str] | None = None) -> Settings:
     """The monitor's environment settings, overridden by the flags given."""
     merged = dict(os.environ if env is None else env)
@@ -103,13 +159,30 @@ def settings_from(args: argparse.Namespace, env: dict[str, str] | None = None) -
         "WEEK_START_DAY": getattr(args, "week_start", None),
         "CROSS_CHECK_PLAN_KEYS": getattr(args, "cross_check_plan_keys", None),
         "APIGATEWAY_MAX_RPS": getattr(args, "max_rps", None),
+        "APIGATEWAY_MAX_ATTEMPTS": getattr(args, "max_attempts", None),
         "METRIC_NAMESPACE": getattr(args, "namespace", None),
+        "REGIONS": getattr(args, "regions", None),
+        "SPOKE_ROLE_ARNS": ",".join(getattr(args, "role_arn", None) or []) or None,
     }
     merged.update({name: str(value) for name, value in overrides.items() if value is not None})
     try:
         return Settings.from_env(merged)
     except ConfigError as error:
-        raise UsageError(str(error)) from None
+        variable = str(error).split("=", 1)[0]
+        flag = FLAGS.get(variable) if overrides.get(variable) is not None else None
+        raise UsageError(f"{flag}: {error}" if flag else str(error)) from None
+
+
+#: The flags that set an environment variable, for errors that name what the user typed.
+FLAGS = {
+    "USAGE_PAGE_SIZE": "--page-size",
+    "WEEK_START_DAY": "--week-start",
+    "APIGATEWAY_MAX_RPS": "--max-rps",
+    "APIGATEWAY_MAX_ATTEMPTS": "--max-attempts",
+    "METRIC_NAMESPACE": "--namespace",
+    "REGIONS": "--regions",
+    "SPOKE_ROLE_ARNS": "--role-arn",
+}
 
 
 def session(args: argparse.Namespace) -> boto3.Session:

@@ -1,19 +1,27 @@
 """``quota-monitor cost``: what the monitor itself costs a month, from one price table.
 
 The estimate is list price, without free tiers (the account's other workloads use them), for
-the monitor's own resources: the Lambda function, its custom metrics (the dominant part: every
-key and metric name is one), the PutMetricData requests, its logs, the alarms and dashboard of
-the stack, the alert-state table, the alert topic and its key, and the schedule. Every number it
-rests on is in :data:`PRICES` or :class:`Usage`, and docs/cost.md explains each.
+the monitor's own resources: the Lambda function, its custom metrics (every metric name and
+dimension value is one), the PutMetricData requests, its logs (the records, a line per key and
+per plan each run), the dashboard's Logs Insights queries, the alarms and dashboard of the stack,
+the alert-state table, the alert topic and its key, and the schedule. Every number it rests on is
+in :data:`PRICES`, the measured constants below or :class:`Usage`, and docs/cost.md explains each.
+
+``--from-scan FILE`` reads a ``quota-monitor scan --json`` output and prices the account as it is:
+its keys and plans, the real share of keys at or above their first alert level, and the bytes of
+its real records (built by the runtime's own record builder from the real names and numbers).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
 import sys
 from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
@@ -22,17 +30,32 @@ from rich.text import Text
 from quota_monitor import (
     ALERT_HEALTH_METRICS,
     ALL_KEYS,
+    AUTO_KEY_METRICS,
+    AUTO_KEYS,
+    CONTRACT_FIELDS,
     DEFAULT_BURST,
     DEFAULT_MAX_RPS,
     HEALTH_METRICS,
+    KEY_RECORD,
     MAX_TOP,
     NO_KEYS,
     PER_KEY_METRICS,
     PER_PLAN_METRICS,
+    PERIOD_TYPES,
+    PLAN_RECORD,
+    RECORD,
+    ForecastSettings,
     KeyMetricsSelection,
+    KeyUsage,
+    ScanResult,
+    ScanStats,
+    Target,
+    level_reached,
     parse_key_metrics,
+    period_containing,
+    record_lines,
 )
-from quota_monitor_cli.common import EXIT_OK, max_rps, run_guarded, whole_number
+from quota_monitor_cli.common import EXIT_OK, UsageError, max_rps, run_guarded, settings_from, whole_number
 from quota_monitor_cli.render import console
 
 if TYPE_CHECKING:
@@ -45,7 +68,7 @@ class Prices:
 
     Gathered in November 2026; docs/cost.md names the source each number was checked against
     (the AWS pricing pages, an AWS whitepaper, dated third-party summaries of the pages) and marks
-    the one assumption (the KMS key). AWS changes prices and they differ by region: check
+    the assumptions. AWS changes prices and they differ by region: check
     aws.amazon.com/<service>/pricing or the AWS Pricing Calculator before quoting. Custom metrics
     are prorated by the hour and billed only for hours with data.
     """
@@ -66,6 +89,7 @@ class Prices:
     lambda_per_million_requests: float = 0.20
     logs_ingest_gb: float = 0.50
     logs_storage_gb_month: float = 0.03
+    logs_insights_gb_scanned: float = 0.005
     dynamodb_per_million_reads: float = 0.125  # on-demand read request units
     dynamodb_per_million_writes: float = 0.625  # on-demand write request units
     sns_per_million_publishes: float = 0.50
@@ -77,18 +101,38 @@ class Prices:
 PRICES = Prices()
 
 HOURS_PER_MONTH = 730  # AWS's convention for a month
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 #: Write request units per alert: a claim and a confirmation, each a transactional write (2 units).
 STATE_WRITE_UNITS_PER_ALERT = 4
 LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one vCPU's worth at 1,769 MB, proportionally below
-#: What the benchmark measured (docs/benchmarks.md) and the duration model builds on: CPU
-#: seconds a run spends apart from API waits (imports and clients, 0.5 s, rounded up for Lambda's
-#: own runtime), and per key (scan 2.1 to 2.6 s and publish 1.4 to 1.5 s for 10,000 keys of 31
-#: days, rounded up).
+#: What the benchmark measured (docs/benchmarks.md) and the duration model builds on: CPU seconds
+#: a run spends apart from API waits (imports and clients, 0.5 s, rounded up for Lambda's own
+#: runtime); per key (the scan, 2.1 to 2.6 s, and the records, about 0.3 s, for 10,000 keys of 31
+#: days, rounded up); and per data point published (1.4 to 1.5 s for 30,606).
 CPU_SECONDS_PER_RUN = 0.7
-CPU_SECONDS_PER_KEY = 0.0004
-#: Bytes of log a run writes: Lambda's START/END/REPORT lines and the one summary line.
-LOG_BYTES_PER_RUN = 2_000
-#: The alert-state item the lead's alert code keeps per key in alert, bytes (an assumption).
+CPU_SECONDS_PER_KEY = 0.0003
+CPU_SECONDS_PER_DATAPOINT = 0.00005
+#: Bytes of a key record and of a plan record, newline included, as a default run over the
+#: benchmark's 10,000 keys wrote them (docs/cost.md, "Measured"). ``--from-scan`` measures yours.
+KEY_RECORD_BYTES = 351
+PLAN_RECORD_BYTES = 316
+#: Bytes of a target record (one per account and region a run, when a run reads more than one).
+TARGET_RECORD_BYTES = 250
+#: CloudWatch Logs counts 26 bytes a log event on top of its message (PutLogEvents' batch size
+#: rule; the model assumes ingestion is billed the same way, which errs high).
+EVENT_OVERHEAD_BYTES = 26
+#: Bytes of log a run writes apart from the records: Lambda's START/END/REPORT lines and the summary.
+LOG_BYTES_PER_RUN = 3_000
+#: The dashboard's Logs Insights widgets (infra/record_views.py), each reading the records window:
+#: the schedule interval and 5 minutes, so at most two runs' logs; one more with several targets.
+RECORD_WIDGETS = 4
+RUNS_A_WIDGET_READS = 2
+#: Dashboard loads and refreshes a day (an assumption: a dashboard open 8 hours on a 5-minute
+#: auto-refresh is 96; people opening it, the rest).
+DASHBOARD_VIEWS_PER_DAY = 200
+#: The stack's default retention of the function's log group (infra/settings.py).
+RETENTION_DAYS = 14
+#: The alert-state item the alert code keeps per key in alert, bytes (an assumption).
 STATE_ITEM_BYTES = 200
 PAGE = 500
 
@@ -105,37 +149,62 @@ class Usage:
     plans: int
     interval_minutes: int = 15
     memory_mb: int = 256
-    key_metrics: KeyMetricsSelection = ALL_KEYS
+    key_metrics: KeyMetricsSelection = AUTO_KEYS
     #: For ``above:P``: the average share of keys at or above P over the month (an assumption).
     share_above: float = 0.10
+    #: For ``auto``: the share of keys at or above their lowest alert level; 1.0, every key hot all
+    #: month, is the worst case, and the default.
+    share_hot: float = 1.0
+    #: Keys of plans with a quota (None: every key), the only ones ``auto`` can select.
+    quota_keys: int | None = None
+    #: The stack runs with alerts, which publish three more health metrics.
+    alert_metrics: bool = True
     #: What the stack creates: 6, or 8 with the Slack webhook forwarder (infra/alarms.py).
     alarms: int = 6
     dashboards: int = 1
+    dashboard_views_per_day: int = DASHBOARD_VIEWS_PER_DAY
+    retention_days: int = RETENTION_DAYS
+    key_record_bytes: float = KEY_RECORD_BYTES
+    plan_record_bytes: float = PLAN_RECORD_BYTES
     alerts_per_month: int = 100
     email_subscribers: int = 1
     max_rps: float = DEFAULT_MAX_RPS
     burst: int = DEFAULT_BURST
+    #: Accounts and regions the monitor reads (``REGIONS`` x accounts); ``keys`` and ``plans`` are
+    #: all of theirs together, spread evenly.
+    targets: int = 1
 
     @property
     def runs_per_month(self) -> float:
         return HOURS_PER_MONTH * 60 / self.interval_minutes
 
     @property
+    def plans_with_keys(self) -> int:
+        return min(self.plans, self.keys)
+
+    @property
     def keys_with_metrics(self) -> float:
         """Keys that get per-key metrics, on average over the month."""
         selection = self.key_metrics
+        if selection.auto:
+            # The cap holds in each target: its metrics are its own account's and region's.
+            quota_keys = self.keys if self.quota_keys is None else self.quota_keys
+            return min(quota_keys * self.share_hot, float(selection.top or MAX_TOP) * self.targets)
         if selection.publishes_all:
             return float(self.keys)
         eligible = self.keys * (self.share_above if selection.above is not None else 1.0)
         return float(min(eligible, selection.top)) if selection.top is not None else eligible
 
     @property
+    def health_metrics(self) -> int:
+        return len(HEALTH_METRICS) + (len(ALERT_HEALTH_METRICS) if self.alert_metrics else 0)
+
+    @property
     def custom_metrics(self) -> float:
-        plans_with_keys = min(self.plans, self.keys)
-        health = len(HEALTH_METRICS) + len(ALERT_HEALTH_METRICS)  # alerts are on in the stack
-        return (
-            len(PER_KEY_METRICS) * self.keys_with_metrics + len(PER_PLAN_METRICS) * plans_with_keys + health
-        )
+        selection = self.key_metrics
+        per_key = len(AUTO_KEY_METRICS if selection.auto else PER_KEY_METRICS)
+        per_plan = len(PER_PLAN_METRICS) * self.plans_with_keys if selection.plan_rollups else 0
+        return per_key * self.keys_with_metrics + per_plan + self.health_metrics
 
     @property
     def billed_metric_fraction(self) -> float:
@@ -147,31 +216,83 @@ class Usage:
         return self.custom_metrics
 
     @property
-    def api_calls_per_run(self) -> int:
-        """The minimum calls (docs/benchmarks.md), keys spread evenly over the plans."""
-        if self.plans == 0:
-            return 1
-        per_plan = math.ceil(self.keys / self.plans)
+    def record_bytes_per_run(self) -> float:
+        """The records of a run as CloudWatch Logs counts them: a line per key and per plan, 26 bytes
+        more each."""
+        targets = self.targets * (TARGET_RECORD_BYTES + EVENT_OVERHEAD_BYTES) if self.targets > 1 else 0
         return (
-            math.ceil(self.plans / PAGE)
-            + max(1, math.ceil(self.keys / PAGE))
-            + self.plans * max(1, math.ceil(per_plan / PAGE))
+            self.keys * (self.key_record_bytes + EVENT_OVERHEAD_BYTES)
+            + self.plans_with_keys * (self.plan_record_bytes + EVENT_OVERHEAD_BYTES)
+            + targets
         )
 
     @property
+    def log_bytes_per_run(self) -> float:
+        return self.record_bytes_per_run + LOG_BYTES_PER_RUN
+
+    @property
+    def insights_bytes_per_refresh(self) -> float:
+        """Bytes one load or refresh of the dashboard scans: each records widget reads at most two runs."""
+        widgets = RECORD_WIDGETS + (1 if self.targets > 1 else 0)
+        return widgets * RUNS_A_WIDGET_READS * self.log_bytes_per_run if self.dashboards else 0.0
+
+    @property
+    def api_calls_per_target(self) -> int:
+        """One target's minimum calls (docs/benchmarks.md), keys spread evenly over the plans."""
+        keys, plans = math.ceil(self.keys / self.targets), math.ceil(self.plans / self.targets)
+        if plans == 0:
+            return 1
+        per_plan = math.ceil(keys / plans)
+        return (
+            math.ceil(plans / PAGE)
+            + max(1, math.ceil(keys / PAGE))
+            + plans * max(1, math.ceil(per_plan / PAGE))
+        )
+
+    @property
+    def api_calls_per_run(self) -> int:
+        return self.api_calls_per_target * self.targets
+
+    @property
     def seconds_per_run(self) -> float:
-        """API floor at the client-side rate, plus the run's CPU work at the memory's share of a vCPU."""
-        floor = max(0, self.api_calls_per_run - self.burst) / self.max_rps
+        """One target's API floor at the client-side rate (the targets are read at the same time),
+        plus the run's CPU work at the memory's share of a vCPU."""
+        floor = max(0, self.api_calls_per_target - self.burst) / self.max_rps
         share = min(1.0, self.memory_mb / LAMBDA_MB_PER_VCPU)
-        return floor + (CPU_SECONDS_PER_RUN + CPU_SECONDS_PER_KEY * self.keys) / share
+        cpu = (
+            CPU_SECONDS_PER_RUN
+            + CPU_SECONDS_PER_KEY * self.keys
+            + CPU_SECONDS_PER_DATAPOINT * self.datapoints_per_run
+        )
+        return floor + cpu / share
+
+    def worst_case(self) -> Usage:
+        """The same account with every key at or above every level all month."""
+        return replace(self, share_hot=1.0, share_above=1.0)
 
 
 @dataclass(frozen=True)
 class LineItem:
     service: str
     item: str
-    quantity: str
+    amount: float
+    unit: str
     monthly: float
+
+    @property
+    def quantity(self) -> str:
+        if self.unit in ("GB", "GB-month"):
+            return f"{self.amount * 1000:,.1f} MB" if self.amount < 1 else f"{self.amount:,.2f} {self.unit}"
+        return f"{self.amount:,.0f} {self.unit}".rstrip()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "item": self.item,
+            "amount": round(self.amount, 6),
+            "unit": self.unit,
+            "usd": round(self.monthly, 6),
+        }
 
 
 @dataclass(frozen=True)
@@ -201,61 +322,225 @@ def estimate(usage: Usage, prices: Prices = PRICES) -> Estimate:
     metric_months = usage.custom_metrics * usage.billed_metric_fraction
     requests = math.ceil(usage.datapoints_per_run / 1000) * runs
     gb_seconds = usage.seconds_per_run * usage.memory_mb / 1024 * runs
-    log_gb = LOG_BYTES_PER_RUN * runs / 1e9
+    ingested_gb = usage.log_bytes_per_run * runs / 1e9
+    stored_gb = usage.log_bytes_per_run * (runs / DAYS_PER_MONTH) * usage.retention_days / 1e9
+    scanned_gb = usage.insights_bytes_per_refresh * usage.dashboard_views_per_day * DAYS_PER_MONTH / 1e9
     state_reads = math.ceil(usage.keys * STATE_ITEM_BYTES / 4096) / 2 * runs  # eventually consistent Scan
     # A claim and a confirmation per alert, in transactions: 2 write units each (quota_monitor.alert.state).
     state_writes = usage.alerts_per_month * STATE_WRITE_UNITS_PER_ALERT
+    hours = f" x {usage.billed_metric_fraction:.0%} of hours" if usage.billed_metric_fraction < 1 else ""
     items = [
         LineItem(
             "CloudWatch",
-            "custom metrics",
-            f"{usage.custom_metrics:,.0f} metrics"
-            + (f" x {usage.billed_metric_fraction:.0%} of hours" if usage.billed_metric_fraction < 1 else ""),
+            f"custom metrics{hours}",
+            usage.custom_metrics,
+            "metrics",
             tiered(metric_months, prices.metric_tiers),
         ),
         LineItem(
             "CloudWatch",
             "PutMetricData requests",
-            f"{requests:,.0f}",
+            requests,
+            "requests",
             requests / 1000 * prices.put_metric_data_per_1000,
         ),
         LineItem(
             "Lambda",
             f"duration ({usage.memory_mb} MB, ~{usage.seconds_per_run:,.0f} s a run)",
-            f"{gb_seconds:,.0f} GB-s",
+            gb_seconds,
+            "GB-s",
             gb_seconds * prices.lambda_gb_second,
         ),
-        LineItem("Lambda", "requests", f"{runs:,.0f}", runs / 1e6 * prices.lambda_per_million_requests),
+        LineItem("Lambda", "requests", runs, "requests", runs / 1e6 * prices.lambda_per_million_requests),
         LineItem(
             "CloudWatch Logs",
-            "ingestion and a month of storage",
-            f"{log_gb * 1000:,.1f} MB",
-            log_gb * (prices.logs_ingest_gb + prices.logs_storage_gb_month),
+            "ingestion: the records and the run's log lines",
+            ingested_gb,
+            "GB",
+            ingested_gb * prices.logs_ingest_gb,
         ),
-        LineItem("CloudWatch", "alarms", f"{usage.alarms}", usage.alarms * prices.alarm_metric_month),
         LineItem(
-            "CloudWatch", "dashboards", f"{usage.dashboards}", usage.dashboards * prices.dashboard_month
+            "CloudWatch Logs",
+            f"storage ({usage.retention_days} days' retention)",
+            stored_gb,
+            "GB-month",
+            stored_gb * prices.logs_storage_gb_month,
         ),
+        LineItem(
+            "CloudWatch Logs",
+            f"Logs Insights: the dashboard's queries ({usage.dashboard_views_per_day} loads a day)",
+            scanned_gb,
+            "GB",
+            scanned_gb * prices.logs_insights_gb_scanned,
+        ),
+        LineItem("CloudWatch", "alarms", usage.alarms, "", usage.alarms * prices.alarm_metric_month),
+        LineItem("CloudWatch", "dashboards", usage.dashboards, "", usage.dashboards * prices.dashboard_month),
         LineItem(
             "DynamoDB",
-            "alert state (on-demand)",
-            f"{state_reads:,.0f} reads, {state_writes:,} writes",
+            "alert state (on-demand reads and writes)",
+            state_reads + state_writes,
+            "requests",
             state_reads / 1e6 * prices.dynamodb_per_million_reads
             + state_writes / 1e6 * prices.dynamodb_per_million_writes,
         ),
         LineItem(
             "SNS",
             "alert publishes and emails",
-            f"{usage.alerts_per_month:,} alerts",
+            usage.alerts_per_month,
+            "alerts",
             usage.alerts_per_month / 1e6 * prices.sns_per_million_publishes
             + usage.alerts_per_month * usage.email_subscribers / 1e5 * prices.sns_email_per_100k,
         ),
-        LineItem("KMS", "customer managed key of the alert topic", "1", prices.kms_key_month),
-        LineItem(
-            "EventBridge Scheduler", "invocations", f"{runs:,.0f}", runs / 1e6 * prices.scheduler_per_million
-        ),
+        LineItem("KMS", "customer managed key of the alert topic", 1, "", prices.kms_key_month),
+        LineItem("EventBridge Scheduler", "invocations", runs, "", runs / 1e6 * prices.scheduler_per_million),
     ]
     return Estimate(usage, items)
+
+
+# -- --from-scan ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScannedAccount:
+    """What a ``quota-monitor scan --json`` file says about an account, for the model."""
+
+    keys: int
+    plans: int
+    quota_keys: int
+    #: Keys at or above their first alert level (the default levels: the file has no tags).
+    hot_keys: int
+    key_record_bytes: float
+    plan_record_bytes: float
+    #: Accounts and regions among the keys.
+    targets: int = 1
+
+    def usage(self, base: Usage) -> Usage:
+        return replace(
+            base,
+            targets=self.targets,
+            keys=self.keys,
+            plans=self.plans,
+            quota_keys=self.quota_keys,
+            share_hot=self.hot_keys / self.quota_keys if self.quota_keys else 0.0,
+            share_above=self.hot_keys / self.keys if self.keys else 0.0,
+            key_record_bytes=self.key_record_bytes,
+            plan_record_bytes=self.plan_record_bytes,
+        )
+
+
+def _bad_item(path: str, index: int, name: str, value: object, allowed: str) -> UsageError:
+    return UsageError(f"{path}: item {index}: {name}={value!r} is not allowed: {allowed}")
+
+
+def _whole(path: str, index: int, row: dict[str, Any], name: str, *, nullable: bool) -> int | None:
+    value = row[name]
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        allowed = "a whole number of at least 0" + (", or null" if nullable else "")
+        raise _bad_item(path, index, name, value, allowed)
+    return value
+
+
+def key_usage_from_json(path: str, index: int, row: object) -> KeyUsage:
+    """One object of ``quota-monitor scan --json`` (README, "Scan your account"), checked."""
+    if not isinstance(row, dict):
+        raise UsageError(f"{path}: item {index} is {type(row).__name__}, not an object of the scan's fields")
+    # accountId and region came with several targets: a file from before has neither.
+    missing = [name for name in CONTRACT_FIELDS if name not in row and name not in ("accountId", "region")]
+    if missing:
+        raise UsageError(
+            f"{path}: item {index} lacks {', '.join(missing)}: use quota-monitor scan --json output"
+        )
+    for name in ("usagePlanId", "usagePlanName", "apiKeyId"):
+        if not isinstance(row[name], str) or not row[name]:
+            raise _bad_item(path, index, name, row[name], "a non-empty string")
+    if row["apiKeyName"] is not None and not isinstance(row["apiKeyName"], str):
+        raise _bad_item(path, index, "apiKeyName", row["apiKeyName"], "a string or null")
+    period = row["period"]
+    if period not in PERIOD_TYPES:
+        raise _bad_item(path, index, "period", period, f"one of {', '.join(PERIOD_TYPES)}")
+    try:
+        start = date.fromisoformat(str(row["periodStart"]))
+    except ValueError:
+        raise _bad_item(path, index, "periodStart", row["periodStart"], "a date, YYYY-MM-DD") from None
+    used = _whole(path, index, row, "used", nullable=False) or 0
+    remaining = _whole(path, index, row, "remaining", nullable=True)
+    limit = _whole(path, index, row, "limit", nullable=True)
+    utilization = row["utilization"]
+    if utilization is not None and (
+        isinstance(utilization, bool) or not isinstance(utilization, (int, float))
+    ):
+        raise _bad_item(path, index, "utilization", utilization, "a number, or null")
+    if (limit is None) != (remaining is None) or (limit is None) != (utilization is None):
+        raise UsageError(
+            f"{path}: item {index}: remaining, limit and utilization must all be numbers (a plan with a "
+            "quota) or all null (a plan without one)"
+        )
+    where = {name: row.get(name) for name in ("accountId", "region")}
+    for name, value in where.items():
+        if value is not None and (not isinstance(value, str) or not value):
+            raise _bad_item(path, index, name, value, "a non-empty string, or null")
+    return KeyUsage(
+        usage_plan_id=row["usagePlanId"],
+        usage_plan_name=row["usagePlanName"],
+        api_key_id=row["apiKeyId"],
+        api_key_name=row["apiKeyName"],
+        period=period,
+        period_start=start,
+        resets_at=period_containing(period, start).resets_at,
+        used=used,
+        remaining=remaining,
+        limit=limit,
+        utilization=None if utilization is None else float(utilization),
+        target=None if where["region"] is None else Target(where["accountId"], str(where["region"])),
+    )
+
+
+def read_scan(path: str, levels: tuple[int, ...]) -> ScannedAccount:
+    """Read a ``quota-monitor scan --json`` file; :class:`UsageError` (exit 2) says what is wrong."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"--from-scan {path}: cannot read it: {error}") from None
+    try:
+        rows = json.loads(text)
+    except ValueError as error:
+        raise UsageError(
+            f"--from-scan {path}: not JSON ({error}): use quota-monitor scan --json > FILE"
+        ) from None
+    if not isinstance(rows, list):
+        raise UsageError(
+            f"--from-scan {path}: a JSON {type(rows).__name__}, not the array scan --json prints"
+        )
+    keys = [key_usage_from_json(path, index, row) for index, row in enumerate(rows)]
+    now = datetime.now(UTC)
+    result = ScanResult(now, (), tuple(keys), (), ScanStats(keys_scanned=len(keys)))
+    key_bytes = plan_bytes = 0
+    plan_records = 0
+    for line in record_lines(
+        result,
+        levels={},
+        with_metrics=frozenset(),
+        forecast_settings=ForecastSettings(enabled=False),
+        default_levels=levels,
+    ):
+        size = len(line.encode("utf-8")) + 1
+        if f'"{RECORD}":"{KEY_RECORD}"' in line:
+            key_bytes += size
+        elif f'"{RECORD}":"{PLAN_RECORD}"' in line:
+            plan_bytes += size
+            plan_records += 1
+    quota_keys = [key for key in keys if key.limit is not None]
+    return ScannedAccount(
+        keys=len(keys),
+        plans=len({(key.target, key.usage_plan_id) for key in keys}),
+        targets=max(1, len({key.target for key in keys})),
+        quota_keys=len(quota_keys),
+        hot_keys=sum(1 for key in quota_keys if level_reached(key, levels[:1])),
+        key_record_bytes=key_bytes / len(keys) if keys else KEY_RECORD_BYTES,
+        plan_record_bytes=plan_bytes / plan_records if plan_records else PLAN_RECORD_BYTES,
+    )
 
 
 # -- the command ----------------------------------------------------------------------------------
@@ -305,14 +590,26 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--keys",
-        required=True,
         type=whole_number(0, MAX_TOP),
-        help="API keys in the account and region (API Gateway allows at most 10,000)",
+        help="API keys in the account and region (API Gateway allows at most 10,000); or --from-scan",
+    )
+    parser.add_argument(
+        "--from-scan",
+        metavar="FILE",
+        help="price the account a `quota-monitor scan --json` output describes: its keys, plans, "
+        "share of hot keys and record sizes",
     )
     parser.add_argument(
         "--plans",
         type=whole_number(0, 10_000),
         help="usage plans (default: one for every 50 keys, from 1 to 300)",
+    )
+    parser.add_argument(
+        "--targets",
+        type=whole_number(1, 1_000),
+        default=1,
+        help="accounts x regions the monitor reads, each with --keys and --plans (REGIONS, spoke "
+        "accounts; default 1)",
     )
     parser.add_argument(
         "--interval", type=interval_minutes, default=15, help="how often the monitor runs (default 15m)"
@@ -321,9 +618,16 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--key-metrics",
         type=key_metrics_option,
-        default=ALL_KEYS,
+        default=AUTO_KEYS,
         metavar="SETTING",
-        help="KEY_METRICS: all (default), none, top:N, above:P or above:P,top:N",
+        help="KEY_METRICS: auto (default), auto,top:N, all, none, top:N, above:P or above:P,top:N",
+    )
+    parser.add_argument(
+        "--share-hot",
+        type=share,
+        default=Usage.share_hot,
+        metavar="SHARE",
+        help="for auto, the share of keys at or above their first alert level (default 100%%, the worst)",
     )
     parser.add_argument(
         "--share-above",
@@ -331,6 +635,20 @@ def register(commands: Any) -> None:
         default=Usage.share_above,
         metavar="SHARE",
         help="for above:P, the share of keys at or above P on average (default 10%%)",
+    )
+    parser.add_argument(
+        "--dashboard-views",
+        type=whole_number(0, 100_000),
+        default=Usage.dashboard_views_per_day,
+        metavar="N",
+        help=f"dashboard loads and refreshes a day (default {DASHBOARD_VIEWS_PER_DAY})",
+    )
+    parser.add_argument(
+        "--retention",
+        type=whole_number(1, 3653),
+        default=Usage.retention_days,
+        metavar="DAYS",
+        help=f"days the function's log group keeps the records (default {RETENTION_DAYS}, the stack's)",
     )
     parser.add_argument(
         "--memory", type=whole_number(128, 10_240), default=Usage.memory_mb, help="Lambda memory, MB"
@@ -341,6 +659,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--alerts", type=whole_number(0), default=Usage.alerts_per_month, help="alerts a month (default 100)"
     )
+    parser.add_argument("--json", action="store_true", help="print the estimate as one JSON object")
     parser.set_defaults(run=run_guarded(run))
 
 
@@ -349,35 +668,95 @@ def default_plans(keys: int) -> int:
 
 
 def usage_from(args: argparse.Namespace) -> Usage:
-    return Usage(
-        keys=args.keys,
-        plans=args.plans if args.plans is not None else default_plans(args.keys),
+    if args.from_scan is not None and args.keys is not None:
+        raise UsageError("use --keys or --from-scan, not both: the file says how many keys there are")
+    if args.from_scan is None and args.keys is None:
+        raise UsageError("say how many keys: --keys N, or --from-scan FILE (quota-monitor scan --json)")
+    targets = args.targets
+    base = Usage(
+        keys=(args.keys or 0) * targets,
+        plans=(args.plans if args.plans is not None else default_plans(args.keys or 0)) * targets,
+        targets=targets,
         interval_minutes=args.interval,
         memory_mb=args.memory,
         key_metrics=args.key_metrics,
         share_above=args.share_above,
+        share_hot=args.share_hot,
         alarms=args.alarms,
         dashboards=args.dashboards,
+        dashboard_views_per_day=args.dashboard_views,
+        retention_days=args.retention,
         alerts_per_month=args.alerts,
         max_rps=args.max_rps,
     )
+    if args.from_scan is None:
+        return base
+    scanned = read_scan(args.from_scan, settings_from(args).levels)
+    usage = scanned.usage(base)
+    return usage if args.plans is None else replace(usage, plans=args.plans)
 
 
 def alternatives(usage: Usage) -> list[tuple[str, float]]:
-    """The same account under other KEY_METRICS settings, to show what each saves."""
-    options = [ALL_KEYS, parse_key_metrics("above:80"), parse_key_metrics("top:500"), NO_KEYS]
+    """The same account under other KEY_METRICS settings, to compare."""
+    options = [AUTO_KEYS, ALL_KEYS, parse_key_metrics("above:80"), parse_key_metrics("top:500"), NO_KEYS]
     if usage.key_metrics not in options:
         options.insert(1, usage.key_metrics)
     return [(option.describe(), estimate(replace(usage, key_metrics=option)).total) for option in options]
 
 
+def as_json(usage: Usage, result: Estimate, source: str | None) -> dict[str, Any]:
+    worst = estimate(usage.worst_case())
+    return {
+        "keys": usage.keys,
+        "plans": usage.plans,
+        "intervalMinutes": usage.interval_minutes,
+        "keyMetrics": usage.key_metrics.describe(),
+        "fromScan": source,
+        "region": PRICES.region,
+        "pricesAsOf": PRICES.as_of,
+        "assumptions": {
+            "shareHot": usage.share_hot,
+            "shareAbove": usage.share_above,
+            "dashboardViewsPerDay": usage.dashboard_views_per_day,
+            "retentionDays": usage.retention_days,
+            "keyRecordBytes": round(usage.key_record_bytes, 1),
+            "planRecordBytes": round(usage.plan_record_bytes, 1),
+            "memoryMb": usage.memory_mb,
+        },
+        "metricSeries": round(usage.custom_metrics, 1),
+        "logBytesPerRun": round(usage.log_bytes_per_run),
+        "logsInsightsBytesPerRefresh": round(usage.insights_bytes_per_refresh),
+        "lineItems": [item.as_json() for item in result.items],
+        "totalUsd": round(result.total, 2),
+        "worstCaseUsd": round(worst.total, 2),
+        "alternatives": {setting: round(total, 2) for setting, total in alternatives(usage)},
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     usage = usage_from(args)
     result = estimate(usage)
+    notes = [f"List prices in {PRICES.region} as of {PRICES.as_of}, no free tier; see docs/cost.md."]
+    if args.region != PRICES.region:
+        notes.append(f"Prices for {args.region} are not in the table: shown at {PRICES.region} prices.")
+    if args.json:
+        json.dump(as_json(usage, result, args.from_scan), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        for note in notes:
+            print(note, file=sys.stderr)
+        return EXIT_OK
+    selection = usage.key_metrics
+    if selection.auto:
+        hot = f", {usage.share_hot:.0%} of keys hot" + (" (the worst case)" if usage.share_hot >= 1 else "")
+    elif selection.above is not None:
+        hot = f", {usage.share_above:.0%} of keys above {selection.above:g}%"
+    else:
+        hot = ""
     # Text, not markup: "top:100" would otherwise become an emoji.
     title = Text(
         f"Monthly cost of the monitor: {usage.keys:,} keys, {usage.plans:,} usage plans, every "
-        f"{usage.interval_minutes} min, KEY_METRICS={usage.key_metrics.describe()}"
+        f"{usage.interval_minutes} min, KEY_METRICS={selection.describe()}{hot}"
+        + (f" (from {args.from_scan})" if args.from_scan else "")
     )
     table = Table(title=title, title_justify="left")
     for column, justify in (("service", "left"), ("what", "left"), ("a month", "right"), ("USD", "right")):
@@ -387,20 +766,27 @@ def run(args: argparse.Namespace) -> int:
     table.add_row("", "total", "", f"{result.total:,.2f}", style="bold")
     out = console()
     out.print(table)
-    baseline = estimate(replace(usage, key_metrics=ALL_KEYS)).total
-    lines = []
+    worst = estimate(usage.worst_case()).total
+    if worst > result.total + 0.005:
+        out.print(Text(f"Worst case (every key at or above every level all month): {worst:,.2f} USD a month"))
+    out.print(
+        Text(
+            f"Logs: {usage.log_bytes_per_run / 1e6:,.2f} MB a run ({usage.key_record_bytes:.0f} bytes a key "
+            f"record); a dashboard load scans {usage.insights_bytes_per_refresh / 1e6:,.1f} MB at most."
+        )
+    )
+    out.print(
+        "The same account under other KEY_METRICS settings (alerts and the records cover every key in all):"
+    )
     for setting, total in alternatives(usage):
-        saving = f" (saves {baseline - total:,.2f})" if total < baseline else ""
-        assumption = f", {usage.share_above:.0%} of keys above" if setting.startswith("above") else ""
-        lines.append(f"  KEY_METRICS={setting}{assumption}: {total:,.2f} USD a month{saving}")
-    out.print("Per-key metrics are most of the bill; plan roll-ups, health metrics and alerts stay whole:")
-    for line in lines:
-        out.print(Text(line))
-    notes = [
-        f"List prices in {PRICES.region} as of {PRICES.as_of}, no free tier; see docs/cost.md.",
-    ]
-    if args.region != PRICES.region:
-        notes.append(f"Prices for {args.region} are not in the table: shown at {PRICES.region} prices.")
+        assumption = (
+            f", {usage.share_hot:.0%} of keys hot"
+            if setting.startswith("auto")
+            else f", {usage.share_above:.0%} of keys above"
+            if setting.startswith("above")
+            else ""
+        )
+        out.print(Text(f"  KEY_METRICS={setting}{assumption}: {total:,.2f} USD a month"))
     for note in notes:
         print(note, file=sys.stderr)
     return EXIT_OK

@@ -1,30 +1,40 @@
 """``quota-monitor``: the monitor from a terminal.
 
-Exit codes: 0 when everything was read, 1 when some usage plans could not be read or, with
-``--publish``, some metrics could not be published (the rest is
-still printed; the failures go to stderr), 2 for bad arguments or configuration.
+Exit codes (:data:`~quota_monitor_cli.common.EXIT_CODES`, also in ``--help`` and the README):
+0 done; 1 something could not be read (or, with ``--publish``, published); 2 bad arguments,
+configuration or credentials; 3 ``scan --fail-above`` found keys. When the reader of stdout goes
+away (``quota-monitor scan | head``), the command ends as Unix tools do: killed by SIGPIPE, with
+no traceback (shells report 141).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import os
+import signal
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from quota_monitor_cli import cost, demo, scan, usage
+from quota_monitor_cli.common import EXIT_CODES
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 COMMANDS = (scan, usage, demo, cost)
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+#: What a shell reports for a process killed by SIGPIPE (128 + 13), used where there is no SIGPIPE.
+EXIT_SIGPIPE = 141
+_REPLACED: list[io.TextIOWrapper] = []
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="quota-monitor",
         description="Remaining quota of every API key in every Amazon API Gateway usage plan.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
@@ -32,9 +42,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def end_like_a_pipe_reader_went_away() -> NoReturn:
+    """End as a Unix tool does when its reader closes the pipe: killed by SIGPIPE, quietly.
+
+    Python ignores SIGPIPE and raises BrokenPipeError instead, which would end in a traceback and
+    exit code 1 (or 120 from the flush at exit). The signal's default action is restored for this
+    one moment only: left on for the whole run, it would also kill the process when a connection
+    to AWS drops mid-write, which the retries must see as an error.
+    """
+    try:
+        # Nothing more can reach the reader; whatever is still buffered must not be flushed at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
+    os._exit(EXIT_SIGPIPE)  # no SIGPIPE (Windows), or it did not end the process
+
+
+def buffer_stdout() -> None:
+    """Put a buffer back under stdout when Python runs unbuffered (``PYTHONUNBUFFERED``, ``-u``).
+
+    There, each write goes straight to the file, and a write that the pipe takes only in part
+    (its reader quit mid-write) returns without an error, the rest dropped: the command would run on
+    and exit 0. A buffered writer finishes the write or raises BrokenPipeError. Line buffering
+    keeps what the setting asked for: each line is out as soon as it is written.
+    """
+    stdout = sys.stdout
+    if isinstance(stdout, io.TextIOWrapper) and isinstance(stdout.buffer, io.RawIOBase):
+        _REPLACED.append(stdout)  # kept alive: collecting it would close the file under the new one
+        sys.stdout = io.TextIOWrapper(
+            io.BufferedWriter(stdout.buffer),
+            encoding=stdout.encoding,
+            errors=stdout.errors,
+            line_buffering=True,
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    code: int = args.run(args)
+    buffer_stdout()
+    try:
+        args = build_parser().parse_args(argv)
+        code: int = args.run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        end_like_a_pipe_reader_went_away()
     return code
 
 

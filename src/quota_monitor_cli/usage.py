@@ -5,9 +5,9 @@ merges lists, and GetUsage's result is a map; docs/aws-behaviour.md#getusage-and
 walks every page, honours ``--max-items``, ``--page-size`` and ``--starting-token`` as the AWS CLI documents
 them, and prints the NextToken when there is more.
 
-Exit codes: 0 printed; 1 the service refused or answered something unreadable (nothing is
-printed on stdout then); 2 bad arguments, a token that is not for this request, or missing
-credentials or region.
+Exit codes: 0 printed; 1 the service refused, could not be reached, or answered something
+unreadable (nothing is printed on stdout then); 2 bad arguments, a token that is not for this
+request, or missing credentials or region.
 """
 
 from __future__ import annotations
@@ -37,11 +37,14 @@ from quota_monitor import (
     paginate_usage,
     parse_daily_usage,
 )
+from quota_monitor_cli.attempts import AttemptReport, gave_up_after
 from quota_monitor_cli.common import (
+    EXIT_CODES,
     EXIT_OK,
     EXIT_PARTIAL,
     UsageError,
     add_aws_arguments,
+    add_max_attempts_argument,
     aws_errors,
     run_guarded,
     session,
@@ -65,6 +68,8 @@ def register(commands: Any) -> None:
         "usage",
         help="daily [used, remaining] per key of one usage plan, every page",
         description="GetUsage for one usage plan, every page merged: daily [used, remaining] per API key.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--plan", required=True, metavar="ID", help="usage plan id")
     parser.add_argument("--start", required=True, type=iso_date, metavar="YYYY-MM-DD", help="first day (UTC)")
@@ -89,6 +94,7 @@ def register(commands: Any) -> None:
     output.add_argument(
         "--csv", action="store_const", const="csv", dest="format", help="CSV, a row per key and day"
     )
+    add_max_attempts_argument(parser)
     add_aws_arguments(parser)
     parser.set_defaults(run=run_guarded(run), format="json")
 
@@ -138,22 +144,30 @@ def pagination_config(args: argparse.Namespace) -> dict[str, Any]:
     return {name: value for name, value in flags.items() if value is not None}
 
 
-def fetch(pages: UsagePages, args: argparse.Namespace) -> UsageResult | None:
+def fetch(pages: UsagePages, args: argparse.Namespace, attempts: AttemptReport) -> UsageResult | None:
     """Every page, merged and checked; None (the error on stderr) when the plan could not be read."""
+
+    def error_line(text: str) -> None:
+        gave_up = attempts.last_gave_up
+        print(
+            f"quota-monitor: error: {text}" + (f" ({gave_up_after(gave_up)})" if gave_up else ""),
+            file=sys.stderr,
+        )
+
     try:
         result = pages.build_full_result()
         check_daily_usage(result, args.start, args.end)
     except (UsagePaginationError, UsageDataError) as error:
-        print(f"quota-monitor: error: {error}", file=sys.stderr)
+        error_line(str(error))
         return None
     except MalformedResponse as error:
-        print(f"quota-monitor: error: usage plan {args.plan}: {error}", file=sys.stderr)
+        error_line(f"usage plan {args.plan}: {error}")
         return None
     except (ClientError, BotoCoreError) as error:
         if is_configuration_error(error):
             raise  # aws_errors(): exit 2 with what to do
         cause, message = describe_error(error)
-        print(f"quota-monitor: error: usage plan {args.plan}: {cause}: {message}", file=sys.stderr)
+        error_line(f"usage plan {args.plan}: {cause}: {message}")
         return None
     return result
 
@@ -162,8 +176,9 @@ def run(args: argparse.Namespace) -> int:
     if args.start > args.end:
         raise UsageError(f"--start {args.start} is after --end {args.end}")
     settings = settings_from(args)
+    attempts = AttemptReport()
     with aws_errors():
-        api = guarded_api(apigateway_client(session(args)), settings.scan)
+        api = guarded_api(apigateway_client(session(args)), settings.scan, on_failed_attempt=attempts)
         try:
             pages = paginate_usage(
                 api,
@@ -177,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--starting-token: {error}") from None
         except ValueError as error:
             raise UsageError(str(error)) from None
-        result = fetch(pages, args)
+        result = fetch(pages, args, attempts)
     if result is None:
         return EXIT_PARTIAL
     for key_id in sorted(pages.duplicate_keys):

@@ -24,12 +24,15 @@ from quota_monitor import (
     TAG_MUTE,
     TAG_THRESHOLDS,
     AlertClients,
+    AlertStateStore,
     Settings,
     apigateway_client,
     client,
     cloudwatch_client,
     run_once,
 )
+from quota_monitor.alert.state import Channels
+from quota_monitor.models import EventEntry
 from tests.conftest import health_metric
 
 if TYPE_CHECKING:
@@ -65,13 +68,16 @@ def alerts_in(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_a_crossing_is_alerted_once_and_remembered(
     account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # GIVEN a plan with one key over 90% and one far under
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     hot = add_key(account, plan, "billing-client", 92.0)
     add_key(account, plan, "quiet-client", 12.0)
 
+    # WHEN the handler runs twice
     first = run(monkeypatch, alert_infra)
     second = run(monkeypatch, alert_infra)
 
+    # THEN the first run alerts the hot key at 90 and remembers it, and the second sends nothing
     assert (first["alertsSent"], second["alertsSent"]) == (1, 0)
     (message,) = alert_infra.received()
     assert message["Subject"] == "[quota] billing-client at 92% of MONTH quota (plan gold)"
@@ -142,6 +148,7 @@ class ReadsThenWaits:
 def test_runs_that_both_read_the_state_before_either_claims_send_one_message(
     attempt: int, account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # GIVEN three keys over a level, and two runs that will both read the state before either claims
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     for n in range(3):
         add_key(account, plan, f"client-{n}", 85.0 + 5 * n)
@@ -154,12 +161,14 @@ def test_runs_that_both_read_the_state_before_either_claims_send_one_message(
     def one_run() -> None:
         reports.append(run_at(settings, datetime.now(UTC), ReadsThenWaits(client("dynamodb"), barrier)))
 
+    # WHEN both run at once
     threads = [threading.Thread(target=one_run) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
+    # THEN each key is alerted once, by whichever run claimed it; the other skipped it
     received = alerts_in(alert_infra.received())
     assert sorted(alert["apiKeyName"] for alert in received) == ["client-0", "client-1", "client-2"]
     assert sum(report.alerts.alerts_sent for report in reports) == 3
@@ -193,6 +202,7 @@ def test_a_run_that_read_the_state_before_another_run_alerted_does_not_alert_aga
 ) -> None:
     """The late run finds no live claim (the other run already confirmed and let go): only the
     revision it read, now stale, stops it."""
+    # GIVEN a key over a level, and a slow run that has read the state and waits
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     add_key(account, plan, "billing-client", 95.0)
     for name, value in alert_infra.env(FORECAST_ENABLED="false").items():
@@ -209,10 +219,12 @@ def test_a_run_that_read_the_state_before_another_run_alerted_does_not_alert_aga
     )
     slow.start()
     assert read.wait(timeout=30)
+    # WHEN a quick run alerts, confirms and lets go, and only then the slow run goes on
     quick = run_with(client("dynamodb"))
     go.set()
     slow.join()
 
+    # THEN the slow run's stale revision stops it: one alert in all
     assert (quick.alerts.alerts_sent, late[0].alerts.alerts_sent, late[0].alerts.skipped) == (1, 0, 1)
     assert len(alerts_in(alert_infra.received())) == 1
 
@@ -220,20 +232,24 @@ def test_a_run_that_read_the_state_before_another_run_alerted_does_not_alert_aga
 def test_a_failed_publish_leaves_the_state_unadvanced_and_the_next_run_sends(
     account: SandboxAccount, cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # GIVEN a key at 100% and an alert topic that does not exist yet: SNS answers NotFound, as it
+    # would for a deleted topic
     plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
     key = add_key(account, plan, "billing-client", 100.0)
-    # The topic does not exist yet: SNS answers NotFound, as it would for a deleted topic.
     sns = cloud.client("sns")
     missing = alert_infra.topic_arn.replace("quota-alerts", "quota-alerts-new")
     monkeypatch.setenv("ALERT_TOPIC_ARN", missing)
 
+    # WHEN a run cannot publish
     failed = run(monkeypatch, alert_infra, ALERT_TOPIC_ARN=missing)
 
+    # THEN the failure is counted, and the state is neither advanced nor left claimed
     assert (failed["alertsSent"], failed["alertDeliveryFailures"]) == (0, 1)
     item = alert_infra.items()[f"{plan}#{key}"]
     assert "alertLevel" not in item
     assert "claimToken" not in item
 
+    # WHEN the topic exists and the next run goes
     topic = sns.create_topic(Name="quota-alerts-new")["TopicArn"]
     queue_arn = cloud.client("sqs").get_queue_attributes(
         QueueUrl=alert_infra.queue_url, AttributeNames=["QueueArn"]
@@ -241,6 +257,7 @@ def test_a_failed_publish_leaves_the_state_unadvanced_and_the_next_run_sends(
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
     retried = run(monkeypatch, alert_infra, ALERT_TOPIC_ARN=topic)
 
+    # THEN it sends the alert that was not lost, and records it
     assert (retried["alertsSent"], retried["alertDeliveryFailures"]) == (1, 0)
     (alert,) = alerts_in(alert_infra.received())
     assert (alert["apiKeyId"], alert["level"]) == (key, 100)
@@ -519,6 +536,7 @@ def test_a_wrong_week_start_never_repeats_an_alert_and_says_so(
     the account's weeks start on Monday while the monitor assumes Sunday: Saturday's alert is not repeated on
     Sunday (the key's data shows the counter ran on, and the scan says the assumption looks wrong),
     and the key recovers on Monday, when AWS's counter resets."""
+    # GIVEN an account whose weeks start on Monday, a key at 94% on Saturday, and the default Sunday
     monday = 0
     clock, account = account_at(
         cloud, datetime(2026, 11, 21, 18, 0, tzinfo=UTC), week_start=monday
@@ -537,11 +555,13 @@ def test_a_wrong_week_start_never_repeats_an_alert_and_says_so(
         clock.now = now
         return run_at(settings, now)
 
+    # WHEN the monitor runs on Saturday, Sunday (still AWS's week) and Monday (AWS's new week)
     scan_at(datetime(2026, 11, 21, 18, 0, tzinfo=UTC))
     account.set_daily_usage(plan, key, {date(2026, 11, 22): 100})  # Sunday, still AWS's week
     sunday = scan_at(datetime(2026, 11, 22, 12, 0, tzinfo=UTC))
     monday = scan_at(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
 
+    # THEN one alert on Saturday, no repeat on Sunday, the recovery on Monday, and a warning
     events = [(a["event"], a["level"], a.get("reason")) for a in alerts_in(alert_infra.received())]
     assert events == [("threshold", 90, None), ("recovered", 90, "back under 80%")]
     (mismatch,) = sunday.result.period_mismatches
@@ -603,3 +623,44 @@ def test_claims_a_hundred_to_a_transaction_skip_only_the_keys_another_run_holds(
     assert {request["operation"] for request in writes} == {"TransactWriteItems"}
     assert max(len(request["TransactItems"]) for request in writes) == 100
     assert all(len(request["ClientRequestToken"]) == 36 for request in writes)
+
+
+def test_keys_owing_large_events_go_to_transactions_under_the_request_size_limit(
+    alert_infra: AlertResources,
+) -> None:
+    """A TransactWriteItems request may carry at most 4 MB. Keys whose item keeps undelivered events
+    (up to 300 KB each: an event bus refusing events for days) are written fewer than a hundred to a
+    transaction, so that a large backlog never turns into a request DynamoDB refuses whole."""
+    # GIVEN 40 claimed keys, each with about 200 KB of events still owed
+    dynamodb = client("dynamodb")
+    store = AlertStateStore(dynamodb, alert_infra.table_name)
+    pks = [f"plan#key-{n:02d}" for n in range(40)]
+    for pk in pks:
+        dynamodb.put_item(
+            TableName=alert_infra.table_name,
+            Item={"pk": {"S": pk}, "rev": {"N": "1"}, "claimToken": {"S": "this-run"}},
+        )
+    owed = tuple(
+        EventEntry(
+            id=f"threshold:plan:key:2026-11-01:{n}", detail_type="Quota threshold", detail="x" * 20_000
+        )
+        for n in range(10)
+    )
+    sent: list[dict[str, Any]] = []
+    dynamodb.meta.events.register(
+        "before-parameter-build.dynamodb.TransactWriteItems",
+        lambda params, **_: sent.append(params),
+    )
+
+    # WHEN the run releases them all, keeping what they owe
+    writes = store.apply(
+        [store.release_write(pk, token="this-run", channels=Channels(owed)) for pk in pks], workers=2
+    )
+
+    # THEN every write is done, in several transactions, each well under 4 MB
+    assert writes.outcomes == (True,) * len(pks)
+    assert len(sent) > 1
+    assert all(len(json.dumps(request["TransactItems"])) < 4_000_000 for request in sent)
+    assert sum(len(request["TransactItems"]) for request in sent) == len(pks)
+    items = alert_infra.items()
+    assert all(len(items[pk]["pendingEvents"]["L"]) == len(owed) for pk in pks)

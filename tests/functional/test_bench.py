@@ -32,7 +32,13 @@ def report() -> BenchReport:
     cases = [
         Case("monitor", "monitor", 50.0),
         Case("naive", "naive", 50.0),
-        Case("monitor beside other traffic", "monitor", 50.0, background_rps=2.0),
+        Case(
+            "monitor beside other traffic, every key a metric",
+            "monitor",
+            50.0,
+            (("KEY_METRICS", "all"),),
+            background_rps=2.0,
+        ),
         Case(budget.LABEL, "monitor", 50.0, budget.ENV),
     ]
     return run_benchmark(SMALL, cases, measure_imports=False)
@@ -61,8 +67,32 @@ def test_the_monitor_makes_the_minimum_calls_and_misses_nothing(report: BenchRep
     assert not monitor.failed
 
 
-def test_metric_batches_are_as_few_and_within_the_limits(report: BenchReport) -> None:
+def test_the_default_run_logs_every_key_once_with_exact_numbers_and_few_series(report: BenchReport) -> None:
     monitor = report.measurements[0]
+    records = monitor.records
+    assert records is not None
+    assert (records["key_records"], records["plan_records"]) == (1_300, 30)
+    assert records["keys_missing"] == records["keys_extra"] == records["keys_wrong"] == 0
+    assert records["records_incomplete"] == 0
+    # Utilizations 1..99% uniform: about a fifth at 80% or more, far more than the cap of 25.
+    assert 150 < records["keys_at_level"] < 400
+    assert monitor.records_summary is not None
+    assert (monitor.records_summary["keys_with_metrics"], monitor.records_summary["key_metrics"]) == (
+        25,
+        "auto",
+    )
+    # Counted where they arrive: 25 keys x 2, no roll-up, the 6 health metrics (no alerts here).
+    assert monitor.series == {"2": 50, "0": 6}
+    assert monitor.datapoints_on_wire == monitor.metric_datapoints == 56
+    assert records["bytes"] == monitor.records_summary["bytes"]
+    text = render_text(report)
+    assert "metric series created" in text
+    assert "56 metric series created (model 56)" in text
+
+
+def test_metric_batches_are_as_few_and_within_the_limits(report: BenchReport) -> None:
+    monitor = report.measurements[2]
+    assert monitor.series == {"2": 3 * 1_300, "1": 2 * 30, "0": 6}
     datapoints = expected_datapoints(report.shape)
     assert monitor.datapoints_on_wire == monitor.metric_datapoints == datapoints == 3 * 1_300 + 2 * 30 + 6
     assert len(monitor.metric_requests) == math.ceil(datapoints / 1_000)

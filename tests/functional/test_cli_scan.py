@@ -108,13 +108,15 @@ def test_scan_publish_sends_the_metrics(
     seed_demo_account(account)
     assert main(["scan", "--json", "--publish", "--namespace", "QuotaCli"]) == 0
     assert (
-        "published 155 data points in 1 PutMetricData requests to namespace QuotaCli"
+        # KEY_METRICS=auto: the 6 keys at or above their first level and the tagged one, two metrics
+        # each, and the 6 health metrics.
+        "published 20 data points in 1 PutMetricData requests to namespace QuotaCli"
         in capsys.readouterr().err
     )
     metrics = cloud.client("cloudwatch").list_metrics(Namespace="QuotaCli", MetricName="RemainingQuota")[
         "Metrics"
     ]
-    assert len(metrics) == 46
+    assert len(metrics) == 7
 
 
 def test_the_handler_with_only_credentials_and_region_scans_and_publishes(
@@ -153,15 +155,41 @@ def test_a_bad_setting_fails_the_cold_start_naming_it(monkeypatch: pytest.Monkey
 def test_the_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
+    flat = " ".join(out.split())  # rich wraps long lines
     for expected in (
-        "2. quota-monitor scan: every key, most used first",
+        "2. Its records: 53 key records, 5 plan records and 2 target records (one per region read)",
+        '"record":"plan"',
+        "3. What the dashboard would show",
+        "Most used keys now (top 8)",
+        "Keys and plans matching 'gold' in the 'Key or plan' box",
+        "Plans and their hottest key",
+        "Keys forecast to run out before their quota resets (UTC)",
+        "4. quota-monitor scan --regions us-east-1,eu-west-1: every key of both regions, most used first",
+        "KEY_METRICS=auto: 8 of 53 keys have per-key metrics",
+        "eu-standard / eu-mobile-app (eu-west-1)",
+        "partner-portal, tagged quota-monitor:metrics=always",
         "Read back from CloudWatch",
         "Posted to Slack by the webhook forwarder",
-        "alerts sent by the second run: 0; new messages in the inbox: 0",
+        "alerts sent by the second run: 0; new messages in the inboxes: 0; events sent: 0, new events in the "
+        "queue: 0",
+        "7. Events on the EventBridge bus 'quota-events', sent to an SQS queue by a rule",
     ):
-        assert expected in out
-    # The forecasts depend on the time of day (DAY quotas); the six crossings do not.
-    assert re.search(r"\[quota\] \d+ API keys: 6 crossed a level", out)
+        assert expected in flat
+    # The gold plan's two crossings go to its route's topic, each its own message; the forecasts
+    # depend on the time of day (DAY quotas), so whether the default topic's four crossings go out
+    # as a digest does too.
+    assert (
+        "6. Alerts delivered to the SNS topics (the default one, and the gold plan's route 'partners')"
+        in flat
+    )
+    assert re.search(r"partners +│ \[quota\] ledger-batch-1 at 99% of MONTH quota \(plan gold\)", out)
+    assert re.search(r"partners +│ \[quota\] kiosk-app-1 at 81% of MONTH quota \(plan gold\)", out)
+    # One event per key: the gold plan's two among them, on their route.
+    assert re.search(r"Quota Threshold Crossed +│ gold / kiosk-app-1 +│ 80% +│ partners", out)
+    assert re.search(r"Quota Threshold Crossed +│ gold / ledger-batch-1 +│ 90% +│ partners", out)
+    # The second region: its key read in its own region, its metrics read back from there.
+    assert re.search(r"123456789012 │ eu-west-1 +│ eu-standard +│ eu-mobile-app", out)
+    assert re.search(r"Quota Threshold Crossed +│ eu-standard / eu-mobile-app +│ 90%", out)
 
 
 class ExpiredTokenError(SandboxError):

@@ -424,7 +424,8 @@ def test_a_key_that_cannot_be_read_has_no_numbers_anywhere_and_no_alerts(
     again. The plan's other keys are published and alerted as usual."""
     plan_id, keys = add_plan(account, "gold", 3, utilization=(95.0, 95.0))
     other, _ = add_plan(account, "other", 2, utilization=(10.0, 10.0))
-    handler_env(monkeypatch, METRIC_NAMESPACE="FirstRun", **alert_infra.env())
+    # Every key's metrics and the plan roll-ups (KEY_METRICS=auto would publish neither for these keys).
+    handler_env(monkeypatch, METRIC_NAMESPACE="FirstRun", KEY_METRICS="all", **alert_infra.env())
     first = invoke_handler("quota_monitor.handler", {})
     assert first["alertsSent"] == 3
 

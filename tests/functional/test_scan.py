@@ -259,10 +259,13 @@ def test_key_values_are_never_requested_nor_kept(
 def test_metrics_read_back_from_cloudwatch_match_the_scan(
     account: SandboxAccount, api: ApiGatewayCalls, cloud: LocalCloud, now: datetime
 ) -> None:
+    # GIVEN the demo account, scanned
     seed_demo_account(account)
     result = scan_account(api, now=now)
+    # WHEN its metrics are published
     cloudwatch = cloud.client("cloudwatch")
     report = publish(cloudwatch, "QuotaTest", metric_data(result))
+    # THEN one request carries every series of the contract
     quota_keys = [key for key in result.keys if key.limit is not None]
     free_keys = [key for key in result.keys if key.limit is None]
     assert report.datapoints == 3 * len(quota_keys) + len(free_keys) + 3 + 4 + 6
@@ -287,6 +290,7 @@ def test_metrics_read_back_from_cloudwatch_match_the_scan(
     }
     assert len(listed) == report.datapoints
 
+    # AND CloudWatch holds exactly the scan's numbers
     expected: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
     for key in result.keys:
         dims: tuple[tuple[str, str], ...] = (("UsagePlanId", key.usage_plan_id), ("ApiKeyId", key.api_key_id))

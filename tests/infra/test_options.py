@@ -52,6 +52,7 @@ EVERYTHING = {
     "thresholds": "70,85,95",
     "crossCheckPlanKeys": "true",
     "digestMinAlerts": "10",
+    "keyMetrics": "all",
 }
 
 
@@ -90,6 +91,7 @@ def test_monitor_function_follows_the_settings(full: Synthesized) -> None:
         "THRESHOLDS": "70,85,95",
         "CROSS_CHECK_PLAN_KEYS": "true",
         "DIGEST_MIN_ALERTS": "10",
+        "KEY_METRICS": "all",
     }
     schedule = full.resources[full.logical_id("Monitor/Schedule")]["Properties"]
     assert schedule["ScheduleExpression"] == "rate(5 minutes)"
@@ -320,8 +322,12 @@ def test_dashboard_follows_namespace_and_thresholds(full: Synthesized) -> None:
         for metric in widget["properties"]["metrics"]
         if isinstance(metric[0], dict)
     ]
+    # KEY_METRICS=all publishes the per-plan roll-ups: their graph is back.
     assert len(expressions) == 3
     assert all('SCHEMA("Acme/Quotas", UsagePlanId' in expression for expression in expressions)
+    # A 5-minute schedule: the records window is 10 minutes.
+    assert body["start"] == "-PT10M"
+    assert "KEY_METRICS=all" in body["widgets"][0]["properties"]["markdown"]
     annotated = [widget for widget in body["widgets"] if "annotations" in widget.get("properties", {})]
     levels = {
         widget["properties"]["title"]: [

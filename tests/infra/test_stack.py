@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from infra.logs_insights import check_query, sources
+from quota_monitor import KEY_RECORD_FIELDS, PLAN_RECORD_FIELDS
 from tests.infra_support import Synthesized, cfn_lint, deployed_outputs, render, statements, synthesize
 
 pytestmark = pytest.mark.synth
@@ -221,7 +223,7 @@ def test_no_iam_policy_has_a_wildcard_action_or_a_write_verb_on_api_gateway(synt
 
 def test_log_group_has_retention_and_is_kept(synth: Synthesized, ids: dict[str, str]) -> None:
     log_group = synth.resources[ids["logs"]]
-    assert log_group["Properties"] == {"RetentionInDays": 30}
+    assert log_group["Properties"] == {"RetentionInDays": 14}
     assert log_group["DeletionPolicy"] == "Retain"
 
 
@@ -414,7 +416,7 @@ def test_dashboard_queries_metrics_insights(synth: Synthesized, ids: dict[str, s
     }
     schema_key = 'SCHEMA("ApiGatewayQuota", UsagePlanId, ApiKeyId) GROUP BY UsagePlanId, ApiKeyId'
     assert queries == {
-        "Top 10 keys by quota utilization (%)": [
+        "Keys with per-key metrics: top 10 by quota utilization (%)": [
             [
                 {
                     "expression": f"SELECT MAX(QuotaUtilization) FROM {schema_key} "
@@ -423,7 +425,7 @@ def test_dashboard_queries_metrics_insights(synth: Synthesized, ids: dict[str, s
                 }
             ]
         ],
-        "10 keys with the least quota remaining": [
+        "Keys with per-key metrics: 10 with the least quota remaining": [
             [
                 {
                     "expression": f"SELECT MIN(RemainingQuota) FROM {schema_key} ORDER BY MIN() ASC LIMIT 10",
@@ -431,21 +433,88 @@ def test_dashboard_queries_metrics_insights(synth: Synthesized, ids: dict[str, s
                 }
             ]
         ],
-        "Highest key utilization per plan (top 20 plans, %)": [
-            [
-                {
-                    "expression": "SELECT MAX(MaxQuotaUtilization) "
-                    'FROM SCHEMA("ApiGatewayQuota", UsagePlanId) '
-                    "GROUP BY UsagePlanId ORDER BY MAX() DESC LIMIT 20",
-                    "period": 900,
-                }
-            ]
-        ],
     }
+    # KEY_METRICS=auto publishes no per-plan roll-up: the plans table of the records replaces it.
     utilization = next(
-        w for w in widgets if w["properties"].get("title") == "Top 10 keys by quota utilization (%)"
+        w
+        for w in widgets
+        if w["properties"].get("title") == "Keys with per-key metrics: top 10 by quota utilization (%)"
     )
     assert [line["value"] for line in utilization["properties"]["annotations"]["horizontal"]] == [80, 90, 100]
+
+
+def test_dashboard_reads_the_records_from_the_functions_log_group(
+    synth: Synthesized, ids: dict[str, str]
+) -> None:
+    widgets = _dashboard(synth, ids)["widgets"]
+    assert isinstance(widgets, list)
+    logs = {w["properties"]["title"]: w["properties"] for w in widgets if w["type"] == "log"}
+    assert list(logs) == [
+        "Most used keys now (top 50, from the records)",
+        "Keys and plans matching the 'Key or plan (id or name)' box (every key until you type)",
+        "Plans and their hottest key (from the records)",
+        "Keys forecast to run out before their quota resets (UTC)",
+    ]
+    fields = {*KEY_RECORD_FIELDS, *PLAN_RECORD_FIELDS}
+    for title, properties in logs.items():
+        groups, query = sources(properties["query"])
+        # The function's own log group, where the handler prints the records, and nothing else.
+        assert groups == [f"${{{ids['logs']}}}"], title
+        assert check_query(properties["query"], fields=fields) == [], title
+        assert (properties["view"], properties["region"]) == ("table", "${AWS::Region}")
+        assert query.startswith('filter record = "'), title
+    most_used = sources(logs["Most used keys now (top 50, from the records)"]["query"])[1]
+    assert most_used.splitlines() == [
+        'filter record = "key"',
+        "| stats latest(usagePlanName) as plan, latest(apiKeyName) as keyName, latest(utilization) as pct, "
+        "latest(used) as usedNow, latest(remaining) as left, latest(`limit`) as quota, "
+        "latest(period) as per, latest(level) as alertLevel, latest(metrics) as metric "
+        "by usagePlanId, apiKeyId",
+        "| sort pct desc",
+        "| limit 50",
+        "| display plan, keyName, pct, usedNow, left, quota, per, alertLevel, metric, apiKeyId, usagePlanId",
+    ]
+    plans = sources(logs["Plans and their hottest key (from the records)"]["query"])[1]
+    assert plans.startswith('filter record = "plan"\n| stats latest(usagePlanName) as plan, ')
+    assert "by usagePlanId\n| sort hottestPct desc" in plans
+    forecast = sources(logs["Keys forecast to run out before their quota resets (UTC)"]["query"])[1]
+    assert forecast.startswith('filter record = "key" and ispresent(exhaustsAt)\n| stats latest(exhaustsAt)')
+
+
+def test_dashboard_search_box_feeds_one_query_and_time_ranges_bound_the_scans(
+    synth: Synthesized, ids: dict[str, str]
+) -> None:
+    body = _dashboard(synth, ids)
+    # The log widgets read the dashboard's range, which opens at the records window: the 15-minute
+    # interval and 5 minutes. Every graph keeps its own week.
+    assert body["start"] == "-PT20M"
+    widgets = body["widgets"]
+    assert isinstance(widgets, list)
+    assert {w["properties"]["start"] for w in widgets if w["type"] == "metric"} == {"-P7D"}
+    assert all("start" not in w["properties"] for w in widgets if w["type"] == "log")
+    assert body["variables"] == [
+        {
+            "type": "pattern",
+            "pattern": "__quota_key_or_plan__",
+            "inputType": "input",
+            "id": "keyOrPlan",
+            "label": "Key or plan (id or name)",
+            "defaultValue": ".",
+            "visible": True,
+        }
+    ]
+    # A pattern variable rewrites every match in the dashboard's JSON: only the search query has it.
+    holders = [w["properties"].get("title") for w in widgets if "__quota_key_or_plan__" in json.dumps(w)]
+    assert holders == [
+        "Keys and plans matching the 'Key or plan (id or name)' box (every key until you type)"
+    ]
+    (search,) = [w for w in widgets if w["properties"].get("title") == holders[0]]
+    query = search["properties"]["query"]
+    for field in ("apiKeyId", "apiKeyName", "usagePlanId", "usagePlanName"):
+        assert f"{field} like /(?i)__quota_key_or_plan__/" in query
+    # With what a user types in the box, the query still checks.
+    typed = query.replace("__quota_key_or_plan__", "gold-plan")
+    assert check_query(typed, fields={*KEY_RECORD_FIELDS, *PLAN_RECORD_FIELDS}) == []
 
 
 def test_dashboard_shows_the_monitors_health_and_every_alarm(synth: Synthesized, ids: dict[str, str]) -> None:
@@ -479,6 +548,7 @@ def test_dashboard_shows_the_monitors_health_and_every_alarm(synth: Synthesized,
 def test_outputs(synth: Synthesized, ids: dict[str, str]) -> None:
     outputs = deployed_outputs(synth.raw, {"AWS::Partition": "aws", "AWS::Region": "eu-west-1"})
     assert outputs == {
+        "MonitorRoleArn": f"${{{ids['role']}.Arn}}",
         "AlertTopicArn": f"${{{ids['topic']}}}",
         "DashboardUrl": "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
         f"#dashboards/dashboard/${{{ids['dashboard']}}}",

@@ -21,9 +21,10 @@ from quota_monitor import (
     Quota,
     UsagePlan,
 )
-from quota_monitor.alert.rules import AlertState, evaluate, level_reached
+from quota_monitor.alert.rules import AlertState, evaluate
 from quota_monitor.alert.thresholds import AlertPolicy, parse_levels, policy_for
 from quota_monitor.compute.forecast import forecast
+from quota_monitor.compute.levels import level_reached
 
 NOV = date(2026, 11, 1)
 DEC = date(2026, 12, 1)

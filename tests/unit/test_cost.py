@@ -7,13 +7,15 @@ from dataclasses import replace
 
 import pytest
 
-from quota_monitor import parse_key_metrics
+from quota_monitor import ALL_KEYS, parse_key_metrics
 from quota_monitor_cli.cost import PRICES, Usage, estimate, interval_minutes, tiered
 from quota_monitor_cli.main import main
 
+ALL = ALL_KEYS
+
 
 def item(usage: Usage, what: str) -> float:
-    (found,) = [line.monthly for line in estimate(usage).items if line.item == what]
+    (found,) = [line.monthly for line in estimate(usage).items if line.item.startswith(what)]
     return found
 
 
@@ -27,8 +29,8 @@ def test_metric_tiers() -> None:
     assert tiered(1_000_001, tiers) == pytest.approx(3_000 + 24_000 + 37_500 + 0.02)
 
 
-def test_ten_thousand_keys_every_fifteen_minutes() -> None:
-    usage = Usage(keys=10_000, plans=300)
+def test_ten_thousand_keys_every_fifteen_minutes_with_every_key_a_metric() -> None:
+    usage = Usage(keys=10_000, plans=300, key_metrics=ALL)
     # 3 metrics a key, 2 a plan, 6 health metrics and the 3 of the alerts.
     assert usage.custom_metrics == 30_000 + 600 + 9
     assert usage.runs_per_month == 730 * 4
@@ -37,7 +39,7 @@ def test_ten_thousand_keys_every_fifteen_minutes() -> None:
     assert item(usage, "PutMetricData requests") == pytest.approx(31 * 2_920 / 1_000 * 0.01)
     # The minimum calls: 1 page of plans, 20 of key names, a GetUsage page for each plan.
     assert usage.api_calls_per_run == 1 + 20 + 300
-    seconds = (321 - 5) / 5 + (0.7 + 0.0004 * 10_000) / (256 / 1769)
+    seconds = (321 - 5) / 5 + (0.7 + 0.0003 * 10_000 + 0.00005 * 30_609) / (256 / 1769)
     assert usage.seconds_per_run == pytest.approx(seconds)
     assert item(usage, "requests") == pytest.approx(2_920 / 1e6 * 0.20)
     gb_seconds = seconds * 0.25 * 2_920
@@ -49,7 +51,7 @@ def test_ten_thousand_keys_every_fifteen_minutes() -> None:
 
 
 def test_ten_keys() -> None:
-    usage = Usage(keys=10, plans=1)
+    usage = Usage(keys=10, plans=1, key_metrics=ALL)
     assert usage.custom_metrics == 30 + 2 + 9
     assert item(usage, "custom metrics") == pytest.approx(41 * 0.30)
     assert item(usage, "PutMetricData requests") == pytest.approx(2_920 / 1_000 * 0.01)
@@ -59,7 +61,7 @@ def test_ten_keys() -> None:
 
 
 def test_key_metrics_cut_only_the_per_key_metrics() -> None:
-    usage = Usage(keys=10_000, plans=300)
+    usage = Usage(keys=10_000, plans=300, key_metrics=ALL)
     top = replace(usage, key_metrics=parse_key_metrics("top:500"))
     assert top.custom_metrics == 1_500 + 600 + 9
     assert item(top, "custom metrics") == pytest.approx(2_109 * 0.30)
@@ -73,7 +75,7 @@ def test_key_metrics_cut_only_the_per_key_metrics() -> None:
 
 
 def test_hourly_or_slower_runs_bill_metrics_only_for_hours_with_data() -> None:
-    hourly = Usage(keys=1_000, plans=20, interval_minutes=60)
+    hourly = Usage(keys=1_000, plans=20, interval_minutes=60, key_metrics=ALL)
     every_two_hours = replace(hourly, interval_minutes=120)
     assert hourly.billed_metric_fraction == 1.0
     assert every_two_hours.billed_metric_fraction == 0.5
@@ -93,9 +95,11 @@ def test_the_command_prints_the_estimate_and_the_savings(capsys: pytest.CaptureF
     out = capsys.readouterr().out
     expected = estimate(Usage(keys=10_000, plans=300, key_metrics=parse_key_metrics("top:100"))).total
     assert f"{expected:,.2f}" in out
-    assert "KEY_METRICS=top:100:" in out
-    baseline = estimate(Usage(keys=10_000, plans=300)).total
-    assert f"(saves {baseline - expected:,.2f})" in out
+    assert f"KEY_METRICS=top:100: {expected:,.2f} USD a month" in out
+    default = estimate(Usage(keys=10_000, plans=300)).total
+    assert f"KEY_METRICS=auto, 100% of keys hot: {default:,.2f} USD a month" in out
+    every_key = estimate(Usage(keys=10_000, plans=300, key_metrics=ALL)).total
+    assert f"KEY_METRICS=all: {every_key:,.2f} USD a month" in out
 
 
 @pytest.mark.parametrize(
@@ -111,6 +115,9 @@ def test_the_command_prints_the_estimate_and_the_savings(capsys: pytest.CaptureF
         (["--keys", "10", "--region", "mars"], "'mars' is not an AWS region name"),
         (["--keys", "10", "--share-above", "150%"], "'150%' is not allowed"),
         (["--keys", "10", "--max-rps", "11"], "11 is not allowed"),
+        (["--keys", "10", "--share-hot", "2"], "'2' is not allowed"),
+        (["--keys", "10", "--dashboard-views", "-1"], "-1 is not allowed"),
+        (["--keys", "10", "--retention", "0"], "0 is not allowed"),
     ],
 )
 def test_bad_input_exits_2_naming_the_value(

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from quota_monitor import (
     ALL_KEYS,
+    AUTO_KEYS,
     NO_KEYS,
     ConfigError,
     KeyMetricsSelection,
@@ -40,7 +41,11 @@ def key(n: int, utilization: float | None, plan: str = "p1") -> KeyUsage:
     ("raw", "expected"),
     [
         ("all", ALL_KEYS),
-        ("", ALL_KEYS),
+        ("", AUTO_KEYS),
+        ("auto", AUTO_KEYS),
+        (" AUTO ", KeyMetricsSelection(top=25, auto=True)),
+        ("auto,top:100", KeyMetricsSelection(top=100, auto=True)),
+        ("top:3, auto", KeyMetricsSelection(top=3, auto=True)),
         (" ALL ", ALL_KEYS),
         ("none", NO_KEYS),
         ("top:500", KeyMetricsSelection(top=500)),
@@ -73,34 +78,41 @@ def test_values_that_parse(raw: str, expected: KeyMetricsSelection) -> None:
         "top:5,top:6",
         "above:5,above:6",
         "top:5,none",
+        "auto,all",
+        "auto,auto",
+        "auto:5",
+        "auto,above:80",
     ],
 )
 def test_bad_values_are_refused_with_what_is_allowed(raw: str) -> None:
-    with pytest.raises(ValueError, match="use all, none, top:N"):
+    with pytest.raises(ValueError, match="use auto, auto,top:N, all, none, top:N"):
         parse_key_metrics(raw)
 
 
 def test_the_environment_variable_is_checked_at_cold_start() -> None:
-    assert Settings.from_env({}).key_metrics == ALL_KEYS
+    assert Settings.from_env({}).key_metrics == AUTO_KEYS
+    assert Settings.from_env({"KEY_METRICS": "all"}).key_metrics == ALL_KEYS
     assert Settings.from_env({"KEY_METRICS": "above:90"}).key_metrics == KeyMetricsSelection(above=90.0)
     with pytest.raises(ConfigError) as error:
         Settings.from_env({"KEY_METRICS": "top:lots"})
     message = str(error.value)
     assert "KEY_METRICS='top:lots'" in message
     assert "top:lots is not a whole number from 1 to 10000" in message
-    assert "use all, none, top:N" in message
+    assert "use auto, auto,top:N, all, none, top:N" in message
 
 
 def test_describe_round_trips() -> None:
-    for raw in ("all", "none", "top:7", "above:80", "above:80,top:7"):
+    for raw in ("all", "none", "top:7", "above:80", "above:80,top:7", "auto", "auto,top:9"):
         assert parse_key_metrics(parse_key_metrics(raw).describe()) == parse_key_metrics(raw)
 
 
 def test_top_keeps_the_highest_and_scan_order() -> None:
-    keys = [key(0, 10.0), key(1, 95.0), key(2, 50.0), key(3, None), key(4, 95.0), key(5, 80.0)]
-    assert [k.api_key_id for k in select_keys(keys, KeyMetricsSelection(top=3))] == ["k1", "k4", "k5"]
-    # A tie at the cut keeps the key met first in the scan.
+    keys = [key(0, 10.0), key(4, 95.0), key(2, 50.0), key(3, None), key(1, 95.0), key(5, 80.0)]
+    assert [k.api_key_id for k in select_keys(keys, KeyMetricsSelection(top=3))] == ["k4", "k1", "k5"]
+    # A tie at the cut goes by plan id, then key id, whatever order the scan met them in (the
+    # scan reads plans in parallel), so that the same key keeps its series from run to run.
     assert [k.api_key_id for k in select_keys(keys, KeyMetricsSelection(top=1))] == ["k1"]
+    assert [k.api_key_id for k in select_keys(list(reversed(keys)), KeyMetricsSelection(top=1))] == ["k1"]
 
 
 def test_above_and_both() -> None:

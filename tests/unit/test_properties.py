@@ -26,9 +26,10 @@ from quota_monitor import (
     paginate_usage,
     period_containing,
 )
-from quota_monitor.alert.rules import AlertState, evaluate, level_reached
+from quota_monitor.alert.rules import AlertState, evaluate
 from quota_monitor.alert.thresholds import AlertPolicy
 from quota_monitor.compute.forecast import forecast
+from quota_monitor.compute.levels import level_reached
 from quota_monitor.compute.periods import days_between
 from quota_monitor.read.listing import walk_pages
 
@@ -212,9 +213,11 @@ def test_no_alert_is_lost_or_doubled_over_periods_unreadable_runs_and_failed_del
 ) -> None:
     """The state is what :mod:`quota_monitor.alert.state` stores: the new state when the message went
     out (confirm), the old one when it did not (release), nothing at all when the plan was unreadable."""
+    # GIVEN any history of months, use, unreadable runs and failed deliveries
     policy = AlertPolicy(levels=levels, levels_from="default")
     state: AlertState | None = None
     delivered: list[tuple[int, str, int]] = []  # (month, kind, level)
+    # WHEN the rules run over it, the state kept as the store keeps it
     for month, percent, readable, delivers in history:
         if not readable:
             continue  # no data: no evaluation, no change (a failed plan is not a recovery)
@@ -238,6 +241,7 @@ def test_no_alert_is_lost_or_doubled_over_periods_unreadable_runs_and_failed_del
         assert state.period_start == key.period_start
         assert state.level == reached or (note is None and state.level == 0)
 
+    # THEN within each period every level is said once, in order, and recoveries follow alerts
     for month in range(3):
         said = [(kind, level) for period, kind, level in delivered if period == month]
         thresholds = [level for kind, level in said if kind == "threshold"]

@@ -32,7 +32,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from quota_monitor.alert.routes import DEFAULT_ROUTE
 from quota_monitor.compute.forecast import forecast as project
+from quota_monitor.compute.levels import level_reached
 
 if TYPE_CHECKING:
     from datetime import date, datetime
@@ -40,14 +42,18 @@ if TYPE_CHECKING:
     from quota_monitor.alert.thresholds import AlertPolicy
     from quota_monitor.compute.forecast import Forecast
     from quota_monitor.config import AlertSettings
-    from quota_monitor.models import KeyUsage
+    from quota_monitor.models import EventEntry, KeyUsage, Target
 
 NotificationKind = Literal["threshold", "forecast", "recovered"]
 
 
-def state_key(usage_plan_id: str, api_key_id: str) -> str:
-    """The state table's partition key for one key of one plan."""
-    return f"{usage_plan_id}#{api_key_id}"
+def state_key(usage_plan_id: str, api_key_id: str, target: Target | None = None) -> str:
+    """The state table's partition key for one key of one plan: ``<plan>#<key>`` in the monitor's own
+    account and region (as before it read more than one), ``<account>#<region>#<plan>#<key>`` in any
+    other, so that equal ids in two targets never share an item."""
+    if target is None or target.home:
+        return f"{usage_plan_id}#{api_key_id}"
+    return f"{target.account_id}#{target.region}#{usage_plan_id}#{api_key_id}"
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,9 @@ class AlertState:
     """What has been said about one key in its current quota period, as stored.
 
     ``rev`` counts confirmed changes (None: no item yet); a claim is held by the run whose
-    ``claim_token`` it is until ``claim_until``.
+    ``claim_token`` it is until ``claim_until``. ``pending_events`` and ``event_sent`` record what the
+    EventBridge channel owes and has already delivered (:mod:`quota_monitor.alert.state`); the rules
+    carry them over untouched.
     """
 
     period_start: date | None = None
@@ -64,6 +72,14 @@ class AlertState:
     rev: int | None = None
     claim_token: str | None = None
     claim_until: datetime | None = None
+    #: How many times in this period the key came back under its levels (or below the forecast's
+    #: floor): a later crossing of the same level is a new event, with a new id
+    #: (:attr:`Notification.event_id`).
+    episode: int = 0
+    #: Events whose notification went out by SNS (the state advanced) but which EventBridge did not take.
+    pending_events: tuple[EventEntry, ...] = ()
+    #: The id of an event that EventBridge took while its SNS message failed (the state did not advance).
+    event_sent: str | None = None
 
     def claimed_at(self, now: datetime) -> bool:
         return self.claim_token is not None and self.claim_until is not None and self.claim_until > now
@@ -87,12 +103,24 @@ class Notification:
     reason: str | None = None
     #: recovered after a reset: the period the alerts belonged to.
     previous_period_start: date | None = None
+    #: The route it is delivered on (:mod:`quota_monitor.alert.routes`); not part of :attr:`event_id`,
+    #: since the same crossing is the same event whichever team it is sent to.
+    route: str = DEFAULT_ROUTE
+    #: :attr:`AlertState.episode` of the state it was decided from (or, for a threshold or forecast
+    #: after a recovery in the same run, of the state it leads to).
+    episode: int = 0
 
     @property
     def event_id(self) -> str:
-        """Stable for the same event, so that consumers can drop a duplicate delivery."""
+        """Stable for the same event, so that consumers can drop a duplicate delivery; different for
+        different events: ``<kind>:<plan>:<key>:<period start>:<level>``, and ``:<n>`` after it when
+        the key crossed again after it came back under its levels ``n`` times in the period. A key of
+        another account or region than the monitor's own has ``<account>:<region>:`` after the kind."""
         period = (self.previous_period_start or self.key.period_start).isoformat()
-        return f"{self.kind}:{self.key.usage_plan_id}:{self.key.api_key_id}:{period}:{self.level}"
+        episode = f":{self.episode}" if self.episode else ""
+        key, target = self.key, self.key.target
+        where = "" if target is None or target.home else f"{target.account_id}:{target.region}:"
+        return f"{self.kind}:{where}{key.usage_plan_id}:{key.api_key_id}:{period}:{self.level}{episode}"
 
 
 @dataclass(frozen=True)
@@ -104,15 +132,6 @@ class Decision:
     read: AlertState
     new: AlertState
     notification: Notification | None
-
-
-def level_reached(key: KeyUsage, levels: tuple[int, ...]) -> int:
-    """The highest level whose share of the limit the key has used (0 for none), in whole numbers."""
-    if key.limit is None or key.remaining is None:
-        return 0
-    consumed = max(0, key.limit - key.remaining)
-    reached = [level for level in levels if consumed * 100 >= level * key.limit]
-    return max(reached, default=0)
 
 
 def evaluate(
@@ -129,43 +148,52 @@ def evaluate(
     read = state or AlertState()
     base = read
 
-    def note(kind: NotificationKind, level: int, **details: Any) -> Notification:
+    def note(kind: NotificationKind, level: int, episode: int, **details: Any) -> Notification:
         return Notification(
-            kind, key, level=level, levels=policy.levels, levels_from=policy.levels_from, **details
+            kind,
+            key,
+            level=level,
+            levels=policy.levels,
+            levels_from=policy.levels_from,
+            episode=episode,
+            **details,
         )
 
     recovery: Notification | None = None
     alerted_before = read.level > 0 or read.forecast_sent
     new_period = read.period_start != key.period_start
     if new_period and key.period_reset is not False:
-        base = replace(read, period_start=key.period_start, level=0, forecast_sent=False)
+        base = replace(read, period_start=key.period_start, level=0, forecast_sent=False, episode=0)
         if alerted_before and read.period_start is not None:
             recovery = note(
                 "recovered",
                 read.level,
+                read.episode,
                 reason="the quota period reset",
                 previous_period_start=read.period_start,
             )
     elif key.in_usage_data and read.level > 0 and level_reached(key, policy.levels[:1]) == 0:
-        base = replace(read, period_start=key.period_start, level=0, forecast_sent=False)
-        recovery = note("recovered", read.level, reason=f"back under {policy.levels[0]}%")
+        base = replace(
+            read, period_start=key.period_start, level=0, forecast_sent=False, episode=read.episode + 1
+        )
+        recovery = note("recovered", read.level, read.episode, reason=f"back under {policy.levels[0]}%")
     elif (
         key.in_usage_data
         and read.forecast_sent
         and read.level == 0
         and (key.utilization or 0.0) < settings.forecast.min_utilization_percent
     ):
-        base = replace(read, period_start=key.period_start, forecast_sent=False)
+        base = replace(read, period_start=key.period_start, forecast_sent=False, episode=read.episode + 1)
 
     projection = project(key, now, settings.forecast)
     target = level_reached(key, policy.levels)
     notification: Notification | None = None
     new = base
     if target > base.level:
-        notification = note("threshold", target, forecast=projection)
+        notification = note("threshold", target, base.episode, forecast=projection)
         new = replace(base, level=target, forecast_sent=base.forecast_sent or projection is not None)
     elif projection is not None and not base.forecast_sent:
-        notification = note("forecast", target, forecast=projection)
+        notification = note("forecast", target, base.episode, forecast=projection)
         new = replace(base, forecast_sent=True)
     elif recovery is not None and settings.recovery:
         notification = recovery
@@ -174,7 +202,7 @@ def evaluate(
         # Nothing to say and nothing that matters to store (a reset of a never-alerted key).
         return None
     return Decision(
-        pk=state_key(key.usage_plan_id, key.api_key_id),
+        pk=state_key(key.usage_plan_id, key.api_key_id, key.target),
         key=key,
         read=read,
         new=new,

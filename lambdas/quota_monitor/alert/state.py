@@ -5,26 +5,40 @@ EventBridge and Lambda's asynchronous invocation deliver at least once, so two r
 
 1. **Claim** with a conditional write: the item must still be at the revision this run read, and
    not claimed by another run whose claim is still live. The loser of a race skips the key; the
-   winner alone publishes.
-2. **Publish** to SNS.
+   winner alone delivers.
+2. **Deliver**: publish to SNS; with ``EVENT_BUS_NAME``, also put the key's event on EventBridge.
 3. **Confirm**: store the new level (and forecast flag, period), bump the revision, drop the
-   claim; conditional on still holding the claim. Or, when the publish failed, **release**: drop
+   claim; conditional on still holding the claim. Or, when the SNS publish failed, **release**: drop
    the claim and leave the state as it was, so that the next run evaluates the key afresh and sends.
 
 A run that dies between claim and confirm leaves a claim that expires at the end of that run's
 lease (the Lambda's remaining time); the next run then sends again. That is the one case where a
 notification can repeat (if the publish had gone through): at least once, never lost.
 
-A run sends its claims, confirmations and releases a hundred to a ``TransactWriteItems``
+A run sends its claims, confirmations and releases up to a hundred to a ``TransactWriteItems``
 (:meth:`AlertStateStore.apply`), each item under the same condition as its own ``UpdateItem``.
 
+Two channels, each delivered once: the state follows the SNS message (people), and the item
+remembers per channel what is still owed, so that a failure of one channel never repeats the other:
+
+- SNS went out, the event did not: confirm, and keep the event in ``pendingEvents``. Later runs
+  claim the key for it alone (or with its next notification) and put it until EventBridge takes it.
+  No second email.
+- The event went out, SNS did not: release, and keep the event's id in ``eventSent``. The next run
+  decides again; if it decides the same notification (same id), it publishes to SNS only. No second
+  event.
+- Both failed: release, as before. Both went out: confirm, as before.
+
 The item: ``pk`` (``<usagePlanId>#<apiKeyId>``), ``usagePlanId``, ``apiKeyId``, ``periodStart``,
-``alertLevel``, ``forecastSent``, ``rev``, ``claimToken``, ``claimUntil`` (epoch seconds), and
-``expiresAt`` (epoch seconds, the table's TTL attribute): a week after the quota period resets.
+``alertLevel``, ``forecastSent``, ``episode`` (recoveries within the period), ``rev``,
+``claimToken``, ``claimUntil`` (epoch seconds), ``pendingEvents`` (a list of events as built:
+``id``, ``detailType``, ``detail``, ``resources``), ``eventSent``, and ``expiresAt`` (epoch
+seconds, the table's TTL attribute): a week after the quota period resets.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +49,7 @@ from botocore.exceptions import ClientError
 
 from quota_monitor.alert.rules import AlertState
 from quota_monitor.errors import describe, error_code
+from quota_monitor.models import EventEntry
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,15 +58,19 @@ if TYPE_CHECKING:
 
     from quota_monitor.models import KeyUsage
 
-#: How long after its quota period resets an item may be deleted by DynamoDB's TTL.
-TTL_AFTER_RESET = timedelta(days=7)
 #: The most items DynamoDB takes in one TransactWriteItems.
 MAX_TRANSACTION_ITEMS: Final = 100
+#: A TransactWriteItems request may carry at most 4 MB; a chunk is closed before its items' requests
+#: reach this many bytes (an item with undelivered events can be a few hundred KB).
+MAX_TRANSACTION_BYTES: Final = 3_000_000
 #: Cancellation reasons worth another try, and how many: the item was busy, or the table throttled.
 RETRIED_CANCELLATIONS: Final = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
 )
 MAX_RETRIES: Final = 3
+
+#: How long after its quota period resets an item may be deleted by DynamoDB's TTL.
+TTL_AFTER_RESET = timedelta(days=7)
 
 _NAMES = {
     "#period": "periodStart",
@@ -64,7 +83,13 @@ _NAMES = {
     "#plan": "usagePlanId",
     "#key": "apiKeyId",
     "#updated": "updatedAt",
+    "#episode": "episode",
+    "#pending": "pendingEvents",
+    "#sent": "eventSent",
 }
+#: At most this much of undelivered events is kept per key (a DynamoDB item holds 400 KB); when a
+#: bus refuses events for so long that more pile up, the oldest are dropped, and said so.
+MAX_PENDING_BYTES = 300_000
 
 
 def _n(value: int | float) -> dict[str, str]:
@@ -94,7 +119,78 @@ def parse_item(item: dict[str, Any]) -> AlertState:
         rev=int(item.get("rev", {}).get("N", "0")),
         claim_token=item.get("claimToken", {}).get("S"),
         claim_until=datetime.fromtimestamp(int(until), UTC) if until else None,
+        episode=int(item.get("episode", {}).get("N", "0")),
+        pending_events=tuple(_event(value) for value in item.get("pendingEvents", {}).get("L", [])),
+        event_sent=item.get("eventSent", {}).get("S"),
     )
+
+
+def _event(value: dict[str, Any]) -> EventEntry:
+    fields = value.get("M")
+    if not isinstance(fields, dict):
+        raise ValueError("a pending event is not a map")
+    try:
+        return EventEntry(
+            id=fields["id"]["S"],
+            detail_type=fields["detailType"]["S"],
+            detail=fields["detail"]["S"],
+            resources=tuple(resource["S"] for resource in fields.get("resources", {}).get("L", [])),
+        )
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"a pending event lacks {error}") from None
+
+
+def _event_value(entry: EventEntry) -> dict[str, Any]:
+    return {
+        "M": {
+            "id": _s(entry.id),
+            "detailType": _s(entry.detail_type),
+            "detail": _s(entry.detail),
+            "resources": {"L": [_s(resource) for resource in entry.resources]},
+        }
+    }
+
+
+@dataclass(frozen=True)
+class Channels:
+    """What the EventBridge channel owes for one key and has delivered ahead of SNS (module doc)."""
+
+    pending_events: tuple[EventEntry, ...] = ()
+    event_sent: str | None = None
+
+    @classmethod
+    def of(cls, state: AlertState) -> Channels:
+        return cls(state.pending_events, state.event_sent)
+
+    def bounded(self) -> tuple[Channels, tuple[EventEntry, ...]]:
+        """These channels with at most :data:`MAX_PENDING_BYTES` of pending events (the newest), and
+        the ones that had to be dropped."""
+        kept: list[EventEntry] = []
+        size = 0
+        for entry in reversed(self.pending_events):
+            size += entry.size + len(entry.id) + 64
+            if size > MAX_PENDING_BYTES:
+                break
+            kept.append(entry)
+        dropped = self.pending_events[: len(self.pending_events) - len(kept)]
+        return Channels(tuple(reversed(kept)), self.event_sent), dropped
+
+    def update(self) -> tuple[list[str], list[str], dict[str, Any]]:
+        """(SET clauses, REMOVE clauses, values) that store these channels."""
+        sets: list[str] = []
+        removes: list[str] = []
+        values: dict[str, Any] = {}
+        if self.pending_events:
+            sets.append("#pending = :pending")
+            values[":pending"] = {"L": [_event_value(entry) for entry in self.pending_events]}
+        else:
+            removes.append("#pending")
+        if self.event_sent is not None:
+            sets.append("#sent = :sent")
+            values[":sent"] = _s(self.event_sent)
+        else:
+            removes.append("#sent")
+        return sets, removes, values
 
 
 def _condition_failed(error: ClientError) -> bool:
@@ -171,18 +267,27 @@ class AlertStateStore:
         return True
 
     def claim(
-        self, pk: str, key: KeyUsage, read: AlertState, *, token: str, until: datetime, now: datetime
+        self, pk: str, key: KeyUsage | None, read: AlertState, *, token: str, until: datetime, now: datetime
     ) -> bool:
         """Take the key for this run; False when another run changed or holds it since it was read."""
         return self._update(self.claim_write(pk, key, read, token=token, until=until, now=now))
 
-    def confirm(self, pk: str, key: KeyUsage, new: AlertState, *, token: str, now: datetime) -> bool:
+    def confirm(
+        self,
+        pk: str,
+        key: KeyUsage,
+        new: AlertState,
+        *,
+        token: str,
+        now: datetime,
+        channels: Channels | None = None,
+    ) -> bool:
         """Store the new state and drop the claim; False when the claim was lost (expired and taken)."""
-        return self._update(self.confirm_write(pk, key, new, token=token, now=now))
+        return self._update(self.confirm_write(pk, key, new, token=token, now=now, channels=channels))
 
-    def release(self, pk: str, *, token: str) -> bool:
+    def release(self, pk: str, *, token: str, channels: Channels | None = None) -> bool:
         """Drop the claim and leave the state as it was, so that the next run tries again."""
-        return self._update(self.release_write(pk, token=token))
+        return self._update(self.release_write(pk, token=token, channels=channels))
 
     def write(self, pk: str, key: KeyUsage, read: AlertState, new: AlertState, *, now: datetime) -> bool:
         """A change with nothing to send (a reset with recovery notifications off): one conditional write."""
@@ -190,7 +295,8 @@ class AlertStateStore:
 
     # -- many items, in transactions ----------------------------------------------------------------
     def apply(self, writes: Sequence[StateWrite], *, workers: int = 1) -> StateWrites:
-        """Many conditional writes, up to :data:`MAX_TRANSACTION_ITEMS` in one TransactWriteItems.
+        """Many conditional writes, up to :data:`MAX_TRANSACTION_ITEMS` (and
+        :data:`MAX_TRANSACTION_BYTES`) in one TransactWriteItems.
 
         Each item's condition is evaluated and applied as in its own UpdateItem (DynamoDB applies a
         transaction's items atomically, each under its condition), so the protocol is unchanged; a
@@ -207,10 +313,7 @@ class AlertStateStore:
         """
         outcomes: list[bool | None] = [None] * len(writes)
         errors: list[str] = []
-        chunks = [
-            list(range(n, min(n + MAX_TRANSACTION_ITEMS, len(writes))))
-            for n in range(0, len(writes), MAX_TRANSACTION_ITEMS)
-        ]
+        chunks = _chunks(writes)
 
         def run(chunk: list[int]) -> None:
             for index, (done, error) in zip(chunk, self._transact([writes[i] for i in chunk]), strict=True):
@@ -284,62 +387,105 @@ class AlertStateStore:
         return "#rev = :read_rev", {":read_rev": _n(read.rev)}
 
     def claim_write(
-        self, pk: str, key: KeyUsage, read: AlertState, *, token: str, until: datetime, now: datetime
+        self, pk: str, key: KeyUsage | None, read: AlertState, *, token: str, until: datetime, now: datetime
     ) -> StateWrite:
-        """The claim (module doc): the item must be at the revision read, and not held by a live claim."""
+        """The claim (module doc): the item must be at the revision read, and not held by a live claim.
+
+        ``key`` is None for a key claimed only to deliver the events it owes (its item exists)."""
         condition, values = self._read_condition(read)
-        return StateWrite(
-            pk,
-            {
-                "UpdateExpression": (
-                    "SET #token = :token, #until = :until, #plan = :plan, #key = :key, "
-                    "#rev = if_not_exists(#rev, :zero), #expires = if_not_exists(#expires, :expires)"
-                ),
-                "ConditionExpression": f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now)",
-                "ExpressionAttributeNames": _names("#token", "#until", "#plan", "#key", "#rev", "#expires"),
-                "ExpressionAttributeValues": {
+        if key is None:
+            return _write(
+                pk,
+                UpdateExpression="SET #token = :token, #until = :until",
+                ConditionExpression=f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now)",
+                ExpressionAttributeNames=_names("#token", "#until", "#rev"),
+                ExpressionAttributeValues={
                     **values,
                     ":token": _s(token),
                     ":until": _n(_epoch(until)),
-                    ":plan": _s(key.usage_plan_id),
-                    ":key": _s(key.api_key_id),
-                    ":zero": _n(0),
-                    ":expires": _n(expires_at(key)),
                     ":now": _n(_epoch(now)),
                 },
+            )
+        return _write(
+            pk,
+            UpdateExpression=(
+                "SET #token = :token, #until = :until, #plan = :plan, #key = :key, "
+                "#rev = if_not_exists(#rev, :zero), #expires = if_not_exists(#expires, :expires)"
+            ),
+            ConditionExpression=f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now)",
+            ExpressionAttributeNames=_names("#token", "#until", "#plan", "#key", "#rev", "#expires"),
+            ExpressionAttributeValues={
+                **values,
+                ":token": _s(token),
+                ":until": _n(_epoch(until)),
+                ":plan": _s(key.usage_plan_id),
+                ":key": _s(key.api_key_id),
+                ":zero": _n(0),
+                ":expires": _n(expires_at(key)),
+                ":now": _n(_epoch(now)),
             },
         )
 
     def confirm_write(
-        self, pk: str, key: KeyUsage, new: AlertState, *, token: str, now: datetime
+        self,
+        pk: str,
+        key: KeyUsage,
+        new: AlertState,
+        *,
+        token: str,
+        now: datetime,
+        channels: Channels | None = None,
     ) -> StateWrite:
-        """The confirmation: the new state stored and the claim dropped, if this run still holds it."""
-        return StateWrite(
+        """The confirmation: the new state (and ``channels``, when given) stored and the claim
+        dropped, if this run still holds it."""
+        sets, removes, values = channels.update() if channels is not None else ([], [], {})
+        return _write(
             pk,
-            {
-                "UpdateExpression": (
-                    "SET #period = :period, #level = :level, #forecast = :forecast, #rev = #rev + :one, "
-                    "#expires = :expires, #updated = :now REMOVE #token, #until"
-                ),
-                "ConditionExpression": "#token = :token",
-                "ExpressionAttributeNames": _names(
-                    "#period", "#level", "#forecast", "#rev", "#expires", "#updated", "#token", "#until"
-                ),
-                "ExpressionAttributeValues": self._state_values(key, new, now)
-                | {":token": _s(token), ":one": _n(1)},
-            },
+            UpdateExpression=(
+                "SET #period = :period, #level = :level, #forecast = :forecast, #episode = :episode, "
+                f"#rev = #rev + :one, #expires = :expires, #updated = :now{_clauses(sets)} "
+                f"REMOVE #token, #until{_clauses(removes)}"
+            ),
+            ConditionExpression="#token = :token",
+            ExpressionAttributeNames=_names(
+                "#period",
+                "#level",
+                "#forecast",
+                "#episode",
+                "#rev",
+                "#expires",
+                "#updated",
+                "#token",
+                "#until",
+                *(("#pending", "#sent") if channels is not None else ()),
+            ),
+            ExpressionAttributeValues=self._state_values(key, new, now)
+            | {":token": _s(token), ":one": _n(1)}
+            | values,
         )
 
-    def release_write(self, pk: str, *, token: str) -> StateWrite:
-        """The release: the claim dropped and the state left as it was, if this run still holds it."""
-        return StateWrite(
+    def release_write(self, pk: str, *, token: str, channels: Channels | None = None) -> StateWrite:
+        """The release: the claim dropped and the state left as it was, if this run still holds it.
+
+        With ``channels``, store them too and bump the revision: a run that read the item before
+        this one claimed it must not act on the channels it read."""
+        if channels is None:
+            return _write(
+                pk,
+                UpdateExpression="REMOVE #token, #until",
+                ConditionExpression="#token = :token",
+                ExpressionAttributeNames=_names("#token", "#until"),
+                ExpressionAttributeValues={":token": _s(token)},
+            )
+        sets, removes, values = channels.update()
+        return _write(
             pk,
-            {
-                "UpdateExpression": "REMOVE #token, #until",
-                "ConditionExpression": "#token = :token",
-                "ExpressionAttributeNames": _names("#token", "#until"),
-                "ExpressionAttributeValues": {":token": _s(token)},
-            },
+            UpdateExpression=(
+                f"SET #rev = #rev + :one{_clauses(sets)} REMOVE #token, #until{_clauses(removes)}"
+            ),
+            ConditionExpression="#token = :token",
+            ExpressionAttributeNames=_names("#token", "#until", "#rev", "#pending", "#sent"),
+            ExpressionAttributeValues={":token": _s(token), ":one": _n(1), **values},
         )
 
     def change_write(
@@ -347,38 +493,35 @@ class AlertStateStore:
     ) -> StateWrite:
         """A change with nothing to send, under the same condition as a claim."""
         condition, values = self._read_condition(read)
-        return StateWrite(
+        return _write(
             pk,
-            {
-                "UpdateExpression": (
-                    "SET #period = :period, #level = :level, #forecast = :forecast, "
-                    "#rev = if_not_exists(#rev, :zero) + :one, #expires = :expires, #updated = :now, "
-                    "#plan = :plan, #key = :key"
-                ),
-                "ConditionExpression": (
-                    f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now_epoch)"
-                ),
-                "ExpressionAttributeNames": _names(
-                    "#period",
-                    "#level",
-                    "#forecast",
-                    "#rev",
-                    "#expires",
-                    "#updated",
-                    "#plan",
-                    "#key",
-                    "#token",
-                    "#until",
-                ),
-                "ExpressionAttributeValues": {
-                    **values,
-                    **self._state_values(key, new, now),
-                    ":zero": _n(0),
-                    ":one": _n(1),
-                    ":plan": _s(key.usage_plan_id),
-                    ":key": _s(key.api_key_id),
-                    ":now_epoch": _n(_epoch(now)),
-                },
+            UpdateExpression=(
+                "SET #period = :period, #level = :level, #forecast = :forecast, #episode = :episode, "
+                "#rev = if_not_exists(#rev, :zero) + :one, #expires = :expires, #updated = :now, "
+                "#plan = :plan, #key = :key"
+            ),
+            ConditionExpression=f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now_epoch)",
+            ExpressionAttributeNames=_names(
+                "#period",
+                "#level",
+                "#forecast",
+                "#episode",
+                "#rev",
+                "#expires",
+                "#updated",
+                "#plan",
+                "#key",
+                "#token",
+                "#until",
+            ),
+            ExpressionAttributeValues={
+                **values,
+                **self._state_values(key, new, now),
+                ":zero": _n(0),
+                ":one": _n(1),
+                ":plan": _s(key.usage_plan_id),
+                ":key": _s(key.api_key_id),
+                ":now_epoch": _n(_epoch(now)),
             },
         )
 
@@ -388,11 +531,39 @@ class AlertStateStore:
             ":period": _s((new.period_start or key.period_start).isoformat()),
             ":level": _n(new.level),
             ":forecast": {"BOOL": new.forecast_sent},
+            ":episode": _n(new.episode),
             ":expires": _n(expires_at(key)),
             ":now": _s(now.isoformat()),
         }
 
 
+def _clauses(clauses: list[str]) -> str:
+    """More clauses for a SET or REMOVE that already has some: ``, a, b``."""
+    return "".join(f", {clause}" for clause in clauses)
+
+
 def _names(*placeholders: str) -> dict[str, str]:
     """DynamoDB rejects unused ExpressionAttributeNames, so each request names only what it uses."""
     return {placeholder: _NAMES[placeholder] for placeholder in placeholders}
+
+
+def _write(pk: str, **request: Any) -> StateWrite:
+    return StateWrite(pk, request)
+
+
+def _chunks(writes: Sequence[StateWrite]) -> list[list[int]]:
+    """Indexes of ``writes`` in runs of at most :data:`MAX_TRANSACTION_ITEMS` items and (roughly, by
+    their JSON) :data:`MAX_TRANSACTION_BYTES`."""
+    chunks: list[list[int]] = []
+    chunk: list[int] = []
+    size = 0
+    for index, write in enumerate(writes):
+        item = len(write.pk) + len(json.dumps(write.request, separators=(",", ":")))
+        if chunk and (len(chunk) == MAX_TRANSACTION_ITEMS or size + item > MAX_TRANSACTION_BYTES):
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(index)
+        size += item
+    if chunk:
+        chunks.append(chunk)
+    return chunks

@@ -31,7 +31,7 @@ from quota_monitor.models import TagProblem
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from quota_monitor.models import ApiKey, UsagePlan
+    from quota_monitor.models import ApiKey, ScanResult, UsagePlan
 
 DEFAULT_LEVELS: tuple[int, ...] = (80, 90, 100)
 #: For ``THRESHOLDS`` (an environment variable, a ``-c`` setting), where commas are the habit.
@@ -122,3 +122,19 @@ def policy_for(plan: UsagePlan, key: ApiKey | None, default_levels: tuple[int, .
         muted_from=muted_from,
         problems=tuple(problems),
     )
+
+
+def key_levels(result: ScanResult, default_levels: tuple[int, ...]) -> dict[tuple[str, str], tuple[int, ...]]:
+    """Each scanned key's alert levels by (usage plan id, API key id), tags resolved as
+    :func:`policy_for` does. Problems with the tags are left to the alert step to report."""
+    plans = {plan.id: plan for plan in result.plans}
+    levels: dict[tuple[str, str], tuple[int, ...]] = {}
+    for key in result.keys:
+        plan = plans.get(key.usage_plan_id)
+        pair = (key.usage_plan_id, key.api_key_id)
+        levels[pair] = (
+            default_levels
+            if plan is None
+            else policy_for(plan, result.api_keys.get(key.api_key_id), default_levels).levels
+        )
+    return levels

@@ -141,6 +141,7 @@ def key_usage(
         remaining=remaining,
         limit=limit,
         utilization=percent,
+        target=plan.target,
         period_reset=(
             reset_at_period_start(day_before, daily[0], limit)
             if day_before is not None and daily and limit is not None
@@ -171,4 +172,5 @@ def unused_key_usage(
         limit=limit,
         utilization=None if limit is None else utilization(limit, limit),
         in_usage_data=False,
+        target=plan.target,
     )

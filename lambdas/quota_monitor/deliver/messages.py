@@ -41,6 +41,11 @@ SIGNATURE = "-- apigw-quota-monitor"
 _UNSAFE_SUBJECT = re.compile(r"[^\x20-\x7e]")
 
 
+def key_region(key: KeyUsage, region: str) -> str:
+    """The region the key is in: its target's, or ``region`` (the monitor's) for a key built by hand."""
+    return key.target.region if key.target is not None else region
+
+
 def percent(value: float | None) -> str:
     """Utilization for people: rounded down, so that 89.96% never reads as a level of 90% crossed."""
     if value is None:
@@ -131,6 +136,8 @@ def facts(note: Notification, region: str) -> list[tuple[str, str]]:
         ("Usage plan", f"{key.usage_plan_name} ({key.usage_plan_id})"),
         ("API key", f"{key_label(key)} ({key.api_key_id})"),
     ]
+    if key.target is not None and not key.target.home:
+        rows.append(("Account", f"{key.target.account_id}, {key.target.region}"))
     if note.kind == "threshold":
         rows.append(("Level crossed", f"{note.level}% (levels {_levels(note)})"))
     elif note.kind == "recovered":
@@ -147,7 +154,7 @@ def facts(note: Notification, region: str) -> list[tuple[str, str]]:
     sentence = forecast_sentence(note)
     if sentence:
         rows.append(("Forecast", sentence))
-    link = console_url(region, key.usage_plan_id)
+    link = console_url(key_region(key, region), key.usage_plan_id)
     if link is not None:  # no console link is known for the region's partition
         rows.append(("Console", link))
     return rows
@@ -206,7 +213,9 @@ def alert_json(note: Notification, region: str) -> dict[str, Any]:
         "period": key.period,
         "periodStart": key.period_start.isoformat(),
         "resetsAt": key.resets_at.isoformat(),
-        "consoleUrl": console_url(region, key.usage_plan_id),
+        "consoleUrl": console_url(key_region(key, region), key.usage_plan_id),
+        "accountId": key.target.account_id if key.target is not None else None,
+        "region": key_region(key, region),
         "forecast": None,
         "reason": note.reason,
     }
@@ -247,7 +256,7 @@ def chatbot_single(note: Notification, region: str) -> dict[str, Any]:
     description = "\n".join(
         f"*{label}:* {value}" for label, value in facts(note, region) if label != "Console"
     )
-    link = console_url(region, key.usage_plan_id)
+    link = console_url(key_region(key, region), key.usage_plan_id)
     open_it = [f"Open the usage plan: {link}"] if link is not None else []
     return {
         "version": "1.0",
@@ -320,8 +329,9 @@ def digest_line(note: Notification) -> str:
         what = f"runs out ~{_when(note.forecast.exhausts_at)}, at {percent(key.utilization)}"
     else:
         what = f"recovered ({note.reason})"
+    where = "" if key.target is None or key.target.home else f"[{key.target.describe()}] "
     return (
-        f"{key.usage_plan_name} / {key_label(key)} ({key.api_key_id}): {what}; "
+        f"{where}{key.usage_plan_name} / {key_label(key)} ({key.api_key_id}): {what}; "
         f"{_count(key.remaining)} of {_count(key.limit)} left, {key.period} resets {_when(key.resets_at)}"
     )
 
@@ -350,8 +360,10 @@ def digest_message(
 ) -> AlertMessage:
     ordered = sorted(notes, key=_digest_order)
     lines = [digest_line(note) for note in ordered]
-    plans = sorted({(note.key.usage_plan_id, note.key.usage_plan_name) for note in ordered})
-    links = [(name, console_url(region, plan_id)) for plan_id, name in plans]
+    plans = sorted(
+        {(key_region(note.key, region), note.key.usage_plan_id, note.key.usage_plan_name) for note in ordered}
+    )
+    links = [(name, console_url(plan_region, plan_id)) for plan_region, plan_id, name in plans]
     console_lines = [f"  {name}: {link}" for name, link in links if link is not None]
     part_text = f", part {part} of {parts}" if parts > 1 else ""
     title = f"{total} API keys need attention ({_counts(ordered)}){part_text}"
@@ -380,7 +392,7 @@ def digest_message(
         "metadata": {
             "summary": title,
             "eventType": "QuotaDigest",
-            "relatedResources": [plan_id for plan_id, _ in plans],
+            "relatedResources": [plan_id for _, plan_id, _ in plans],
             "additionalContext": {"keys": str(len(ordered)), "part": f"{part} of {parts}"},
         },
     }

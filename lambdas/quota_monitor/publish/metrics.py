@@ -4,9 +4,12 @@ The metric contract (dashboards, alarms and users depend on it; keep it exact):
 
 - per key, dimensions ``UsagePlanId`` and ``ApiKeyId``: ``RemainingQuota`` (Count),
   ``QuotaUtilization`` (Percent), ``UsedQuota`` (Count); plans without a quota: ``UsedQuota`` only;
+  for the keys ``KEY_METRICS`` selects (:mod:`quota_monitor.publish.selection`): with the default,
+  ``auto``, only ``RemainingQuota`` and ``QuotaUtilization``, for at most 25 keys;
 - per plan, dimension ``UsagePlanId``: ``MaxQuotaUtilization`` (Percent, plans with a quota and
   at least one key) and ``UsedQuota`` (Count, the plan's keys summed); neither for a plan one of
-  whose keys could not be read that run;
+  whose keys could not be read that run, nor with ``auto``, whose plan view is the plan records in
+  the log (:mod:`quota_monitor.publish.records`);
 - the monitor's own health, no dimensions: ``PlansScanned``, ``KeysScanned``, ``ScanErrors``,
   ``ApiCalls``, ``ApiThrottles`` (Count) and ``ScanDuration`` (Seconds).
 
@@ -37,7 +40,7 @@ from botocore.exceptions import (
 from quota_monitor.errors import describe
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Sequence
     from datetime import datetime
 
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -80,6 +83,8 @@ class MetricName(StrEnum):
 PLAN_DIMENSION = "UsagePlanId"
 KEY_DIMENSION = "ApiKeyId"
 PER_KEY_METRICS = (MetricName.REMAINING_QUOTA, MetricName.QUOTA_UTILIZATION, MetricName.USED_QUOTA)
+#: What ``KEY_METRICS=auto`` (the default) publishes for each key it selects.
+AUTO_KEY_METRICS = (MetricName.REMAINING_QUOTA, MetricName.QUOTA_UTILIZATION)
 PER_PLAN_METRICS = (MetricName.MAX_QUOTA_UTILIZATION, MetricName.USED_QUOTA)
 HEALTH_METRICS = (
     MetricName.PLANS_SCANNED,
@@ -107,12 +112,20 @@ def _datum(name: MetricName, value: float, unit: Unit, at: datetime, **dimension
     }
 
 
-def key_metric_data(key: KeyUsage, at: datetime) -> list[MetricDatum]:
+def key_metric_data(
+    key: KeyUsage, at: datetime, names: Sequence[MetricName] = PER_KEY_METRICS
+) -> list[MetricDatum]:
+    """The key's data points among ``names`` (``RemainingQuota`` and ``QuotaUtilization`` exist only
+    for plans with a quota)."""
     dims = {PLAN_DIMENSION: key.usage_plan_id, KEY_DIMENSION: key.api_key_id}
-    data = [_datum(MetricName.USED_QUOTA, key.used, "Count", at, **dims)]
+    data = []
     if key.remaining is not None and key.utilization is not None:
-        data.insert(0, _datum(MetricName.REMAINING_QUOTA, key.remaining, "Count", at, **dims))
-        data.insert(1, _datum(MetricName.QUOTA_UTILIZATION, key.utilization, "Percent", at, **dims))
+        if MetricName.REMAINING_QUOTA in names:
+            data.append(_datum(MetricName.REMAINING_QUOTA, key.remaining, "Count", at, **dims))
+        if MetricName.QUOTA_UTILIZATION in names:
+            data.append(_datum(MetricName.QUOTA_UTILIZATION, key.utilization, "Percent", at, **dims))
+    if MetricName.USED_QUOTA in names:
+        data.append(_datum(MetricName.USED_QUOTA, key.used, "Count", at, **dims))
     return data
 
 
@@ -159,7 +172,7 @@ def health_metric_data(
     ]
     if alerts is not None:
         data.append(_datum(MetricName.ALERTS_SENT, alerts.alerts_sent, "Count", at))
-        data.append(_datum(MetricName.ALERT_DELIVERY_FAILURES, alerts.delivery_failures, "Count", at))
+        data.append(_datum(MetricName.ALERT_DELIVERY_FAILURES, alerts.all_delivery_failures, "Count", at))
         # The state table could not be read or written, or an item did not parse: alerting is
         # blind for those keys (for every key when the table cannot be read) until it is fixed.
         data.append(_datum(MetricName.ALERT_STATE_ERRORS, len(alerts.state_errors), "Count", at))
@@ -167,23 +180,46 @@ def health_metric_data(
 
 
 def iter_metric_data(
-    result: ScanResult, keys: Iterable[KeyUsage] | None = None, *, alerts: AlertReport | None = None
+    result: ScanResult,
+    keys: Iterable[KeyUsage] | None = None,
+    *,
+    alerts: AlertReport | None = None,
+    key_metrics: Sequence[MetricName] = PER_KEY_METRICS,
+    plan_rollups: bool = True,
+    health: ScanResult | bool = True,
 ) -> Iterator[MetricDatum]:
     """Every data point for a scan, made as they are consumed: :func:`publish` holds one batch at a
     time instead of all of them (about 15 MB less at 10,000 keys; docs/benchmarks.md).
-    ``keys`` narrows the per-key metrics (the roll-ups stay whole)."""
+    ``keys`` narrows the per-key metrics, ``key_metrics`` names them; the roll-ups, when published,
+    stay whole. ``health``: the health metrics of ``result`` (True), of another result (the totals of
+    every target a run read), or none (False: a target other than the monitor's own region's)."""
     at = result.scanned_at
     for key in result.keys if keys is None else keys:
-        yield from key_metric_data(key, at)
-    yield from plan_metric_data(result, at)
-    yield from health_metric_data(result, at, alerts)
+        yield from key_metric_data(key, at, key_metrics)
+    if plan_rollups:
+        yield from plan_metric_data(result, at)
+    if health is not False:
+        yield from health_metric_data(result if health is True else health, at, alerts)
 
 
 def metric_data(
-    result: ScanResult, keys: Iterable[KeyUsage] | None = None, *, alerts: AlertReport | None = None
+    result: ScanResult,
+    keys: Iterable[KeyUsage] | None = None,
+    *,
+    alerts: AlertReport | None = None,
+    key_metrics: Sequence[MetricName] = PER_KEY_METRICS,
+    plan_rollups: bool = True,
 ) -> list[MetricDatum]:
-    """Every data point for a scan. ``keys`` narrows the per-key metrics (the roll-ups stay whole)."""
-    return list(iter_metric_data(result, keys, alerts=alerts))
+    """Every data point for a scan (:func:`iter_metric_data`), as a list."""
+    return list(
+        iter_metric_data(result, keys, alerts=alerts, key_metrics=key_metrics, plan_rollups=plan_rollups)
+    )
+
+
+def series_of(datum: MetricDatum) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The custom metric a data point belongs to (name and dimensions): what CloudWatch bills."""
+    dimensions = tuple(sorted((d["Name"], d["Value"]) for d in datum.get("Dimensions", [])))
+    return (datum["MetricName"], dimensions)
 
 
 def datum_size(datum: MetricDatum) -> int:

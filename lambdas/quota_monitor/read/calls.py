@@ -13,6 +13,9 @@ exhausts. So the API Gateway client is built with botocore retries off, and this
 - retries throttling (429), server errors (5xx) and connection failures with capped,
   jittered exponential backoff, honouring ``Retry-After``;
 - counts every attempt (each one spends the shared budget) and every 429;
+- tells an optional observer about every attempt that failed with an error it retries
+  (:class:`FailedAttempt`), so that a person at a terminal hears at once that API Gateway
+  cannot be reached, and how many attempts were made over how long when the call gives up;
 - never backs off past the run's deadline: the wait is cut into short slices and the deadline is
   checked between them, so that a ``Retry-After`` of 20 s a moment before the deadline does not
   eat the time kept for publishing;
@@ -108,6 +111,31 @@ class CallStats:
             self.throttles += 1
 
 
+@dataclass(frozen=True)
+class FailedAttempt:
+    """One attempt of a call that failed with an error the retry policy retries.
+
+    Throttling, 5xx, a network error or an answer that could not be read. ``retry_in`` is the
+    back-off before the next attempt, or None when this was the last one and the call raises.
+    """
+
+    #: boto3's method name, such as ``get_usage_plans``.
+    operation: str
+    params: Mapping[str, Any]
+    #: This attempt's number, from 1.
+    attempt: int
+    #: The most attempts the policy allows for this error.
+    max_attempts: int
+    error: BaseException
+    #: Seconds since the call's first attempt began (rate-limit waits and back-offs included).
+    elapsed: float
+    retry_in: float | None
+
+    @property
+    def gave_up(self) -> bool:
+        return self.retry_in is None
+
+
 #: What botocore's parsers raise on a body of the wrong shape (not ClientError or BotoCoreError).
 PARSER_ERRORS = (ResponseParserError, ValueError, TypeError, AttributeError, KeyError, OverflowError)
 
@@ -148,6 +176,8 @@ class ApiGatewayCalls:
         deadline: Callable[[], bool] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
+        on_failed_attempt: Callable[[FailedAttempt], None] | None = None,
     ) -> None:
         self._client = client
         self._limiter = limiter
@@ -155,11 +185,22 @@ class ApiGatewayCalls:
         self._deadline = deadline
         self._sleep = sleep
         self._rand = rand
+        self._clock = clock
+        self._on_failed_attempt = on_failed_attempt
         self.stats = CallStats()
 
     def call(self, operation: str, **params: Any) -> Mapping[str, Any]:
         method: Callable[..., Mapping[str, Any]] = getattr(self._client, operation)
         attempt = 0
+        started = self._clock()
+
+        def failed(error: BaseException, limit: int, retry_in: float | None) -> None:
+            if self._on_failed_attempt is not None:
+                elapsed = self._clock() - started
+                self._on_failed_attempt(
+                    FailedAttempt(operation, params, attempt, limit, error, elapsed, retry_in)
+                )
+
         while True:
             attempt += 1
             if self._deadline is not None and self._deadline():
@@ -174,21 +215,29 @@ class ApiGatewayCalls:
                 throttled = is_throttle(error)
                 if throttled and self._limiter is not None:
                     self._limiter.throttled()
-                if not (throttled or _is_server_error(error)) or attempt >= self._policy.max_attempts:
+                if not (throttled or _is_server_error(error)):
+                    raise
+                if attempt >= self._policy.max_attempts:
                     if throttled:
                         self.stats.count_final_throttle()
+                    failed(error, self._policy.max_attempts, None)
                     raise
                 delay = self._policy.backoff(attempt, _retry_after(error), self._rand)
                 self.stats.count_retry(throttled)
+                failed(error, self._policy.max_attempts, delay)
                 last = str(error.response.get("Error", {}).get("Code") or "ClientError")
             except TRANSIENT_NETWORK_ERRORS as error:
                 if attempt >= self._policy.max_attempts:
+                    failed(error, self._policy.max_attempts, None)
                     raise
                 delay = self._policy.backoff(attempt, None, self._rand)
                 self.stats.count_retry(False)
+                failed(error, self._policy.max_attempts, delay)
                 last = type(error).__name__
             except PARSER_ERRORS as error:
-                if attempt >= min(self._policy.max_attempts, self._policy.max_unreadable_attempts):
+                limit = min(self._policy.max_attempts, self._policy.max_unreadable_attempts)
+                if attempt >= limit:
+                    failed(error, limit, None)
                     if isinstance(error, MalformedResponse):
                         raise
                     raise MalformedResponse(
@@ -197,6 +246,7 @@ class ApiGatewayCalls:
                     ) from error
                 delay = self._policy.backoff(attempt, None, self._rand)
                 self.stats.count_retry(False)
+                failed(error, limit, delay)
                 last = type(error).__name__
             self._back_off(delay, operation, last)
 

@@ -46,6 +46,7 @@ from quota_monitor.models import (
     ScanFailure,
     ScanResult,
     ScanStats,
+    Target,
     UsagePlan,
 )
 from quota_monitor.read.listing import list_api_keys, list_plan_key_ids, list_usage_plans
@@ -143,8 +144,13 @@ def scan_account(
     settings: ScanSettings | None = None,
     on_plan: Callable[[PlanScan, int, int], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    target: Target | None = None,
 ) -> ScanResult:
-    """Scan every usage plan of the account. ``on_plan(scan, done, total)`` reports progress."""
+    """Scan every usage plan of the account. ``on_plan(scan, done, total)`` reports progress.
+
+    ``target`` says which account and region ``api`` reads: every plan, key and failure of the result
+    carries it.
+    """
     if now.tzinfo is None:
         raise ValueError(f"now={now.isoformat()} has no time zone; quota periods are UTC")
     now = now.astimezone(UTC)
@@ -155,6 +161,8 @@ def scan_account(
 
     try:
         plans, malformed = list_usage_plans(api)
+        if target is not None:
+            plans = [replace(plan, target=target) for plan in plans]
     except READ_ERRORS as error:
         if is_configuration_error(error):
             raise
@@ -211,10 +219,11 @@ def scan_account(
         scanned_at=now,
         plans=tuple(plans),
         keys=tuple(keys),
-        failures=tuple(failures),
+        failures=tuple(failures if target is None else (replace(f, target=target) for f in failures)),
         stats=stats,
         api_keys=api_keys,
         period_mismatches=period_mismatches(scans),
+        target=target,
     )
 
 

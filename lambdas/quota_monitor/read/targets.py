@@ -1,0 +1,138 @@
+"""Where a run reads: targets, each an account and a region, and the credentials to read each one.
+
+Usage plans and API keys belong to one account and one region, and API Gateway's control-plane
+budget (10 calls a second) is per account and region (docs/aws-behaviour.md#cross-account-and-cross-region):
+so each target is scanned with its own rate limiter, at the same time as the others.
+
+The monitor reads its own account with its own credentials, and another account through a role
+there (``SPOKE_ROLE_ARNS``) that it assumes with STS. Region names are checked against botocore's
+own endpoint data, which also says which partition (``aws``, ``aws-cn``, ``aws-us-gov``) a region
+is in: one set of credentials works in one partition only.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+import boto3
+
+from quota_monitor.models import Target
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from mypy_boto3_apigateway import APIGatewayClient
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_sts import STSClient
+    from mypy_boto3_sts.type_defs import CredentialsTypeDef
+
+#: An IAM role ARN: partition, the 12-digit account, an optional path and the name.
+ROLE_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
+)
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+@cache
+def region_partitions() -> dict[str, str]:
+    """Every region API Gateway has an endpoint in, by botocore's endpoint data, with its partition."""
+    session = boto3.Session()
+    return {
+        region: partition
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("apigateway", partition_name=partition)
+    }
+
+
+def partition_of(region: str) -> str | None:
+    return region_partitions().get(region)
+
+
+def role_account(role_arn: str) -> str:
+    """The account a role ARN belongs to (the ARN must match :data:`ROLE_ARN`)."""
+    match = ROLE_ARN.match(role_arn)
+    if match is None:
+        raise ValueError(f"{role_arn!r} is not an IAM role ARN")
+    return match.group("account")
+
+
+def targets(
+    home_account: str | None, home_region: str, regions: Iterable[str], spoke_role_arns: Iterable[str]
+) -> list[Target]:
+    """Every (account, region) pair: the monitor's own account first, then each spoke, region by region.
+
+    The home target is the monitor's own account in its own region (:class:`Target`'s ``home``).
+    """
+    regions = list(regions)
+    found = [Target(home_account, region, home=region == home_region) for region in regions]
+    for role_arn in spoke_role_arns:
+        found += [Target(role_account(role_arn), region, role_arn, home=False) for region in regions]
+    return found
+
+
+#: How the monitor names itself in the role sessions it opens (CloudTrail shows it).
+ROLE_SESSION_NAME = "apigw-quota-monitor"
+
+
+@dataclass(frozen=True)
+class TargetClients:
+    """What a run uses in one target: API Gateway to read, CloudWatch for the target's metrics."""
+
+    apigateway: APIGatewayClient
+    cloudwatch: CloudWatchClient
+
+
+class TargetAccess:
+    """How a run reaches one target: its clients, made when the target's turn comes, so that a role
+    that cannot be assumed fails that target alone. One AssumeRole a spoke account, whatever the
+    number of its regions (the credentials are shared through ``assumed``)."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        base: boto3.Session,
+        make: Callable[[boto3.Session, str], TargetClients],
+        assumed: AssumedRoles | None = None,
+    ) -> None:
+        self.target = target
+        self._base = base
+        self._make = make
+        self._assumed = assumed
+
+    def connect(self) -> TargetClients:
+        target = self.target
+        session = self._base
+        if target.role_arn is not None:
+            if self._assumed is None:
+                raise ValueError(
+                    f"{target.describe()}: a role to assume, and no STS client to assume it with"
+                )
+            credentials = self._assumed.credentials(target.role_arn)
+            session = boto3.Session(
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+            )
+        return self._make(session, target.region)
+
+
+class AssumedRoles:
+    """Credentials of the spoke roles, assumed once each (STS's answer is shared by the role's regions)."""
+
+    def __init__(self, sts: STSClient) -> None:
+        self._sts = sts
+        self._lock = threading.Lock()
+        self._credentials: dict[str, CredentialsTypeDef] = {}
+
+    def credentials(self, role_arn: str) -> CredentialsTypeDef:
+        with self._lock:
+            known = self._credentials.get(role_arn)
+            if known is None:
+                response = self._sts.assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION_NAME)
+                known = self._credentials[role_arn] = response["Credentials"]
+            return known

@@ -1,0 +1,324 @@
+"""The cost model of the default (``KEY_METRICS=auto``, the records, the Logs Insights dashboard):
+its targets, its measured constants against the real record builder, ``--json`` and ``--from-scan``."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from quota_monitor import (
+    DEFAULT_LEVELS,
+    ForecastSettings,
+    KeyUsage,
+    ScanResult,
+    ScanStats,
+    Target,
+    parse_key_metrics,
+    record_lines,
+)
+from quota_monitor_cli.cost import (
+    CPU_SECONDS_PER_KEY,
+    EVENT_OVERHEAD_BYTES,
+    KEY_RECORD_BYTES,
+    PLAN_RECORD_BYTES,
+    RECORD_WIDGETS,
+    RUNS_A_WIDGET_READS,
+    Usage,
+    estimate,
+    read_scan,
+)
+from quota_monitor_cli.main import main
+from tests.contracts import JSON_FIELDS
+
+
+def total(usage: Usage) -> float:
+    return estimate(usage).total
+
+
+@pytest.mark.parametrize(("keys", "plans", "target"), [(1_000, 20, 25.0), (10_000, 300, 40.0)])
+def test_the_default_stays_under_its_targets_whatever_share_of_keys_is_hot(
+    keys: int, plans: int, target: float
+) -> None:
+    worst = Usage(keys=keys, plans=plans)
+    assert worst.share_hot == 1.0  # the default is the worst case: every key hot all month
+    for share in (0.0, 0.01, 0.1, 0.5, 1.0):
+        assert total(replace(worst, share_hot=share)) <= total(worst) <= target
+    # 25 keys at most, two series each, the 9 health metrics; no per-plan roll-up.
+    assert worst.custom_metrics == 2 * 25 + 9
+    assert worst.key_metrics.describe() == "auto"
+
+
+def test_every_key_a_metric_is_what_the_default_replaces() -> None:
+    every_key = Usage(keys=10_000, plans=300, key_metrics=parse_key_metrics("all"))
+    assert total(every_key) > 5_000 > 40 > total(Usage(keys=10_000, plans=300))
+
+
+def test_auto_counts_hot_keys_of_plans_with_a_quota_up_to_its_cap() -> None:
+    usage = Usage(keys=10, plans=1, share_hot=0.5)
+    assert usage.custom_metrics == 2 * 5 + 9
+    assert replace(usage, quota_keys=4).custom_metrics == 2 * 2 + 9
+    assert replace(usage, keys=1_000, key_metrics=parse_key_metrics("auto,top:100")).custom_metrics == 209
+    assert replace(usage, alert_metrics=False).custom_metrics == 2 * 5 + 6
+
+
+def test_log_bytes_ingestion_storage_and_logs_insights() -> None:
+    usage = Usage(keys=10_000, plans=300)
+    per_run = 10_000 * (KEY_RECORD_BYTES + EVENT_OVERHEAD_BYTES) + 300 * (
+        PLAN_RECORD_BYTES + EVENT_OVERHEAD_BYTES
+    )
+    assert usage.record_bytes_per_run == per_run
+    assert per_run < 4_000_000  # the issue's target for a run's log
+    runs = 730 * 4
+    items = {line.item.split(" (")[0].split(":")[0]: line for line in estimate(usage).items}
+    assert items["ingestion"].amount == pytest.approx((per_run + 3_000) * runs / 1e9)
+    # 14 days of runs kept.
+    assert items["storage"].amount == pytest.approx((per_run + 3_000) * 96 * 14 / 1e9)
+    # A dashboard load: 4 widgets, each reading at most two runs; 200 loads a day.
+    assert usage.insights_bytes_per_refresh == RECORD_WIDGETS * RUNS_A_WIDGET_READS * (per_run + 3_000)
+    scanned = items["Logs Insights"]
+    assert scanned.amount == pytest.approx(usage.insights_bytes_per_refresh * 200 * 730 / 24 / 1e9)
+    assert scanned.monthly == pytest.approx(scanned.amount * 0.005)
+    assert replace(usage, dashboards=0).insights_bytes_per_refresh == 0
+
+
+#: Where the benchmark's keys are (the sandbox's default account, the scan's region).
+BENCH_TARGET = Target("123456789012", "us-east-1")
+
+
+def bench_like_keys(keys: int = 10_000, plans: int = 300, seed: int = 11) -> list[KeyUsage]:
+    """Keys named and numbered as the benchmark's account (apigw_sandbox.seed.seed_scale_account) on
+    the scenario's scan date, without the sandbox: the measured constants describe that account."""
+    rng = random.Random(seed)
+    sizes = [1_234, 1_234] + [
+        (keys - 2_468) // (plans - 2) + (1 if n < (keys - 2_468) % (plans - 2) else 0)
+        for n in range(plans - 2)
+    ]
+    found = []
+    number = 0
+    for plan, size in enumerate(sizes):
+        for _ in range(size):
+            used = round(100_000 * round(rng.uniform(1, 99), 1) / 100)
+            found.append(
+                KeyUsage(
+                    f"p{plan:05d}",
+                    f"plan-{plan:03d}",
+                    f"k{number:09d}",
+                    f"key-{number:05d}",
+                    "MONTH",
+                    date(2026, 10, 1),
+                    datetime(2026, 11, 1, tzinfo=UTC),
+                    used,
+                    100_000 - used,
+                    100_000,
+                    100.0 * used / 100_000,
+                    target=BENCH_TARGET,
+                )
+            )
+            number += 1
+    return found
+
+
+def test_the_measured_record_sizes_are_what_the_record_builder_writes() -> None:
+    keys = bench_like_keys()
+    result = ScanResult(datetime(2026, 10, 31, 12, tzinfo=UTC), (), tuple(keys), (), ScanStats())
+    lines = list(
+        record_lines(
+            result,
+            levels={},
+            with_metrics=frozenset(),
+            forecast_settings=ForecastSettings(),
+            default_levels=DEFAULT_LEVELS,
+        )
+    )
+    key_sizes = [len(line.encode()) + 1 for line in lines if line.startswith('{"record":"key"')]
+    plan_sizes = [len(line.encode()) + 1 for line in lines if line.startswith('{"record":"plan"')]
+    assert (len(key_sizes), len(plan_sizes)) == (10_000, 300)
+    assert sum(key_sizes) / len(key_sizes) == pytest.approx(KEY_RECORD_BYTES, rel=0.02)
+    assert sum(plan_sizes) / len(plan_sizes) == pytest.approx(PLAN_RECORD_BYTES, rel=0.02)
+
+
+def test_json_prints_the_total_as_a_number_and_every_line_item(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cost", "--keys", "10000", "--plans", "300", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    expected = estimate(Usage(keys=10_000, plans=300))
+    assert isinstance(printed["totalUsd"], float)
+    assert printed["totalUsd"] == round(expected.total, 2)
+    assert printed["totalUsd"] == pytest.approx(sum(item["usd"] for item in printed["lineItems"]), abs=0.01)
+    assert [item["service"] for item in printed["lineItems"]] == [item.service for item in expected.items]
+    assert set(printed["lineItems"][0]) == {"service", "item", "amount", "unit", "usd"}
+    assert (printed["keys"], printed["plans"], printed["keyMetrics"], printed["metricSeries"]) == (
+        10_000,
+        300,
+        "auto",
+        59,
+    )
+    assert printed["worstCaseUsd"] == printed["totalUsd"]  # the default assumes the worst case
+    assert printed["alternatives"]["all"] > 5_000
+    assert printed["assumptions"]["dashboardViewsPerDay"] == 200
+
+
+def scan_rows() -> list[dict[str, object]]:
+    keys = [
+        KeyUsage(
+            "p1",
+            "gold",
+            "k1",
+            "hot-one",
+            "MONTH",
+            date(2026, 11, 1),
+            datetime(2026, 12, 1, tzinfo=UTC),
+            900,
+            100,
+            1_000,
+            90.0,
+        ),
+        KeyUsage(
+            "p1",
+            "gold",
+            "k2",
+            "cold",
+            "MONTH",
+            date(2026, 11, 1),
+            datetime(2026, 12, 1, tzinfo=UTC),
+            100,
+            900,
+            1_000,
+            10.0,
+        ),
+        KeyUsage(
+            "p1",
+            "gold",
+            "k3",
+            None,
+            "MONTH",
+            date(2026, 11, 1),
+            datetime(2026, 12, 1, tzinfo=UTC),
+            799,
+            201,
+            1_000,
+            79.9,
+        ),
+        KeyUsage(
+            "p2",
+            "free",
+            "k4",
+            "free-key",
+            "DAY",
+            date(2026, 11, 20),
+            datetime(2026, 11, 21, tzinfo=UTC),
+            5,
+            None,
+            None,
+            None,
+        ),
+    ]
+    return [key.as_json() for key in keys]
+
+
+def test_from_scan_prices_the_account_as_it_is(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "usage.json"
+    path.write_text(json.dumps(scan_rows()))
+    scanned = read_scan(str(path), DEFAULT_LEVELS)
+    # 3 of the 4 keys have a quota; 1 of them is at or above 80% (79.9% is not).
+    assert (scanned.keys, scanned.plans, scanned.quota_keys, scanned.hot_keys) == (4, 2, 3, 1)
+    assert 250 < scanned.key_record_bytes < 400
+    assert main(["cost", "--from-scan", str(path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["keys"], printed["plans"], printed["fromScan"]) == (4, 2, str(path))
+    assert printed["assumptions"]["shareHot"] == pytest.approx(1 / 3)
+    assert printed["metricSeries"] == 2 * 1 + 9
+    assert printed["totalUsd"] < printed["worstCaseUsd"]
+    assert main(["cost", "--from-scan", str(path)]) == 0
+    assert "KEY_METRICS=auto, 33% of keys hot" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read it"),
+        ("not json", "not JSON"),
+        ('{"a": 1}', "a JSON dict, not the array scan --json prints"),
+        ("[3]", "item 0 is int, not an object"),
+        ('[{"usagePlanId": "p"}]', "item 0 lacks usagePlanName"),
+        ("used-as-text", "item 1: used='12' is not allowed: a whole number of at least 0"),
+        ("negative", "item 1: remaining=-3 is not allowed"),
+        ("half-quota", "item 1: remaining, limit and utilization must all be numbers"),
+        ("bad-period", "item 1: period='YEAR' is not allowed: one of DAY, WEEK, MONTH"),
+        ("bad-date", "item 1: periodStart='soon' is not allowed: a date"),
+    ],
+)
+def test_a_bad_scan_file_is_refused_with_exit_2_saying_why(
+    content: str | None, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "usage.json"
+    rows = scan_rows()
+    broken: dict[str, dict[str, object]] = {
+        "used-as-text": {"used": "12"},
+        "negative": {"remaining": -3},
+        "half-quota": {"remaining": None},
+        "bad-period": {"period": "YEAR"},
+        "bad-date": {"periodStart": "soon"},
+    }
+    if content is not None and content in broken:
+        rows[1] = {**rows[1], **broken[content]}
+        path.write_text(json.dumps(rows))
+    elif content is not None:
+        path.write_text(content)
+    assert main(["cost", "--from-scan", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert str(path) in err
+
+
+def test_keys_or_a_scan_file_but_not_both(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "usage.json"
+    path.write_text(json.dumps(scan_rows()))
+    assert main(["cost", "--keys", "5", "--from-scan", str(path)]) == 2
+    assert "use --keys or --from-scan, not both" in capsys.readouterr().err
+    assert main(["cost"]) == 2
+    assert "say how many keys" in capsys.readouterr().err
+    assert list(scan_rows()[0]) == JSON_FIELDS
+
+
+def test_a_target_record_is_the_size_the_model_counts() -> None:
+    from quota_monitor import target_record  # noqa: PLC0415
+    from quota_monitor_cli.cost import TARGET_RECORD_BYTES  # noqa: PLC0415
+
+    result = ScanResult(
+        datetime(2026, 10, 31, 12, tzinfo=UTC),
+        (),
+        (),
+        (),
+        ScanStats(
+            plans_scanned=300, keys_scanned=10_000, usage_pages=304, api_calls=325, duration_seconds=64.1
+        ),
+        target=Target("123456789012", "ap-southeast-2"),
+    )
+    plans = tuple(range(300))  # the record counts plans; their content does not matter here
+    line = target_record(replace(result, plans=plans), metrics_published=True)  # type: ignore[arg-type]
+    assert len(line.encode()) + 1 == pytest.approx(TARGET_RECORD_BYTES, rel=0.1)
+
+
+def test_several_targets_cap_the_metrics_in_each_and_read_side_by_side(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    one = Usage(keys=10_000, plans=300)
+    three = Usage(keys=30_000, plans=900, targets=3)
+    # auto's cap holds in each target; the health metrics are the hub's, once.
+    assert three.custom_metrics == 3 * 50 + 9
+    assert one.custom_metrics == 50 + 9
+    # Each target's API floor runs beside the others': only the CPU grows.
+    assert three.api_calls_per_target == one.api_calls_per_run
+    assert three.seconds_per_run - one.seconds_per_run == pytest.approx(
+        20_000 * CPU_SECONDS_PER_KEY / (256 / 1769), rel=0.01
+    )
+    # The records: every key's, and a target record each.
+    assert three.record_bytes_per_run == pytest.approx(3 * one.record_bytes_per_run + 3 * (250 + 26))
+    assert main(["cost", "--keys", "10000", "--plans", "300", "--targets", "3", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["keys"], printed["plans"], printed["metricSeries"]) == (30_000, 900, 159)
