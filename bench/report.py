@@ -9,6 +9,7 @@ import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.budget import budget_lines
 from bench.records import record_lines_summary, record_rows
 from bench.scenario import MAX_DATAPOINTS_PER_REQUEST, MAX_REQUEST_BYTES, minimum_metric_requests
 
@@ -237,6 +238,15 @@ def machine_line() -> str:
     )
 
 
+def alert_lines(report: BenchReport) -> list[str]:
+    """The alert step's table (:mod:`bench.alert_storm`), in markdown; nothing when it did not run."""
+    if not report.alerts:
+        return []
+    from bench.alert_storm import markdown  # noqa: PLC0415 - it builds on bench.run, which builds on this
+
+    return markdown(report.alerts)
+
+
 def render_text(report: BenchReport) -> str:
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
@@ -250,7 +260,14 @@ def render_text(report: BenchReport) -> str:
         table.add_row(what, *cells, target)
     console = Console(record=True, width=200, file=io.StringIO())
     console.print(table)
-    for line in comparison_lines(report) + record_lines_summary(report) + import_lines(report.imports):
+    for line in (
+        budget_lines(report)
+        + comparison_lines(report)
+        + record_lines_summary(report)
+        + import_lines(report.imports)
+    ):
+        console.print(line, highlight=False)
+    for line in alert_lines(report):
         console.print(line, highlight=False)
     if report.headroom is not None:
         other = Table(title=headroom_title(report), title_justify="left")
@@ -287,7 +304,10 @@ def render_markdown(report: BenchReport) -> str:
     lines.append("")
     lines.extend(
         f"- {line.strip()}"
-        for line in comparison_lines(report) + record_lines_summary(report) + import_lines(report.imports)
+        for line in budget_lines(report)
+        + comparison_lines(report)
+        + record_lines_summary(report)
+        + import_lines(report.imports)
     )
     failures = [(m.case.label, m.error or "; ".join(m.failures[:3])) for m in report.measurements if m.failed]
     lines.extend(f"- {label} failed: {reason}" for label, reason in failures)
@@ -302,6 +322,7 @@ def render_markdown(report: BenchReport) -> str:
             ]
         )
         lines.extend("| " + " | ".join(cells) + " |" for cells in headroom_rows(report.headroom))
+    lines.extend(alert_lines(report))
     lines.append(END_MARK)
     return "\n".join(lines) + "\n"
 

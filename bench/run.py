@@ -31,11 +31,15 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
+from bench import budget
 from bench.records import parse_measurement, read_records
 from bench.report import DOCS, render_text, write_docs
 from bench.scenario import AccountShape, Scenario, floor_seconds, minimum_calls
+
+if TYPE_CHECKING:
+    from bench.alert_storm import AlertMeasurement
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,7 +136,9 @@ class ImportTiming:
 class SandboxHost:
     """The sandbox host process, driven over its stdin/stdout."""
 
-    def __init__(self, scenario: Scenario, *, stderr: IO[str] | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario, *, stderr: IO[str] | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
         command = [
             sys.executable,
             "-m",
@@ -142,6 +148,7 @@ class SandboxHost:
             f"--big-plans={scenario.big_plans}",
             f"--big-plan-keys={scenario.big_plan_keys}",
             f"--scan-date={scenario.scan_date.isoformat()}",
+            *extra,
         ]
         self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell
             command,
@@ -395,6 +402,8 @@ class BenchReport:
     seconds_to_seed: float
     command: str
     headroom: Headroom | None = None
+    #: The alert step at 10,000 keys (:mod:`bench.alert_storm`).
+    alerts: list[AlertMeasurement] | None = None
 
     def first(self, impl: str, scale: float | None = None) -> Measurement | None:
         for measurement in self.measurements:
@@ -471,10 +480,14 @@ def progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def default_cases(time_scale: float, *, naive: bool, naive_real_time: bool) -> list[Case]:
+def default_cases(
+    time_scale: float, *, naive: bool, naive_real_time: bool, whole_budget: bool = True
+) -> list[Case]:
     # The real-time run is the default one (KEY_METRICS=auto: the records and a bounded set of
     # series); the scaled one publishes every key, so that batching 30,000 data points stays measured.
     cases = [Case("monitor, real time", "monitor", 1.0)]
+    if whole_budget:
+        cases.append(budget_case())
     if naive and time_scale != 1.0:
         cases.append(
             Case(
@@ -489,6 +502,12 @@ def default_cases(time_scale: float, *, naive: bool, naive_real_time: bool) -> l
     if naive_real_time and time_scale != 1.0:
         cases.append(Case("naive, real time", "naive", 1.0))
     return cases
+
+
+def budget_case(run: int | None = None) -> Case:
+    """The monitor at the account's whole budget, in real time (:mod:`bench.budget`)."""
+    label = budget.LABEL if run is None else f"{budget.LABEL} #{run}"
+    return Case(label, "monitor", 1.0, budget.ENV)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -510,6 +529,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-headroom", action="store_true", help="skip the experiment with other traffic in the account"
     )
+    parser.add_argument(
+        "--no-budget",
+        action="store_true",
+        help="skip the monitor at the account's whole budget (10/s, burst 40)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=["budget", "alerts"],
+        help="run only this part (no default runs, naive scan, headroom or import timing; implies --no-docs)",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="with --only budget: how many runs (default 1)")
+    parser.add_argument(
+        "--no-alerts",
+        action="store_true",
+        help="skip the alert step at 10,000 keys (recovery storm, fresh table)",
+    )
     parser.add_argument("--no-docs", action="store_true", help=f"do not write {DOCS.relative_to(ROOT)}")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     args = parser.parse_args(argv)
@@ -521,15 +556,32 @@ def main(argv: list[str] | None = None) -> int:
     command = (
         "make bench" if argv is None and len(sys.argv) == 1 else "python -m bench " + " ".join(sys.argv[1:])
     )
+    if args.repeat < 1:
+        parser.error(f"--repeat {args.repeat} must be at least 1")
     progress(f"seeding the sandbox: {scenario.plans} plans, {scenario.keys} keys ...")
-    report = run_benchmark(
-        scenario,
-        default_cases(args.time_scale, naive=not args.no_naive, naive_real_time=args.naive_real_time),
-        headroom=None if args.no_headroom else headroom_cases(),
-        command=command,
-    )
+    if args.only == "budget":
+        runs = [budget_case(n if args.repeat > 1 else None) for n in range(1, args.repeat + 1)]
+        report = run_benchmark(scenario, runs, measure_imports=False, command=command)
+    elif args.only == "alerts":
+        report = run_benchmark(scenario, [], measure_imports=False, command=command)
+    else:
+        report = run_benchmark(
+            scenario,
+            default_cases(
+                args.time_scale,
+                naive=not args.no_naive,
+                naive_real_time=args.naive_real_time,
+                whole_budget=not args.no_budget,
+            ),
+            headroom=None if args.no_headroom else headroom_cases(),
+            command=command,
+        )
+    if args.only == "alerts" or (args.only is None and not args.no_alerts):
+        from bench.alert_storm import measure_alerts  # noqa: PLC0415 - it builds on this module
+
+        report.alerts = measure_alerts(scenario)
     sys.stdout.write(render_text(report))
-    if not args.no_docs:
+    if not args.no_docs and args.only is None:
         write_docs(report)
         progress(f"results written to {DOCS.relative_to(ROOT)}")
     if args.json:
@@ -538,4 +590,5 @@ def main(argv: list[str] | None = None) -> int:
         )
     monitor_runs = [m for m in report.measurements if m.case.impl == "monitor"]
     monitor_runs += report.headroom.measurements if report.headroom else []
-    return 1 if any(m.failed for m in monitor_runs) else 0
+    alerts_wrong = any(not m.correct for m in report.alerts or [])
+    return 1 if any(m.failed for m in monitor_runs) or alerts_wrong else 0

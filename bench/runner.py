@@ -2,8 +2,13 @@
 
 The process imports only what a Lambda would (the handler's modules, boto3, Powertools), never
 the sandbox or moto, so its peak resident set size (``ru_maxrss``) is the monitor's own. CONFIG
-is a JSON file: ``impl`` (``monitor`` or ``naive``), ``time_scale`` and ``scan_at`` (ISO). The
-endpoints and settings come from the environment, as in Lambda. OUT receives one JSON object.
+is a JSON file: ``impl`` (``monitor``, ``alerts`` or ``naive``), ``time_scale`` and ``scan_at`` (ISO).
+The endpoints and settings come from the environment, as in Lambda. OUT receives one JSON object.
+
+``alerts`` is ``monitor`` with alerts configured: scan, then the alert step (DynamoDB state and SNS,
+:func:`quota_monitor.run_alerts`), then publish, as :func:`quota_monitor.monitor.run_once` orders
+them; each phase timed and its CPU counted, and every DynamoDB and SNS request counted by operation
+(a TransactWriteItems also by its items).
 
 ``monitor`` runs the Lambda handler's settings through the same steps as
 :func:`quota_monitor.monitor.run_once` and the handler (scan, publish, then the records, written
@@ -17,6 +22,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import threading
 import time
 import traceback
 from datetime import datetime
@@ -116,6 +122,97 @@ def run_monitor(scale: float, scan_at: datetime, records_path: Path) -> dict[str
     }
 
 
+def count_requests(client: Any, counts: dict[str, int], seconds: dict[str, float]) -> None:
+    """Count every request ``client`` sends, by operation (TransactWriteItems' items too), and the
+    seconds spent waiting for each operation's answers."""
+    started = threading.local()
+
+    def before(params: dict[str, Any], model: Any, **_: Any) -> None:
+        counts[model.name] = counts.get(model.name, 0) + 1
+        if model.name == "TransactWriteItems":
+            items = len(params.get("TransactItems", []))
+            counts["TransactWriteItems items"] = counts.get("TransactWriteItems items", 0) + items
+        started.at = time.perf_counter()
+
+    def after(model: Any, **_: Any) -> None:
+        seconds[model.name] = seconds.get(model.name, 0.0) + time.perf_counter() - started.at
+
+    client.meta.events.register("before-parameter-build", before)
+    client.meta.events.register("after-call", after)  # also for error answers; not for lost connections
+
+
+def run_alerts_case(scale: float, scan_at: datetime) -> dict[str, Any]:
+    from datetime import timedelta  # noqa: PLC0415
+
+    from quota_monitor import (  # noqa: PLC0415
+        AlertStateStore,
+        apigateway_client,
+        client,
+        cloudwatch_client,
+        guarded_api,
+        handler,
+        publish_metrics,
+        run_alerts,
+        run_scan,
+    )
+
+    settings = handler.SETTINGS
+    if settings.alerts is None:
+        raise RuntimeError("the alerts case needs ALERT_TOPIC_ARN and ALERT_TABLE_NAME")
+    cpu_imported = cpu_seconds()
+
+    def clock() -> float:
+        return time.monotonic() * scale
+
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds / scale)
+
+    api = guarded_api(
+        apigateway_client(max_workers=settings.scan.max_workers), settings.scan, clock=clock, sleep=sleep
+    )
+    cloudwatch, sns, dynamodb = cloudwatch_client(), client("sns"), client("dynamodb")
+    requests: dict[str, int] = {}
+    waited: dict[str, float] = {}
+    count_requests(sns, requests, waited)
+    count_requests(dynamodb, requests, waited)
+    cpu_ready = cpu_seconds()
+    started = time.perf_counter()
+    result = run_scan(api, settings.scan, now=scan_at)
+    scanned, cpu_scanned = time.perf_counter(), cpu_seconds()
+    alerts = run_alerts(
+        result,
+        settings.alerts,
+        store=AlertStateStore(dynamodb, settings.alerts.table_name),
+        sns=sns,
+        now=scan_at,
+        claim_until=scan_at + timedelta(minutes=5),
+        region=sns.meta.region_name,
+    )
+    alerted, cpu_alerted = time.perf_counter(), cpu_seconds()
+    published = publish_metrics(cloudwatch, settings, result, alerts=alerts)
+    finished, cpu_published = time.perf_counter(), cpu_seconds()
+    return {
+        "scan_seconds": (scanned - started) * scale,
+        "alert_seconds": alerted - scanned,
+        "publish_seconds": finished - alerted,
+        "cpu_seconds": {
+            "import": cpu_imported,
+            "clients": cpu_ready - cpu_imported,
+            "scan": cpu_scanned - cpu_ready,
+            "alerts": cpu_alerted - cpu_scanned,
+            "publish": cpu_published - cpu_alerted,
+        },
+        "rss_peak_mb": peak_rss_mb(),
+        "keys_scanned": len(result.keys),
+        "failures": [failure.describe() for failure in result.failures],
+        "alerts": alerts.summary(),
+        "state_errors": list(alerts.state_errors[:5]),
+        "requests": requests,
+        "request_seconds": waited,
+        "metric_requests": published.requests,
+    }
+
+
 def run_naive(scale: float, scan_at: datetime) -> dict[str, Any]:
     import boto3  # noqa: PLC0415
 
@@ -153,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if config["impl"] == "monitor":
             outcome = {"ok": True, **run_monitor(scale, scan_at, records_path)}
+        elif config["impl"] == "alerts":
+            outcome = {"ok": True, **run_alerts_case(scale, scan_at)}
         else:
             outcome = {"ok": True, **run_naive(scale, scan_at)}
     except Exception as error:  # noqa: BLE001 - a run that crashes is a result: "runs failed"

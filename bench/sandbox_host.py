@@ -12,6 +12,10 @@ line on stdin with one JSON line on stdout:
 - ``stats``: API Gateway calls per operation, 429s sent, every PutMetricData request seen on
   the wire (bytes sent, bytes after gzip decoding, data points), and the distinct metric series
   (name and dimensions: what CloudWatch bills) those requests created, by number of dimensions;
+- ``alert_resources``: a fresh alert state table and alert topic in moto, optionally with an item
+  for every attached key as if each had been alerted in an earlier period (``alerted_in``, the
+  period's first day: the recovery storm of a month's first run); returns their names;
+- ``alert_state``: what the state table holds: items by level and period, claims left;
 - ``quit``.
 
 Other traffic: with ``background_rps`` d, from the run's first API Gateway request until the next
@@ -161,6 +165,56 @@ class MotoServer:
         self._server.shutdown()
 
 
+def lighter_transactions() -> None:
+    """Make moto's TransactWriteItems cost what the transaction touches, not the table's size.
+
+    moto 5.2 backs up a cancelled transaction by deep-copying the whole table, once for each item
+    of the transaction: at 10,000 items a transaction of 100 took several seconds, which would
+    make the benchmark measure moto rather than the monitor (DynamoDB's cost does not grow with
+    the table). Here, in the host's moto only, the backup is a copy of the items the transaction
+    touches, restored when it fails; the outcome of every transaction is the same.
+    """
+    import copy  # noqa: PLC0415
+
+    from moto.dynamodb import models  # noqa: PLC0415
+    from moto.dynamodb.models.dynamo_type import DynamoType  # noqa: PLC0415
+    from moto.dynamodb.models.table import Table  # noqa: PLC0415
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    class KeepTables:
+        """Stands in for the ``copy`` module inside moto's transact_write_items: tables are not copied."""
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        touched = []
+        for item in transact_items:
+            _, op = next(iter(item.items()))
+            table = self.tables.get(op.get("TableName"))
+            if table is None or table.range_key_attr is not None:
+                return original(self, transact_items)  # not the monitor's table: moto as it is
+            key = op.get("Key") or {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+            hash_value = DynamoType(key[table.hash_key_attr])
+            touched.append((table, hash_value, copy.deepcopy(table.items.get(hash_value))))
+        setattr(models, "copy", KeepTables)  # noqa: B010 - a module's global, by name
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table, hash_value, before in reversed(touched):
+                if before is None:
+                    table.items.pop(hash_value, None)
+                else:
+                    table.items[hash_value] = before
+            raise
+        finally:
+            setattr(models, "copy", copy)  # noqa: B010
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 class BackgroundTraffic:
     """Other callers of the account's control plane: ``rate`` calls a (scaled) second, not retried."""
 
@@ -226,8 +280,10 @@ class Host:
 
         self.account, self.scan_date = account, scan_date
         self.sandbox = SandboxServer(account)
+        lighter_transactions()
         self.moto = MotoServer()
         self.background: BackgroundTraffic | None = None
+        self._tables = 0
 
     def start(self) -> None:
         self.sandbox.start()
@@ -240,20 +296,88 @@ class Host:
         self.moto.stop()
 
     def answer(self, command: dict[str, Any]) -> dict[str, Any]:
+        answers: dict[str, Callable[[], dict[str, Any]]] = {
+            "configure": lambda: self.configure(command),
+            "shape": self.shape,
+            "truth": lambda: {"keys": truth(self.account, self.scan_date)},
+            "stats": self.stats,
+            "alert_resources": lambda: self.alert_resources(command.get("alerted_in")),
+            "alert_state": lambda: self.alert_state(str(command["table"])),
+        }
         op = command.get("op")
-        if op == "configure":
-            return self.configure(command)
-        if op == "shape":
-            return {
-                "plans": len(self.account.plans),
-                "api_keys": len(self.account.keys),
-                "keys_per_plan": [len(plan.key_ids) for plan in self.account.plans.values()],
-            }
-        if op == "truth":
-            return {"keys": truth(self.account, self.scan_date)}
-        if op == "stats":
-            return self.stats()
-        return {"error": f"unknown op {op!r}"}
+        answer = answers.get(str(op))
+        return answer() if answer is not None else {"error": f"unknown op {op!r}"}
+
+    def shape(self) -> dict[str, Any]:
+        return {
+            "plans": len(self.account.plans),
+            "api_keys": len(self.account.keys),
+            "keys_per_plan": [len(plan.key_ids) for plan in self.account.plans.values()],
+        }
+
+    def _client(self, service: str) -> Any:
+        import boto3  # noqa: PLC0415
+
+        make: Any = boto3.client
+        return make(
+            service,
+            endpoint_url=self.moto.url,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",  # noqa: S106 - moto's placeholder
+        )
+
+    def alert_resources(self, alerted_in: str | None) -> dict[str, Any]:
+        """A fresh state table (and topic); with ``alerted_in``, an item for every attached key, alerted
+        at 80, 90 or 100 in the period that started that day, as the monitor itself writes them."""
+        self._tables += 1
+        table, dynamodb = f"quota-alert-state-{self._tables}", self._client("dynamodb")
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        topic = self._client("sns").create_topic(Name=f"quota-alerts-{self._tables}")["TopicArn"]
+        items = 0
+        if alerted_in is not None:
+            pairs = [(plan.id, key_id) for plan in self.account.plans.values() for key_id in plan.key_ids]
+            expires = (
+                int(datetime.combine(self.scan_date, datetime.min.time(), tzinfo=UTC).timestamp()) + 7 * 86400
+            )
+            requests = [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": {"S": f"{plan_id}#{key_id}"},
+                            "usagePlanId": {"S": plan_id},
+                            "apiKeyId": {"S": key_id},
+                            "periodStart": {"S": alerted_in},
+                            "alertLevel": {"N": str((80, 90, 100)[n % 3])},
+                            "forecastSent": {"BOOL": False},
+                            "rev": {"N": "1"},
+                            "expiresAt": {"N": str(expires)},
+                        }
+                    }
+                }
+                for n, (plan_id, key_id) in enumerate(pairs)
+            ]
+            for start in range(0, len(requests), 25):
+                dynamodb.batch_write_item(RequestItems={table: requests[start : start + 25]})
+            items = len(requests)
+        return {"table": table, "topic": topic, "items": items}
+
+    def alert_state(self, table: str) -> dict[str, Any]:
+        """What the state table holds after a run: items by (period start, level), and claims left."""
+        by_state: dict[str, int] = {}
+        claims = items = 0
+        for page in self._client("dynamodb").get_paginator("scan").paginate(TableName=table):
+            for item in page["Items"]:
+                items += 1
+                state = f"{item.get('periodStart', {}).get('S')} level {item.get('alertLevel', {}).get('N')}"
+                by_state[state] = by_state.get(state, 0) + 1
+                claims += "claimToken" in item
+        return {"items": items, "by_state": by_state, "claims": claims}
 
     def configure(self, command: dict[str, Any]) -> dict[str, Any]:
         from apigw_sandbox.server import AccountThrottle  # noqa: PLC0415
@@ -299,6 +423,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-plans", type=int, required=True)
     parser.add_argument("--big-plan-keys", type=int, required=True)
     parser.add_argument("--scan-date", type=date.fromisoformat, required=True)
+    parser.add_argument(
+        "--history-days", type=int, help="days of data before the scan date (default: from the 1st)"
+    )
+    parser.add_argument(
+        "--utilization",
+        type=float,
+        nargs=2,
+        default=(1.0, 99.0),
+        help="each key's utilization today: from, to",
+    )
     args = parser.parse_args(argv)
 
     scan_at = datetime.combine(args.scan_date, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
@@ -310,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         keys=args.keys,
         big_plans=args.big_plans,
         big_plan_keys=args.big_plan_keys,
-        history_days=args.scan_date.day - 1,
+        history_days=args.scan_date.day - 1 if args.history_days is None else args.history_days,
+        utilization=(args.utilization[0], args.utilization[1]),
     )
     seeded_in = time.monotonic() - started
     host = Host(account, args.scan_date)

@@ -54,17 +54,26 @@ class MonitorAlarms:
 
     @property
     def all(self) -> list[cloudwatch.Alarm]:
-        alarms = [
+        return self.monitor + self.forwarder
+
+    @property
+    def monitor(self) -> list[cloudwatch.Alarm]:
+        """The alarms about the monitor: to the alert topic."""
+        return [
             self.monitor_errors,
             self.scan_errors,
             self.heartbeat,
             self.alert_delivery_failures,
             self.alert_state_errors,
             self.run_dead_letters,
-            self.slack_forwarder_errors,
-            self.slack_dead_letters,
         ]
-        return [alarm for alarm in alarms if alarm is not None]
+
+    @property
+    def forwarder(self) -> list[cloudwatch.Alarm]:
+        """The alarms about the Slack webhook forwarder: never through the forwarder itself."""
+        return [
+            alarm for alarm in (self.slack_forwarder_errors, self.slack_dead_letters) if alarm is not None
+        ]
 
 
 def _above_zero(
@@ -91,9 +100,16 @@ def _above_zero(
 
 
 def self_monitoring_alarms(
-    scope: Construct, *, parts: WatchedParts, topic: sns.ITopic, name_prefix: str
+    scope: Construct,
+    *,
+    parts: WatchedParts,
+    topic: sns.ITopic,
+    name_prefix: str,
+    forwarder_topic: sns.ITopic | None = None,
 ) -> MonitorAlarms:
-    """The alarms, each with the topic as its ALARM and OK action."""
+    """The alarms, each with the topic as its ALARM and OK action; the Slack forwarder's own alarms
+    with ``forwarder_topic`` instead, which the forwarder does not read (a broken webhook must not
+    swallow the alarm that says so)."""
     metrics = parts.metrics
     interval = metrics.period
     forwarder_errors = forwarder_dead_letters = None
@@ -180,7 +196,9 @@ def self_monitoring_alarms(
         slack_dead_letters=forwarder_dead_letters,
     )
     action = actions.SnsAction(topic)
-    for alarm in alarms.all:
-        alarm.add_alarm_action(action)
-        alarm.add_ok_action(action)
+    forwarder_action = actions.SnsAction(forwarder_topic) if forwarder_topic is not None else action
+    for alarms_of, chosen in ((alarms.monitor, action), (alarms.forwarder, forwarder_action)):
+        for alarm in alarms_of:
+            alarm.add_alarm_action(chosen)
+            alarm.add_ok_action(chosen)
     return alarms

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from aws_cdk import Aws, Duration, Fn, RemovalPolicy, SecretValue
+from aws_cdk import Aws, Duration, RemovalPolicy, SecretValue
 from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -24,6 +24,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from infra.functions import FunctionSpec, dead_letter_queue, python_function
+from infra.names import regional_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -38,13 +39,18 @@ SLACK_HANDLER: Final = "quota_monitor.deliver.slack.handler.handler"
 WEBHOOK_PLACEHOLDER: Final = "replace-me-with-the-slack-incoming-webhook-url"
 #: AWS Chatbot configuration names: at most 128 of A-Z a-z 0-9 - _.
 MAX_CHAT_CONFIGURATION_NAME: Final = 128
-#: Room kept in a configuration name for the region (the longest region names are 14 characters).
-REGION_ROOM: Final = 20
 
 
 class AlertTopic(Construct):
     """The topic for quota alerts and the monitor's own alarms, encrypted with a rotating key; and a
-    topic per route (:class:`RouteTopic`) under the same key."""
+    topic per route (:class:`RouteTopic`) under the same key.
+
+    With ``ops_topic``, one more topic under the same key for the alarms about the Slack webhook
+    forwarder itself: the forwarder reads the default topic, so a broken webhook would swallow the
+    alarm that says so. The ops topic reaches people some other way: the same email addresses, and
+    the default topic's AWS Chatbot channels when they are set up (:func:`chat_channels`); never the
+    forwarder.
+    """
 
     def __init__(
         self,
@@ -54,6 +60,7 @@ class AlertTopic(Construct):
         emails: Sequence[str],
         removal_policy: RemovalPolicy,
         routes: Sequence[AlertRoute] = (),
+        ops_topic: bool = False,
     ) -> None:
         super().__init__(scope, id_)
         self.key = kms.Key(
@@ -73,22 +80,30 @@ class AlertTopic(Construct):
                 resources=["*"],
             )
         )
-        self.topic = sns.Topic(
-            self,
-            "Topic",
-            display_name="API Gateway quota alerts",
-            master_key=self.key,
-            enforce_ssl=True,
+        self.topic = self._alarm_topic("Topic", "API Gateway quota alerts", emails)
+        self.ops_topic = (
+            self._alarm_topic("OpsTopic", "API Gateway quota monitor: Slack forwarder alarms", emails)
+            if ops_topic
+            else None
         )
+        #: Route name -> its topic.
+        self.routes: dict[str, sns.Topic] = {
+            route.name: RouteTopic(self, f"Route{route.name}", route=route, key=self.key).topic
+            for route in routes
+        }
+
+    def _alarm_topic(self, id_: str, display_name: str, emails: Sequence[str]) -> sns.Topic:
+        """A topic under the key that this account's CloudWatch alarms may publish to."""
+        topic = sns.Topic(self, id_, display_name=display_name, master_key=self.key, enforce_ssl=True)
         this_accounts_alarms = f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
         # enforce_ssl gives the topic a policy of its own, which replaces SNS's default one: say
         # explicitly that this account's alarms may publish.
-        self.topic.add_to_resource_policy(
+        topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowThisAccountsAlarmsToPublish",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
+                resources=[topic.topic_arn],
                 conditions={
                     "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
                     "ArnLike": {"aws:SourceArn": this_accounts_alarms},
@@ -96,16 +111,12 @@ class AlertTopic(Construct):
             )
         )
         for email in emails:
-            self.topic.add_subscription(subscriptions.EmailSubscription(email))
-        #: Route name -> its topic.
-        self.routes: dict[str, sns.Topic] = {
-            route.name: RouteTopic(self, f"Route{route.name}", route=route, key=self.key).topic
-            for route in routes
-        }
+            topic.add_subscription(subscriptions.EmailSubscription(email))
+        return topic
 
     @property
     def topics(self) -> list[sns.Topic]:
-        """The default topic, then each route's."""
+        """The default topic, then each route's: the topics the monitor publishes to (not the ops topic)."""
         return [self.topic, *self.routes.values()]
 
     def grant_publish_to(self, grantee: iam.IGrantable) -> None:
@@ -146,14 +157,6 @@ class RouteTopic(Construct):
 #: The guardrail of every chat channel: what anyone could do from the channel, capped at reading
 #: CloudWatch, instead of Chatbot's default of AdministratorAccess.
 GUARDRAIL_POLICY: Final = "CloudWatchReadOnlyAccess"
-
-
-def chat_configuration_name(stack_name: str, suffix: str) -> str:
-    """``<stack>-<region>-<suffix>``: AWS Chatbot configuration names are global to the account, not
-    per region (docs/aws-behaviour.md#sns-kms-and-chat), so the region is part of the name; the stack
-    name is shortened to keep it within 128 characters."""
-    room = MAX_CHAT_CONFIGURATION_NAME - REGION_ROOM - len(suffix) - 2
-    return Fn.join("-", [stack_name[:room], Aws.REGION, suffix])
 
 
 def slack_channel_configuration(
@@ -209,7 +212,8 @@ class ChatChannels:
     AWS Chatbot configures a Slack channel once per account, and a configuration takes several topics
     (docs/aws-behaviour.md#sns-kms-and-chat): so the routes (and the default topic) that name the same
     channel share one configuration holding all their topics. A configuration is named after its
-    channel, not after a route, so that routes can come and go without replacing it.
+    channel, not after a route, so that routes can come and go without replacing it; and, as its
+    name is global to the account, after the region too (:func:`infra.names.regional_name`).
     """
 
     #: The default topic's Slack channel, as the stack has always named it (``SlackChannel``).
@@ -223,7 +227,6 @@ class ChatChannels:
 def chat_channels(
     scope: Construct,
     *,
-    stack_name: str,
     alerts: AlertTopic,
     slack: SlackChannel | None,
     teams: TeamsChannel | None,
@@ -233,6 +236,8 @@ def chat_channels(
     slack_topics: dict[tuple[str, str], tuple[SlackChannel, list[sns.ITopic]]] = {}
     teams_topics: dict[tuple[str, str, str], tuple[TeamsChannel, list[sns.ITopic]]] = {}
     owners: list[tuple[SlackChannel | None, TeamsChannel | None, sns.ITopic]] = [(slack, teams, alerts.topic)]
+    if alerts.ops_topic is not None:  # the forwarder's alarms, to the default topic's channels
+        owners.append((slack, teams, alerts.ops_topic))
     owners += [(route.slack_channel, route.teams_channel, alerts.routes[route.name]) for route in routes]
     for slack_channel, teams_channel, topic in owners:
         if slack_channel is not None:
@@ -245,10 +250,12 @@ def chat_channels(
     made = ChatChannels()
     for key, (channel, topics) in slack_topics.items():
         if channel == slack:
-            # Unchanged for stacks deployed before routes existed: a renamed configuration is a
-            # replacement, which Chatbot refuses while the old one still holds the channel.
             made.default_slack = made.slack[key] = slack_channel_configuration(
-                scope, "SlackChannel", channel=channel, topics=topics, name=f"{stack_name}-quota-alerts"[:128]
+                scope,
+                "SlackChannel",
+                channel=channel,
+                topics=topics,
+                name=regional_name(scope, "quota-alerts", max_length=MAX_CHAT_CONFIGURATION_NAME),
             )
         else:
             made.slack[key] = slack_channel_configuration(
@@ -256,7 +263,9 @@ def chat_channels(
                 f"SlackChannel{channel.workspace_id}{channel.channel_id}",
                 channel=channel,
                 topics=topics,
-                name=chat_configuration_name(stack_name, f"slack-{channel.channel_id}"),
+                name=regional_name(
+                    scope, f"slack-{channel.channel_id}", max_length=MAX_CHAT_CONFIGURATION_NAME
+                ),
             )
     for teams_key, (teams_channel, topics) in teams_topics.items():
         digest = hashlib.sha256("/".join(teams_key).encode()).hexdigest()[:12]
@@ -265,7 +274,7 @@ def chat_channels(
             f"TeamsChannel{digest}",
             channel=teams_channel,
             topics=topics,
-            name=chat_configuration_name(stack_name, f"teams-{digest}"),
+            name=regional_name(scope, f"teams-{digest}", max_length=MAX_CHAT_CONFIGURATION_NAME),
         )
     return made
 

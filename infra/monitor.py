@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -80,7 +80,13 @@ class UsageQuotaMonitor(Construct):
         layer = powertools_layer or _default_layer(self)
 
         self.alerts = AlertTopic(
-            self, "Alerts", emails=settings.alert_emails, routes=settings.alert_routes, removal_policy=removal
+            self,
+            "Alerts",
+            emails=settings.alert_emails,
+            routes=settings.alert_routes,
+            removal_policy=removal,
+            # The forwarder's own alarms need a way to people that does not go through it.
+            ops_topic=settings.slack_webhook is not None,
         )
         self.table = dynamodb.Table(
             self,
@@ -191,7 +197,6 @@ class UsageQuotaMonitor(Construct):
 
         self.chat = chat_channels(
             self,
-            stack_name=stack.stack_name,
             alerts=self.alerts,
             slack=settings.slack_channel,
             teams=settings.teams_channel,
@@ -228,8 +233,17 @@ class UsageQuotaMonitor(Construct):
                 ),
             ),
             topic=self.alerts.topic,
+            forwarder_topic=self.alerts.ops_topic,
             name_prefix=stack.stack_name,
         )
+        read_elsewhere = settings.alert_emails or settings.slack_channel or settings.teams_channel
+        if self.alerts.ops_topic is not None and not read_elsewhere:
+            Annotations.of(self).add_warning_v2(
+                "quota-monitor:forwarder-alarms-unread",
+                "The Slack webhook forwarder's own alarms go to the ops topic (output OpsTopicArn), "
+                "which nothing reads: with neither alertEmails nor an AWS Chatbot channel, a broken "
+                "webhook would be noticed by nobody. Set alertEmails, or subscribe to OpsTopicArn.",
+            )
         thresholds = runtime.alerts.levels if runtime.alerts is not None else ()
         self.dashboard = quota_dashboard(
             self,

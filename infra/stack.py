@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_cdk import Aws, CfnOutput, Stack
+from aws_cdk import CfnOutput, Stack
 
+from infra.console import console_output
 from infra.monitor import UsageQuotaMonitor
 
 if TYPE_CHECKING:
@@ -34,12 +35,11 @@ class QuotaMonitorStack(Stack):
             value=monitor.alerts.topic.topic_arn,
             description="Alerts and alarms go here",
         )
-        CfnOutput(
+        console_output(
             self,
             "DashboardUrl",
-            value=f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
-            f"#dashboards/dashboard/{monitor.dashboard.dashboard_name}",
-            description="The quota dashboard",
+            path="cloudwatch/home?region={region}#dashboards/dashboard/" + monitor.dashboard.dashboard_name,
+            description="The quota dashboard (in partitions whose console address is known)",
         )
         if monitor.alerts.routes:
             CfnOutput(
@@ -65,6 +65,14 @@ class QuotaMonitorStack(Stack):
             value=monitor.run_dead_letter_queue.queue_url,
             description="Scheduled runs that were dropped",
         )
+        ops_topic = monitor.alerts.ops_topic
+        if ops_topic is not None:
+            CfnOutput(
+                self,
+                "OpsTopicArn",
+                value=ops_topic.topic_arn,
+                description="The Slack webhook forwarder's own alarms go here (not through the forwarder)",
+            )
         if monitor.events is not None:
             CfnOutput(
                 self,

@@ -113,3 +113,51 @@ def cfn_lint(raw: dict[str, Any]) -> list[str]:
         config=ManualArgs(regions=["us-east-1"], ignore_checks=["W3005"]),
     )
     return [f"{match.rule.id} {match.message} at {'/'.join(map(str, match.path))}" for match in matches]
+
+
+def deployed(value: Any, raw: dict[str, Any], pseudo: dict[str, str]) -> Any:
+    """A template value as CloudFormation would resolve it with these pseudo parameters
+    (``{"AWS::Partition": "aws-cn", "AWS::Region": "cn-north-1"}``): conditions evaluated, ``Fn::If``
+    chosen, ``Fn::Join`` joined; a ``Ref`` to a resource stays ``${LogicalId}``, an attribute
+    ``${LogicalId.Attribute}``."""
+    conditions = raw.get("Conditions", {})
+
+    def condition(name: str) -> bool:
+        return bool(resolve(conditions[name]))
+
+    def resolve(item: Any) -> Any:
+        if isinstance(item, list):
+            return [resolve(part) for part in item]
+        if not isinstance(item, dict):
+            return item
+        if set(item) == {"Ref"}:
+            return pseudo.get(item["Ref"], "${" + item["Ref"] + "}")
+        if set(item) == {"Fn::GetAtt"}:
+            return "${" + ".".join(item["Fn::GetAtt"]) + "}"
+        if set(item) == {"Condition"}:
+            return condition(item["Condition"])
+        if set(item) == {"Fn::Equals"}:
+            first, second = resolve(item["Fn::Equals"])
+            return first == second
+        if set(item) == {"Fn::Or"}:
+            return any(resolve(part) for part in item["Fn::Or"])
+        if set(item) == {"Fn::If"}:
+            name, then, otherwise = item["Fn::If"]
+            return resolve(then if condition(name) else otherwise)
+        if set(item) == {"Fn::Join"}:
+            separator, parts = item["Fn::Join"]
+            return separator.join(str(resolve(part)) for part in parts)
+        return {key: resolve(part) for key, part in item.items()}
+
+    return resolve(value)
+
+
+def deployed_outputs(raw: dict[str, Any], pseudo: dict[str, str]) -> dict[str, Any]:
+    """The stack's outputs as deployed with these pseudo parameters: those whose condition is false
+    are left out."""
+    outputs = {}
+    for name, body in raw.get("Outputs", {}).items():
+        if "Condition" in body and not deployed({"Condition": body["Condition"]}, raw, pseudo):
+            continue
+        outputs[name] = deployed(body["Value"], raw, pseudo)
+    return outputs

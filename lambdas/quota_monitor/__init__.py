@@ -36,14 +36,14 @@ if TYPE_CHECKING:
     from quota_monitor.alert.routes import (
         route_name_problem as route_name_problem,
     )
+    from quota_monitor.alert.run import (
+        run_alerts as run_alerts,
+    )
+    from quota_monitor.alert.state import (
+        AlertStateStore as AlertStateStore,
+    )
     from quota_monitor.alert.thresholds import (
         DEFAULT_LEVELS as DEFAULT_LEVELS,
-    )
-    from quota_monitor.alert.thresholds import (
-        TAG_MUTE as TAG_MUTE,
-    )
-    from quota_monitor.alert.thresholds import (
-        TAG_THRESHOLDS as TAG_THRESHOLDS,
     )
     from quota_monitor.alert.thresholds import (
         key_levels as key_levels,
@@ -72,6 +72,24 @@ if TYPE_CHECKING:
     from quota_monitor.compute.periods import (
         period_containing as period_containing,
     )
+    from quota_monitor.compute.tags import (
+        TAG_MUTE as TAG_MUTE,
+    )
+    from quota_monitor.compute.tags import (
+        TAG_PREFIX as TAG_PREFIX,
+    )
+    from quota_monitor.compute.tags import (
+        TAG_THRESHOLDS as TAG_THRESHOLDS,
+    )
+    from quota_monitor.compute.tags import (
+        TagValueError as TagValueError,
+    )
+    from quota_monitor.compute.tags import (
+        tag_flag as tag_flag,
+    )
+    from quota_monitor.compute.tags import (
+        tag_list as tag_list,
+    )
     from quota_monitor.config import (
         ACCOUNT_MAX_RPS as ACCOUNT_MAX_RPS,
     )
@@ -98,6 +116,12 @@ if TYPE_CHECKING:
     )
     from quota_monitor.config import (
         TargetSettings as TargetSettings,
+    )
+    from quota_monitor.deliver.console import (
+        CONSOLE_HOSTS as CONSOLE_HOSTS,
+    )
+    from quota_monitor.deliver.console import (
+        console_url as console_url,
     )
     from quota_monitor.deliver.events import (
         EVENT_DETAIL_TYPES as EVENT_DETAIL_TYPES,
@@ -583,6 +607,12 @@ _EXPORTS: dict[str, str] = {
     "WEEKDAYS": "quota_monitor.compute.periods",
     "period_containing": "quota_monitor.compute.periods",
     "parse_daily_usage": "quota_monitor.compute.key_usage",
+    "TAG_MUTE": "quota_monitor.compute.tags",
+    "TAG_PREFIX": "quota_monitor.compute.tags",
+    "TAG_THRESHOLDS": "quota_monitor.compute.tags",
+    "TagValueError": "quota_monitor.compute.tags",
+    "tag_flag": "quota_monitor.compute.tags",
+    "tag_list": "quota_monitor.compute.tags",
     "ALERT_HEALTH_METRICS": "quota_monitor.publish.metrics",
     "DEFAULT_NAMESPACE": "quota_monitor.publish.metrics",
     "HEALTH_METRICS": "quota_monitor.publish.metrics",
@@ -598,9 +628,11 @@ _EXPORTS: dict[str, str] = {
     "parse_key_metrics": "quota_monitor.publish.selection",
     "select_keys": "quota_monitor.publish.selection",
     "DEFAULT_LEVELS": "quota_monitor.alert.thresholds",
-    "TAG_MUTE": "quota_monitor.alert.thresholds",
-    "TAG_THRESHOLDS": "quota_monitor.alert.thresholds",
+    "run_alerts": "quota_monitor.alert.run",
+    "AlertStateStore": "quota_monitor.alert.state",
     "AlertMessage": "quota_monitor.deliver.messages",
+    "CONSOLE_HOSTS": "quota_monitor.deliver.console",
+    "console_url": "quota_monitor.deliver.console",
     "percent": "quota_monitor.deliver.messages",
     "DEFAULT_ROUTE": "quota_monitor.alert.routes",
     "ROUTE_NAME_ALLOWED": "quota_monitor.alert.routes",
@@ -667,6 +699,7 @@ __all__ = [
     "API_KEY_NAME",
     "AUTO_KEYS",
     "AUTO_KEY_METRICS",
+    "CONSOLE_HOSTS",
     "CONTRACT_FIELDS",
     "DEFAULT_AUTO_CAP",
     "DEFAULT_BURST",
@@ -717,6 +750,7 @@ __all__ = [
     "SCAN_ERRORS",
     "TAG_METRICS",
     "TAG_MUTE",
+    "TAG_PREFIX",
     "TAG_ROUTE",
     "TAG_THRESHOLDS",
     "TARGET_RECORD",
@@ -731,6 +765,7 @@ __all__ = [
     "AlertMessage",
     "AlertReport",
     "AlertSettings",
+    "AlertStateStore",
     "ApiGatewayCalls",
     "ApiKey",
     "AssumedRoles",
@@ -768,6 +803,7 @@ __all__ = [
     "SlackDeliveryError",
     "StaleStartingToken",
     "TagProblem",
+    "TagValueError",
     "Target",
     "TargetAccess",
     "TargetClients",
@@ -783,6 +819,7 @@ __all__ = [
     "client",
     "cloudwatch_client",
     "combined",
+    "console_url",
     "describe",
     "describe_error",
     "event_schema",
@@ -804,6 +841,7 @@ __all__ = [
     "records",
     "region_partitions",
     "route_name_problem",
+    "run_alerts",
     "run_once",
     "run_scan",
     "run_targets",
@@ -811,6 +849,8 @@ __all__ = [
     "scan_targets",
     "select_keys",
     "series_of",
+    "tag_flag",
+    "tag_list",
     "target_clients",
     "target_record",
     "targets",

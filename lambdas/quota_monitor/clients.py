@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from quota_monitor.read.raw_counts import reject_unreadable_body
+from quota_monitor.read.raw_counts import register_raw_checks
 from quota_monitor.read.targets import TargetClients
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def apigateway_client(
         user_agent_extra=USER_AGENT,
     )
     apigateway = (session or boto3.Session()).client("apigateway", config=config, region_name=region)
-    apigateway.meta.events.register("after-call.apigateway", reject_unreadable_body)
+    register_raw_checks(apigateway)
     return apigateway
 
 

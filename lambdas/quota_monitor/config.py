@@ -22,6 +22,7 @@ from quota_monitor.compute.periods import DEFAULT_WEEK_START, WEEKDAYS, parse_we
 from quota_monitor.errors import ConfigError, InvalidLevels
 from quota_monitor.publish.metrics import DEFAULT_NAMESPACE
 from quota_monitor.publish.selection import AUTO_KEYS, KeyMetricsSelection, parse_key_metrics
+from quota_monitor.read.limiter import ACCOUNT_BURST, ACCOUNT_RATE
 from quota_monitor.read.targets import ROLE_ARN, region_partitions
 from quota_monitor.read.usage_pages import MAX_PAGE_SIZE
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 #: the console, the CLI, deploys and this monitor (docs/aws-behaviour.md#account-limits). The monitor takes
 #: half by default, so that a deploy running during a scan still has room.
 DEFAULT_MAX_RPS = 5.0
-ACCOUNT_MAX_RPS = 10.0
+ACCOUNT_MAX_RPS = ACCOUNT_RATE
 DEFAULT_BURST = 5
 
 _NAMESPACE = re.compile(r"^[A-Za-z0-9.\-_/#:]{1,255}$")
@@ -209,7 +210,7 @@ class ScanSettings:
             week_start=week_start,
             cross_check_plan_keys=read_bool(env, "CROSS_CHECK_PLAN_KEYS", False),
             max_rps=read_float(env, "APIGATEWAY_MAX_RPS", DEFAULT_MAX_RPS, 0.0, ACCOUNT_MAX_RPS),
-            burst=read_int(env, "APIGATEWAY_BURST", DEFAULT_BURST, 1, 40),
+            burst=read_int(env, "APIGATEWAY_BURST", DEFAULT_BURST, 1, ACCOUNT_BURST),
             max_workers=read_int(env, "APIGATEWAY_MAX_CONCURRENCY", 4, 1, 16),
             max_attempts=read_int(env, "APIGATEWAY_MAX_ATTEMPTS", 8, 1, 20),
         )

@@ -146,6 +146,7 @@ def _log(report: FleetReport, written: RecordsWritten) -> None:
                 "resource": failure.resource,
                 "resourceId": failure.resource_id,
                 "resourceName": failure.name,
+                "usagePlanId": failure.usage_plan_id,
                 "cause": failure.cause,
                 "detail": failure.message,
                 **({"accountId": where.account_id, "region": where.region} if where is not None else {}),

@@ -139,14 +139,17 @@ class KeyUsage:
 
 @dataclass(frozen=True)
 class ScanFailure:
-    """Something the scan could not read: a usage plan, an account-wide listing, or a whole target
-    (its role could not be assumed, its region is not enabled...)."""
+    """Something the scan could not read: a usage plan, one key of a plan (``api-key``, with the plan's
+    id in ``usage_plan_id``), an account-wide listing, or a whole target (its role could not be
+    assumed, its region is not enabled...)."""
 
-    resource: Literal["usage-plan", "api-keys", "usage-plans", "target"]
+    resource: Literal["usage-plan", "api-key", "api-keys", "usage-plans", "target"]
     resource_id: str | None
     name: str | None
     cause: str
     message: str
+    #: The usage plan concerned: the plan itself, or the plan of the key (None for the listings).
+    usage_plan_id: str | None = None
     #: The account and region it belongs to, when the scan knew.
     target: Target | None = None
 
@@ -158,6 +161,8 @@ class ScanFailure:
         what = self.resource if self.resource_id is None else f"{self.resource} {self.resource_id}"
         if self.name:
             what += f" ({self.name})"
+        if self.resource == "api-key" and self.usage_plan_id is not None:
+            what += f" in usage plan {self.usage_plan_id}"
         if with_target and self.target is not None:
             what = f"{self.target.describe()}: {what}"
         return f"{what}: {self.cause}: {self.message}"

@@ -34,7 +34,7 @@ from quota_monitor.publish.metrics import (
 from quota_monitor.publish.records import record_lines
 from quota_monitor.publish.selection import MetricKeys, choose_keys
 from quota_monitor.read.calls import ApiGatewayCalls, RetryPolicy
-from quota_monitor.read.limiter import RateLimiter
+from quota_monitor.read.limiter import RateLimiter, usable_burst
 from quota_monitor.read.scan import PlanScan, scan_account
 
 if TYPE_CHECKING:
@@ -76,13 +76,26 @@ def guarded_api(
     """
     return ApiGatewayCalls(
         client,
-        limiter=RateLimiter(settings.max_rps, settings.burst, clock=clock, sleep=sleep),
+        limiter=rate_limiter(settings, clock=clock, sleep=sleep),
         policy=RetryPolicy(max_attempts=settings.max_attempts),
         deadline=deadline,
         sleep=sleep,
         clock=clock,
         on_failed_attempt=on_failed_attempt,
     )
+
+
+def rate_limiter(
+    settings: ScanSettings,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RateLimiter:
+    """The monitor's limiter: ``APIGATEWAY_MAX_RPS``, and ``APIGATEWAY_BURST`` at most the account's
+    burst less the calls its threads can have on their way
+    (:func:`quota_monitor.read.limiter.usable_burst`)."""
+    burst = usable_burst(settings.burst, in_flight=settings.max_workers)
+    return RateLimiter(settings.max_rps, burst, clock=clock, sleep=sleep)
 
 
 def run_scan(

@@ -17,6 +17,12 @@ missing-field       a top-level ``field`` left out (default: ``values``, ``item`
                     or ``id``)
 bad-number          one count replaced by ``value`` (default -1; null allowed):          GetUsage,
                     a day's used or remaining, or a plan's quota limit                   GetUsagePlans
+bad-entry           one key's daily list (on each page) put in another ``shape``:        GetUsage
+                    ``one-number`` (a day is ``[used]``), ``string`` (a count is
+                    ``"lots"``), ``not-a-list``, ``fewer-days`` (the first day left
+                    out, as a key attached mid-period might be sent),
+                    ``fewer-days-at-end`` (the last day left out, as a day not yet
+                    written might be), ``more-days`` (one day too many)
 empty-values        ``values`` is ``{}`` and there is no next page                       GetUsage
 plan-deleted        the usage plan is deleted just before the call: 404                  GetUsage,
                                                                                          GetUsagePlanKeys
@@ -124,6 +130,8 @@ class Fault:
     field: str | None = None
     #: bad-number: the number put in (None: null).
     value: int | None = -1
+    #: bad-entry: what one key's daily list becomes (:data:`ENTRY_SHAPES`).
+    shape: str = "one-number"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -162,6 +170,8 @@ class Fault:
             _invalid("field", self.field, "use the name of a top-level field of the answer, or null")
         if self.value is not None and (isinstance(self.value, bool) or not isinstance(self.value, int)):
             _invalid("value", self.value, "use a whole number (negative ones are the point) or null")
+        if not isinstance(self.shape, str) or self.shape not in ENTRY_SHAPES:
+            _invalid("shape", self.shape, f"use one of {', '.join(ENTRY_SHAPES)}")
 
     def applies_to(self, request: Request) -> bool:
         if request.operation not in KINDS[self.kind].operations:
@@ -266,6 +276,39 @@ def _bad_number(fault: Fault, request: Request, account: SandboxAccount, rng: ra
     return Intervention(rewrite=rewrite)
 
 
+def _entry_one_number(daily: list[Any], rng: random.Random) -> Any:
+    day = rng.randrange(len(daily))
+    daily[day] = daily[day][:1]
+    return daily
+
+
+def _entry_string(daily: list[Any], rng: random.Random) -> Any:
+    rng.choice(daily)[rng.randrange(2)] = "lots"
+    return daily
+
+
+#: bad-entry's shapes: one key's daily list (never empty) -> what is sent instead.
+ENTRY_SHAPES: dict[str, Callable[[list[Any], random.Random], Any]] = {
+    "one-number": _entry_one_number,
+    "string": _entry_string,
+    "not-a-list": lambda daily, rng: "n/a",
+    "fewer-days": lambda daily, rng: daily[1:],
+    "fewer-days-at-end": lambda daily, rng: daily[:-1],
+    "more-days": lambda daily, rng: [*daily, list(daily[-1])],
+}
+
+
+def _bad_entry(fault: Fault, request: Request, account: SandboxAccount, rng: random.Random) -> Intervention:
+    def rewrite(body: dict[str, Any]) -> None:
+        values = body.get("values") or {}
+        candidates = sorted(key_id for key_id, daily in values.items() if daily)
+        if candidates:
+            key_id = rng.choice(candidates)
+            values[key_id] = ENTRY_SHAPES[fault.shape](values[key_id], rng)
+
+    return Intervention(rewrite=rewrite)
+
+
 def _empty_values(
     fault: Fault, request: Request, account: SandboxAccount, rng: random.Random
 ) -> Intervention:
@@ -328,6 +371,7 @@ KINDS: dict[str, Kind] = {
     "malformed-json": Kind(_ALL, _malformed_json),
     "missing-field": Kind(_ALL, _missing_field),
     "bad-number": Kind(frozenset({"GetUsage", "GetUsagePlans"}), _bad_number),
+    "bad-entry": Kind(frozenset({"GetUsage"}), _bad_entry),
     "empty-values": Kind(frozenset({"GetUsage"}), _empty_values),
     "plan-deleted": Kind(frozenset({"GetUsage", "GetUsagePlanKeys"}), _plan_deleted),
     "key-deleted": Kind(frozenset({"GetUsage"}), _key_deleted),
@@ -383,7 +427,7 @@ class FaultInjector:
     ) -> int:
         """Inject ``kind`` from now on; returns the fault's id.
 
-        ``options``: ``retry_after``, ``delay``, ``field``, ``value`` (see :class:`Fault`).
+        ``options``: ``retry_after``, ``delay``, ``field``, ``value``, ``shape`` (see :class:`Fault`).
         """
         return self.add_fault(
             Fault(kind, operation=operation, probability=probability, count=count, plan_id=plan_id, **options)

@@ -348,6 +348,6 @@ class AlertResources:
         return envelopes
 
     def items(self) -> dict[str, dict[str, Any]]:
-        """The state table's items by ``pk``."""
-        items = self.cloud.client("dynamodb").scan(TableName=self.table_name)["Items"]
-        return {item["pk"]["S"]: item for item in items}
+        """The state table's items by ``pk``: every page (a Scan page holds at most 1 MB)."""
+        pages = self.cloud.client("dynamodb").get_paginator("scan").paginate(TableName=self.table_name)
+        return {item["pk"]["S"]: item for page in pages for item in page["Items"]}

@@ -145,14 +145,14 @@ def seed_demo_account(account: SandboxAccount, *, seed: int = 7) -> SeededAccoun
     for plan_name, limit, period, key_count in DEMO_PLANS:
         tags = {"team": "platform"}
         if plan_name == "pro":
-            tags["quota-monitor:thresholds"] = "75,90,100"
+            tags["quota-monitor:thresholds"] = "75/90/100"
         if plan_name == "gold":
             tags = {"team": "partners", DEMO_ROUTE_TAG: DEMO_ROUTE}
         plan_id = account.create_usage_plan(plan_name, limit=limit, period=period, tags=tags)
         seeded.plans[plan_name] = plan_id
         for index in range(key_count):
             name = next(names)
-            key_tags = {"quota-monitor:thresholds": "50,75,95"} if name == "billing-client" else {}
+            key_tags = {"quota-monitor:thresholds": "50 75 95"} if name == "billing-client" else {}
             if name == DEMO_ALWAYS_METRICS_KEY:
                 key_tags = {"quota-monitor:metrics": "always"}
             key_id = account.create_api_key(name, tags=key_tags)
@@ -205,12 +205,14 @@ def seed_scale_account(
     big_plan_keys: int = 1_234,
     history_days: int = 30,
     seed: int = 11,
+    utilization: tuple[float, float] = (1.0, 99.0),
 ) -> SeededAccount:
     """An account at AWS's default maxima: ``plans`` usage plans, ``keys`` API keys.
 
     ``big_plans`` plans hold ``big_plan_keys`` keys each (several GetUsage pages at 500); the
     rest of the keys are spread over the other plans. Every key has ``history_days`` + 1 days
-    of data, so a scan on the last day of a month reads 31 days per key.
+    of data, so a scan on the last day of a month reads 31 days per key. Each key ends today at a
+    utilization drawn uniformly from ``utilization`` (percent).
     """
     rng = random.Random(seed)
     seeded = SeededAccount()
@@ -229,7 +231,7 @@ def seed_scale_account(
         for _ in range(size):
             key_id = account.create_api_key(f"key-{key_number:05d}", key_id=f"k{key_number:09d}")
             account.attach_key(plan_id, key_id)
-            target = round(rng.uniform(1, 99), 1)
+            target = round(rng.uniform(*utilization), 1)
             seed_key_usage(account, plan_id, key_id, utilization=target, rng=rng, history_days=history_days)
             seeded.keys.append(SeededKey(plan_id, key_id, f"key-{key_number:05d}", target))
             key_number += 1

@@ -102,6 +102,8 @@ PRICES = Prices()
 
 HOURS_PER_MONTH = 730  # AWS's convention for a month
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+#: Write request units per alert: a claim and a confirmation, each a transactional write (2 units).
+STATE_WRITE_UNITS_PER_ALERT = 4
 LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one vCPU's worth at 1,769 MB, proportionally below
 #: What the benchmark measured (docs/benchmarks.md) and the duration model builds on: CPU seconds
 #: a run spends apart from API waits (imports and clients, 0.5 s, rounded up for Lambda's own
@@ -324,7 +326,8 @@ def estimate(usage: Usage, prices: Prices = PRICES) -> Estimate:
     stored_gb = usage.log_bytes_per_run * (runs / DAYS_PER_MONTH) * usage.retention_days / 1e9
     scanned_gb = usage.insights_bytes_per_refresh * usage.dashboard_views_per_day * DAYS_PER_MONTH / 1e9
     state_reads = math.ceil(usage.keys * STATE_ITEM_BYTES / 4096) / 2 * runs  # eventually consistent Scan
-    state_writes = usage.alerts_per_month
+    # A claim and a confirmation per alert, in transactions: 2 write units each (quota_monitor.alert.state).
+    state_writes = usage.alerts_per_month * STATE_WRITE_UNITS_PER_ALERT
     hours = f" x {usage.billed_metric_fraction:.0%} of hours" if usage.billed_metric_fraction < 1 else ""
     items = [
         LineItem(

@@ -24,12 +24,15 @@ from quota_monitor import (
     TAG_MUTE,
     TAG_THRESHOLDS,
     AlertClients,
+    AlertStateStore,
     Settings,
     apigateway_client,
     client,
     cloudwatch_client,
     run_once,
 )
+from quota_monitor.alert.state import Channels
+from quota_monitor.models import EventEntry
 from tests.conftest import health_metric
 
 if TYPE_CHECKING:
@@ -571,3 +574,93 @@ def test_a_wrong_week_start_never_repeats_an_alert_and_says_so(
     assert "set WEEK_START_DAY" in mismatch.describe()
     # All week the data says the same of the assumed start (Sunday the 22nd).
     assert monday.result.period_mismatches == sunday.result.period_mismatches
+
+
+def test_claims_a_hundred_to_a_transaction_skip_only_the_keys_another_run_holds(
+    account: SandboxAccount, alert_infra: AlertResources, now: datetime
+) -> None:
+    """At 10,000 keys a run writes 20,000 state items (docs/benchmarks.md): a hundred to a
+    TransactWriteItems, each item under its own condition. A transaction is all or nothing, so the
+    keys another run holds are refused and every other key of the same transaction is claimed,
+    alerted once and confirmed all the same."""
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    keys = [add_key(account, plan, f"client-{n:03d}", 95.0) for n in range(150)]
+    held = keys[40:47]
+    dynamodb = client("dynamodb")
+    for key_id in held:  # another run's live claim, taken before this one reads the table
+        dynamodb.put_item(
+            TableName=alert_infra.table_name,
+            Item={
+                "pk": {"S": f"{plan}#{key_id}"},
+                "rev": {"N": "0"},
+                "claimToken": {"S": "another-run"},
+                "claimUntil": {"N": str(int(now.timestamp()) + 600)},
+            },
+        )
+    sent: list[dict[str, Any]] = []
+    dynamodb.meta.events.register(
+        "before-parameter-build.dynamodb",
+        lambda params, model, **_: sent.append({"operation": model.name, **params}),
+    )
+    settings = Settings.from_env(alert_infra.env(FORECAST_ENABLED="false"))
+    report = run_once(
+        settings,
+        apigateway=apigateway_client(),
+        cloudwatch=cloudwatch_client(),
+        now=now,
+        alert_clients=AlertClients(sns=client("sns"), dynamodb=dynamodb, region="us-east-1"),
+    )
+
+    assert report.alerts is not None
+    assert (report.alerts.alerts_sent, report.alerts.skipped, report.alerts.state_errors) == (143, 7, ())
+    alerted = [alert["apiKeyId"] for alert in alerts_in(alert_infra.received())]
+    assert sorted(alerted) == sorted(set(keys) - set(held))
+    items = alert_infra.items()
+    assert all(items[f"{plan}#{key_id}"]["claimToken"] == {"S": "another-run"} for key_id in held)
+    assert all("claimToken" not in items[f"{plan}#{k}"] for k in set(keys) - set(held))
+    assert {item["alertLevel"]["N"] for pk, item in items.items() if pk.split("#")[1] not in held} == {"90"}
+    writes = [request for request in sent if request["operation"] != "Scan"]
+    assert {request["operation"] for request in writes} == {"TransactWriteItems"}
+    assert max(len(request["TransactItems"]) for request in writes) == 100
+    assert all(len(request["ClientRequestToken"]) == 36 for request in writes)
+
+
+def test_keys_owing_large_events_go_to_transactions_under_the_request_size_limit(
+    alert_infra: AlertResources,
+) -> None:
+    """A TransactWriteItems request may carry at most 4 MB. Keys whose item keeps undelivered events
+    (up to 300 KB each: an event bus refusing events for days) are written fewer than a hundred to a
+    transaction, so that a large backlog never turns into a request DynamoDB refuses whole."""
+    # GIVEN 40 claimed keys, each with about 200 KB of events still owed
+    dynamodb = client("dynamodb")
+    store = AlertStateStore(dynamodb, alert_infra.table_name)
+    pks = [f"plan#key-{n:02d}" for n in range(40)]
+    for pk in pks:
+        dynamodb.put_item(
+            TableName=alert_infra.table_name,
+            Item={"pk": {"S": pk}, "rev": {"N": "1"}, "claimToken": {"S": "this-run"}},
+        )
+    owed = tuple(
+        EventEntry(
+            id=f"threshold:plan:key:2026-11-01:{n}", detail_type="Quota threshold", detail="x" * 20_000
+        )
+        for n in range(10)
+    )
+    sent: list[dict[str, Any]] = []
+    dynamodb.meta.events.register(
+        "before-parameter-build.dynamodb.TransactWriteItems",
+        lambda params, **_: sent.append(params),
+    )
+
+    # WHEN the run releases them all, keeping what they owe
+    writes = store.apply(
+        [store.release_write(pk, token="this-run", channels=Channels(owed)) for pk in pks], workers=2
+    )
+
+    # THEN every write is done, in several transactions, each well under 4 MB
+    assert writes.outcomes == (True,) * len(pks)
+    assert len(sent) > 1
+    assert all(len(json.dumps(request["TransactItems"])) < 4_000_000 for request in sent)
+    assert sum(len(request["TransactItems"]) for request in sent) == len(pks)
+    items = alert_infra.items()
+    assert all(len(items[pk]["pendingEvents"]["L"]) == len(owed) for pk in pks)

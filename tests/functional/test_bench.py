@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bench import budget
+from bench.alert_storm import AlertMeasurement, markdown, measure_alerts
 from bench.report import END_MARK, START_MARK, render_markdown, render_text, write_docs
 from bench.run import BenchReport, Case, parse_importtime, run_benchmark
 from bench.scenario import (
@@ -37,6 +39,7 @@ def report() -> BenchReport:
             (("KEY_METRICS", "all"),),
             background_rps=2.0,
         ),
+        Case(budget.LABEL, "monitor", 50.0, budget.ENV),
     ]
     return run_benchmark(SMALL, cases, measure_imports=False)
 
@@ -126,6 +129,19 @@ def test_other_traffic_shares_the_account_bucket(report: BenchReport) -> None:
     assert beside.total_calls - beside.throttles_sent == beside.minimum_total
 
 
+def test_the_whole_budget_run_is_measured_against_the_configured_burst(report: BenchReport) -> None:
+    whole = report.measurements[3]
+    assert budget.is_budget_run(whole)
+    assert (whole.settings["max_rps"], whole.settings["burst"]) == (10.0, 40)
+    assert whole.floor == floor_seconds(whole.minimum_total, 10.0, 40)  # the configured burst, not 36
+    assert not whole.failed
+    assert whole.keys_missed == whole.keys_wrong == 0
+    assert whole.total_calls - whole.throttles_sent == whole.minimum_total
+    (line,) = budget.budget_lines(report)
+    assert line.startswith("whole budget (APIGATEWAY_MAX_RPS=10, APIGATEWAY_BURST=40, time x50): scan ")
+    assert "whole budget" in render_markdown(report)
+
+
 def test_the_report_renders_and_replaces_its_block(report: BenchReport, tmp_path: Path) -> None:
     text = render_text(report)
     assert "calls ÷ minimum" in text
@@ -158,3 +174,38 @@ def test_importtime_output_is_read_per_module() -> None:
     assert children == {"aws_lambda_powertools": 12.0, "quota_monitor.monitor": 30.0}
     with pytest.raises(ValueError, match="not in the importtime output"):
         parse_importtime(stderr, "other.module")
+
+
+@pytest.fixture(scope="module")
+def alert_runs() -> list[AlertMeasurement]:
+    return measure_alerts(SMALL)
+
+
+def test_the_recovery_storm_sends_every_recovery_once_in_transactions(
+    alert_runs: list[AlertMeasurement],
+) -> None:
+    storm, _ = alert_runs
+    assert storm.ok, storm.error
+    assert storm.items_before == storm.expected == 1_300
+    assert storm.alerts["alertsSent"] == 1_300
+    assert storm.correct
+    # A claim and a confirmation for every key, a hundred to a transaction; no write one at a time.
+    assert storm.requests["TransactWriteItems items"] == 2 * 1_300
+    assert storm.requests["TransactWriteItems"] < 2 * 1_300 / 50
+    assert "UpdateItem" not in storm.requests
+    assert storm.state_after == {"items": 1_300, "by_state": {"2026-11-01 level 0": 1_300}, "claims": 0}
+
+
+def test_the_first_run_against_a_fresh_table_alerts_every_key_over_a_level_once(
+    alert_runs: list[AlertMeasurement],
+) -> None:
+    _, fresh = alert_runs
+    assert fresh.ok, fresh.error
+    assert 0 < fresh.expected < 1_300
+    assert fresh.alerts["alertsSent"] == fresh.expected
+    assert fresh.correct
+    assert fresh.state_after["items"] == fresh.expected
+    assert fresh.state_after["claims"] == 0
+    table = "\n".join(markdown(alert_runs))
+    assert "recovery storm" in table
+    assert "first run, fresh table" in table

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -56,12 +56,7 @@ def test_scan_exits_1_when_a_plan_fails_printing_the_rest_and_naming_the_plan(
     seeded = seed_demo_account(account)
     broken = seeded.plans["gold"]
 
-    def negative(request: Request) -> Any:
-        if request.operation == "GetUsage" and broken in request.path:
-            return lambda payload: payload.replace(b"[", b"[-1,", 1)
-        return None
-
-    cloud.sandbox.fault_hooks.append(negative)
+    cloud.sandbox.faults.add("plan-deleted", plan_id=broken)
     assert main(["scan", "--json"]) == 1
     out, err = capsys.readouterr()
     rows = json.loads(out)

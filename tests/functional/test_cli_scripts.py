@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from apigw_sandbox.account import SandboxAccount
     from apigw_sandbox.local import LocalCloud
     from apigw_sandbox.seed import SeededAccount
-    from apigw_sandbox.server import Request
 
 COMMAND = [sys.executable, "-m", "quota_monitor_cli"]
 BOX_DRAWING = re.compile("[\u2500-\u257f]")
@@ -445,12 +444,9 @@ def test_the_check_exits_0_when_no_key_is_at_or_above(account: SandboxAccount) -
 
 
 def break_plan(cloud: LocalCloud, plan_id: str) -> None:
-    def negative(request: Request) -> Any:
-        if request.operation == "GetUsage" and plan_id in request.path:
-            return lambda payload: payload.replace(b"[", b"[-1,", 1)
-        return None
-
-    cloud.sandbox.fault_hooks.append(negative)
+    """Every GetUsage of the plan answers with broken JSON: the whole plan is unreadable (a bad
+    number would fail only the key it belongs to)."""
+    cloud.sandbox.faults.add("malformed-json", operation="GetUsage", plan_id=plan_id)
 
 
 def test_keys_found_win_over_a_plan_that_could_not_be_read(

@@ -114,7 +114,7 @@ def test_an_event_carries_the_scan_fields_the_levels_the_route_and_the_tags_but_
         "billing-client",
         92.0,
         tags={
-            TAG_THRESHOLDS: "50,75,90",
+            TAG_THRESHOLDS: "50/75/90",
             "owner-email": "billing@example.com",
             "db-password": "hunter2",
             "slackWebhookUrl": "https://hooks.slack.com/services/T/B/X",
@@ -137,7 +137,7 @@ def test_an_event_carries_the_scan_fields_the_levels_the_route_and_the_tags_but_
     )
     assert detail["tags"] == {
         "usagePlan": {TAG_ROUTE: "gold", "cost-center": "CC-42"},
-        "apiKey": {TAG_THRESHOLDS: "50,75,90", "owner-email": "billing@example.com"},
+        "apiKey": {TAG_THRESHOLDS: "50/75/90", "owner-email": "billing@example.com"},
     }
     assert detail["withheldTags"] == {"usagePlan": [], "apiKey": ["db-password", "slackWebhookUrl"]}
     assert event["resources"] == [

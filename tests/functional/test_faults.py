@@ -18,6 +18,8 @@ from quota_monitor import MalformedResponse, RetryPolicy, ScanSettings, scan_acc
 from tests.fault_support import HOLD, add_plan, control, fast_api, short_timeout_client
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from apigw_sandbox.account import SandboxAccount
     from apigw_sandbox.local import LocalCloud
 
@@ -64,7 +66,10 @@ def test_a_connection_reset_and_a_read_timeout_reach_botocore_as_network_errors(
     cloud.sandbox.faults.add("read-timeout", operation="GetUsage", count=1, delay=HOLD)
     with pytest.raises(ReadTimeoutError):
         get_usage(client, account, plan[0])
-    assert set(get_usage(client, account, plan[0])["items"]) == set(plan[1])  # both were one-offs
+    # Both were one-offs. Read with a patient client: on a loaded machine a normal answer can take
+    # longer than the short timeout that made the fault visible.
+    patient = short_timeout_client(cloud, read_timeout=10 * HOLD)
+    assert set(get_usage(patient, account, plan[0])["items"]) == set(plan[1])
     assert cloud.sandbox.faults.injected == {"connection-reset": 1, "read-timeout": 1}
 
 
@@ -93,6 +98,22 @@ def test_body_faults(cloud: LocalCloud, account: SandboxAccount, plan: tuple[str
     assert sum(1 for series in daily.values() for day in series for n in day if n is None) == 1
     faults.add("bad-number", operation="GetUsagePlans", count=1)
     assert [p["quota"]["limit"] for p in client.get_usage_plans()["items"]] == [-1]
+
+    intact = get_usage(client, account, plan_id)["items"]
+    days = len(next(iter(intact.values())))
+    shapes: dict[str, Callable[[Any, Any], bool]] = {
+        "one-number": lambda was, sent: sum(1 for day in sent if len(day) == 1) == 1,
+        "string": lambda was, sent: sum(1 for day in sent for n in day if n == "lots") == 1,
+        "not-a-list": lambda was, sent: sent == "n/a",
+        "fewer-days": lambda was, sent: sent == was[1:],  # the first day left out
+        "fewer-days-at-end": lambda was, sent: sent == was[:-1],
+        "more-days": lambda was, sent: len(sent) == days + 1 and sent[:days] == was,
+    }
+    for shape, looks_right in shapes.items():
+        faults.add("bad-entry", count=1, shape=shape)
+        sent = get_usage(client, account, plan_id)["items"]
+        ((key_id, series),) = [(k, v) for k, v in sent.items() if v != intact[k]]
+        assert looks_right(intact[key_id], series), shape
 
 
 def test_deletion_faults_change_the_account_for_good(
@@ -272,6 +293,10 @@ def test_http_api_adds_lists_and_removes_faults(cloud: LocalCloud, account: Sand
         ),
         ({"kind": "empty-values", "operation": "GetApiKeys"}, "empty-values applies to * or GetUsage"),
         ({"kind": "bad-number", "value": "lots"}, "fault value='lots' is not allowed: use a whole number"),
+        (
+            {"kind": "bad-entry", "shape": "wobbly"},
+            "fault shape='wobbly' is not allowed: use one of one-number",
+        ),
         ({"kind": "throttle", "oops": 1}, "fault oops=1 is not allowed: known fields are count, delay"),
         ({"seed": "x", "faults": []}, "seed='x' is not allowed: use a whole number"),
         ({"faults": {"kind": "throttle"}}, "faults={'kind': 'throttle'} is not allowed: use a list"),

@@ -1,13 +1,14 @@
 """GetUsage answers holding any JSON at all, through the wire, botocore and the monitor's scan of
-the plan: the outcome is the right numbers or an error for that plan, never a wrong number.
+the plan: the outcome is the right numbers or an error, never a wrong number; and an error in one
+key's entries is an error for that key alone.
 
 The oracle below reads the JSON by the rules of the API (docs/aws-behaviour.md#getusage-and-its-paginator):
 ``values`` maps key ids to one ``[used, remaining]`` pair per day of the range, JSON integers from 0 to the
 API's ``Long`` maximum (for a plan without a quota, ``remaining`` is not read); a null or absent
-``values`` is no keys. Anything else must fail the plan: a float, a boolean or a string where a
-count belongs are errors even where botocore would turn them into a number (``5.7`` into 5,
-``true`` into 1, ``"56"`` into ``[5, 6]``), and a number too big for a float (``1e400``) is an
-error for that plan, not a crash of the run.
+``values`` is no keys, and ``values`` that is not a map fails the plan. A key whose list is anything
+else must fail, alone: a float, a boolean or a string where a count belongs are errors even where
+botocore would turn them into a number (``5.7`` into 5, ``true`` into 1, ``"56"`` into ``[5, 6]``)
+or refuse the whole answer (``"abc"``, ``1e400``).
 """
 
 from __future__ import annotations
@@ -77,41 +78,34 @@ values = (
 )
 
 
-def oracle(raw: Any, *, has_quota: bool) -> dict[str, tuple[int, int | None]] | None:
-    """What the monitor must report for ``values``: (used, remaining) by key, or None for an error."""
+#: What the oracle says for a key that must fail.
+FAILS = "fails"
+
+
+def oracle(raw: Any, *, has_quota: bool) -> dict[str, tuple[int, int | None] | str] | None:
+    """What the monitor must report for ``values``: by key, (used, remaining) or :data:`FAILS`;
+    None when the plan itself must fail."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         return None
-    out: dict[str, tuple[int, int | None]] = {}
-    for key_id, daily in raw.items():
-        if not isinstance(daily, list) or len(daily) != DAYS:
-            return None
-        for entry in daily:
-            if not isinstance(entry, list) or len(entry) != 2:
-                return None
-            used, remaining = entry
-            if not (type(used) is int and 0 <= used <= MAX_LONG):
-                return None
-            if has_quota and not (type(remaining) is int and 0 <= remaining <= MAX_LONG):
-                return None
-            # Without a quota, remaining means nothing and is not read; but botocore parses it
-            # first, and refuses what int() refuses.
-            if not has_quota and not botocore_reads_as_a_long(remaining):
-                return None
-        # ``used`` counts the period's days only, not the day before it.
-        out[key_id] = (sum(day[0] for day in daily[1:]), daily[-1][1] if has_quota else None)
-    return out
+    return {key_id: key_outcome(daily, has_quota=has_quota) for key_id, daily in raw.items()}
 
 
-def botocore_reads_as_a_long(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        int(value)
-    except (TypeError, ValueError, OverflowError):
-        return False
-    return True
+def key_outcome(daily: Any, *, has_quota: bool) -> tuple[int, int | None] | str:
+    if not isinstance(daily, list) or len(daily) != DAYS:
+        return FAILS
+    for entry in daily:
+        if not isinstance(entry, list) or len(entry) != 2:
+            return FAILS
+        used, remaining = entry
+        if not (type(used) is int and 0 <= used <= MAX_LONG):
+            return FAILS
+        # Without a quota, remaining means nothing and is not read.
+        if has_quota and not (type(remaining) is int and 0 <= remaining <= MAX_LONG):
+            return FAILS
+    # ``used`` counts the period's days only, not the day before it.
+    return (sum(day[0] for day in daily[1:]), daily[-1][1] if has_quota else None)
 
 
 @pytest.fixture
@@ -140,7 +134,7 @@ def plans(cloud: LocalCloud) -> dict[bool, UsagePlan]:
 @example(raw={"k": [[1, 2], [3, 4], [5.7, 1]]}, has_quota=False)
 @example(raw=[], has_quota=True)
 @example(raw=None, has_quota=True)
-def test_any_json_in_values_is_read_right_or_fails_the_plan(
+def test_any_json_in_values_is_read_right_or_fails_that_key(
     cloud: LocalCloud, plans: dict[bool, UsagePlan], raw: Any, has_quota: bool
 ) -> None:
     plan = plans[has_quota]
@@ -162,7 +156,15 @@ def test_any_json_in_values_is_read_right_or_fails_the_plan(
     if expected is None:
         assert scanned.failure is not None, f"read {raw!r} as {scanned.keys}"
         assert scanned.keys == []
-        assert scanned.failure.cause in ("UsageDataError", "MalformedResponse", "MalformedUsagePage")
+        assert scanned.failure.cause in ("MalformedResponse", "MalformedUsagePage")
         return
     assert scanned.failure is None, scanned.failure
-    assert {key.api_key_id: (key.used, key.remaining) for key in scanned.keys} == expected
+    assert {key.api_key_id: (key.used, key.remaining) for key in scanned.keys} == {
+        key_id: numbers for key_id, numbers in expected.items() if numbers != FAILS
+    }
+    failed = {f.resource_id for f in scanned.key_failures}
+    assert failed == {key_id for key_id, numbers in expected.items() if numbers == FAILS}
+    assert all(
+        (f.resource, f.usage_plan_id, f.cause) == ("api-key", plan.id, "UsageDataError")
+        for f in scanned.key_failures
+    )

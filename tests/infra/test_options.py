@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aws_cdk import App
 from aws_cdk import aws_sns as sns
+from aws_cdk.assertions import Annotations, Match
 
 import app as cdk_app
 from infra.alerting import WEBHOOK_PLACEHOLDER
@@ -126,12 +127,16 @@ def test_monitor_permissions_follow_namespace_cross_check_and_tracing(full: Synt
 
 def test_email_subscriptions(full: Synthesized) -> None:
     topic = f"${{{full.logical_id('Monitor/Alerts/Topic')}}}"
+    ops = f"${{{full.logical_id('Monitor/Alerts/OpsTopic')}}}"
     emails = sorted(
         (body["Properties"]["Endpoint"], render(body["Properties"]["TopicArn"]))
         for body in full.of_type("AWS::SNS::Subscription").values()
         if body["Properties"]["Protocol"] == "email"
     )
-    assert emails == [("ops@example.com", topic), ("quota-owner@example.org", topic)]
+    # Each address on the alert topic, and on the ops topic of the Slack forwarder's own alarms.
+    assert emails == sorted(
+        (address, arn) for address in ("ops@example.com", "quota-owner@example.org") for arn in (topic, ops)
+    )
 
 
 def test_chatbot_slack_channel(full: Synthesized) -> None:
@@ -139,13 +144,18 @@ def test_chatbot_slack_channel(full: Synthesized) -> None:
     properties = render(config["Properties"])
     role = full.logical_id("Monitor/SlackChannel/ConfigurationRole")
     assert properties == {
-        "ConfigurationName": f"{STACK}-quota-alerts",
+        # Chatbot's names are global to the account: the region keeps a second region's apart.
+        "ConfigurationName": f"{STACK}-${{AWS::Region}}-quota-alerts",
         "GuardrailPolicies": ["arn:${AWS::Partition}:iam::aws:policy/CloudWatchReadOnlyAccess"],
         "IamRoleArn": f"${{{role}.Arn}}",
         "LoggingLevel": "ERROR",
         "SlackChannelId": "C0123ABCD45",
         "SlackWorkspaceId": "T0123ABCD45",
-        "SnsTopicArns": [f"${{{full.logical_id('Monitor/Alerts/Topic')}}}"],
+        # The alerts, and the ops topic with the Slack forwarder's own alarms.
+        "SnsTopicArns": [
+            f"${{{full.logical_id('Monitor/Alerts/Topic')}}}",
+            f"${{{full.logical_id('Monitor/Alerts/OpsTopic')}}}",
+        ],
     }
     chatbot_role = render(full.resources[role]["Properties"])
     assert "ManagedPolicyArns" not in chatbot_role  # notifications only: no permissions of its own
@@ -256,7 +266,49 @@ def test_alarms_cover_the_forwarder_and_follow_namespace_and_interval(full: Synt
         }
     ]
     topic = [f"${{{full.logical_id('Monitor/Alerts/Topic')}}}"]
-    assert all(alarm["AlarmActions"] == topic and alarm["OKActions"] == topic for alarm in alarms.values())
+    ops = [f"${{{full.logical_id('Monitor/Alerts/OpsTopic')}}}"]
+    routes = {name: (alarm["AlarmActions"], alarm["OKActions"]) for name, alarm in alarms.items()}
+    forwarders = {f"{STACK}-slack-forwarder-errors", f"{STACK}-slack-dead-letters"}
+    assert {name: route for name, route in routes.items() if name in forwarders} == dict.fromkeys(
+        forwarders, (ops, ops)
+    )
+    assert {name: route for name, route in routes.items() if name not in forwarders} == dict.fromkeys(
+        set(alarms) - forwarders, (topic, topic)
+    )
+
+
+def test_the_forwarders_alarms_reach_people_without_going_through_the_forwarder(full: Synthesized) -> None:
+    """A broken webhook must not swallow the alarm that says so: the forwarder's alarms go to an ops
+    topic that the forwarder does not read, which the alert emails (and Chatbot) do."""
+    ops = full.logical_id("Monitor/Alerts/OpsTopic")
+    key = full.logical_id("Monitor/Alerts/Key")
+    assert render(full.resources[ops]["Properties"])["KmsMasterKeyId"] == att(key)
+    subscribed = sorted(
+        (body["Properties"]["Protocol"], body["Properties"].get("Endpoint"))
+        for body in full.of_type("AWS::SNS::Subscription").values()
+        if render(body["Properties"]["TopicArn"]) == ref(ops)
+    )
+    assert subscribed == [("email", "ops@example.com"), ("email", "quota-owner@example.org")]
+    (policy,) = [
+        render(body["Properties"]["PolicyDocument"])
+        for body in full.of_type("AWS::SNS::TopicPolicy").values()
+        if render(body["Properties"]["Topics"]) == [ref(ops)]
+    ]
+    sids = {statement.get("Sid") for statement in policy["Statement"]}
+    assert "AllowThisAccountsAlarmsToPublish" in sids
+    assert any(statement["Effect"] == "Deny" for statement in policy["Statement"])  # TLS only
+    assert render(full.raw["Outputs"]["OpsTopicArn"]["Value"]) == ref(ops)
+
+
+def test_a_forwarder_without_email_or_chatbot_warns_that_its_alarms_reach_nobody(
+    existing_secret: Synthesized, full: Synthesized
+) -> None:
+    def warnings(synth: Synthesized) -> list[str]:
+        found = Annotations.from_stack(synth.stack).find_warning("*", Match.any_value())
+        return [str(entry.entry.data) for entry in found]
+
+    assert any("OpsTopicArn" in text and "nothing reads" in text for text in warnings(existing_secret))
+    assert not any("OpsTopicArn" in text for text in warnings(full))
 
 
 def test_dashboard_follows_namespace_and_thresholds(full: Synthesized) -> None:

@@ -131,8 +131,8 @@ def test_one_slack_configuration_per_channel_named_per_region(
     }
     guardrail = ["arn:${AWS::Partition}:iam::aws:policy/CloudWatchReadOnlyAccess"]
     ops, gold = configs["C0OPS00001"], configs["C0GOLD0001"]
-    # The default topic's channel keeps the name it always had, and takes the silver route's topic.
-    assert ops["ConfigurationName"] == f"{STACK}-quota-alerts"
+    # The default topic's channel takes the silver route's topic; every name carries the region.
+    assert ops["ConfigurationName"] == f"{STACK}-${{AWS::Region}}-quota-alerts"
     assert ops["SnsTopicArns"] == [topics["default"], topics["silver"]]
     assert gold["ConfigurationName"] == f"{STACK}-${{AWS::Region}}-slack-C0GOLD0001"
     assert gold["SnsTopicArns"] == [topics["gold"]]

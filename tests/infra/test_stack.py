@@ -10,7 +10,7 @@ import pytest
 
 from infra.logs_insights import check_query, sources
 from quota_monitor import KEY_RECORD_FIELDS, PLAN_RECORD_FIELDS
-from tests.infra_support import Synthesized, cfn_lint, render, statements, synthesize
+from tests.infra_support import Synthesized, cfn_lint, deployed_outputs, render, statements, synthesize
 
 pytestmark = pytest.mark.synth
 
@@ -546,16 +546,41 @@ def test_dashboard_shows_the_monitors_health_and_every_alarm(synth: Synthesized,
 
 
 def test_outputs(synth: Synthesized, ids: dict[str, str]) -> None:
-    outputs = {name: render(body["Value"]) for name, body in synth.raw["Outputs"].items()}
+    outputs = deployed_outputs(synth.raw, {"AWS::Partition": "aws", "AWS::Region": "eu-west-1"})
     assert outputs == {
         "MonitorRoleArn": f"${{{ids['role']}.Arn}}",
         "AlertTopicArn": f"${{{ids['topic']}}}",
-        "DashboardUrl": "https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home?region=${AWS::Region}"
+        "DashboardUrl": "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
         f"#dashboards/dashboard/${{{ids['dashboard']}}}",
         "StateTableName": f"${{{ids['table']}}}",
         "MonitorFunctionName": f"${{{ids['function']}}}",
         "RunDeadLetterQueueUrl": f"${{{ids['dlq']}}}",
     }
+
+
+@pytest.mark.parametrize(
+    ("partition", "region", "console"),
+    [
+        ("aws", "ap-southeast-2", "https://ap-southeast-2.console.aws.amazon.com"),
+        ("aws-cn", "cn-north-1", "https://console.amazonaws.cn"),
+        ("aws-us-gov", "us-gov-west-1", "https://console.amazonaws-us-gov.com"),
+        ("aws-iso", "us-iso-east-1", None),
+        ("aws-eusc", "eusc-de-east-1", None),
+    ],
+)
+def test_the_dashboard_url_is_in_the_console_of_the_stacks_partition_or_absent(
+    synth: Synthesized, ids: dict[str, str], partition: str, region: str, console: str | None
+) -> None:
+    """The partition is known at deploy time only: CloudFormation conditions choose the console, and
+    where none is known the output is left out rather than pointing into the wrong console."""
+    outputs = deployed_outputs(synth.raw, {"AWS::Partition": partition, "AWS::Region": region})
+    if console is None:
+        assert "DashboardUrl" not in outputs
+        assert "AlertTopicArn" in outputs
+    else:
+        assert outputs["DashboardUrl"] == (
+            f"{console}/cloudwatch/home?region={region}#dashboards/dashboard/${{{ids['dashboard']}}}"
+        )
 
 
 def test_no_secret_or_webhook_anywhere_by_default(synth: Synthesized) -> None:

@@ -260,7 +260,18 @@ def test_each_level_alerts_at_most_once_a_period_whatever_the_path(
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("80,90,100", (80, 90, 100)), (" 50, 75 ,95 ", (50, 75, 95)), ("100", (100,)), ("1,2", (1, 2))],
+    [
+        ("80,90,100", (80, 90, 100)),
+        (" 50, 75 ,95 ", (50, 75, 95)),
+        ("100", (100,)),
+        ("1,2", (1, 2)),
+        # The separators AWS's tag rules allow everywhere (docs/aws-behaviour.md#tags).
+        ("50/75/95", (50, 75, 95)),
+        ("50 75 95", (50, 75, 95)),
+        (" 50  75\t95 ", (50, 75, 95)),
+        ("50 / 75/ 95", (50, 75, 95)),
+        ("50, 75/95", (50, 75, 95)),
+    ],
 )
 def test_parse_levels(text: str, expected: tuple[int, ...]) -> None:
     assert parse_levels(text) == expected
@@ -270,7 +281,11 @@ def test_parse_levels(text: str, expected: tuple[int, ...]) -> None:
     ("text", "message"),
     [
         ("", "empty"),
+        ("   ", "empty"),
         ("80,,90", "empty"),
+        ("80//90", "empty"),
+        ("80/90/", "empty"),
+        ("/80", "empty"),
         ("80,ninety", "'ninety' is not a whole number"),
         ("80.5", "'80.5' is not a whole number"),
         ("-5,80", "'-5' is not a whole number"),
@@ -299,6 +314,8 @@ PLAN = UsagePlan("p1", "gold", Quota(1000, "MONTH"), tags={TAG_THRESHOLDS: "60,7
         ({TAG_MUTE: "true"}, {}, DEFAULT_LEVELS, "default", True),
         ({TAG_MUTE: "true"}, {TAG_MUTE: "false"}, DEFAULT_LEVELS, "default", False),
         ({}, {TAG_MUTE: "TRUE"}, DEFAULT_LEVELS, "default", True),
+        ({TAG_THRESHOLDS: "60/70"}, {TAG_THRESHOLDS: "50 75 95"}, (50, 75, 95), "key tag", False),
+        ({TAG_THRESHOLDS: "60/70"}, {TAG_THRESHOLDS: "50 75 x"}, (60, 70), "plan tag", False),
         ({TAG_MUTE: "maybe"}, {}, DEFAULT_LEVELS, "default", False),
     ],
 )
@@ -319,11 +336,11 @@ def test_bad_tags_are_reported_naming_resource_tag_and_value() -> None:
     described = [problem.describe() for problem in policy.problems]
     assert described == [
         "API key k1: tag quota-monitor:thresholds='fifty' ignored ('fifty' is not a whole number; use "
-        "ascending whole percentages from 1 to 100, separated by commas, such as 80,90,100); the next "
+        "ascending whole percentages from 1 to 100, separated by / or spaces, such as 50/75/95); the next "
         "level of configuration applies",
         "usage plan p1: tag quota-monitor:thresholds='80,70' ignored (70 does not come after 80: levels must "
-        "ascend; use ascending whole percentages from 1 to 100, separated by commas, such as 80,90,100); the "
-        "next level of configuration applies",
+        "ascend; use ascending whole percentages from 1 to 100, separated by / or spaces, such as 50/75/95); "
+        "the next level of configuration applies",
         "usage plan p1: tag quota-monitor:mute='maybe' ignored ('maybe' is not true or false; use true or "
         "false); the next level of configuration applies",
     ]

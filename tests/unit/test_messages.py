@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from quota_monitor import KeyUsage, percent
 from quota_monitor.alert.rules import Notification
 from quota_monitor.compute.forecast import Forecast
+from quota_monitor.deliver.console import console_url
 from quota_monitor.deliver.messages import MAX_MESSAGE_BYTES, SCHEMA, compose, single_message, subject
+from quota_monitor.deliver.slack.blocks import alerts_message
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -118,6 +120,53 @@ def test_one_alert_carries_every_fact_in_every_body() -> None:
         1_000_000,
     )
     assert alert["forecast"]["secondsBeforeReset"] == int(timedelta(days=3, hours=12).total_seconds())
+
+
+@pytest.mark.parametrize(
+    ("region", "link"),
+    [
+        (
+            "eu-west-1",
+            "https://eu-west-1.console.aws.amazon.com/apigateway/main/usage-plans/p9x8y7?region=eu-west-1",
+        ),
+        (
+            "cn-northwest-1",
+            "https://console.amazonaws.cn/apigateway/main/usage-plans/p9x8y7?region=cn-northwest-1",
+        ),
+        (
+            "us-gov-east-1",
+            "https://console.amazonaws-us-gov.com/apigateway/main/usage-plans/p9x8y7?region=us-gov-east-1",
+        ),
+    ],
+)
+def test_the_console_link_is_in_the_console_of_the_regions_partition(region: str, link: str) -> None:
+    assert console_url(region, "p9x8y7") == link
+    bodies = single_message(note(key()), region=region, now=NOW).bodies
+    assert link in bodies["email"]
+    assert link in json.loads(bodies["default"])["content"]["nextSteps"][0]
+    assert json.loads(bodies["lambda"])["alerts"][0]["consoleUrl"] == link
+    digest = compose([note(key(key_id=f"k{n}")) for n in range(5)], digest_min=5, region=region, now=NOW)
+    assert f"gold: {link}" in digest[0].bodies["email"]
+
+
+@pytest.mark.parametrize("region", ["us-iso-east-1", "us-isob-east-1", "eusc-de-east-1", "zz-nowhere-9"])
+def test_where_no_console_is_known_the_messages_go_without_a_link(region: str) -> None:
+    """The isolated and sovereign partitions (and regions botocore does not know) have no console
+    address known here: no link at all rather than one into the commercial console."""
+    assert console_url(region, "p9x8y7") is None
+    bodies = single_message(note(key()), region=region, now=NOW).bodies
+    assert "console" not in bodies["email"].lower()
+    assert "92.4%" in bodies["email"]
+    assert not any(
+        "Open the usage plan" in step for step in json.loads(bodies["default"])["content"]["nextSteps"]
+    )
+    assert json.loads(bodies["lambda"])["alerts"][0]["consoleUrl"] is None
+    digest = compose([note(key(key_id=f"k{n}")) for n in range(5)], digest_min=5, region=region, now=NOW)
+    assert "https://" not in digest[0].bodies["email"]
+    for message in (single_message(note(key()), region=region, now=NOW), digest[0]):
+        blocks = json.dumps(alerts_message(json.loads(message.bodies["lambda"])))
+        assert "None" not in blocks
+        assert "Open the usage plan" not in blocks
 
 
 def test_below_the_digest_size_each_notification_is_a_message() -> None:

@@ -19,16 +19,18 @@ The order (see :mod:`quota_monitor.alert.state` for why it is safe twice):
    records what EventBridge still owes it, or took ahead of SNS (:func:`channels_after`).
 6. Store changes with nothing to say (resets with recovery notifications off).
 
+Every step writes its items up to a hundred to a DynamoDB transaction, each under its own
+condition (:meth:`~quota_monitor.alert.state.AlertStateStore.apply`): a month's first run, when
+every alerted key of a large account recovers, is 20,000 conditional writes.
+
 Each step returns what it found; :func:`run_alerts` adds it up into one :class:`AlertReport`.
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -50,15 +52,14 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
     from quota_monitor.alert.rules import AlertState, Decision, Notification
-    from quota_monitor.alert.state import AlertStateStore, StoredStates
+    from quota_monitor.alert.state import AlertStateStore, StateWrite, StoredStates
     from quota_monitor.config import AlertSettings
     from quota_monitor.deliver.messages import AlertMessage
     from quota_monitor.models import EventEntry, TagProblem
 
-#: DynamoDB writes in flight at once (claims and confirms are one small write per key).
-STATE_WORKERS = 8
-
-T = TypeVar("T")
+#: DynamoDB transactions in flight at once (each up to 100 claims, confirms or releases:
+#: :meth:`quota_monitor.alert.state.AlertStateStore.apply`).
+STATE_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -108,18 +109,6 @@ def decide(result: ScanResult, settings: AlertSettings, stored: StoredStates, no
             decision = replace(decision, notification=replace(decision.notification, route=route.name))
         decisions.append(decision)
     return Decisions(tuple(decisions), tuple(problems.values()), unevaluated)
-
-
-@dataclass(frozen=True)
-class StateWrites:
-    """The outcome of one state write per decision: True done, False refused by its condition (another
-    run holds or changed the key), None failed (the error is in ``errors``)."""
-
-    outcomes: tuple[bool | None, ...]
-    errors: tuple[str, ...]
-
-    def count(self, outcome: bool | None) -> int:
-        return sum(1 for done in self.outcomes if done is outcome)
 
 
 @dataclass(frozen=True)
@@ -224,21 +213,22 @@ class _Delivering:
         self.event_errors: list[str] = []
         self.skipped = self.messages_sent = self.alerts_sent = self.delivery_failures = 0
         self.unconfirmed = self.events_owed = 0
-        self._lock = threading.Lock()  # settle() runs in _each's threads
 
     def claim(self, deliveries: list[Delivery], *, until: datetime) -> list[Delivery]:
         """Step 3: the deliveries this run won; keys another run holds or changed are left to it."""
-        claims = _each(
-            lambda d: self.store.claim(
-                d.pk,
-                d.decision.key if d.decision else None,
-                d.read,
-                token=self.token,
-                until=until,
-                now=self.now,
-            ),
-            deliveries,
-            pk=lambda d: d.pk,
+        claims = self.store.apply(
+            [
+                self.store.claim_write(
+                    d.pk,
+                    d.decision.key if d.decision else None,
+                    d.read,
+                    token=self.token,
+                    until=until,
+                    now=self.now,
+                )
+                for d in deliveries
+            ],
+            workers=STATE_WORKERS,
         )
         self.state_errors += claims.errors
         self.skipped += claims.count(False)
@@ -272,7 +262,9 @@ class _Delivering:
                 self.publish_errors.append(
                     f"publishing {len(carried)} alert(s) to route {route}: {describe(error)}"
                 )
-                releases = _each(lambda d: self.settle(d, sns_ok=False), carried, pk=lambda d: d.pk)
+                releases = self.store.apply(
+                    [self.settle(d, sns_ok=False) for d in carried], workers=STATE_WORKERS
+                )
                 self.state_errors += releases.errors
                 self.state_errors += ["a claim was lost before it could be released"] * releases.count(False)
                 continue
@@ -280,45 +272,49 @@ class _Delivering:
             self.alerts_sent += len(carried)
             if on_message is not None:
                 on_message(message)
-            confirmations = _each(lambda d: self.settle(d, sns_ok=True), carried, pk=lambda d: d.pk)
+            confirmations = self.store.apply(
+                [self.settle(d, sns_ok=True) for d in carried], workers=STATE_WORKERS
+            )
             self.state_errors += confirmations.errors
             self.unconfirmed += len(carried) - confirmations.count(True)
 
     def settle_silent(self, claimed: list[Delivery]) -> None:
         """The keys claimed for the events they owe alone (and, maybe, a quiet change of state)."""
         silent = [d for d in claimed if d.notification is None]
-        settled = _each(lambda d: self.settle(d, sns_ok=None), silent, pk=lambda d: d.pk)
+        settled = self.store.apply([self.settle(d, sns_ok=None) for d in silent], workers=STATE_WORKERS)
         self.state_errors += settled.errors
         self.unconfirmed += len(silent) - settled.count(True)
 
     def write_quiet(self, quiet: list[Decision]) -> None:
         """Step 5: changes with nothing to deliver."""
-        writes = _each(
-            lambda d: self.store.write(d.pk, d.key, d.read, d.new, now=self.now), quiet, pk=lambda d: d.pk
+        writes = self.store.apply(
+            [self.store.change_write(d.pk, d.key, d.read, d.new, now=self.now) for d in quiet],
+            workers=STATE_WORKERS,
         )
         self.state_errors += writes.errors
         self.skipped += writes.count(False)
 
-    def settle(self, delivery: Delivery, *, sns_ok: bool | None) -> bool:
-        """Confirm (the state advances: SNS went out, or there was nothing for SNS) or release (it
-        does not); with events on, store what the key still owes (:func:`channels_after`)."""
+    def settle(self, delivery: Delivery, *, sns_ok: bool | None) -> StateWrite:
+        """The confirmation (the state advances: SNS went out, or there was nothing for SNS) or the
+        release (it does not); with events on, it stores what the key still owes (:func:`channels_after`)."""
         channels: Channels | None = None
         if self.bus is not None:
             channels, dropped = channels_after(delivery, sent=self.put.sent, sns_ok=sns_ok).bounded()
-            with self._lock:
-                self.events_owed += len(channels.pending_events)
-                if dropped:
-                    self.event_errors.append(
-                        f"{len(dropped)} undelivered event(s) of {delivery.pk} dropped, the oldest, such as "
-                        f"{dropped[0].id}: more than {MAX_PENDING_BYTES:,} bytes of them were owed"
-                    )
+            self.events_owed += len(channels.pending_events)
+            if dropped:
+                self.event_errors.append(
+                    f"{len(dropped)} undelivered event(s) of {delivery.pk} dropped, the oldest, such as "
+                    f"{dropped[0].id}: more than {MAX_PENDING_BYTES:,} bytes of them were owed"
+                )
         decision = delivery.decision
         if decision is not None and (sns_ok or delivery.notification is None):
-            return self.store.confirm(
+            return self.store.confirm_write(
                 delivery.pk, decision.key, decision.new, token=self.token, now=self.now, channels=channels
             )
         unchanged = channels is None or channels == Channels.of(delivery.read)
-        return self.store.release(delivery.pk, token=self.token, channels=None if unchanged else channels)
+        return self.store.release_write(
+            delivery.pk, token=self.token, channels=None if unchanged else channels
+        )
 
     def report(
         self, *, evaluated: int, notifications: int, unevaluated: int, tag_problems: tuple[TagProblem, ...]
@@ -421,22 +417,3 @@ def compose_by_route(
         for route in order
         for message in compose(by_route[route], digest_min=settings.digest_min_alerts, region=region, now=now)
     ]
-
-
-def _each(action: Callable[[T], bool], items: Iterable[T], *, pk: Callable[[T], str]) -> StateWrites:
-    """Run one state write per item (a decision or a delivery), a few at a time."""
-    todo = list(items)
-    if not todo:
-        return StateWrites((), ())
-    errors: list[str] = []
-
-    def attempt(item: T) -> bool | None:
-        try:
-            return action(item)
-        except (ClientError, BotoCoreError) as error:
-            errors.append(f"state item {pk(item)}: {describe(error)}")
-            return None
-
-    with ThreadPoolExecutor(max_workers=min(STATE_WORKERS, len(todo))) as pool:
-        outcomes = tuple(pool.map(attempt, todo))
-    return StateWrites(outcomes, tuple(errors))

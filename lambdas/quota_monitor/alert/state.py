@@ -15,6 +15,9 @@ A run that dies between claim and confirm leaves a claim that expires at the end
 lease (the Lambda's remaining time); the next run then sends again. That is the one case where a
 notification can repeat (if the publish had gone through): at least once, never lost.
 
+A run sends its claims, confirmations and releases up to a hundred to a ``TransactWriteItems``
+(:meth:`AlertStateStore.apply`), each item under the same condition as its own ``UpdateItem``.
+
 Two channels, each delivered once: the state follows the SNS message (people), and the item
 remembers per channel what is still owed, so that a failure of one channel never repeats the other:
 
@@ -35,19 +38,36 @@ seconds, the table's TTL attribute): a week after the quota period resets.
 
 from __future__ import annotations
 
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
 from quota_monitor.alert.rules import AlertState
+from quota_monitor.errors import describe, error_code
 from quota_monitor.models import EventEntry
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from quota_monitor.models import KeyUsage
+
+#: The most items DynamoDB takes in one TransactWriteItems.
+MAX_TRANSACTION_ITEMS: Final = 100
+#: A TransactWriteItems request may carry at most 4 MB; a chunk is closed before its items' requests
+#: reach this many bytes (an item with undelivered events can be a few hundred KB).
+MAX_TRANSACTION_BYTES: Final = 3_000_000
+#: Cancellation reasons worth another try, and how many: the item was busy, or the table throttled.
+RETRIED_CANCELLATIONS: Final = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
+MAX_RETRIES: Final = 3
 
 #: How long after its quota period resets an item may be deleted by DynamoDB's TTL.
 TTL_AFTER_RESET = timedelta(days=7)
@@ -178,6 +198,27 @@ def _condition_failed(error: ClientError) -> bool:
 
 
 @dataclass(frozen=True)
+class StateWrite:
+    """One conditional update of one item, as :meth:`AlertStateStore.apply` and ``update_item`` take it."""
+
+    pk: str
+    #: ``UpdateExpression``, ``ConditionExpression``, ``ExpressionAttributeNames`` and ``...Values``.
+    request: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StateWrites:
+    """The outcome of one state write per decision: True done, False refused by its condition (another
+    run holds or changed the key), None failed (the error is in ``errors``)."""
+
+    outcomes: tuple[bool | None, ...]
+    errors: tuple[str, ...]
+
+    def count(self, outcome: bool | None) -> int:
+        return sum(1 for done in self.outcomes if done is outcome)
+
+
+@dataclass(frozen=True)
 class StoredStates:
     """What :meth:`AlertStateStore.load` found: the state of each key, and the items that did not parse."""
 
@@ -215,30 +256,145 @@ class AlertStateStore:
                     unreadable[pk] = str(error)
         return StoredStates(states, unreadable)
 
-    def _update(self, pk: str, **request: Any) -> bool:
+    # -- one item at a time ----------------------------------------------------------------------
+    def _update(self, write: StateWrite) -> bool:
         try:
-            self._db.update_item(TableName=self.table_name, Key={"pk": _s(pk)}, **request)
+            self._db.update_item(TableName=self.table_name, Key={"pk": _s(write.pk)}, **write.request)
         except ClientError as error:
             if _condition_failed(error):
                 return False
             raise
         return True
 
+    def claim(
+        self, pk: str, key: KeyUsage | None, read: AlertState, *, token: str, until: datetime, now: datetime
+    ) -> bool:
+        """Take the key for this run; False when another run changed or holds it since it was read."""
+        return self._update(self.claim_write(pk, key, read, token=token, until=until, now=now))
+
+    def confirm(
+        self,
+        pk: str,
+        key: KeyUsage,
+        new: AlertState,
+        *,
+        token: str,
+        now: datetime,
+        channels: Channels | None = None,
+    ) -> bool:
+        """Store the new state and drop the claim; False when the claim was lost (expired and taken)."""
+        return self._update(self.confirm_write(pk, key, new, token=token, now=now, channels=channels))
+
+    def release(self, pk: str, *, token: str, channels: Channels | None = None) -> bool:
+        """Drop the claim and leave the state as it was, so that the next run tries again."""
+        return self._update(self.release_write(pk, token=token, channels=channels))
+
+    def write(self, pk: str, key: KeyUsage, read: AlertState, new: AlertState, *, now: datetime) -> bool:
+        """A change with nothing to send (a reset with recovery notifications off): one conditional write."""
+        return self._update(self.change_write(pk, key, read, new, now=now))
+
+    # -- many items, in transactions ----------------------------------------------------------------
+    def apply(self, writes: Sequence[StateWrite], *, workers: int = 1) -> StateWrites:
+        """Many conditional writes, up to :data:`MAX_TRANSACTION_ITEMS` (and
+        :data:`MAX_TRANSACTION_BYTES`) in one TransactWriteItems.
+
+        Each item's condition is evaluated and applied as in its own UpdateItem (DynamoDB applies a
+        transaction's items atomically, each under its condition), so the protocol is unchanged; a
+        request carries a hundred items instead of one, which at 10,000 keys is the difference
+        between minutes and seconds of a small Lambda's CPU (docs/benchmarks.md, "The alert step at
+        10,000 keys"). A transaction is all or nothing: when DynamoDB cancels it, the items whose
+        condition failed are refused (False), and the others are written again without them. An
+        item in another transaction at that moment (``TransactionConflict``) or throttled is tried
+        again, then refused (a conflict: another run has it) or reported as an error (throttling).
+        Every request carries a ``ClientRequestToken``, so that botocore's retry of a transaction
+        whose answer was lost does not find the items already changed and refuse them.
+
+        Returns one outcome per write, in order: True done, False refused, None failed.
+        """
+        outcomes: list[bool | None] = [None] * len(writes)
+        errors: list[str] = []
+        chunks = _chunks(writes)
+
+        def run(chunk: list[int]) -> None:
+            for index, (done, error) in zip(chunk, self._transact([writes[i] for i in chunk]), strict=True):
+                outcomes[index] = done
+                if error is not None:
+                    errors.append(f"state item {writes[index].pk}: {error}")
+
+        if workers > 1 and len(chunks) > 1:
+            with ThreadPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+                list(pool.map(run, chunks))
+        else:
+            for chunk in chunks:
+                run(chunk)
+        return StateWrites(tuple(outcomes), tuple(errors))
+
+    def _transact(self, writes: Sequence[StateWrite]) -> list[tuple[bool | None, str | None]]:
+        """One chunk (at most 100 writes): (outcome, error) for each."""
+        results: list[tuple[bool | None, str | None] | None] = [None] * len(writes)
+        pending = list(range(len(writes)))
+        retries: dict[int, int] = {}
+        while pending:
+            items: list[Any] = [
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": {"pk": _s(writes[i].pk)},
+                        **writes[i].request,
+                    }
+                }
+                for i in pending
+            ]
+            try:
+                self._db.transact_write_items(TransactItems=items, ClientRequestToken=str(uuid.uuid4()))
+            except ClientError as error:
+                reasons = error.response.get("CancellationReasons")
+                if (
+                    error_code(error) != "TransactionCanceledException"
+                    or not reasons
+                    or len(reasons) != len(pending)
+                ):
+                    message = describe(error)
+                    for i in pending:
+                        results[i] = (None, message)
+                    break
+                again = []
+                for i, reason in zip(pending, reasons, strict=True):
+                    code = str(reason.get("Code") or "None")
+                    if code == "ConditionalCheckFailed":
+                        results[i] = (False, None)
+                    elif code == "None":
+                        again.append(i)  # fine, but cancelled with the rest
+                    elif code in RETRIED_CANCELLATIONS and retries.get(i, 0) < MAX_RETRIES:
+                        retries[i] = retries.get(i, 0) + 1
+                        again.append(i)
+                    elif code == "TransactionConflict":
+                        results[i] = (False, None)  # another run's write: as a refused condition
+                    else:
+                        results[i] = (None, f"{code}: {reason.get('Message') or 'transaction cancelled'}")
+                pending = again
+                continue
+            for i in pending:
+                results[i] = (True, None)
+            break
+        return [result if result is not None else (None, "not written") for result in results]
+
+    # -- the requests ------------------------------------------------------------------------------
     @staticmethod
     def _read_condition(read: AlertState) -> tuple[str, dict[str, Any]]:
         if read.rev is None:
             return "attribute_not_exists(pk)", {}
         return "#rev = :read_rev", {":read_rev": _n(read.rev)}
 
-    def claim(
+    def claim_write(
         self, pk: str, key: KeyUsage | None, read: AlertState, *, token: str, until: datetime, now: datetime
-    ) -> bool:
-        """Take the key for this run; False when another run changed or holds it since it was read.
+    ) -> StateWrite:
+        """The claim (module doc): the item must be at the revision read, and not held by a live claim.
 
         ``key`` is None for a key claimed only to deliver the events it owes (its item exists)."""
         condition, values = self._read_condition(read)
         if key is None:
-            return self._update(
+            return _write(
                 pk,
                 UpdateExpression="SET #token = :token, #until = :until",
                 ConditionExpression=f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now)",
@@ -250,7 +406,7 @@ class AlertStateStore:
                     ":now": _n(_epoch(now)),
                 },
             )
-        return self._update(
+        return _write(
             pk,
             UpdateExpression=(
                 "SET #token = :token, #until = :until, #plan = :plan, #key = :key, "
@@ -270,7 +426,7 @@ class AlertStateStore:
             },
         )
 
-    def confirm(
+    def confirm_write(
         self,
         pk: str,
         key: KeyUsage,
@@ -279,11 +435,11 @@ class AlertStateStore:
         token: str,
         now: datetime,
         channels: Channels | None = None,
-    ) -> bool:
-        """Store the new state (and ``channels``, when given) and drop the claim; False when the
-        claim was lost (expired and taken)."""
+    ) -> StateWrite:
+        """The confirmation: the new state (and ``channels``, when given) stored and the claim
+        dropped, if this run still holds it."""
         sets, removes, values = channels.update() if channels is not None else ([], [], {})
-        return self._update(
+        return _write(
             pk,
             UpdateExpression=(
                 "SET #period = :period, #level = :level, #forecast = :forecast, #episode = :episode, "
@@ -308,13 +464,13 @@ class AlertStateStore:
             | values,
         )
 
-    def release(self, pk: str, *, token: str, channels: Channels | None = None) -> bool:
-        """Drop the claim and leave the state as it was, so that the next run tries again.
+    def release_write(self, pk: str, *, token: str, channels: Channels | None = None) -> StateWrite:
+        """The release: the claim dropped and the state left as it was, if this run still holds it.
 
         With ``channels``, store them too and bump the revision: a run that read the item before
         this one claimed it must not act on the channels it read."""
         if channels is None:
-            return self._update(
+            return _write(
                 pk,
                 UpdateExpression="REMOVE #token, #until",
                 ConditionExpression="#token = :token",
@@ -322,7 +478,7 @@ class AlertStateStore:
                 ExpressionAttributeValues={":token": _s(token)},
             )
         sets, removes, values = channels.update()
-        return self._update(
+        return _write(
             pk,
             UpdateExpression=(
                 f"SET #rev = #rev + :one{_clauses(sets)} REMOVE #token, #until{_clauses(removes)}"
@@ -332,10 +488,12 @@ class AlertStateStore:
             ExpressionAttributeValues={":token": _s(token), ":one": _n(1), **values},
         )
 
-    def write(self, pk: str, key: KeyUsage, read: AlertState, new: AlertState, *, now: datetime) -> bool:
-        """A change with nothing to send (a reset with recovery notifications off): one conditional write."""
+    def change_write(
+        self, pk: str, key: KeyUsage, read: AlertState, new: AlertState, *, now: datetime
+    ) -> StateWrite:
+        """A change with nothing to send, under the same condition as a claim."""
         condition, values = self._read_condition(read)
-        return self._update(
+        return _write(
             pk,
             UpdateExpression=(
                 "SET #period = :period, #level = :level, #forecast = :forecast, #episode = :episode, "
@@ -387,3 +545,25 @@ def _clauses(clauses: list[str]) -> str:
 def _names(*placeholders: str) -> dict[str, str]:
     """DynamoDB rejects unused ExpressionAttributeNames, so each request names only what it uses."""
     return {placeholder: _NAMES[placeholder] for placeholder in placeholders}
+
+
+def _write(pk: str, **request: Any) -> StateWrite:
+    return StateWrite(pk, request)
+
+
+def _chunks(writes: Sequence[StateWrite]) -> list[list[int]]:
+    """Indexes of ``writes`` in runs of at most :data:`MAX_TRANSACTION_ITEMS` items and (roughly, by
+    their JSON) :data:`MAX_TRANSACTION_BYTES`."""
+    chunks: list[list[int]] = []
+    chunk: list[int] = []
+    size = 0
+    for index, write in enumerate(writes):
+        item = len(write.pk) + len(json.dumps(write.request, separators=(",", ":")))
+        if chunk and (len(chunk) == MAX_TRANSACTION_ITEMS or size + item > MAX_TRANSACTION_BYTES):
+            chunks.append(chunk)
+            chunk, size = [], 0
+        chunk.append(index)
+        size += item
+    if chunk:
+        chunks.append(chunk)
+    return chunks

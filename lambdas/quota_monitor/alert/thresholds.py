@@ -2,7 +2,9 @@
 
 Owners of plans and keys set levels where they already work, with no redeploy:
 
-- ``quota-monitor:thresholds`` = ``"50,75,95"``: ascending whole percentages from 1 to 100;
+- ``quota-monitor:thresholds`` = ``"50/75/95"`` (or ``"50 75 95"``): ascending whole percentages
+  from 1 to 100, separated as every list tag of the monitor is (:func:`quota_monitor.compute.tags.tag_list`:
+  ``/`` or spaces, which AWS's tag rules allow everywhere, or commas where AWS let them through);
 - ``quota-monitor:mute`` = ``"true"`` (or ``"false"``, to unmute one key of a muted plan).
 
 A key's tag beats its plan's tag, which beats the configured default. A tag that does not parse
@@ -15,6 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from quota_monitor.compute.tags import (
+    LIST_SEPARATORS,
+    TAG_MUTE,
+    TAG_THRESHOLDS,
+    TagValueError,
+    tag_flag,
+    tag_list,
+)
 from quota_monitor.errors import InvalidLevels
 from quota_monitor.models import TagProblem
 
@@ -23,19 +33,24 @@ if TYPE_CHECKING:
 
     from quota_monitor.models import ApiKey, ScanResult, UsagePlan
 
-TAG_THRESHOLDS = "quota-monitor:thresholds"
-TAG_MUTE = "quota-monitor:mute"
 DEFAULT_LEVELS: tuple[int, ...] = (80, 90, 100)
-LEVELS_ALLOWED = "use ascending whole percentages from 1 to 100, separated by commas, such as 80,90,100"
+#: For ``THRESHOLDS`` (an environment variable, a ``-c`` setting), where commas are the habit.
+LEVELS_ALLOWED = "use ascending whole percentages from 1 to 100, such as 80,90,100 (or 80/90/100)"
+#: For the tag, whose value AWS's tools refuse with a comma in it.
+TAG_LEVELS_ALLOWED = (
+    f"use ascending whole percentages from 1 to 100, separated by {LIST_SEPARATORS}, such as 50/75/95"
+)
 
 Source = Literal["key tag", "plan tag", "default"]
 
 
 def parse_levels(text: str) -> tuple[int, ...]:
-    """``"80, 90,100"`` -> ``(80, 90, 100)``; anything else raises :class:`InvalidLevels`."""
-    parts = [part.strip() for part in text.split(",")]
-    if not text.strip() or any(part == "" for part in parts):
-        raise InvalidLevels("an empty level")
+    """``"80/90/100"``, ``"80 90 100"`` or ``"80, 90,100"`` -> ``(80, 90, 100)``; anything else raises
+    :class:`InvalidLevels`. The same text for the ``THRESHOLDS`` setting and the tag."""
+    try:
+        parts = tag_list(text)
+    except TagValueError as error:
+        raise InvalidLevels(str(error)) from None
     levels: list[int] = []
     for part in parts:
         if not part.isdecimal():
@@ -47,15 +62,6 @@ def parse_levels(text: str) -> tuple[int, ...]:
             raise InvalidLevels(f"{value} does not come after {levels[-1]}: levels must ascend")
         levels.append(value)
     return tuple(levels)
-
-
-def _parse_mute(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "yes", "1", "on"):
-        return True
-    if value in ("false", "no", "0", "off"):
-        return False
-    raise InvalidLevels(f"{text!r} is not true or false")
 
 
 @dataclass(frozen=True)
@@ -80,9 +86,9 @@ def _read_tag(
         return None
     raw = tags[tag]
     try:
-        return parse_levels(raw) if tag == TAG_THRESHOLDS else _parse_mute(raw)
-    except InvalidLevels as error:
-        allowed = LEVELS_ALLOWED if tag == TAG_THRESHOLDS else "use true or false"
+        return parse_levels(raw) if tag == TAG_THRESHOLDS else tag_flag(raw)
+    except (InvalidLevels, TagValueError) as error:
+        allowed = TAG_LEVELS_ALLOWED if tag == TAG_THRESHOLDS else "use true or false"
         problems.append(TagProblem(resource, resource_id, tag, raw, f"{error}; {allowed}"))
         return None
 

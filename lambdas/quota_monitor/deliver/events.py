@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from quota_monitor.deliver.messages import console_url, key_region
+from quota_monitor.deliver.console import console_url
+from quota_monitor.deliver.messages import key_region
 from quota_monitor.errors import describe
 from quota_monitor.models import EventEntry
 

@@ -7,8 +7,9 @@ The metric contract (dashboards, alarms and users depend on it; keep it exact):
   for the keys ``KEY_METRICS`` selects (:mod:`quota_monitor.publish.selection`): with the default,
   ``auto``, only ``RemainingQuota`` and ``QuotaUtilization``, for at most 25 keys;
 - per plan, dimension ``UsagePlanId``: ``MaxQuotaUtilization`` (Percent, plans with a quota and
-  at least one key) and ``UsedQuota`` (Count, the plan's keys summed); not with ``auto``, whose
-  plan view is the plan records in the log (:mod:`quota_monitor.publish.records`);
+  at least one key) and ``UsedQuota`` (Count, the plan's keys summed); neither for a plan one of
+  whose keys could not be read that run, nor with ``auto``, whose plan view is the plan records in
+  the log (:mod:`quota_monitor.publish.records`);
 - the monitor's own health, no dimensions: ``PlansScanned``, ``KeysScanned``, ``ScanErrors``,
   ``ApiCalls``, ``ApiThrottles`` (Count) and ``ScanDuration`` (Seconds).
 
@@ -129,9 +130,13 @@ def key_metric_data(
 
 
 def plan_metric_data(result: ScanResult, at: datetime) -> list[MetricDatum]:
+    """The roll-ups of each plan; none for a plan with a key that could not be read (an ``api-key``
+    failure): its sum and maximum would leave that key out, a wrong number rather than a gap."""
+    incomplete = {failure.usage_plan_id for failure in result.failures if failure.resource == "api-key"}
     by_plan: dict[str, list[KeyUsage]] = {}
     for key in result.keys:
-        by_plan.setdefault(key.usage_plan_id, []).append(key)
+        if key.usage_plan_id not in incomplete:
+            by_plan.setdefault(key.usage_plan_id, []).append(key)
     data: list[MetricDatum] = []
     for plan_id, keys in by_plan.items():
         utilizations = [key.utilization for key in keys if key.utilization is not None]

@@ -10,10 +10,30 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+#: API Gateway's account-wide token bucket for control-plane calls: 10 a second, burst 40.
+ACCOUNT_RATE: Final = 10.0
+ACCOUNT_BURST: Final = 40
+
+
+def usable_burst(burst: int, in_flight: int) -> int:
+    """The burst the monitor's bucket holds: ``burst``, but never more than the account's bucket can
+    still take: the account's burst less the calls that can be on their way (``in_flight``, the
+    monitor's threads).
+
+    Why: a call leaves the monitor's bucket when it is sent and the account's when it arrives. While
+    calls are on their way both buckets refill, and when the account's is full its refill is lost
+    while the monitor's goes on: the monitor's bucket then holds up to ``in_flight`` tokens that the
+    account's does not. With ``APIGATEWAY_BURST=40`` and ``APIGATEWAY_MAX_RPS=10`` (the account's
+    whole budget) the two then ran in lockstep with the account's that much behind, and the first
+    burst after a pause met a 429, which halves the rate for seconds (docs/benchmarks.md, "The whole
+    budget"). Keeping ``in_flight`` out of the burst leaves the account's bucket never behind.
+    """
+    return max(1, min(burst, ACCOUNT_BURST - max(0, in_flight)))
 
 
 class RateLimiter:

@@ -1,6 +1,6 @@
 """The monitor's check of API Gateway's raw answers, before botocore's parsing can hide a fault.
 
-Two ways botocore reads a bad answer as a good one (reproduced with botocore 1.44; see
+Three ways botocore reads a bad answer wrongly (reproduced with botocore 1.44; see
 docs/aws-behaviour.md#botocore-and-moto-behaviour-found-here):
 
 - a 2xx body that is not JSON at all does not raise: botocore returns ``{}``, which reads as an
@@ -10,13 +10,20 @@ docs/aws-behaviour.md#botocore-and-moto-behaviour-found-here):
 - its rest-json parser reads every ``Long`` and ``Integer`` with ``int(value)`` and every list by
   iterating whatever it gets: ``5.7`` becomes 5, ``true`` 1, ``"12"`` 12, and a day's
   ``[used, remaining]`` sent as the string ``"56"`` or the object ``{"5": 0, "6": 0}`` becomes
-  ``[5, 6]``: wrong numbers, with no error. So the same hook puts the raw JSON of GetUsage's
-  ``values`` and of each usage plan's ``quota`` back into botocore's result, for the monitor's own
-  checks (:mod:`quota_monitor.compute.key_usage`, :mod:`quota_monitor.read.listing`) to refuse what
-  is not a whole number, naming the plan. (A number too big for a float, ``1e400``, makes botocore
-  raise ``OverflowError``: read as a response that could not be read.)
+  ``[5, 6]``: wrong numbers, with no error;
+- and what ``int()`` refuses (``"abc"``, ``1e400``, a list where a count belongs) makes it refuse
+  the whole answer: one bad day of one key would lose every key of the page, one plan's bad quota
+  every plan of the account.
 
-The hook is registered on the client by :func:`quota_monitor.clients.apigateway_client`.
+So botocore never parses the counts. Before it parses the body, :func:`take_out_raw_counts`
+takes out GetUsage's ``values`` and each usage plan's ``quota``; GetUsage's come back as ``items``
+and the quotas are put back into their plans after parsing (:func:`restore_raw_counts`), exactly
+as the service sent them. The monitor's own checks then judge each one on its own: a key's daily
+list (:mod:`quota_monitor.compute.key_usage`: a bad entry fails that key), a plan's quota
+(:mod:`quota_monitor.read.listing`: a bad quota fails that plan).
+
+:func:`register_raw_checks` puts both hooks on a client; :func:`quota_monitor.clients.apigateway_client`
+calls it.
 """
 
 from __future__ import annotations
@@ -26,37 +33,89 @@ from typing import Any
 
 from quota_monitor.errors import MalformedResponse
 
+#: The operations whose answer carries ``values``, the map of key id to daily usage.
+USAGE_OPERATIONS = ("GetUsage", "UpdateUsage")
+#: Where :func:`take_out_raw_counts` leaves the usage plans' quotas for :func:`restore_raw_counts`.
+_RAW_QUOTAS = "_rawQuotas"
 
-def reject_unreadable_body(http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
-    """botocore ``after-call`` hook: a 2xx response whose body is not JSON raises :class:`MalformedResponse`
-    (botocore would return ``{}`` for it), and the counts in ``parsed`` are put back as the body has
-    them (:func:`restore_raw_counts`, and the module doc).
 
-    The message never quotes the body: GetUsagePlanKeys bodies hold API key values.
+def register_raw_checks(client: Any) -> None:
+    """Register :func:`take_out_raw_counts` and :func:`reject_unreadable_body` on an API Gateway client."""
+    for operation in (*USAGE_OPERATIONS, "GetUsagePlans"):
+        client.meta.events.register(f"before-parse.api-gateway.{operation}", take_out_raw_counts)
+    client.meta.events.register("after-call.apigateway", reject_unreadable_body)
+
+
+def _is_success(status: object) -> bool:
+    return isinstance(status, int) and 200 <= status < 300
+
+
+def take_out_raw_counts(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], operation_model: Any, **_: Any
+) -> None:
+    """botocore ``before-parse`` hook for GetUsage, UpdateUsage and GetUsagePlans (module doc).
+
+    GetUsage's ``values`` come back as ``items``, as any JSON (the paginator and
+    :func:`quota_monitor.compute.key_usage.parse_daily_usage` judge it); the plans' quotas wait
+    for :func:`restore_raw_counts`. A body that is not JSON raises :class:`MalformedResponse`
+    (never quoted: see :func:`reject_unreadable_body`).
     """
-    status = getattr(http_response, "status_code", 0)
-    body: bytes = getattr(http_response, "content", b"") or b""
-    if not 200 <= status < 300 or not body.strip():
+    body = response_dict.get("body") or b""
+    if not _is_success(response_dict.get("status_code")) or not body.strip():
         return
     try:
         document = json.loads(body)
     except ValueError:
+        raise MalformedResponse(
+            f"{operation_model.name}: the response body is not JSON ({len(body)} bytes)"
+        ) from None
+    if not isinstance(document, dict):
+        return
+    if operation_model.name in USAGE_OPERATIONS:
+        if "values" not in document:
+            return
+        values = document.pop("values")
+        if values is not None:
+            customized_response_dict["items"] = values
+    else:
+        plans = document.get("item")
+        if not isinstance(plans, list):
+            return
+        customized_response_dict[_RAW_QUOTAS] = [
+            plan.pop("quota", None) if isinstance(plan, dict) else None for plan in plans
+        ]
+    response_dict["body"] = json.dumps(document).encode()
+
+
+def reject_unreadable_body(http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
+    """botocore ``after-call`` hook: a 2xx response whose body is not JSON raises :class:`MalformedResponse`
+    (botocore would return ``{}`` for it); the usage plans' quotas go back into their plans
+    (:func:`restore_raw_counts`). The operations :func:`take_out_raw_counts` reads were checked
+    before parsing.
+
+    The message never quotes the body: GetUsagePlanKeys bodies hold API key values.
+    """
+    if isinstance(parsed, dict) and _RAW_QUOTAS in parsed:
+        restore_raw_counts(parsed)
+    if model.name in (*USAGE_OPERATIONS, "GetUsagePlans"):
+        return
+    status = getattr(http_response, "status_code", 0)
+    body: bytes = getattr(http_response, "content", b"") or b""
+    if not _is_success(status) or not body.strip():
+        return
+    try:
+        json.loads(body)
+    except ValueError:
         raise MalformedResponse(f"{model.name}: the response body is not JSON ({len(body)} bytes)") from None
-    if isinstance(parsed, dict) and isinstance(document, dict):
-        restore_raw_counts(model.name, document, parsed)
 
 
-def restore_raw_counts(operation: str, document: dict[str, Any], parsed: dict[str, Any]) -> None:
-    """Put GetUsage's daily counts and the usage plans' quotas back into ``parsed`` as the service
-    sent them, undoing botocore's coercion (module doc). Where botocore refused the body it raised
-    before this runs, so a valid answer is left exactly as it was."""
-    if operation in ("GetUsage", "UpdateUsage"):
-        values = document.get("values")
-        if isinstance(values, dict) and "items" in parsed:
-            parsed["items"] = values
-    elif operation == "GetUsagePlans":
-        raw_plans, plans = document.get("item"), parsed.get("items")
-        if isinstance(raw_plans, list) and isinstance(plans, list) and len(raw_plans) == len(plans):
-            for raw, plan in zip(raw_plans, plans, strict=True):
-                if isinstance(raw, dict) and isinstance(plan, dict) and isinstance(raw.get("quota"), dict):
-                    plan["quota"] = raw["quota"]
+def restore_raw_counts(parsed: dict[str, Any]) -> None:
+    """Put each usage plan's quota back into ``parsed`` as the service sent it (module doc)."""
+    quotas = parsed.pop(_RAW_QUOTAS)
+    plans = parsed.get("items", [])
+    if not isinstance(plans, list) or len(plans) != len(quotas):
+        # Never a plan read without the quota it was sent with.
+        raise MalformedResponse(f"GetUsagePlans: {len(quotas)} plans sent, {len(plans)} parsed")
+    for plan, quota in zip(plans, quotas, strict=True):
+        if isinstance(plan, dict) and quota is not None:
+            plan["quota"] = quota

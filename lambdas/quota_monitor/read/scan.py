@@ -1,13 +1,19 @@
 """The scan: every usage plan, every key, every page, into one :class:`ScanResult`.
 
 1. GetUsagePlans (500 a page, to the end).
-2. GetApiKeys (500 a page) for key names and tags; never values.
-3. Per plan, concurrently up to ``max_workers``: GetUsage from the start of the current quota
-   period to today, 500 keys a page, every page merged by :mod:`quota_monitor.read.usage_pages`;
-   optionally GetUsagePlanKeys to find attached keys AWS left out of the usage data.
+2. Concurrently, up to ``max_workers`` at once: GetApiKeys (500 a page) for key names and tags,
+   never values; and per plan, GetUsage from the start of the current quota period to today, 500
+   keys a page, every page merged by :mod:`quota_monitor.read.usage_pages`, optionally
+   GetUsagePlanKeys to find attached keys AWS left out of the usage data. The key listing is
+   sequential (one page after another); run before the plans, it kept the rate limit's burst
+   unspent for seconds (docs/benchmarks.md, "The whole budget"). The names are put on the keys
+   once both are done.
 
 One plan failing never stops the others: it becomes a :class:`ScanFailure` naming the plan and
-the cause, and the rest of the result stands. A plan without a quota is read over the calendar
+the cause, and the rest of the result stands. Likewise one key whose daily entries cannot be read
+exactly (:func:`~quota_monitor.compute.key_usage.parse_daily_usage`) fails that key alone, named
+with its plan (an ``api-key`` failure); the plan's other keys are reported, and the failed key
+has no numbers anywhere (docs/reliability.md). A plan without a quota is read over the calendar
 month to date (``used`` only).
 """
 
@@ -65,6 +71,8 @@ class PlanScan:
     keys: list[KeyUsage] = field(default_factory=list)
     usage_pages: int = 0
     failure: ScanFailure | None = None
+    #: Keys of a plan that was read whose own entries could not be (``api-key`` failures).
+    key_failures: tuple[ScanFailure, ...] = ()
 
 
 def scan_plan(
@@ -72,9 +80,12 @@ def scan_plan(
     plan: UsagePlan,
     *,
     now: datetime,
-    api_keys: dict[str, ApiKey],
     settings: ScanSettings,
+    api_keys: dict[str, ApiKey] | None = None,
 ) -> PlanScan:
+    """One plan's usage. Key names come from ``api_keys`` when given; :func:`scan_account` reads
+    the key listing meanwhile and names the keys afterwards (:func:`with_names`)."""
+    api_keys = api_keys or {}
     period = period_containing(
         plan.quota.period if plan.quota else NO_QUOTA_PERIOD, now.date(), week_start=settings.week_start
     )
@@ -91,30 +102,39 @@ def scan_plan(
     try:
         items = pages.merged_items()
         expected_days = days_between(start, end)
-        keys = []
+        keys: list[KeyUsage] = []
+        key_failures: list[ScanFailure] = []
         for key_id, raw in items.items():
-            day_before, *daily = parse_daily_usage(
-                raw,
-                expected_days=expected_days,
-                has_quota=plan.quota is not None,
-                usage_plan_id=plan.id,
-                api_key_id=key_id,
-            )
-            keys.append(key_usage(plan, period, key_id, daily, api_keys.get(key_id), day_before=day_before))
+            api_key = api_keys.get(key_id)
+            try:
+                day_before, *daily = parse_daily_usage(
+                    raw,
+                    expected_days=expected_days,
+                    has_quota=plan.quota is not None,
+                    usage_plan_id=plan.id,
+                    api_key_id=key_id,
+                )
+                keys.append(key_usage(plan, period, key_id, daily, api_key, day_before=day_before))
+            except UsageDataError as error:
+                # That key only: the plan's other keys were read exactly (docs/reliability.md).
+                cause, message = describe_error(error)
+                name = api_key.name if api_key else None
+                key_failures.append(ScanFailure("api-key", key_id, name, cause, message, plan.id))
         if settings.cross_check_plan_keys:
+            # A key whose entry could not be read is in the usage data: it is failed, not unused.
             reported = set(items)
             keys.extend(
                 unused_key_usage(plan, period, key_id, api_keys.get(key_id))
                 for key_id in list_plan_key_ids(api, plan.id)
                 if key_id not in reported
             )
-    except (*READ_ERRORS, UsageDataError) as error:
+    except READ_ERRORS as error:
         if is_configuration_error(error):
             raise
         cause, message = describe_error(error)
-        failure = ScanFailure("usage-plan", plan.id, plan.name, cause, message)
+        failure = ScanFailure("usage-plan", plan.id, plan.name, cause, message, plan.id)
         return PlanScan(plan, usage_pages=pages.service_pages, failure=failure)
-    return PlanScan(plan, keys=keys, usage_pages=pages.service_pages)
+    return PlanScan(plan, keys=keys, usage_pages=pages.service_pages, key_failures=tuple(key_failures))
 
 
 def scan_account(
@@ -153,36 +173,40 @@ def scan_account(
         plan_id = raw.get("id")
         failures.append(
             ScanFailure(
-                "usage-plan", plan_id if isinstance(plan_id, str) else None, None, "MalformedResource", reason
+                "usage-plan",
+                plan_id if isinstance(plan_id, str) else None,
+                None,
+                "MalformedResource",
+                reason,
+                plan_id if isinstance(plan_id, str) else None,
             )
         )
 
     api_keys: dict[str, ApiKey] = {}
-    if plans:
-        try:
-            api_keys = list_api_keys(api)
-        except READ_ERRORS as error:
-            if is_configuration_error(error):
-                raise
-            # Names and tags are lost for this run; the usage numbers are not.
-            cause, message = describe_error(error)
-            failures.append(ScanFailure("api-keys", None, None, cause, message))
-
     scans: list[PlanScan] = []
     if plans:
-        with ThreadPoolExecutor(max_workers=max(1, min(settings.max_workers, len(plans)))) as pool:
-            futures = [
-                pool.submit(scan_plan, api, plan, now=now, api_keys=api_keys, settings=settings)
-                for plan in plans
-            ]
+        with ThreadPoolExecutor(max_workers=max(1, min(settings.max_workers, len(plans) + 1))) as pool:
+            # Submitted first, so that it starts at once: it is one page after another.
+            listing = pool.submit(list_api_keys, api)
+            futures = [pool.submit(scan_plan, api, plan, now=now, settings=settings) for plan in plans]
             for done, future in enumerate(futures, start=1):
                 scan = future.result()
                 scans.append(scan)
                 if on_plan is not None:
                     on_plan(scan, done, len(plans))
+            try:
+                api_keys = listing.result()
+            except READ_ERRORS as error:
+                if is_configuration_error(error):
+                    raise
+                # Names and tags are lost for this run; the usage numbers are not.
+                cause, message = describe_error(error)
+                failures.append(ScanFailure("api-keys", None, None, cause, message))
+        scans = [with_names(scan, api_keys) for scan in scans]
 
     keys = [key for scan in scans for key in scan.keys]
-    failures.extend(scan.failure for scan in scans if scan.failure is not None)
+    for scan in scans:
+        failures.extend((scan.failure,) if scan.failure is not None else scan.key_failures)
     stats = ScanStats(
         plans_scanned=sum(1 for scan in scans if scan.failure is None),
         keys_scanned=len(keys),
@@ -200,6 +224,22 @@ def scan_account(
         api_keys=api_keys,
         period_mismatches=period_mismatches(scans),
         target=target,
+    )
+
+
+def with_names(scan: PlanScan, api_keys: dict[str, ApiKey]) -> PlanScan:
+    """The plan's keys (and failed keys) with the names the key listing gave them."""
+    if not api_keys:
+        return scan
+
+    def name(key_id: str | None) -> str | None:
+        api_key = api_keys.get(key_id or "")
+        return api_key.name if api_key else None
+
+    return replace(
+        scan,
+        keys=[replace(key, api_key_name=name(key.api_key_id)) for key in scan.keys],
+        key_failures=tuple(replace(failure, name=name(failure.resource_id)) for failure in scan.key_failures),
     )
 
 

@@ -66,7 +66,9 @@ def alert_headline(alert: dict[str, Any]) -> str:
 
 def alert_line(alert: dict[str, Any]) -> str:
     """One key in a digest, in mrkdwn."""
-    link = f"<{alert.get('consoleUrl')}|{_escape(alert.get('usagePlanName'))}>"
+    url, plan = alert.get("consoleUrl"), _escape(alert.get("usagePlanName"))
+    # No console link in partitions without a known console (quota_monitor.deliver.console).
+    link = f"<{url}|{plan}>" if url else plan
     event = alert.get("event")
     if event == "threshold":
         what = f"crossed *{alert.get('level')}%*, at {percent(alert.get('utilization'))}"
@@ -102,18 +104,19 @@ def _single(alert: dict[str, Any]) -> list[dict[str, Any]]:
         rate = f"{forecast.get('requestsPerHour', 0):,.0f} requests an hour"
         when = str(forecast.get("exhaustsAt", ""))[:16].replace("T", " ")
         blocks.append(_section(f":crystal_ball: At {rate} the quota runs out {when} UTC, before it resets."))
-    blocks.append(
-        {
-            "type": "actions",
-            "elements": [
-                {
-                    "type": "button",
-                    "text": {"type": "plain_text", "text": "Open the usage plan"},
-                    "url": str(alert.get("consoleUrl")),
-                }
-            ],
-        }
-    )
+    if alert.get("consoleUrl"):
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Open the usage plan"},
+                        "url": str(alert.get("consoleUrl")),
+                    }
+                ],
+            }
+        )
     return blocks
 
 
