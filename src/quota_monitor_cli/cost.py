@@ -4,7 +4,8 @@ The estimate is list price, without free tiers (the account's other workloads us
 the monitor's own resources: the Lambda function, its custom metrics (every metric name and
 dimension value is one), the PutMetricData requests, its logs (the records, a line per key and
 per plan each run), the dashboard's Logs Insights queries, the alarms and dashboard of the stack,
-the alert-state table, the alert topic and its key, and the schedule. Every number it rests on is
+the alert-state table, the alert topic and its key, the schedule, and with ``--events`` the
+EventBridge events. Every number it rests on is
 in :data:`PRICES`, the measured constants below or :class:`Usage`, and docs/cost.md explains each.
 
 ``--from-scan FILE`` reads a ``quota-monitor scan --json`` output and prices the account as it is:
@@ -96,6 +97,7 @@ class Prices:
     sns_email_per_100k: float = 2.00
     scheduler_per_million: float = 1.00
     kms_key_month: float = 1.00
+    eventbridge_per_million_events: float = 1.00  # custom events, each a 64 KB chunk or less
 
 
 PRICES = Prices()
@@ -170,6 +172,8 @@ class Usage:
     email_subscribers: int = 1
     max_rps: float = DEFAULT_MAX_RPS
     burst: int = DEFAULT_BURST
+    #: With ``EVENT_BUS_NAME`` (the stack's ``eventBus``): an EventBridge event per alert.
+    events: bool = False
     #: Accounts and regions the monitor reads (``REGIONS`` x accounts); ``keys`` and ``plans`` are
     #: all of theirs together, spread evenly.
     targets: int = 1
@@ -325,7 +329,8 @@ def estimate(usage: Usage, prices: Prices = PRICES) -> Estimate:
     ingested_gb = usage.log_bytes_per_run * runs / 1e9
     stored_gb = usage.log_bytes_per_run * (runs / DAYS_PER_MONTH) * usage.retention_days / 1e9
     scanned_gb = usage.insights_bytes_per_refresh * usage.dashboard_views_per_day * DAYS_PER_MONTH / 1e9
-    state_reads = math.ceil(usage.keys * STATE_ITEM_BYTES / 4096) / 2 * runs  # eventually consistent Scan
+    # One strongly consistent Scan a run (quota_monitor.alert.state): a read unit per 4 KB.
+    state_reads = math.ceil(usage.keys * STATE_ITEM_BYTES / 4096) * runs
     # A claim and a confirmation per alert, in transactions: 2 write units each (quota_monitor.alert.state).
     state_writes = usage.alerts_per_month * STATE_WRITE_UNITS_PER_ALERT
     hours = f" x {usage.billed_metric_fraction:.0%} of hours" if usage.billed_metric_fraction < 1 else ""
@@ -394,6 +399,16 @@ def estimate(usage: Usage, prices: Prices = PRICES) -> Estimate:
         LineItem("KMS", "customer managed key of the alert topic", 1, "", prices.kms_key_month),
         LineItem("EventBridge Scheduler", "invocations", runs, "", runs / 1e6 * prices.scheduler_per_million),
     ]
+    if usage.events:
+        items.append(
+            LineItem(
+                "EventBridge",
+                "events, one per alert (eventBus)",
+                usage.alerts_per_month,
+                "events",
+                usage.alerts_per_month / 1e6 * prices.eventbridge_per_million_events,
+            )
+        )
     return Estimate(usage, items)
 
 
@@ -659,6 +674,11 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--alerts", type=whole_number(0), default=Usage.alerts_per_month, help="alerts a month (default 100)"
     )
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="with EVENT_BUS_NAME (the stack's eventBus): an EventBridge event per alert",
+    )
     parser.add_argument("--json", action="store_true", help="print the estimate as one JSON object")
     parser.set_defaults(run=run_guarded(run))
 
@@ -687,6 +707,7 @@ def usage_from(args: argparse.Namespace) -> Usage:
         dashboard_views_per_day=args.dashboard_views,
         retention_days=args.retention,
         alerts_per_month=args.alerts,
+        events=args.events,
         max_rps=args.max_rps,
     )
     if args.from_scan is None:

@@ -137,3 +137,20 @@ def test_another_region_is_priced_at_the_table_and_says_so(capsys: pytest.Captur
 def test_runs_per_month_follow_the_interval() -> None:
     assert Usage(keys=1, plans=1, interval_minutes=7).runs_per_month == pytest.approx(730 * 60 / 7)
     assert math.isclose(Usage(keys=1, plans=1, interval_minutes=1).runs_per_month, 43_800)
+
+
+def test_events_add_a_dollar_a_million_alerts_and_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    usage = Usage(keys=1_000, plans=20, alerts_per_month=50_000)
+    assert not [line for line in estimate(usage).items if line.service == "EventBridge"]
+    with_events = replace(usage, events=True)
+    assert item(with_events, "events, one per alert") == pytest.approx(50_000 / 1e6 * 1.00)
+    assert estimate(with_events).total == pytest.approx(estimate(usage).total + 0.05)
+    assert main(["cost", "--keys", "1000", "--alerts", "50000", "--events", "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert '"item": "events, one per alert (eventBus)"' in printed
+
+
+def test_the_state_scan_is_strongly_consistent_a_read_unit_per_4_kb() -> None:
+    usage = Usage(keys=10_000, plans=300, alerts_per_month=0)
+    # 10,000 items of 200 B are 489 read units a Scan, every run, at $0.125 a million.
+    assert item(usage, "alert state") == pytest.approx(489 * 2_920 / 1e6 * 0.125)
