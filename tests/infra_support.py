@@ -62,6 +62,28 @@ def synthesize(outdir: Path, **context: str) -> Synthesized:
     return Synthesized(stack=stack, template=Template.from_json(raw), raw=raw, outdir=outdir)
 
 
+def warnings(synth: Synthesized) -> list[str]:
+    """The warnings synthesis attached to the stack, read from the cloud assembly on disk.
+
+    ``aws_cdk.assertions.Annotations`` would do the same through jsii, but its answer carries a
+    type from a submodule jsii loads lazily, and under pytest-xdist that lookup has failed with
+    "Unknown interface: aws-cdk-lib.cloud_assembly_schema.MetadataEntry". The manifest is the
+    same data as plain JSON: in the stack artifact's ``metadata``, or (newer CDK releases) in the
+    file its ``additionalMetadataFile`` names.
+    """
+    manifest = json.loads((synth.outdir / "manifest.json").read_text())
+    artifact = manifest["artifacts"][synth.stack.artifact_id]
+    metadata: dict[str, list[dict[str, Any]]] = dict(artifact.get("metadata", {}))
+    if "additionalMetadataFile" in artifact:
+        metadata.update(json.loads((synth.outdir / artifact["additionalMetadataFile"]).read_text()))
+    return [
+        str(entry["data"])
+        for entries in metadata.values()
+        for entry in entries
+        if entry["type"] == "aws:cdk:warning"
+    ]
+
+
 def ref(logical_id: str) -> str:
     """How :func:`render` spells ``{"Ref": logical_id}``."""
     return "${" + logical_id + "}"

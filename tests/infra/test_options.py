@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from aws_cdk import App
 from aws_cdk import aws_sns as sns
-from aws_cdk.assertions import Annotations, Match
 
 import app as cdk_app
 from infra.alerting import WEBHOOK_PLACEHOLDER
@@ -26,6 +25,7 @@ from tests.infra_support import (
     render,
     statements,
     synthesize,
+    warnings,
 )
 
 pytestmark = pytest.mark.synth
@@ -303,10 +303,6 @@ def test_the_forwarders_alarms_reach_people_without_going_through_the_forwarder(
 def test_a_forwarder_without_email_or_chatbot_warns_that_its_alarms_reach_nobody(
     existing_secret: Synthesized, full: Synthesized
 ) -> None:
-    def warnings(synth: Synthesized) -> list[str]:
-        found = Annotations.from_stack(synth.stack).find_warning("*", Match.any_value())
-        return [str(entry.entry.data) for entry in found]
-
     assert any("OpsTopicArn" in text and "nothing reads" in text for text in warnings(existing_secret))
     assert not any("OpsTopicArn" in text for text in warnings(full))
 
