@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from aws_cdk import Aws, Duration, RemovalPolicy, SecretValue
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, SecretValue
 from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -152,6 +152,13 @@ class RouteTopic(Construct):
         )
         for email in route.emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        if not (route.emails or route.slack_channel or route.teams_channel):
+            Annotations.of(self).add_warning_v2(
+                "quota-monitor:route-unread",
+                f"{route.setting} has no emails, Slack or Teams channel: its keys' alerts go to a "
+                "topic nothing reads (output AlertRouteTopicArns). Add one, or subscribe to the "
+                "topic yourself.",
+            )
 
 
 #: The guardrail of every chat channel: what anyone could do from the channel, capped at reading

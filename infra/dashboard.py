@@ -127,20 +127,10 @@ def quota_dashboard(scope: Construct, id_: str, *, parts: DashboardParts) -> clo
         )
     graph_width = 8 if parts.plan_rollups else 12
     key_graphs: list[cloudwatch.IWidget] = [
-        cloudwatch.GraphWidget(
+        _hottest_keys(
+            metrics,
             title=f"Keys with per-key metrics: top {TOP_KEYS} by quota utilization (%)",
-            left=[
-                metrics.top(
-                    MetricName.QUOTA_UTILIZATION,
-                    function="MAX",
-                    per=KEY_DIMENSIONS,
-                    order="DESC",
-                    limit=TOP_KEYS,
-                )
-            ],
-            left_y_axis=cloudwatch.YAxisProps(min=0, label="%", show_units=False),
-            left_annotations=levels,
-            start=GRAPH_RANGE,
+            levels=levels,
             width=graph_width,
             height=8,
         ),
@@ -258,23 +248,44 @@ def _other_regions(
     cross-account observability, docs/deploy.md, so spokes show in the tables only)."""
     width = max(6, 24 // len(regions)) if len(regions) <= 4 else 6
     return [
-        cloudwatch.GraphWidget(
+        _hottest_keys(
+            metrics,
             title=f"{region}: keys with per-key metrics, top {TOP_KEYS} by quota utilization (%)",
-            left=[
-                metrics.top(
-                    MetricName.QUOTA_UTILIZATION,
-                    function="MAX",
-                    per=KEY_DIMENSIONS,
-                    order="DESC",
-                    limit=TOP_KEYS,
-                )
-            ],
-            region=region,
-            left_y_axis=cloudwatch.YAxisProps(min=0, label="%", show_units=False),
-            left_annotations=list(levels),
-            start=GRAPH_RANGE,
+            levels=levels,
             width=width,
             height=6,
+            region=region,
         )
         for region in regions
     ]
+
+
+def _hottest_keys(
+    metrics: MonitorMetrics,
+    *,
+    title: str,
+    levels: Sequence[cloudwatch.HorizontalAnnotation],
+    width: int,
+    height: int,
+    region: str | None = None,
+) -> cloudwatch.GraphWidget:
+    """A graph of the keys with per-key metrics, the most utilized first, with the alert levels;
+    ``region`` reads another region's metrics (the dashboard's own when None)."""
+    return cloudwatch.GraphWidget(
+        title=title,
+        left=[
+            metrics.top(
+                MetricName.QUOTA_UTILIZATION,
+                function="MAX",
+                per=KEY_DIMENSIONS,
+                order="DESC",
+                limit=TOP_KEYS,
+            )
+        ],
+        region=region,
+        left_y_axis=cloudwatch.YAxisProps(min=0, label="%", show_units=False),
+        left_annotations=list(levels),
+        start=GRAPH_RANGE,
+        width=width,
+        height=height,
+    )

@@ -268,7 +268,7 @@ class MonitorSettings:
     tracing: bool = False
     #: The function's log group holds the records (a line per key per run) the dashboard reads: two
     #: weeks keep two WEEK periods of them for a look back, and cap what an "all time" query can scan
-    #: (about 4.6 GB at 10,000 keys); the dashboard itself reads only the last run (docs/cost.md).
+    #: (about 5.2 GB at 10,000 keys); the dashboard itself reads only the last run (docs/cost.md).
     log_retention_days: int = 14
     log_level: str = "INFO"
     removal_policy: RemovalPolicyName = "retain"

@@ -361,6 +361,31 @@ class FleetReport:
         }
 
 
+def _alert(
+    results: ScanResult | Sequence[ScanResult],
+    settings: Settings,
+    alert_clients: AlertClients | None,
+    *,
+    now: datetime,
+    claim_until: datetime | None,
+    on_alert: Callable[[AlertMessage], None] | None,
+) -> AlertReport | None:
+    """The alert step over one scan or several, when alerts are configured (None when not)."""
+    if settings.alerts is None or alert_clients is None:
+        return None
+    return run_alerts(
+        results,
+        settings.alerts,
+        store=AlertStateStore(alert_clients.dynamodb, settings.alerts.table_name),
+        sns=alert_clients.sns,
+        now=now,
+        claim_until=claim_until or now + DEFAULT_CLAIM_LEASE,
+        region=alert_clients.region,
+        events=alert_clients.events,
+        on_message=on_alert,
+    )
+
+
 def _unreachable(result: ScanResult) -> bool:
     return any(failure.resource in ("target", "usage-plans") for failure in result.failures)
 
@@ -385,19 +410,7 @@ def run_targets(
     """
     scans = scan_targets(settings, accesses, now=now, deadline=deadline)
     results = [scan.result for scan in scans]
-    alerts: AlertReport | None = None
-    if settings.alerts is not None and alert_clients is not None:
-        alerts = run_alerts(
-            results,
-            settings.alerts,
-            store=AlertStateStore(alert_clients.dynamodb, settings.alerts.table_name),
-            sns=alert_clients.sns,
-            now=now,
-            claim_until=claim_until or now + DEFAULT_CLAIM_LEASE,
-            region=alert_clients.region,
-            events=alert_clients.events,
-            on_message=on_alert,
-        )
+    alerts = _alert(results, settings, alert_clients, now=now, claim_until=claim_until, on_alert=on_alert)
     return publish_targets(settings, scans, now=now, alerts=alerts, health_cloudwatch=health_cloudwatch)
 
 
@@ -464,18 +477,6 @@ def run_once(
     """
     api = guarded_api(apigateway, settings.scan, deadline=deadline)
     result = run_scan(api, settings.scan, now=now, target=target)
-    alerts: AlertReport | None = None
-    if settings.alerts is not None and alert_clients is not None:
-        alerts = run_alerts(
-            result,
-            settings.alerts,
-            store=AlertStateStore(alert_clients.dynamodb, settings.alerts.table_name),
-            sns=alert_clients.sns,
-            now=now,
-            claim_until=claim_until or now + DEFAULT_CLAIM_LEASE,
-            region=alert_clients.region,
-            events=alert_clients.events,
-            on_message=on_alert,
-        )
+    alerts = _alert(result, settings, alert_clients, now=now, claim_until=claim_until, on_alert=on_alert)
     report = _publish_target(cloudwatch, settings, result, alerts=alerts, health=True)
     return replace(report, alerts=alerts)

@@ -12,7 +12,7 @@ import pytest
 
 from infra.context import settings_from_context
 from infra.settings import MAX_ROUTES, AlertRoute, SettingError
-from tests.infra_support import Synthesized, cfn_lint, render, statements, synthesize
+from tests.infra_support import Synthesized, cfn_lint, render, statements, synthesize, warnings
 
 pytestmark = pytest.mark.synth
 
@@ -207,6 +207,22 @@ def test_the_route_topics_are_an_output(routed: Synthesized, topics: dict[str, s
 
 def test_cfn_lint_passes_with_routes(routed: Synthesized) -> None:
     assert cfn_lint(routed.raw) == []
+
+
+def test_a_route_nobody_reads_is_a_synth_warning_naming_it(
+    routed: Synthesized, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    unread = synthesize(
+        tmp_path_factory.mktemp("unread-route"),
+        stackName=STACK,
+        alertEmails="ops@example.com",
+        alertRoutes=json.dumps({"gold": {"emails": ["gold@example.com"]}, "bronze": {}}),
+    )
+    found = [text for text in warnings(unread) if "nothing reads" in text]
+    assert len(found) == 1
+    assert "alertRoutes.bronze" in found[0]
+    assert "AlertRouteTopicArns" in found[0]
+    assert not [text for text in warnings(routed) if "nothing reads" in text]
 
 
 # -- settings ------------------------------------------------------------------------------------
