@@ -20,6 +20,7 @@ clock running ``time_scale`` times faster than real time.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import threading
@@ -28,6 +29,9 @@ import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+#: The monitor's own account in the benchmark (moto's and the sandbox's default).
+ACCOUNT_ID = "123456789012"
 
 
 def peak_rss_mb() -> float:
@@ -44,6 +48,7 @@ def cpu_seconds() -> float:
 def run_monitor(scale: float, scan_at: datetime, records_path: Path) -> dict[str, Any]:
     from quota_monitor import (  # noqa: PLC0415
         RunReport,
+        Target,
         apigateway_client,
         cloudwatch_client,
         guarded_api,
@@ -72,7 +77,10 @@ def run_monitor(scale: float, scan_at: datetime, records_path: Path) -> dict[str
     cloudwatch = cloudwatch_client()
     cpu_ready = cpu_seconds()
     started = time.perf_counter()
-    result = run_scan(api, settings.scan, now=scan_at)
+    # As the deployed handler does: its own account (from the function's ARN) and region, so that
+    # the records carry accountId and region and weigh what they weigh in Lambda.
+    target = Target(ACCOUNT_ID, os.environ["AWS_REGION"])
+    result = run_scan(api, settings.scan, now=scan_at, target=target)
     scanned = time.perf_counter()
     cpu_scanned = cpu_seconds()
     levels = key_levels(result, settings.levels)
