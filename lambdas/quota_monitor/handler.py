@@ -27,7 +27,10 @@ Gateway budget, for the plans that already worked; the next scheduled run is min
 retried run never doubles an alert (:mod:`quota_monitor.alert.state`).
 
 Near the timeout: no API call is started after ``stop_calls_at`` (:func:`reserve_for`); plans not
-read by then are reported as skipped, and what was read is published.
+read by then are reported as skipped, and what was read is published. No alert is sent after
+``stop_alerts_at`` (the last third of that reserve): what is left is released for the next run
+(``alertsDeferred``), so that the timeout never cuts the run off between a publish and its
+confirmation, which would send that message again.
 
 Every run prints its records to stdout, one JSON line per key and per plan
 (:mod:`quota_monitor.publish.records`), before the summary line: written by hand, not through
@@ -56,7 +59,7 @@ if TYPE_CHECKING:
     import boto3
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from quota_monitor.models import Target
+    from quota_monitor.models import AlertReport, Target
     from quota_monitor.publish.records import RecordsWritten
     from quota_monitor.read.targets import TargetAccess, TargetClients
 
@@ -75,6 +78,12 @@ MAX_RESERVE_SHARE = 0.4
 def reserve_for(remaining: timedelta) -> timedelta:
     """How much of an invocation with ``remaining`` time left is kept from the scan."""
     return min(RESERVE_FOR_PUBLISHING, remaining * MAX_RESERVE_SHARE)
+
+
+def reserve_after_alerts(remaining: timedelta) -> timedelta:
+    """How much of it is kept from sending alerts: for releasing the claims of what was not sent,
+    the metrics and the records (20 s of the default 60)."""
+    return reserve_for(remaining) / 3
 
 
 @cache
@@ -179,12 +188,7 @@ def _log(report: FleetReport, written: RecordsWritten) -> None:
             },
         )
     if alerts is not None:
-        for error in alerts.publish_errors:
-            logger.error("alert delivery failed; the next run sends again", extra={"detail": error})
-        for error in alerts.event_errors:
-            logger.error("event delivery failed", extra={"detail": error})
-        for error in alerts.state_errors:
-            logger.error("alert state", extra={"detail": error})
+        _log_alerts(alerts)
     for run in report.runs:
         if run.publish_error is not None:
             logger.error(
@@ -209,6 +213,24 @@ def _log(report: FleetReport, written: RecordsWritten) -> None:
     logger.info("run summary", extra=report.summary(written))
 
 
+def _log_alerts(alerts: AlertReport) -> None:
+    for error in alerts.publish_errors:
+        logger.error("alert delivery failed; the next run sends again", extra={"detail": error})
+    for error in alerts.event_errors:
+        logger.error("event delivery failed", extra={"detail": error})
+    for error in alerts.state_errors:
+        logger.error("alert state", extra={"detail": error})
+    if alerts.deferred:
+        logger.warning(
+            "alerts deferred",
+            extra={
+                "alertsDeferred": alerts.deferred,
+                "detail": "the run was running out of time: these alerts were not sent and their "
+                "claims were released; the next run sends them",
+            },
+        )
+
+
 def _where(target: Target | None) -> dict[str, str | None]:
     return {} if target is None else {"accountId": target.account_id, "region": target.region}
 
@@ -230,6 +252,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
     ends_at = now + remaining
     stop_calls_at = ends_at - reserve_for(remaining)
+    stop_alerts_at = ends_at - reserve_after_alerts(remaining)
     home_account = context.invoked_function_arn.split(":")[4]
     report = run_targets(
         SETTINGS,
@@ -239,6 +262,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         deadline=lambda: datetime.now(UTC) >= stop_calls_at,
         alert_clients=_alert_clients(),
         claim_until=ends_at,
+        alerts_deadline=lambda: datetime.now(UTC) >= stop_alerts_at,
     )
     written = write_records(_records(report), sys.stdout.write)
     _log(report, written)

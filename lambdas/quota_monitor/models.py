@@ -277,6 +277,9 @@ class AlertReport:
     state_errors: tuple[str, ...] = ()
     #: Deliveries that went out but whose confirmation failed (a later run may send them again).
     unconfirmed: int = 0
+    #: Notifications left to the next run because this one was running out of time: claims
+    #: released, nothing sent (:func:`quota_monitor.alert.run.run_alerts`).
+    deferred: int = 0
     tag_problems: tuple[TagProblem, ...] = ()
     publish_errors: tuple[str, ...] = ()
     #: EventBridge (``EVENT_BUS_NAME``): whether events are on, the events that went out and those
@@ -301,6 +304,7 @@ class AlertReport:
             "alertDeliveryFailures": self.delivery_failures,
             "alertsSkipped": self.skipped,
             "alertsNotEvaluated": self.unevaluated,
+            "alertsDeferred": self.deferred,
             "alertStateErrors": len(self.state_errors),
         }
         if self.events_enabled:

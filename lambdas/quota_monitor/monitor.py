@@ -369,6 +369,7 @@ def _alert(
     now: datetime,
     claim_until: datetime | None,
     on_alert: Callable[[AlertMessage], None] | None,
+    alerts_deadline: Callable[[], bool] | None,
 ) -> AlertReport | None:
     """The alert step over one scan or several, when alerts are configured (None when not)."""
     if settings.alerts is None or alert_clients is None:
@@ -383,6 +384,7 @@ def _alert(
         region=alert_clients.region,
         events=alert_clients.events,
         on_message=on_alert,
+        out_of_time=alerts_deadline,
     )
 
 
@@ -400,6 +402,7 @@ def run_targets(
     alert_clients: AlertClients | None = None,
     claim_until: datetime | None = None,
     on_alert: Callable[[AlertMessage], None] | None = None,
+    alerts_deadline: Callable[[], bool] | None = None,
 ) -> FleetReport:
     """Scan every target, alert on all of them, then each target's metrics to its own CloudWatch.
 
@@ -410,7 +413,15 @@ def run_targets(
     """
     scans = scan_targets(settings, accesses, now=now, deadline=deadline)
     results = [scan.result for scan in scans]
-    alerts = _alert(results, settings, alert_clients, now=now, claim_until=claim_until, on_alert=on_alert)
+    alerts = _alert(
+        results,
+        settings,
+        alert_clients,
+        now=now,
+        claim_until=claim_until,
+        on_alert=on_alert,
+        alerts_deadline=alerts_deadline,
+    )
     return publish_targets(settings, scans, now=now, alerts=alerts, health_cloudwatch=health_cloudwatch)
 
 
@@ -467,6 +478,7 @@ def run_once(
     alert_clients: AlertClients | None = None,
     claim_until: datetime | None = None,
     on_alert: Callable[[AlertMessage], None] | None = None,
+    alerts_deadline: Callable[[], bool] | None = None,
     target: Target | None = None,
 ) -> RunReport:
     """Scan, then alerts (when configured), then the metrics, alert counts included, in one batch set:
@@ -477,6 +489,14 @@ def run_once(
     """
     api = guarded_api(apigateway, settings.scan, deadline=deadline)
     result = run_scan(api, settings.scan, now=now, target=target)
-    alerts = _alert(result, settings, alert_clients, now=now, claim_until=claim_until, on_alert=on_alert)
+    alerts = _alert(
+        result,
+        settings,
+        alert_clients,
+        now=now,
+        claim_until=claim_until,
+        on_alert=on_alert,
+        alerts_deadline=alerts_deadline,
+    )
     report = _publish_target(cloudwatch, settings, result, alerts=alerts, health=True)
     return replace(report, alerts=alerts)

@@ -36,7 +36,10 @@ from quota_monitor.models import EventEntry
 from tests.conftest import health_metric
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from apigw_sandbox.local import AlertResources, LocalCloud
+    from quota_monitor import AlertMessage, RunReport
 
 
 def add_key(
@@ -664,3 +667,57 @@ def test_keys_owing_large_events_go_to_transactions_under_the_request_size_limit
     assert sum(len(request["TransactItems"]) for request in sent) == len(pks)
     items = alert_infra.items()
     assert all(len(items[pk]["pendingEvents"]["L"]) == len(owed) for pk in pks)
+
+
+@pytest.mark.parametrize("sent_before_the_deadline", [0, 1])
+def test_a_run_out_of_time_sends_nothing_more_releases_its_claims_and_the_next_run_sends_the_rest(
+    account: SandboxAccount,
+    alert_infra: AlertResources,
+    monkeypatch: pytest.MonkeyPatch,
+    sent_before_the_deadline: int,
+) -> None:
+    # GIVEN three keys over a level, each its own message (under the digest size)
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    keys = {add_key(account, plan, f"client-{n}", 85.0) for n in range(3)}
+    for name, value in alert_infra.env(FORECAST_ENABLED="false", DIGEST_MIN_ALERTS="4").items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env(dict(os.environ))
+    now = datetime.now(UTC)
+    published: list[AlertMessage] = []
+
+    def run_with(out_of_time: Callable[[], bool]) -> RunReport:
+        clients = AlertClients(sns=client("sns"), dynamodb=client("dynamodb"), region="us-east-1")
+        return run_once(
+            settings,
+            apigateway=apigateway_client(),
+            cloudwatch=cloudwatch_client(),
+            now=now,
+            alert_clients=clients,
+            on_alert=published.append,
+            alerts_deadline=out_of_time,
+        )
+
+    # WHEN the run's time for alerts runs out after N messages (0: before it claims anything)
+    first = run_with(lambda: len(published) >= sent_before_the_deadline)
+
+    # THEN it sent only those, said how many it left, and holds no claim
+    left = 3 - sent_before_the_deadline
+    assert first.alerts is not None
+    assert (first.alerts.alerts_sent, first.alerts.deferred) == (sent_before_the_deadline, left)
+    assert first.summary()["alertsDeferred"] == left
+    assert first.alerts.state_errors == ()
+    sent_first = {alert["apiKeyId"] for alert in alerts_in(alert_infra.received())}
+    assert len(sent_first) == sent_before_the_deadline
+    items = alert_infra.items()
+    assert not any("claimToken" in item for item in items.values())
+    assert {pk.split("#")[1] for pk, item in items.items() if "alertLevel" in item} == sent_first
+
+    # WHEN the next run has time
+    second = run_with(lambda: False)
+
+    # THEN it sends exactly the rest: every key once in all
+    assert second.alerts is not None
+    assert (second.alerts.alerts_sent, second.alerts.deferred) == (left, 0)
+    sent_second = {alert["apiKeyId"] for alert in alerts_in(alert_infra.received())}
+    assert sent_first | sent_second == keys
+    assert not sent_first & sent_second

@@ -28,7 +28,12 @@ from quota_monitor import (
     Settings,
     scan_account,
 )
-from quota_monitor.handler import MAX_RESERVE_SHARE, RESERVE_FOR_PUBLISHING, reserve_for
+from quota_monitor.handler import (
+    MAX_RESERVE_SHARE,
+    RESERVE_FOR_PUBLISHING,
+    reserve_after_alerts,
+    reserve_for,
+)
 from quota_monitor_cli.main import main
 from tests.fault_support import (
     FAST_RETRIES,
@@ -550,6 +555,13 @@ def test_the_reserve_covers_an_in_flight_call_and_shrinks_for_short_timeouts() -
 
     config: Any = apigateway_client().meta.config
     assert RESERVE_FOR_PUBLISHING.total_seconds() > config.connect_timeout + config.read_timeout
+
+
+def test_alerts_stop_twenty_seconds_before_the_timeout_after_the_scan_has_stopped() -> None:
+    # The default 300 s: the scan starts no call in the last 60 s, the alert step no message in the last 20.
+    assert reserve_after_alerts(timedelta(minutes=5)) == timedelta(seconds=20)
+    for remaining in (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=15)):
+        assert timedelta(0) < reserve_after_alerts(remaining) < reserve_for(remaining)
 
 
 def test_near_the_timeout_the_rest_is_skipped_published_and_logged(

@@ -19,6 +19,12 @@ The order (see :mod:`quota_monitor.alert.state` for why it is safe twice):
    records what EventBridge still owes it, or took ahead of SNS (:func:`channels_after`).
 6. Store changes with nothing to say (resets with recovery notifications off).
 
+Near the end of the invocation (``out_of_time``), nothing more is sent: before the claims, before
+the events and before each SNS message, a run out of time releases what it has claimed and not
+yet sent, and leaves it to the next run (``alertsDeferred``). A message published but never
+confirmed, because the timeout cut the run off after it, would be sent again by the next run;
+stopping early and releasing is how that is avoided.
+
 Every step writes its items up to a hundred to a DynamoDB transaction, each under its own
 condition (:meth:`~quota_monitor.alert.state.AlertStateStore.apply`): a month's first run, when
 every alerted key of a large account recovers, is 20,000 conditional writes.
@@ -160,6 +166,7 @@ def run_alerts(
     events: EventBridgeClient | None = None,
     token: str | None = None,
     on_message: Callable[[AlertMessage], None] | None = None,
+    out_of_time: Callable[[], bool] | None = None,
 ) -> AlertReport:
     """Evaluate and deliver the alerts for one scan, or for the scans of several targets together
     (module doc). AWS errors are reported, not raised.
@@ -186,14 +193,20 @@ def run_alerts(
     deliveries, quiet = _deliveries(
         decided, stored, results, settings, region=region, now=now, events_on=bus is not None
     )
-    run = _Delivering(store, token=token or uuid.uuid4().hex, now=now, bus=bus)
+    run = _Delivering(
+        store, token=token or uuid.uuid4().hex, now=now, bus=bus, out_of_time=out_of_time or _never
+    )
     run.state_errors += [f"state item {pk} unreadable: {why}" for pk, why in stored.unreadable.items()]
-    claimed = run.claim(deliveries, until=claim_until)
-    if bus is not None and events is not None:
-        run.put_events(events, bus, claimed)
-    run.publish(sns, claimed, settings, region=region, on_message=on_message)
-    run.settle_silent(claimed)
-    run.write_quiet(quiet)
+    if run.out_of_time():
+        run.deferred = sum(1 for d in deliveries if d.notification is not None)
+    else:
+        claimed = run.claim(deliveries, until=claim_until)
+        if bus is not None and events is not None and not run.out_of_time():
+            run.put_events(events, bus, claimed)
+        run.publish(sns, claimed, settings, region=region, on_message=on_message)
+        run.settle_silent(claimed)
+        if not run.out_of_time():
+            run.write_quiet(quiet)
     return run.report(
         evaluated=sum(len(scan.keys) for scan in results) - decided.unevaluated,
         notifications=sum(1 for d in deliveries if d.notification is not None),
@@ -205,14 +218,23 @@ def run_alerts(
 class _Delivering:
     """The delivery steps of one run (claim, events, messages, settle), and what they added up to."""
 
-    def __init__(self, store: AlertStateStore, *, token: str, now: datetime, bus: str | None) -> None:
+    def __init__(
+        self,
+        store: AlertStateStore,
+        *,
+        token: str,
+        now: datetime,
+        bus: str | None,
+        out_of_time: Callable[[], bool],
+    ) -> None:
         self.store, self.token, self.now, self.bus = store, token, now, bus
+        self.out_of_time = out_of_time
         self.put = EventsSent()
         self.state_errors: list[str] = []
         self.publish_errors: list[str] = []
         self.event_errors: list[str] = []
         self.skipped = self.messages_sent = self.alerts_sent = self.delivery_failures = 0
-        self.unconfirmed = self.events_owed = 0
+        self.unconfirmed = self.events_owed = self.deferred = 0
 
     def claim(self, deliveries: list[Delivery], *, until: datetime) -> list[Delivery]:
         """Step 3: the deliveries this run won; keys another run holds or changed are left to it."""
@@ -250,10 +272,15 @@ class _Delivering:
         region: str,
         on_message: Callable[[AlertMessage], None] | None,
     ) -> None:
-        """Step 4: each route's messages to its topic; each message's keys settled right after it."""
+        """Step 4: each route's messages to its topic; each message's keys settled right after it.
+        Out of time, the keys of the messages not yet sent are released instead, for the next run."""
         by_event = {d.notification.event_id: d for d in claimed if d.notification is not None}
         notes = [d.notification for d in claimed if d.notification is not None]
-        for route, message in compose_by_route(notes, settings, region=region, now=self.now):
+        messages = compose_by_route(notes, settings, region=region, now=self.now) if notes else []
+        for index, (route, message) in enumerate(messages):
+            if self.out_of_time():
+                self.defer([by_event[note.event_id] for _, left in messages[index:] for note in left.notes])
+                return
             carried = [by_event[note.event_id] for note in message.notes]
             try:
                 publish(sns, topic_of(route, settings), message)
@@ -277,6 +304,14 @@ class _Delivering:
             )
             self.state_errors += confirmations.errors
             self.unconfirmed += len(carried) - confirmations.count(True)
+
+    def defer(self, unsent: list[Delivery]) -> None:
+        """Release the claims of notifications this run has no time left to send; what EventBridge
+        took is remembered as after a failed publish (:func:`channels_after`)."""
+        self.deferred += len(unsent)
+        releases = self.store.apply([self.settle(d, sns_ok=False) for d in unsent], workers=STATE_WORKERS)
+        self.state_errors += releases.errors
+        self.state_errors += ["a claim was lost before it could be released"] * releases.count(False)
 
     def settle_silent(self, claimed: list[Delivery]) -> None:
         """The keys claimed for the events they owe alone (and, maybe, a quiet change of state)."""
@@ -329,6 +364,7 @@ class _Delivering:
             unevaluated=unevaluated,
             state_errors=tuple(self.state_errors),
             unconfirmed=self.unconfirmed,
+            deferred=self.deferred,
             tag_problems=tag_problems,
             publish_errors=tuple(self.publish_errors),
             events_enabled=self.bus is not None,
@@ -384,6 +420,10 @@ def _deliveries(
         deliveries.append(Delivery(decision.pk, decision.read, decision, event))
     deliveries += [Delivery(pk, state, None) for pk, state in owed.items()]
     return deliveries, quiet
+
+
+def _never() -> bool:
+    return False
 
 
 def _event_errors(put: EventsSent) -> list[str]:
