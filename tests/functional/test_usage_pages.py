@@ -458,6 +458,27 @@ def test_the_scan_reports_a_split_key_once_with_the_merged_numbers(
     assert account.daily_usage("split", key_ids[2], today, today) == [[40, 9_960]]
 
 
+def test_a_split_key_whose_days_disagree_fails_that_key_not_its_plan(
+    cloud: LocalCloud, api: ApiGatewayCalls
+) -> None:
+    account = cloud.account
+    add_plan(account, "split", 6, random.Random(6))
+    key_ids = sorted(account.plans["split"].key_ids)
+    plan_id = account.plans["split"].id
+    # The second observation of key 2 has one day where the first has two: not the same days.
+    put_key_beside(cloud, key_ids[2], [[1, 2]], beside=key_ids[3])
+
+    result = scan_account(api, now=account.now(), settings=ScanSettings(page_size=3))
+
+    (failure,) = result.failures
+    assert (failure.resource, failure.resource_id, failure.usage_plan_id) == ("api-key", key_ids[2], plan_id)
+    assert "appears on two pages" in failure.message
+    assert sorted(key.api_key_id for key in result.keys) == [k for k in key_ids if k != key_ids[2]]
+    today = account.today()
+    for key in result.keys:
+        assert key.used == account.daily_usage("split", key.api_key_id, today, today)[0][0]
+
+
 # -- a repeating position ------------------------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ from quota_monitor.config import ScanSettings
 from quota_monitor.errors import (
     DeadlineReached,
     MalformedResponse,
+    MalformedUsagePage,
     UsageDataError,
     UsagePaginationError,
     describe_error,
@@ -100,10 +101,13 @@ def scan_plan(
         PaginationConfig={"PageSize": settings.page_size},
     )
     try:
-        items = pages.merged_items()
+        unmergeable: dict[str, MalformedUsagePage] = {}
+        items = pages.merged_items(unmergeable=unmergeable)
         expected_days = days_between(start, end)
         keys: list[KeyUsage] = []
-        key_failures: list[ScanFailure] = []
+        key_failures: list[ScanFailure] = [
+            _key_failure(plan, key_id, api_keys.get(key_id), error) for key_id, error in unmergeable.items()
+        ]
         for key_id, raw in items.items():
             api_key = api_keys.get(key_id)
             try:
@@ -117,12 +121,10 @@ def scan_plan(
                 keys.append(key_usage(plan, period, key_id, daily, api_key, day_before=day_before))
             except UsageDataError as error:
                 # That key only: the plan's other keys were read exactly (docs/reliability.md).
-                cause, message = describe_error(error)
-                name = api_key.name if api_key else None
-                key_failures.append(ScanFailure("api-key", key_id, name, cause, message, plan.id))
+                key_failures.append(_key_failure(plan, key_id, api_key, error))
         if settings.cross_check_plan_keys:
             # A key whose entry could not be read is in the usage data: it is failed, not unused.
-            reported = set(items)
+            reported = set(items) | set(unmergeable)
             keys.extend(
                 unused_key_usage(plan, period, key_id, api_keys.get(key_id))
                 for key_id in list_plan_key_ids(api, plan.id)
@@ -135,6 +137,12 @@ def scan_plan(
         failure = ScanFailure("usage-plan", plan.id, plan.name, cause, message, plan.id)
         return PlanScan(plan, usage_pages=pages.service_pages, failure=failure)
     return PlanScan(plan, keys=keys, usage_pages=pages.service_pages, key_failures=tuple(key_failures))
+
+
+def _key_failure(plan: UsagePlan, key_id: str, api_key: ApiKey | None, error: Exception) -> ScanFailure:
+    """One key of the plan that could not be read: a failure of that key alone."""
+    cause, message = describe_error(error)
+    return ScanFailure("api-key", key_id, api_key.name if api_key else None, cause, message, plan.id)
 
 
 def scan_account(

@@ -323,19 +323,34 @@ class UsagePages:
             }
         return page
 
-    def merged_items(self) -> dict[str, list[Any]]:
+    def merged_items(
+        self, *, unmergeable: dict[str, MalformedUsagePage] | None = None
+    ) -> dict[str, list[Any]]:
         """Walk every page and merge the maps: API key id to daily ``[used, remaining]``.
 
         Each key comes once; a key that two pages both list is merged with :func:`merge_daily`.
         What the monitor's own scan uses. When ``MaxItems`` cut the walk short,
         :attr:`resume_token` is set afterwards.
+
+        Two observations of a key that cannot be merged raise :class:`MalformedUsagePage`; given
+        an ``unmergeable`` map instead, that key is left out of the result and its error put there,
+        so that one key's odd data does not cost the plan's other keys.
         """
         merged: dict[str, list[Any]] = {}
         for page in self:
             for key_id, daily in page["items"].items():
-                merged[key_id] = (
-                    merge_daily(merged[key_id], daily, key_id=key_id) if key_id in merged else daily
-                )
+                if unmergeable is not None and key_id in unmergeable:
+                    continue
+                if key_id not in merged:
+                    merged[key_id] = daily
+                    continue
+                try:
+                    merged[key_id] = merge_daily(merged[key_id], daily, key_id=key_id)
+                except MalformedUsagePage as error:
+                    if unmergeable is None:
+                        raise
+                    unmergeable[key_id] = error
+                    del merged[key_id]
         return merged
 
     def build_full_result(self) -> UsageResult:
