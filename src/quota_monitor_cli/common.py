@@ -38,6 +38,8 @@ exit codes:
        printed on stdout
   3    scan --fail-above P: some key is at or above P% (those keys are printed);
        3 wins over 1, since the keys that were read already answer the check
+  130  Ctrl-C: the command ends at once, killed by SIGINT, without reading the rest
+       (shells report 128+2; Python's subprocess, -2)
   141  the reader of stdout went away (| head): the command ends quietly, killed by
        SIGPIPE like cat or grep (shells report 128+13; Python's subprocess, -13)"""
 

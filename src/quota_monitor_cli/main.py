@@ -4,7 +4,8 @@ Exit codes (:data:`~quota_monitor_cli.common.EXIT_CODES`, also in ``--help`` and
 0 done; 1 something could not be read (or, with ``--publish``, published); 2 bad arguments,
 configuration or credentials; 3 ``scan --fail-above`` found keys. When the reader of stdout goes
 away (``quota-monitor scan | head``), the command ends as Unix tools do: killed by SIGPIPE, with
-no traceback (shells report 141).
+no traceback (shells report 141); on Ctrl-C, at once, killed by SIGINT (shells report 130), without
+waiting for the reads already started.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import io
 import os
 import signal
 import sys
+import threading
 from typing import TYPE_CHECKING, NoReturn
 
 from quota_monitor_cli import cost, demo, scan, usage
@@ -26,6 +28,8 @@ COMMANDS = (scan, usage, demo, cost)
 
 #: What a shell reports for a process killed by SIGPIPE (128 + 13), used where there is no SIGPIPE.
 EXIT_SIGPIPE = 141
+#: ... and for one killed by SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
 _REPLACED: list[io.TextIOWrapper] = []
 
 
@@ -62,6 +66,25 @@ def end_like_a_pipe_reader_went_away() -> NoReturn:
     os._exit(EXIT_SIGPIPE)  # no SIGPIPE (Windows), or it did not end the process
 
 
+def end_on_interrupt(_signum: int, _frame: object) -> NoReturn:
+    """Ctrl-C: stop now, as a Unix tool does, killed by SIGINT (shells report 130).
+
+    Python's default would raise KeyboardInterrupt in the main thread, and then wait, before it
+    exits, for every worker the scan has started, each finishing its plan at the rate limit: a
+    large account would go on being read for a minute, and end in a traceback. The command reads
+    (or, with ``--publish``, writes metrics that the next run writes again), so there is nothing to
+    finish first.
+    """
+    try:
+        sys.stderr.write("\nquota-monitor: interrupted\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+    os._exit(EXIT_INTERRUPTED)  # the signal did not end the process
+
+
 def buffer_stdout() -> None:
     """Put a buffer back under stdout when Python runs unbuffered (``PYTHONUNBUFFERED``, ``-u``).
 
@@ -83,12 +106,18 @@ def buffer_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     buffer_stdout()
+    # Only the main thread may set a signal handler (a test may call main() from another).
+    interruptible = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, end_on_interrupt) if interruptible else None
     try:
         args = build_parser().parse_args(argv)
         code: int = args.run(args)
         sys.stdout.flush()
     except BrokenPipeError:
         end_like_a_pipe_reader_went_away()
+    finally:
+        if interruptible:
+            signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
     return code
 
 

@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -523,6 +524,38 @@ def test_help_and_the_readme_document_every_exit_code() -> None:
         ran = quota_monitor(*args)
         assert ran.code == 0
         codes = re.findall(r"^  (\d+) ", ran.text.split("exit codes:")[1], flags=re.MULTILINE)
-        assert codes == ["0", "1", "2", "3", "141"]
+        assert codes == ["0", "1", "2", "3", "130", "141"]
         for code in codes:
             assert re.search(rf"^\| `{code}` \|", readme, flags=re.MULTILINE), code
+
+
+def test_ctrl_c_ends_the_scan_at_once_without_a_traceback_or_reading_the_rest(
+    account: SandboxAccount, cloud: LocalCloud
+) -> None:
+    # GIVEN an account of 40 plans, read at one call a second: most of a minute
+    for n in range(40):
+        add_plan(account, f"plan-{n:02d}", 1)
+    process = subprocess.Popen(
+        [*COMMAND, "scan", "--output", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO_ROOT,
+        env=environment(APIGATEWAY_MAX_RPS="1", APIGATEWAY_BURST="1"),
+    )
+    try:
+        # WHEN Ctrl-C comes once the plans are being read
+        for _ in range(300):
+            if cloud.sandbox.calls["GetUsage"] >= 2 or process.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert cloud.sandbox.calls["GetUsage"] >= 2, "the scan never started reading plans"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    # THEN it ends killed by SIGINT, as Unix tools do, says so, and reads no more plans
+    assert process.returncode == -signal.SIGINT
+    assert "interrupted" in err.decode()
+    assert "Traceback" not in err.decode()
+    assert out == b""
+    assert cloud.sandbox.calls["GetUsage"] < 10
