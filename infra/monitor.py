@@ -56,6 +56,11 @@ LAMBDA_RETRY_ATTEMPTS: Final = 1
 LAMBDA_MAX_EVENT_AGE_LIMIT: Final = Duration.hours(6)
 
 
+#: Memory the month's first run needs at 10,000 alerted keys with room to spare: the recovery storm
+#: peaked at 161 MiB in ``make bench`` (docs/benchmarks.md), the scan alone at 87.
+ALERT_STORM_MEMORY_MB = 256
+
+
 class UsageQuotaMonitor(Construct):
     """Remaining-quota metrics and alerts for every API Gateway usage plan of the account and region.
 
@@ -243,6 +248,14 @@ class UsageQuotaMonitor(Construct):
                 "The Slack webhook forwarder's own alarms go to the ops topic (output OpsTopicArn), "
                 "which nothing reads: with neither alertEmails nor an AWS Chatbot channel, a broken "
                 "webhook would be noticed by nobody. Set alertEmails, or subscribe to OpsTopicArn.",
+            )
+        if settings.memory_mb < ALERT_STORM_MEMORY_MB:
+            Annotations.of(self).add_warning_v2(
+                "quota-monitor:memory-below-alert-storm",
+                f"memoryMb={settings.memory_mb}: the first run of a month, when every key alerted the "
+                "month before recovers at once, peaked at 161 MiB at 10,000 alerted keys (make bench), "
+                f"over {settings.memory_mb} MB. Keep {ALERT_STORM_MEMORY_MB} or more unless the account "
+                "has far fewer keys; a run out of memory fails, and the next one starts over.",
             )
         thresholds = runtime.alerts.levels if runtime.alerts is not None else ()
         self.dashboard = quota_dashboard(

@@ -67,6 +67,7 @@ def existing_secret(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         tmp_path_factory.mktemp("existing-secret"),
         slackWebhookSecret=SECRET_ARN,
         slackWebhookSecretKeyArn=SECRET_KEY_ARN,
+        memoryMb="128",
     )
 
 
@@ -305,6 +306,16 @@ def test_a_forwarder_without_email_or_chatbot_warns_that_its_alarms_reach_nobody
 ) -> None:
     assert any("OpsTopicArn" in text and "nothing reads" in text for text in warnings(existing_secret))
     assert not any("OpsTopicArn" in text for text in warnings(full))
+
+
+def test_memory_under_what_a_months_first_run_needs_warns(
+    existing_secret: Synthesized, full: Synthesized
+) -> None:
+    (warning,) = [text for text in warnings(existing_secret) if "memoryMb" in text]
+    assert warning.startswith("memoryMb=128: ")
+    assert "161 MiB" in warning
+    assert _function(existing_secret, "Monitor/Function")["MemorySize"] == 128
+    assert not [text for text in warnings(full) if "memoryMb" in text]  # 512
 
 
 def test_dashboard_follows_namespace_and_thresholds(full: Synthesized) -> None:
