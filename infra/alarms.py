@@ -170,7 +170,8 @@ def self_monitoring_alarms(
             "AlertDeliveryFailuresAlarm",
             name=f"{name_prefix}-alert-delivery-failures",
             metric=metrics.alert_delivery_failures,
-            description="Quota alerts could not be published to SNS (AlertDeliveryFailures > 0). "
+            description="Quota alerts could not be published to SNS, events could not be put on "
+            "EventBridge, or a run out of time left alerts to the next (AlertDeliveryFailures > 0). "
             "They are kept and retried by the next run; the function's log says why.",
         ),
         alert_state_errors=_above_zero(

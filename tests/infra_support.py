@@ -73,11 +73,12 @@ def warnings(synth: Synthesized) -> list[str]:
     """
     manifest = json.loads((synth.outdir / "manifest.json").read_text())
     artifact = manifest["artifacts"][synth.stack.artifact_id]
-    metadata: dict[str, list[dict[str, Any]]] = dict(artifact.get("metadata", {}))
+    sources: list[dict[str, list[dict[str, Any]]]] = [artifact.get("metadata", {})]
     if "additionalMetadataFile" in artifact:
-        metadata.update(json.loads((synth.outdir / artifact["additionalMetadataFile"]).read_text()))
+        sources.append(json.loads((synth.outdir / artifact["additionalMetadataFile"]).read_text()))
     return [
         str(entry["data"])
+        for metadata in sources
         for entries in metadata.values()
         for entry in entries
         if entry["type"] == "aws:cdk:warning"

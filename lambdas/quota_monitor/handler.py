@@ -27,10 +27,13 @@ Gateway budget, for the plans that already worked; the next scheduled run is min
 retried run never doubles an alert (:mod:`quota_monitor.alert.state`).
 
 Near the timeout: no API call is started after ``stop_calls_at`` (:func:`reserve_for`); plans not
-read by then are reported as skipped, and what was read is published. No alert is sent after
+read by then are reported as skipped, and what was read is published. No alert is started after
 ``stop_alerts_at`` (the last third of that reserve): what is left is released for the next run
-(``alertsDeferred``), so that the timeout never cuts the run off between a publish and its
-confirmation, which would send that message again.
+(``alertsDeferred``), so that the timeout does not cut the run off between a publish and its
+confirmation, which would send that message again. The check bounds what the run starts: a call
+already in flight that hangs past the 20 s (SNS or DynamoDB not answering) can still be cut off.
+The 20 s are sized for one target of 10,000 keys at the defaults (the releases, the metrics and
+the records take a few seconds there); much larger fleets, or ``KEY_METRICS=all``, need more.
 
 Every run prints its records to stdout, one JSON line per key and per plan
 (:mod:`quota_monitor.publish.records`), before the summary line: written by hand, not through
@@ -225,8 +228,8 @@ def _log_alerts(alerts: AlertReport) -> None:
             "alerts deferred",
             extra={
                 "alertsDeferred": alerts.deferred,
-                "detail": "the run was running out of time: these alerts were not sent and their "
-                "claims were released; the next run sends them",
+                "detail": "the run was running out of time: these alerts were not sent, and any "
+                "claims taken for them were released; the next run sends them",
             },
         )
 

@@ -292,9 +292,10 @@ class AlertReport:
 
     @property
     def all_delivery_failures(self) -> int:
-        """What the ``AlertDeliveryFailures`` metric counts: alerts SNS did not take, and events
-        EventBridge did not take. Either way the next run delivers them."""
-        return self.delivery_failures + self.event_failures
+        """What the ``AlertDeliveryFailures`` metric counts: alerts SNS did not take, events
+        EventBridge did not take, and alerts deferred by a run out of time. Either way the next run
+        delivers them; a run that defers every time (too long for its timeout) reaches the alarm."""
+        return self.delivery_failures + self.event_failures + self.deferred
 
     def summary(self) -> dict[str, int]:
         summary = {

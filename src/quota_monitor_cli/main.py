@@ -11,6 +11,7 @@ waiting for the reads already started.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import signal
@@ -75,14 +76,14 @@ def end_on_interrupt(_signum: int, _frame: object) -> NoReturn:
     (or, with ``--publish``, writes metrics that the next run writes again), so there is nothing to
     finish first.
     """
-    try:
-        sys.stderr.write("\nquota-monitor: interrupted\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGINT)
-    os._exit(EXIT_INTERRUPTED)  # the signal did not end the process
+    # Not through sys.stderr: the main thread may be in the middle of a write to it. Whatever
+    # fails here, ending matters more.
+    with contextlib.suppress(Exception):
+        os.write(sys.stderr.fileno(), b"\nquota-monitor: interrupted\n")
+    if os.name != "nt":  # on Windows, os.kill would end the process with code 2 (bad arguments)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(EXIT_INTERRUPTED)  # Windows, or the signal did not end the process
 
 
 def buffer_stdout() -> None:
@@ -106,8 +107,12 @@ def buffer_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     buffer_stdout()
-    # Only the main thread may set a signal handler (a test may call main() from another).
-    interruptible = threading.current_thread() is threading.main_thread()
+    # Only the main thread may set a signal handler (a test may call main() from another), and a
+    # process started with Ctrl-C ignored (a background job of a script) keeps ignoring it.
+    interruptible = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
     previous = signal.signal(signal.SIGINT, end_on_interrupt) if interruptible else None
     try:
         args = build_parser().parse_args(argv)

@@ -672,6 +672,7 @@ def test_keys_owing_large_events_go_to_transactions_under_the_request_size_limit
 @pytest.mark.parametrize("sent_before_the_deadline", [0, 1])
 def test_a_run_out_of_time_sends_nothing_more_releases_its_claims_and_the_next_run_sends_the_rest(
     account: SandboxAccount,
+    cloud: LocalCloud,
     alert_infra: AlertResources,
     monkeypatch: pytest.MonkeyPatch,
     sent_before_the_deadline: int,
@@ -705,6 +706,7 @@ def test_a_run_out_of_time_sends_nothing_more_releases_its_claims_and_the_next_r
     assert first.alerts is not None
     assert (first.alerts.alerts_sent, first.alerts.deferred) == (sent_before_the_deadline, left)
     assert first.summary()["alertsDeferred"] == left
+    assert sum(health_metric(cloud, "AlertDeliveryFailures")) == left  # its alarm sees them
     assert first.alerts.state_errors == ()
     sent_first = {alert["apiKeyId"] for alert in alerts_in(alert_infra.received())}
     assert len(sent_first) == sent_before_the_deadline

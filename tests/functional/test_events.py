@@ -65,6 +65,7 @@ def run_with(
     events: Any,
     *,
     now: datetime | None = None,
+    alerts_deadline: Any = None,
     **env: str,
 ) -> Any:
     """One run through :func:`run_once` with the given EventBridge client (one with faults on it)."""
@@ -79,6 +80,7 @@ def run_with(
         alert_clients=AlertClients(
             sns=client("sns"), dynamodb=client("dynamodb"), region="us-east-1", events=events
         ),
+        alerts_deadline=alerts_deadline,
     )
 
 
@@ -248,6 +250,37 @@ def test_an_event_taken_while_sns_failed_is_not_sent_again_when_the_email_is(
     assert alert["id"] == event["detail"]["id"]
     assert events_in(evented) == []
     assert "eventSent" not in evented.items()[f"{plan}#{key}"]
+
+
+def test_a_run_out_of_time_after_the_events_sends_the_emails_next_time_and_no_event_twice(
+    account: SandboxAccount, cloud: LocalCloud, evented: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two keys over a level, and a run whose time runs out once EventBridge has its events
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    keys = {add_key(account, plan, name, 95.0) for name in ("a", "b")}
+    events = client("events")
+    put: list[str] = []
+    events.meta.events.register("after-call.events.PutEvents", lambda **_: put.append("done"))
+
+    # WHEN the run puts the events, then is out of time before the first email
+    first = run_with(evented, monkeypatch, events, DIGEST_MIN_ALERTS="10", alerts_deadline=lambda: bool(put))
+
+    # THEN the events went out, the emails did not, nothing is left claimed, and it is counted
+    assert (first.alerts.events_sent, first.alerts.alerts_sent, first.alerts.deferred) == (2, 0, 2)
+    assert {event["detail"]["apiKeyId"] for event in events_in(evented)} == keys
+    assert evented.received() == []
+    items = evented.items()
+    assert all("claimToken" not in item and "alertLevel" not in item for item in items.values())
+    assert all("eventSent" in item for item in items.values())
+    assert sum(health_metric(cloud, "AlertDeliveryFailures")) == 2
+
+    # WHEN the next run has time
+    second = run_with(evented, monkeypatch, client("events"), DIGEST_MIN_ALERTS="10")
+
+    # THEN it sends the emails only: each key once on each channel
+    assert (second.alerts.alerts_sent, second.alerts.events_sent, second.alerts.deferred) == (2, 0, 0)
+    assert {alert["apiKeyId"] for alert in alerts_in(evented.received())} == keys
+    assert events_in(evented) == []
 
 
 @pytest.mark.parametrize("attempt", range(2))
