@@ -479,6 +479,32 @@ def test_a_split_key_whose_days_disagree_fails_that_key_not_its_plan(
         assert key.used == account.daily_usage("split", key.api_key_id, today, today)[0][0]
 
 
+def test_an_unmergeable_key_seen_three_times_fails_once_and_is_not_taken_for_unused(
+    cloud: LocalCloud, api: ApiGatewayCalls
+) -> None:
+    account = cloud.account
+    add_plan(account, "split", 6, random.Random(6))
+    key_ids = sorted(account.plans["split"].key_ids)
+    split = key_ids[2]
+
+    def twice_more(body: dict[str, Any], _: Request) -> None:
+        # A page a key: the split key comes on its own page, then with days that cannot be its
+        # own, then again with a readable list.
+        if key_ids[3] in body["values"]:
+            body["values"] = {split: [[1, 2]], **body["values"]}
+        if key_ids[5] in body["values"]:
+            body["values"] = {split: [[0, 10_000], [55, 9_945]], **body["values"]}
+
+    rewrite_usage(cloud, twice_more)
+
+    result = scan_account(
+        api, now=account.now(), settings=ScanSettings(page_size=1, cross_check_plan_keys=True)
+    )
+
+    assert [(failure.resource, failure.resource_id) for failure in result.failures] == [("api-key", split)]
+    assert sorted(key.api_key_id for key in result.keys) == [k for k in key_ids if k != split]
+
+
 # -- a repeating position ------------------------------------------------------------------------
 
 
