@@ -154,6 +154,7 @@ def run_alerts_case(scale: float, scan_at: datetime) -> dict[str, Any]:
 
     from quota_monitor import (  # noqa: PLC0415
         AlertStateStore,
+        Target,
         apigateway_client,
         client,
         cloudwatch_client,
@@ -185,7 +186,8 @@ def run_alerts_case(scale: float, scan_at: datetime) -> dict[str, Any]:
     count_requests(dynamodb, requests, waited)
     cpu_ready = cpu_seconds()
     started = time.perf_counter()
-    result = run_scan(api, settings.scan, now=scan_at)
+    # As the deployed handler scans (run_monitor): messages carry accountId and region.
+    result = run_scan(api, settings.scan, now=scan_at, target=Target(ACCOUNT_ID, os.environ["AWS_REGION"]))
     scanned, cpu_scanned = time.perf_counter(), cpu_seconds()
     alerts = run_alerts(
         result,
