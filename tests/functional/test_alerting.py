@@ -296,8 +296,9 @@ def account_at(cloud: LocalCloud, now: datetime, **options: Any) -> tuple[Clock,
     return clock, account
 
 
-def run_at(settings: Settings, now: datetime, dynamodb: Any = None) -> Any:
-    """One run of the monitor (scan, alerts, metrics) at ``now``, with real clients for the local cloud."""
+def run_at(settings: Settings, now: datetime, dynamodb: Any = None, **options: Any) -> Any:
+    """One run of the monitor (scan, alerts, metrics) at ``now``, with real clients for the local
+    cloud; ``options`` go to :func:`run_once` (``on_alert``, ``alerts_deadline``)."""
     clients = AlertClients(sns=client("sns"), dynamodb=dynamodb or client("dynamodb"), region="us-east-1")
     return run_once(
         settings,
@@ -305,6 +306,7 @@ def run_at(settings: Settings, now: datetime, dynamodb: Any = None) -> Any:
         cloudwatch=cloudwatch_client(),
         now=now,
         alert_clients=clients,
+        **options,
     )
 
 
@@ -687,16 +689,8 @@ def test_a_run_out_of_time_sends_nothing_more_releases_its_claims_and_the_next_r
     published: list[AlertMessage] = []
 
     def run_with(out_of_time: Callable[[], bool]) -> RunReport:
-        clients = AlertClients(sns=client("sns"), dynamodb=client("dynamodb"), region="us-east-1")
-        return run_once(
-            settings,
-            apigateway=apigateway_client(),
-            cloudwatch=cloudwatch_client(),
-            now=now,
-            alert_clients=clients,
-            on_alert=published.append,
-            alerts_deadline=out_of_time,
-        )
+        report: RunReport = run_at(settings, now, on_alert=published.append, alerts_deadline=out_of_time)
+        return report
 
     # WHEN the run's time for alerts runs out after N messages (0: before it claims anything)
     first = run_with(lambda: len(published) >= sent_before_the_deadline)
