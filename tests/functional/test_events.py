@@ -283,6 +283,22 @@ def test_a_run_out_of_time_after_the_events_sends_the_emails_next_time_and_no_ev
     assert events_in(evented) == []
 
 
+def test_a_run_out_of_time_from_the_start_still_reports_the_events_owed(
+    account: SandboxAccount, evented: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    refused = add_key(account, plan, "refused", 95.0)
+    events = client("events")
+    PutEventsFaults(events, lambda detail: detail["apiKeyId"] == refused)
+    assert run_with(evented, monkeypatch, events).alerts.events_owed == 1
+
+    late = run_with(evented, monkeypatch, client("events"), alerts_deadline=lambda: True)
+
+    assert (late.alerts.events_sent, late.alerts.events_owed, late.alerts.deferred) == (0, 1, 0)
+    assert "pendingEvents" in evented.items()[f"{plan}#{refused}"]
+    assert run_with(evented, monkeypatch, client("events")).alerts.events_sent == 1
+
+
 @pytest.mark.parametrize("attempt", range(2))
 def test_two_runs_at_once_send_each_event_once(
     attempt: int, account: SandboxAccount, evented: AlertResources, monkeypatch: pytest.MonkeyPatch

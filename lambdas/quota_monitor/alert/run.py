@@ -199,6 +199,8 @@ def run_alerts(
     run.state_errors += [f"state item {pk} unreadable: {why}" for pk, why in stored.unreadable.items()]
     if run.out_of_time():
         run.deferred = sum(1 for d in deliveries if d.notification is not None)
+        if bus is not None:  # still owed, as the items say
+            run.events_owed = sum(len(d.read.pending_events) for d in deliveries)
     else:
         claimed = run.claim(deliveries, until=claim_until)
         if bus is not None and events is not None and not run.out_of_time():
