@@ -16,6 +16,7 @@ import pytest
 from apigw_sandbox.local import invoke_handler
 from apigw_sandbox.seed import DEMO_ALWAYS_METRICS_KEY, seed_demo_account, seed_key_usage
 from quota_monitor import Settings, Target, apigateway_client, guarded_api, run_scan
+from quota_monitor_cli.cost import EVENT_OVERHEAD_BYTES, LOG_BYTES_PER_RUN
 from tests.contracts import JSON_FIELDS
 
 if TYPE_CHECKING:
@@ -209,3 +210,27 @@ def test_the_records_are_written_even_when_the_metrics_cannot_be_published(
         ("key", key_id, 90),
         ("plan", None, None),
     ]
+
+
+def test_a_runs_own_log_lines_fit_in_what_the_cost_model_counts_for_them(
+    account: SandboxAccount,
+    alert_infra: AlertResources,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a run that writes the most lines of its own a healthy run does: alerts sent and the
+    # per-key metrics capped (a warning), besides the summary
+    seed_demo_account(account)
+    for name, value in alert_infra.env(KEY_METRICS="auto,top:2").items():
+        monkeypatch.setenv(name, value)
+    summary, _, output = run_handler(capsys)
+    assert summary["keysOverMetricCap"] > 0
+    assert summary["alertsSent"] > 0
+
+    # THEN what it logs apart from the records, with Lambda's START, END and REPORT lines (about
+    # 400 bytes) and CloudWatch Logs' 26 bytes an event, is within the cost model's figure
+    own = [line for line in output.splitlines() if line and not line.startswith('{"record":')]
+    billed = (
+        sum(len(line.encode()) + 1 + EVENT_OVERHEAD_BYTES for line in own) + 400 + 3 * EVENT_OVERHEAD_BYTES
+    )
+    assert billed <= LOG_BYTES_PER_RUN, own
