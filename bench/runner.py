@@ -28,7 +28,10 @@ import time
 import traceback
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from quota_monitor import ApiGatewayCalls, Settings, Target
 
 #: The monitor's own account in the benchmark (moto's and the sandbox's default).
 ACCOUNT_ID = "123456789012"
@@ -45,13 +48,33 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def scaled_api(settings: Settings, scale: float) -> ApiGatewayCalls:
+    """The handler's rate-limited API Gateway calls, on a clock that runs ``scale`` times as fast."""
+    from quota_monitor import apigateway_client, guarded_api  # noqa: PLC0415
+
+    def clock() -> float:
+        return time.monotonic() * scale
+
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds / scale)
+
+    return guarded_api(
+        apigateway_client(max_workers=settings.scan.max_workers), settings.scan, clock=clock, sleep=sleep
+    )
+
+
+def home_target() -> Target:
+    """What the deployed handler scans: its own account (from the function's ARN) and region, so
+    that records and messages carry accountId and region and weigh what they weigh in Lambda."""
+    from quota_monitor import Target  # noqa: PLC0415
+
+    return Target(ACCOUNT_ID, os.environ["AWS_REGION"])
+
+
 def run_monitor(scale: float, scan_at: datetime, records_path: Path) -> dict[str, Any]:
     from quota_monitor import (  # noqa: PLC0415
         RunReport,
-        Target,
-        apigateway_client,
         cloudwatch_client,
-        guarded_api,
         handler,
         key_levels,
         metric_keys,
@@ -65,22 +88,11 @@ def run_monitor(scale: float, scan_at: datetime, records_path: Path) -> dict[str
     rss_imported = peak_rss_mb()
     cpu_imported = cpu_seconds()
 
-    def clock() -> float:
-        return time.monotonic() * scale
-
-    def sleep(seconds: float) -> None:
-        time.sleep(seconds / scale)
-
-    api = guarded_api(
-        apigateway_client(max_workers=settings.scan.max_workers), settings.scan, clock=clock, sleep=sleep
-    )
+    api = scaled_api(settings, scale)
     cloudwatch = cloudwatch_client()
     cpu_ready = cpu_seconds()
     started = time.perf_counter()
-    # As the deployed handler does: its own account (from the function's ARN) and region, so that
-    # the records carry accountId and region and weigh what they weigh in Lambda.
-    target = Target(ACCOUNT_ID, os.environ["AWS_REGION"])
-    result = run_scan(api, settings.scan, now=scan_at, target=target)
+    result = run_scan(api, settings.scan, now=scan_at, target=home_target())
     scanned = time.perf_counter()
     cpu_scanned = cpu_seconds()
     levels = key_levels(result, settings.levels)
@@ -154,11 +166,8 @@ def run_alerts_case(scale: float, scan_at: datetime) -> dict[str, Any]:
 
     from quota_monitor import (  # noqa: PLC0415
         AlertStateStore,
-        Target,
-        apigateway_client,
         client,
         cloudwatch_client,
-        guarded_api,
         handler,
         publish_metrics,
         run_alerts,
@@ -170,15 +179,7 @@ def run_alerts_case(scale: float, scan_at: datetime) -> dict[str, Any]:
         raise RuntimeError("the alerts case needs ALERT_TOPIC_ARN and ALERT_TABLE_NAME")
     cpu_imported = cpu_seconds()
 
-    def clock() -> float:
-        return time.monotonic() * scale
-
-    def sleep(seconds: float) -> None:
-        time.sleep(seconds / scale)
-
-    api = guarded_api(
-        apigateway_client(max_workers=settings.scan.max_workers), settings.scan, clock=clock, sleep=sleep
-    )
+    api = scaled_api(settings, scale)
     cloudwatch, sns, dynamodb = cloudwatch_client(), client("sns"), client("dynamodb")
     requests: dict[str, int] = {}
     waited: dict[str, float] = {}
@@ -186,8 +187,7 @@ def run_alerts_case(scale: float, scan_at: datetime) -> dict[str, Any]:
     count_requests(dynamodb, requests, waited)
     cpu_ready = cpu_seconds()
     started = time.perf_counter()
-    # As the deployed handler scans (run_monitor): messages carry accountId and region.
-    result = run_scan(api, settings.scan, now=scan_at, target=Target(ACCOUNT_ID, os.environ["AWS_REGION"]))
+    result = run_scan(api, settings.scan, now=scan_at, target=home_target())
     scanned, cpu_scanned = time.perf_counter(), cpu_seconds()
     alerts = run_alerts(
         result,

@@ -33,7 +33,6 @@ from quota_monitor.config import ScanSettings
 from quota_monitor.errors import (
     DeadlineReached,
     MalformedResponse,
-    MalformedUsagePage,
     UsageDataError,
     UsagePaginationError,
     describe_error,
@@ -101,8 +100,7 @@ def scan_plan(
         PaginationConfig={"PageSize": settings.page_size},
     )
     try:
-        unmergeable: dict[str, MalformedUsagePage] = {}
-        items = pages.merged_items(unmergeable=unmergeable)
+        items, unmergeable = pages.items_and_unmergeable()
         expected_days = days_between(start, end)
         keys: list[KeyUsage] = []
         key_failures: list[ScanFailure] = [

@@ -323,23 +323,27 @@ class UsagePages:
             }
         return page
 
-    def merged_items(
-        self, *, unmergeable: dict[str, MalformedUsagePage] | None = None
-    ) -> dict[str, list[Any]]:
+    def merged_items(self) -> dict[str, list[Any]]:
         """Walk every page and merge the maps: API key id to daily ``[used, remaining]``.
 
         Each key comes once; a key that two pages both list is merged with :func:`merge_daily`.
-        What the monitor's own scan uses. When ``MaxItems`` cut the walk short,
-        :attr:`resume_token` is set afterwards.
-
-        Two observations of a key that cannot be merged raise :class:`MalformedUsagePage`; given
-        an ``unmergeable`` map instead, that key is left out of the result and its error put there,
-        so that one key's odd data does not cost the plan's other keys.
+        When ``MaxItems`` cut the walk short, :attr:`resume_token` is set afterwards. Two
+        observations of a key that cannot be merged raise :class:`MalformedUsagePage`.
         """
+        return self._merge(strict=True)[0]
+
+    def items_and_unmergeable(self) -> tuple[dict[str, list[Any]], dict[str, MalformedUsagePage]]:
+        """:meth:`merged_items`, but a key whose observations cannot be merged is left out and
+        returned apart with its error, so that one key's odd data does not cost the plan's other
+        keys. What the monitor's own scan uses."""
+        return self._merge(strict=False)
+
+    def _merge(self, *, strict: bool) -> tuple[dict[str, list[Any]], dict[str, MalformedUsagePage]]:
         merged: dict[str, list[Any]] = {}
+        unmergeable: dict[str, MalformedUsagePage] = {}
         for page in self:
             for key_id, daily in page["items"].items():
-                if unmergeable is not None and key_id in unmergeable:
+                if key_id in unmergeable:
                     continue
                 if key_id not in merged:
                     merged[key_id] = daily
@@ -347,11 +351,11 @@ class UsagePages:
                 try:
                     merged[key_id] = merge_daily(merged[key_id], daily, key_id=key_id)
                 except MalformedUsagePage as error:
-                    if unmergeable is None:
+                    if strict:
                         raise
                     unmergeable[key_id] = error
                     del merged[key_id]
-        return merged
+        return merged, unmergeable
 
     def build_full_result(self) -> UsageResult:
         """boto3's shape: ``usagePlanId``, ``startDate``, ``endDate``, the merged ``items``, and
