@@ -14,6 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from quota_monitor.alert.routes import route_name_problem
@@ -302,6 +303,45 @@ class AlertSettings:
         )
 
 
+@dataclass(frozen=True)
+class FastSettings:
+    """The fast path (docs/alerts.md, "Two paths"): every ``minutes`` a second run reads only the
+    plans of the full scan's watch list, so that a crossing is alerted within minutes. 0: off.
+
+    ``scan_minutes`` is the full scan's interval (``SCHEDULE_MINUTES``): how far ahead the full scan
+    looks for keys about to reach their first level, and how long its watch list stays valid.
+    With the fast path on, both paths take their API Gateway calls from one budget
+    (:mod:`quota_monitor.read.budget`).
+    """
+
+    minutes: int = 0
+    scan_minutes: int = 15
+
+    @property
+    def enabled(self) -> bool:
+        return self.minutes > 0
+
+    @property
+    def interval(self) -> timedelta:
+        return timedelta(minutes=self.minutes)
+
+    @property
+    def scan_interval(self) -> timedelta:
+        return timedelta(minutes=self.scan_minutes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FastSettings:
+        scan = read_int(env, "SCHEDULE_MINUTES", 15, 1, 1440)
+        fast = read_int(env, "FAST_SCHEDULE_MINUTES", 0, 0, 60)
+        if fast and fast >= scan:
+            raise _bad(
+                "FAST_SCHEDULE_MINUTES",
+                env["FAST_SCHEDULE_MINUTES"],
+                f"use 0 (off) or fewer minutes than the full scan's SCHEDULE_MINUTES={scan}",
+            )
+        return cls(minutes=fast, scan_minutes=scan)
+
+
 REGIONS_ALLOWED = "use AWS region names of one partition, separated by commas, such as us-east-1,eu-west-1"
 ROLE_ARNS_ALLOWED = (
     "use IAM role ARNs, arn:<partition>:iam::<12-digit account>:role/<name>, separated by commas"
@@ -402,15 +442,27 @@ class Settings:
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
     #: The accounts and regions to read (``REGIONS``, ``SPOKE_ROLE_ARNS``).
     targets: TargetSettings = field(default_factory=TargetSettings)
+    #: The fast path (``FAST_SCHEDULE_MINUTES``, ``SCHEDULE_MINUTES``); off unless set.
+    fast: FastSettings = field(default_factory=FastSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
+        alerts = AlertSettings.from_env(env)
+        fast = FastSettings.from_env(env)
+        if fast.enabled and alerts is None:
+            raise _bad(
+                "FAST_SCHEDULE_MINUTES",
+                env["FAST_SCHEDULE_MINUTES"],
+                "set ALERT_TOPIC_ARN and ALERT_TABLE_NAME too: the fast path alerts, and keeps its "
+                "watch lists and the shared API budget in the alert state table",
+            )
         return cls(
             namespace=read_namespace(env),
             scan=ScanSettings.from_env(env),
-            alerts=AlertSettings.from_env(env),
+            alerts=alerts,
             key_metrics=read_key_metrics(env),
             levels=read_levels(env),
             forecast=ForecastSettings.from_env(env),
             targets=TargetSettings.from_env(env),
+            fast=fast,
         )

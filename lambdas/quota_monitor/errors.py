@@ -38,6 +38,11 @@ class DeadlineReached(RuntimeError):  # noqa: N818 - reads as what happened
     """No new API call is started after the run's deadline."""
 
 
+class BudgetUnavailable(DeadlineReached):
+    """No API call is started: the API budget the monitor's runs share (in DynamoDB) could not be
+    read or reserved, and this run may not call without it (the fast path)."""
+
+
 class MalformedResource(ValueError):  # noqa: N818 - reads as what happened
     """A usage plan or API key that is not shaped as the API documents."""
 
@@ -117,6 +122,8 @@ def describe_error(error: BaseException) -> tuple[str, str]:
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         return str(details.get("Code") or "ClientError"), str(details.get("Message") or error)
+    if isinstance(error, BudgetUnavailable):
+        return "BudgetUnavailable", str(error)
     if isinstance(error, DeadlineReached):
         return "Skipped", str(error)
     return type(error).__name__, str(error)

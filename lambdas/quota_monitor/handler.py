@@ -45,6 +45,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -61,9 +62,13 @@ if TYPE_CHECKING:
 
     import boto3
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
 
+    from quota_monitor.alert.watch_store import WatchStore
     from quota_monitor.models import AlertReport, Target
     from quota_monitor.publish.records import RecordsWritten
+    from quota_monitor.read.budget import SharedBudget
     from quota_monitor.read.targets import TargetAccess, TargetClients
 
 SERVICE = "apigw-quota-monitor"
@@ -105,7 +110,7 @@ def home_region() -> str:
 
 
 @cache
-def _alert_clients() -> AlertClients | None:
+def alert_clients() -> AlertClients | None:
     from quota_monitor.clients import client  # noqa: PLC0415 - cold start
 
     if SETTINGS.alerts is None:
@@ -127,7 +132,7 @@ def _own_clients(region: str) -> TargetClients:
     return target_clients(_session(), region, max_workers=SETTINGS.scan.max_workers)
 
 
-def _accesses(home_account: str) -> list[TargetAccess]:
+def target_accesses(home_account: str) -> list[TargetAccess]:
     """Every target of a run; spoke roles are assumed anew each run (their credentials expire)."""
     from quota_monitor.clients import client, target_clients  # noqa: PLC0415 - cold start
     from quota_monitor.read.targets import AssumedRoles, TargetAccess, targets  # noqa: PLC0415
@@ -213,7 +218,32 @@ def _log(report: FleetReport, written: RecordsWritten) -> None:
             )
     if report.health_error is not None:
         logger.error("health metrics not published", extra={"detail": report.health_error})
+    _log_fast_path_parts(report)
     logger.info("run summary", extra=report.summary(written))
+
+
+def _log_fast_path_parts(report: FleetReport) -> None:
+    """What the full run did for the fast path: the shared budget, the watch lists."""
+    for error in report.budget_errors:
+        logger.warning(
+            "api budget not shared",
+            extra={
+                "detail": f"{error}; this scan went on with its own rate limit alone, so that a fast run "
+                "at the same time may have taken calls beside it"
+            },
+        )
+    if report.watch is not None:
+        for error in report.watch.errors:
+            logger.error("watch list not written", extra={"detail": error})
+        if report.watch.left_out:
+            logger.warning(
+                "watch list cut",
+                extra={
+                    "watchLeftOut": report.watch.left_out,
+                    "detail": "more plans qualified for the fast path than a watch list holds; the "
+                    "least urgent wait for the full scan",
+                },
+            )
 
 
 def _log_alerts(alerts: AlertReport) -> None:
@@ -246,26 +276,80 @@ def _records(report: FleetReport) -> Iterator[str]:
             yield target_record(run.result, metrics_published=run.publish_error is None)
 
 
+def _state_table() -> tuple[DynamoDBClient, str]:
+    """The alert state table, where the fast path keeps its watch lists and the shared API budget."""
+    clients, alerts = alert_clients(), SETTINGS.alerts
+    if clients is None or alerts is None:  # config.Settings refuses the fast path without alerts
+        raise RunFailed("the fast path needs ALERT_TOPIC_ARN and ALERT_TABLE_NAME")
+    return clients.dynamodb, alerts.table_name
+
+
+def shared_budget(target: Target) -> SharedBudget:
+    """The API budget both paths share in ``target`` (:mod:`quota_monitor.read.budget`)."""
+    from quota_monitor.read.budget import BudgetRate, SharedBudget  # noqa: PLC0415 - cold start
+
+    rate = BudgetRate.within(SETTINGS.scan.max_rps, SETTINGS.scan.burst)
+    return SharedBudget(*_state_table(), target, rate=rate)
+
+
+def watch_store() -> WatchStore:
+    from quota_monitor.alert.watch_store import WatchStore  # noqa: PLC0415 - cold start
+
+    return WatchStore(*_state_table())
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One invocation's clock: when it started, ends, and stops starting calls and alerts."""
+
+    now: datetime
+    ends_at: datetime
+    stop_calls_at: datetime
+    stop_alerts_at: datetime
+    home_account: str
+
+    @classmethod
+    def of(cls, context: LambdaContext) -> Invocation:
+        now = datetime.now(UTC)
+        remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
+        ends_at = now + remaining
+        return cls(
+            now=now,
+            ends_at=ends_at,
+            stop_calls_at=ends_at - reserve_for(remaining),
+            stop_alerts_at=ends_at - reserve_after_alerts(remaining),
+            home_account=context.invoked_function_arn.split(":")[4],
+        )
+
+    def calls_over(self) -> bool:
+        return datetime.now(UTC) >= self.stop_calls_at
+
+    def alerts_over(self) -> bool:
+        return datetime.now(UTC) >= self.stop_alerts_at
+
+
+def health_cloudwatch() -> CloudWatchClient:
+    from quota_monitor.clients import cloudwatch_client  # noqa: PLC0415 - cold start
+
+    return cloudwatch_client(_session(), region=home_region())
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    from quota_monitor.clients import cloudwatch_client  # noqa: PLC0415 - cold start
-
-    now = datetime.now(UTC)
-    remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
-    ends_at = now + remaining
-    stop_calls_at = ends_at - reserve_for(remaining)
-    stop_alerts_at = ends_at - reserve_after_alerts(remaining)
-    home_account = context.invoked_function_arn.split(":")[4]
+    run = Invocation.of(context)
+    fast = SETTINGS.fast.enabled
     report = run_targets(
         SETTINGS,
-        _accesses(home_account),
-        now=now,
-        health_cloudwatch=lambda: cloudwatch_client(_session(), region=home_region()),
-        deadline=lambda: datetime.now(UTC) >= stop_calls_at,
-        alert_clients=_alert_clients(),
-        claim_until=ends_at,
-        alerts_deadline=lambda: datetime.now(UTC) >= stop_alerts_at,
+        target_accesses(run.home_account),
+        now=run.now,
+        health_cloudwatch=health_cloudwatch,
+        deadline=run.calls_over,
+        alert_clients=alert_clients(),
+        claim_until=run.ends_at,
+        alerts_deadline=run.alerts_over,
+        budget=shared_budget if fast else None,
+        watch=watch_store() if fast else None,
     )
     written = write_records(_records(report), sys.stdout.write)
     _log(report, written)

@@ -10,6 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 PeriodType = Literal["DAY", "WEEK", "MONTH"]
+#: The alert state table's items that are not a key's alert state start with this (the API budget,
+#: the fast path's watch lists and lease): plan ids and account ids never do.
+RESERVED_PREFIX = "~"
 PERIOD_TYPES: tuple[PeriodType, ...] = ("DAY", "WEEK", "MONTH")
 
 
@@ -117,6 +120,9 @@ class KeyUsage:
     period_reset: bool | None = None
     #: Where the key is (its plan's target).
     target: Target | None = None
+    #: Requests used today (UTC), the latest day of the data: how fast the key goes now, for the
+    #: fast path's watch list (:mod:`quota_monitor.compute.watch`). None when not known.
+    used_today: int | None = None
 
     def as_json(self) -> dict[str, object]:
         """The CLI's JSON contract: exactly these fields (``accountId`` and ``region`` say where the

@@ -21,7 +21,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from quota_monitor.alert.run import run_alerts
 from quota_monitor.alert.state import AlertStateStore
 from quota_monitor.alert.thresholds import key_levels
-from quota_monitor.errors import describe_error, is_configuration_error
+from quota_monitor.alert.watch import choose
+from quota_monitor.errors import describe, describe_error, is_configuration_error
 from quota_monitor.models import ScanFailure, ScanResult, ScanStats
 from quota_monitor.publish.metrics import (
     AUTO_KEY_METRICS,
@@ -33,6 +34,7 @@ from quota_monitor.publish.metrics import (
 )
 from quota_monitor.publish.records import record_lines
 from quota_monitor.publish.selection import MetricKeys, choose_keys
+from quota_monitor.read.budget import BudgetLimiter
 from quota_monitor.read.calls import ApiGatewayCalls, RetryPolicy
 from quota_monitor.read.limiter import RateLimiter, usable_burst
 from quota_monitor.read.scan import PlanScan, scan_account
@@ -46,17 +48,33 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_sns import SNSClient
 
+    from quota_monitor.alert.watch_store import WatchStore
     from quota_monitor.config import ScanSettings, Settings
     from quota_monitor.deliver.messages import AlertMessage
     from quota_monitor.models import AlertReport, Target
     from quota_monitor.publish.records import RecordsWritten
+    from quota_monitor.read.budget import SharedBudget
     from quota_monitor.read.calls import ApiGatewayClient, FailedAttempt
+    from quota_monitor.read.limiter import CallLimiter
     from quota_monitor.read.targets import TargetAccess
 
 #: Usage plans of one target read at the same time, at least, when a run reads several targets.
 MIN_WORKERS_A_TARGET = 2
 #: How long a run may hold its claims when it cannot tell its own deadline (Lambda's maximum).
 DEFAULT_CLAIM_LEASE = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Clocks:
+    """What a run waits on and measures with: real time in Lambda and the CLI, a faster clock in the
+    benchmark. ``wall`` is the clock every run reads alike (the shared API budget's timeline)."""
+
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    wall: Callable[[], float] = time.time
+
+
+REAL_TIME = Clocks()
 
 
 def guarded_api(
@@ -67,16 +85,26 @@ def guarded_api(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     on_failed_attempt: Callable[[FailedAttempt], None] | None = None,
+    budget: SharedBudget | None = None,
+    budget_required: bool = False,
+    wall_clock: Callable[[], float] = time.time,
 ) -> ApiGatewayCalls:
     """The API Gateway client behind the monitor's rate limit and retry policy.
 
     ``clock`` and ``sleep`` let the benchmark run the limiter and the backoff on scaled time;
     ``on_failed_attempt`` hears of every attempt that failed with an error the policy retries
-    (the CLI says from it when API Gateway cannot be reached, and how long it tried).
+    (the CLI says from it when API Gateway cannot be reached, and how long it tried). With
+    ``budget``, every call also takes a slot of the budget the monitor's runs share
+    (:mod:`quota_monitor.read.budget`; ``wall_clock``, the clock every run reads alike), and with
+    ``budget_required`` none is made without one.
     """
+    local = rate_limiter(settings, clock=clock, sleep=sleep)
+    limiter: CallLimiter = local
+    if budget is not None:
+        limiter = BudgetLimiter(local, budget, required=budget_required, clock=wall_clock, sleep=sleep)
     return ApiGatewayCalls(
         client,
-        limiter=rate_limiter(settings, clock=clock, sleep=sleep),
+        limiter=limiter,
         policy=RetryPolicy(max_attempts=settings.max_attempts),
         deadline=deadline,
         sleep=sleep,
@@ -236,6 +264,8 @@ class TargetScan:
     cloudwatch: CloudWatchClient | None
     #: Credentials or region refused in this target (raised when every target failed so).
     configuration_error: BaseException | None = None
+    #: Why the shared API budget could not be used (the scan went on with its own limiter).
+    budget_error: str | None = None
 
 
 def scan_targets(
@@ -246,6 +276,8 @@ def scan_targets(
     deadline: Callable[[], bool] | None = None,
     on_plan: Callable[[Target, PlanScan, int, int], None] | None = None,
     on_failed_attempt: Callable[[FailedAttempt], None] | None = None,
+    budget: Callable[[Target], SharedBudget] | None = None,
+    clocks: Clocks = REAL_TIME,
 ) -> list[TargetScan]:
     """Every target's scan, all at once (each has its own control-plane budget and rate limiter).
 
@@ -256,6 +288,8 @@ def scan_targets(
     ``APIGATEWAY_MAX_CONCURRENCY`` is shared by the targets, at least 2 each: a target's rate limit,
     not its workers, sets its pace (2 reach the floor at 5 calls a second), and each plan in flight
     holds its GetUsage pages in memory (docs/benchmarks.md, "Every region at once").
+
+    ``budget``: each target's shared API budget, with the fast path on (:mod:`quota_monitor.read.budget`).
     """
     scan_settings = settings.scan
     if len(accesses) > 1:
@@ -267,16 +301,27 @@ def scan_targets(
         try:
             clients = access.connect()
             api = guarded_api(
-                clients.apigateway, scan_settings, deadline=deadline, on_failed_attempt=on_failed_attempt
+                clients.apigateway,
+                scan_settings,
+                deadline=deadline,
+                on_failed_attempt=on_failed_attempt,
+                budget=budget(target) if budget is not None else None,
+                clock=clocks.monotonic,
+                sleep=clocks.sleep,
+                wall_clock=clocks.wall,
             )
             progress = None if on_plan is None else partial(on_plan, target)
-            result = scan_account(api, now=now, settings=scan_settings, on_plan=progress, target=target)
+            result = scan_account(
+                api, now=now, settings=scan_settings, on_plan=progress, target=target, clock=clocks.monotonic
+            )
         except (ClientError, BotoCoreError) as error:
             cause, message = describe_error(error)
             failure = ScanFailure("target", None, None, cause, message, target=target)
             empty = ScanResult(now, (), (), (failure,), ScanStats(), target=target)
             return TargetScan(target, empty, None, error if is_configuration_error(error) else None)
-        return TargetScan(target, result, clients.cloudwatch)
+        limiter = api.limiter
+        budget_error = limiter.error if isinstance(limiter, BudgetLimiter) else None
+        return TargetScan(target, result, clients.cloudwatch, budget_error=budget_error)
 
     if not accesses:
         return []
@@ -325,6 +370,10 @@ class FleetReport:
     health: PublishReport | None = None
     #: Why the health metrics could not be published, if they could not.
     health_error: str | None = None
+    #: The fast path's watch lists this run wrote (with the fast path on).
+    watch: WatchWritten | None = None
+    #: Targets whose shared API budget could not be used (their scans went on without it).
+    budget_errors: tuple[str, ...] = ()
 
     @property
     def results(self) -> tuple[ScanResult, ...]:
@@ -340,8 +389,12 @@ class FleetReport:
 
     def summary(self, records: RecordsWritten | None = None) -> dict[str, Any]:
         """The run summary: totals over every target (with one target, exactly :meth:`RunReport.summary`)."""
+        extra = {
+            **(self.watch.summary() if self.watch is not None else {}),
+            **({"budgetErrors": len(self.budget_errors)} if self.budget_errors else {}),
+        }
         if not self.several:
-            return replace(self.runs[0], alerts=self.alerts).summary(records)
+            return {**replace(self.runs[0], alerts=self.alerts).summary(records), **extra}
         totals: dict[str, Any] = {}
         for run in self.runs:
             for name, value in run.summary().items():
@@ -358,7 +411,59 @@ class FleetReport:
             **totals,
             **(records.summary() if records is not None else {}),
             **(self.alerts.summary() if self.alerts is not None else {}),
+            **extra,
         }
+
+
+@dataclass(frozen=True)
+class WatchWritten:
+    """The watch lists a full run wrote for the fast path, all targets together."""
+
+    plans: int = 0
+    keys: int = 0
+    #: Plans left out to keep a list under its size bound (:mod:`quota_monitor.alert.watch`).
+    left_out: int = 0
+    bytes: int = 0
+    errors: tuple[str, ...] = ()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "watchedPlans": self.plans,
+            "watchedKeys": self.keys,
+            "watchListBytes": self.bytes,
+            **({"watchLeftOut": self.left_out} if self.left_out else {}),
+            **({"watchErrors": len(self.errors)} if self.errors else {}),
+        }
+
+
+def write_watch_lists(
+    settings: Settings, store: WatchStore, results: Sequence[ScanResult], *, now: datetime
+) -> WatchWritten:
+    """Each reachable target's watch list (:mod:`quota_monitor.alert.watch`), for the fast path. A
+    target that could not be read keeps its last list, which goes stale on its own."""
+    if settings.alerts is None:
+        return WatchWritten()
+    plans = keys = left_out = size = 0
+    errors: list[str] = []
+    for result in results:
+        target = result.target
+        if target is None or _unreachable(result):
+            continue
+        chosen = choose(
+            result,
+            settings.alerts,
+            now=now,
+            scan_interval=settings.fast.scan_interval,
+            page_size=settings.scan.page_size,
+        )
+        try:
+            kept, written = store.put(target, chosen)
+        except (ClientError, BotoCoreError) as error:
+            errors.append(f"watch list of {target.describe()}: {describe(error)}")
+            continue
+        plans, keys, size = plans + len(kept.plans), keys + kept.keys, size + written
+        left_out += kept.left_out
+    return WatchWritten(plans, keys, left_out, size, tuple(errors))
 
 
 def _alert(
@@ -403,6 +508,9 @@ def run_targets(
     claim_until: datetime | None = None,
     on_alert: Callable[[AlertMessage], None] | None = None,
     alerts_deadline: Callable[[], bool] | None = None,
+    budget: Callable[[Target], SharedBudget] | None = None,
+    watch: WatchStore | None = None,
+    clocks: Clocks = REAL_TIME,
 ) -> FleetReport:
     """Scan every target, alert on all of them, then each target's metrics to its own CloudWatch.
 
@@ -410,8 +518,11 @@ def run_targets(
     with the home target's metrics when it is one of the targets (one batch set, as a one-target run),
     else on their own through ``health_cloudwatch``. A target whose metrics could not be published is
     a ``ScanErrors`` failure of its own; the run fails only when the health metrics could not be.
+
+    With the fast path on: ``budget`` gives each target's shared API budget, and after the alerts
+    each target's watch list goes to ``watch`` (:func:`write_watch_lists`).
     """
-    scans = scan_targets(settings, accesses, now=now, deadline=deadline)
+    scans = scan_targets(settings, accesses, now=now, deadline=deadline, budget=budget, clocks=clocks)
     results = [scan.result for scan in scans]
     alerts = _alert(
         results,
@@ -422,7 +533,12 @@ def run_targets(
         on_alert=on_alert,
         alerts_deadline=alerts_deadline,
     )
-    return publish_targets(settings, scans, now=now, alerts=alerts, health_cloudwatch=health_cloudwatch)
+    watched = write_watch_lists(settings, watch, results, now=now) if watch is not None else None
+    report = publish_targets(settings, scans, now=now, alerts=alerts, health_cloudwatch=health_cloudwatch)
+    budget_errors = tuple(
+        f"{scan.target.describe()}: {scan.budget_error}" for scan in scans if scan.budget_error
+    )
+    return replace(report, watch=watched, budget_errors=budget_errors)
 
 
 def publish_targets(

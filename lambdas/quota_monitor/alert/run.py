@@ -3,7 +3,7 @@ or release.
 
 The order (see :mod:`quota_monitor.alert.state` for why it is safe twice):
 
-1. Load every state item (one consistent Scan).
+1. Load every state item (one consistent Scan); the fast path loads only the keys it evaluates.
 2. For each key the scan read, resolve its levels (tags, :mod:`quota_monitor.alert.thresholds`),
    apply the crossing rules (:mod:`quota_monitor.alert.rules`) and choose its route
    (:mod:`quota_monitor.alert.routes`). Keys of plans the scan could not read are not evaluated at
@@ -51,7 +51,7 @@ from quota_monitor.errors import describe
 from quota_monitor.models import AlertReport, ScanResult
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Collection, Iterable, Sequence
     from datetime import datetime
 
     from mypy_boto3_events import EventBridgeClient
@@ -167,6 +167,7 @@ def run_alerts(
     token: str | None = None,
     on_message: Callable[[AlertMessage], None] | None = None,
     out_of_time: Callable[[], bool] | None = None,
+    state_keys: Collection[str] | None = None,
 ) -> AlertReport:
     """Evaluate and deliver the alerts for one scan, or for the scans of several targets together
     (module doc). AWS errors are reported, not raised.
@@ -174,10 +175,13 @@ def run_alerts(
     With ``settings.event_bus`` and an ``events`` client, every notification also goes to EventBridge
     as one event, under the same claim, before the SNS messages: a run that dies in between repeats
     an event (same ``id``, which consumers drop) rather than an email.
+
+    ``state_keys``: read the state of these keys only (the fast path's few), not the whole table;
+    ``result`` must then hold only those keys.
     """
     bus = settings.event_bus if events is not None else None
     try:
-        stored = store.load()
+        stored = store.load() if state_keys is None else store.load_keys(state_keys)
     except (ClientError, BotoCoreError) as error:
         return AlertReport(
             state_errors=(f"loading alert state from {store.table_name}: {describe(error)}",),

@@ -49,17 +49,18 @@ from botocore.exceptions import ClientError
 
 from quota_monitor.alert.rules import AlertState
 from quota_monitor.errors import describe, error_code
-from quota_monitor.models import EventEntry
+from quota_monitor.models import RESERVED_PREFIX, EventEntry
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Iterable, Sequence
 
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from quota_monitor.models import KeyUsage
 
-#: The most items DynamoDB takes in one TransactWriteItems.
+#: The most items DynamoDB takes in one TransactWriteItems, and keys in one BatchGetItem.
 MAX_TRANSACTION_ITEMS: Final = 100
+MAX_BATCH_KEYS: Final = 100
 #: A TransactWriteItems request may carry at most 4 MB; a chunk is closed before its items' requests
 #: reach this many bytes (an item with undelivered events can be a few hundred KB).
 MAX_TRANSACTION_BYTES: Final = 3_000_000
@@ -240,21 +241,21 @@ class AlertStateStore:
         One Scan of small items costs far fewer requests and read units than a GetItem per key.
         Items that do not parse come back in :attr:`StoredStates.unreadable` and are treated as
         absent (their key's claim then fails on ``attribute_not_exists``, so nothing is sent for it
-        twice).
+        twice). The table's other items (``~...``: the API budget, the fast path's watch lists and
+        lease) are skipped.
         """
-        states: dict[str, AlertState] = {}
-        unreadable: dict[str, str] = {}
         paginator = self._db.get_paginator("scan")
-        for page in paginator.paginate(TableName=self.table_name, ConsistentRead=True):
-            for item in page.get("Items", []):
-                pk = item.get("pk", {}).get("S")
-                if not pk:
-                    continue
-                try:
-                    states[pk] = parse_item(item)
-                except (ValueError, TypeError, OverflowError) as error:
-                    unreadable[pk] = str(error)
-        return StoredStates(states, unreadable)
+        return _parsed(
+            item
+            for page in paginator.paginate(TableName=self.table_name, ConsistentRead=True)
+            for item in page.get("Items", [])
+        )
+
+    def load_keys(self, pks: Collection[str]) -> StoredStates:
+        """The items of these keys only: strongly consistent BatchGetItem, a hundred keys a request,
+        every unprocessed key asked again. What the fast path reads: a few keys, where a Scan would
+        read the whole table (one read unit per item here, per 4 KB of the table there)."""
+        return _parsed(batch_get(self._db, self.table_name, pks))
 
     # -- one item at a time ----------------------------------------------------------------------
     def _update(self, write: StateWrite) -> bool:
@@ -535,6 +536,36 @@ class AlertStateStore:
             ":expires": _n(expires_at(key)),
             ":now": _s(now.isoformat()),
         }
+
+
+def batch_get(dynamodb: DynamoDBClient, table_name: str, pks: Collection[str]) -> list[dict[str, Any]]:
+    """The items of ``pks`` (those that exist), strongly consistent, a hundred keys a BatchGetItem,
+    every key DynamoDB left unprocessed asked again."""
+    items: list[dict[str, Any]] = []
+    wanted: list[Any] = [{"pk": _s(pk)} for pk in dict.fromkeys(pks)]
+    while wanted:
+        batch, wanted = wanted[:MAX_BATCH_KEYS], wanted[MAX_BATCH_KEYS:]
+        while batch:
+            response: Any = dynamodb.batch_get_item(
+                RequestItems={table_name: {"Keys": batch, "ConsistentRead": True}}
+            )
+            items += response.get("Responses", {}).get(table_name, [])
+            batch = list(response.get("UnprocessedKeys", {}).get(table_name, {}).get("Keys", []))
+    return items
+
+
+def _parsed(items: Iterable[dict[str, Any]]) -> StoredStates:
+    states: dict[str, AlertState] = {}
+    unreadable: dict[str, str] = {}
+    for item in items:
+        pk = item.get("pk", {}).get("S")
+        if not pk or pk.startswith(RESERVED_PREFIX):
+            continue
+        try:
+            states[pk] = parse_item(item)
+        except (ValueError, TypeError, OverflowError) as error:
+            unreadable[pk] = str(error)
+    return StoredStates(states, unreadable)
 
 
 def _clauses(clauses: list[str]) -> str:

@@ -147,6 +147,7 @@ def key_usage(
             if day_before is not None and daily and limit is not None
             else None
         ),
+        used_today=daily[-1].used if daily else None,
     )
 
 

@@ -179,6 +179,26 @@ def health_metric_data(
     return data
 
 
+#: What a fast run publishes, each only when it is not zero (:mod:`quota_monitor.fast`): the counts
+#: the alarms watch. Not KeysScanned (the full scan's heartbeat), nor the scan's size and duration.
+FAST_HEALTH_METRICS = (
+    MetricName.SCAN_ERRORS,
+    MetricName.API_THROTTLES,
+    *ALERT_HEALTH_METRICS,
+)
+
+
+def fast_health_metric_data(
+    result: ScanResult, at: datetime, alerts: AlertReport | None = None
+) -> list[MetricDatum]:
+    """A fast run's health counts that are not zero (an empty list: nothing to publish)."""
+    return [
+        datum
+        for datum in health_metric_data(result, at, alerts)
+        if datum["MetricName"] in FAST_HEALTH_METRICS and datum["Value"] != 0
+    ]
+
+
 def iter_metric_data(
     result: ScanResult,
     keys: Iterable[KeyUsage] | None = None,

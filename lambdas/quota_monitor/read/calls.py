@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_apigateway import APIGatewayClient
 
-    from quota_monitor.read.limiter import RateLimiter
+    from quota_monitor.read.limiter import CallLimiter
 
     #: boto3's API Gateway client; the monitor uses only its read-only calls.
     ApiGatewayClient: TypeAlias = APIGatewayClient
@@ -171,7 +171,7 @@ class ApiGatewayCalls:
         self,
         client: ApiGatewayClient,
         *,
-        limiter: RateLimiter | None = None,
+        limiter: CallLimiter | None = None,
         policy: RetryPolicy | None = None,
         deadline: Callable[[], bool] | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -188,6 +188,10 @@ class ApiGatewayCalls:
         self._clock = clock
         self._on_failed_attempt = on_failed_attempt
         self.stats = CallStats()
+
+    @property
+    def limiter(self) -> CallLimiter | None:
+        return self._limiter
 
     def call(self, operation: str, **params: Any) -> Mapping[str, Any]:
         method: Callable[..., Mapping[str, Any]] = getattr(self._client, operation)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -18,6 +18,20 @@ if TYPE_CHECKING:
 #: API Gateway's account-wide token bucket for control-plane calls: 10 a second, burst 40.
 ACCOUNT_RATE: Final = 10.0
 ACCOUNT_BURST: Final = 40
+
+
+class CallLimiter(Protocol):
+    """What :class:`~quota_monitor.read.calls.ApiGatewayCalls` asks before every attempt: a
+    :class:`RateLimiter`, or one with the runs' shared budget behind it
+    (:class:`quota_monitor.read.budget.BudgetLimiter`)."""
+
+    def acquire(self) -> float:
+        """Wait for the next call's turn; the seconds waited."""
+        ...
+
+    def throttled(self) -> None:
+        """The service answered 429."""
+        ...
 
 
 def usable_burst(burst: int, in_flight: int) -> int:

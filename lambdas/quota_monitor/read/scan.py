@@ -36,6 +36,7 @@ from quota_monitor.errors import (
     UsageDataError,
     UsagePaginationError,
     describe_error,
+    error_code,
     is_configuration_error,
 )
 from quota_monitor.models import (
@@ -53,8 +54,11 @@ from quota_monitor.read.listing import list_api_keys, list_plan_key_ids, list_us
 from quota_monitor.read.usage_pages import paginate_usage
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
+    from datetime import date
+    from typing import Any
 
+    from quota_monitor.models import QuotaPeriod
     from quota_monitor.read.calls import ApiGatewayCalls
 
 #: What makes one read fail: that plan (or listing) is reported as failed, and the scan goes on.
@@ -75,6 +79,43 @@ class PlanScan:
     key_failures: tuple[ScanFailure, ...] = ()
 
 
+def _usage_range(plan: UsagePlan, now: datetime, settings: ScanSettings) -> tuple[QuotaPeriod, date, date]:
+    """The plan's current period, and the range GetUsage is asked for: one day more than the period,
+    since the day before its assumed start shows whether AWS's counter really reset there
+    (usage.reset_at_period_start), so that a wrong assumption cannot reset alerts."""
+    period = period_containing(
+        plan.quota.period if plan.quota else NO_QUOTA_PERIOD, now.date(), week_start=settings.week_start
+    )
+    return period, period.start - timedelta(days=1), now.date()
+
+
+def _read_keys(
+    plan: UsagePlan,
+    period: QuotaPeriod,
+    expected_days: int,
+    items: Mapping[str, Any],
+    api_keys: Mapping[str, ApiKey],
+) -> tuple[list[KeyUsage], list[ScanFailure]]:
+    """The keys of one plan's usage data, each read on its own: a key whose entries cannot be read
+    exactly is a failure of that key alone (docs/reliability.md)."""
+    keys: list[KeyUsage] = []
+    failures: list[ScanFailure] = []
+    for key_id, raw in items.items():
+        api_key = api_keys.get(key_id)
+        try:
+            day_before, *daily = parse_daily_usage(
+                raw,
+                expected_days=expected_days,
+                has_quota=plan.quota is not None,
+                usage_plan_id=plan.id,
+                api_key_id=key_id,
+            )
+            keys.append(key_usage(plan, period, key_id, daily, api_key, day_before=day_before))
+        except UsageDataError as error:
+            failures.append(_key_failure(plan, key_id, api_key, error))
+    return keys, failures
+
+
 def scan_plan(
     api: ApiGatewayCalls,
     plan: UsagePlan,
@@ -86,12 +127,7 @@ def scan_plan(
     """One plan's usage. Key names come from ``api_keys`` when given; :func:`scan_account` reads
     the key listing meanwhile and names the keys afterwards (:func:`with_names`)."""
     api_keys = api_keys or {}
-    period = period_containing(
-        plan.quota.period if plan.quota else NO_QUOTA_PERIOD, now.date(), week_start=settings.week_start
-    )
-    # One day more than the period: the day before its assumed start shows whether AWS's counter
-    # really reset there (usage.reset_at_period_start), so that a wrong assumption cannot reset alerts.
-    start, end = period.start - timedelta(days=1), now.date()
+    period, start, end = _usage_range(plan, now, settings)
     pages = paginate_usage(
         api,
         usagePlanId=plan.id,
@@ -101,25 +137,10 @@ def scan_plan(
     )
     try:
         items, unmergeable = pages.items_and_unmergeable()
-        expected_days = days_between(start, end)
-        keys: list[KeyUsage] = []
-        key_failures: list[ScanFailure] = [
+        keys, key_failures = _read_keys(plan, period, days_between(start, end), items, api_keys)
+        key_failures[:0] = [
             _key_failure(plan, key_id, api_keys.get(key_id), error) for key_id, error in unmergeable.items()
         ]
-        for key_id, raw in items.items():
-            api_key = api_keys.get(key_id)
-            try:
-                day_before, *daily = parse_daily_usage(
-                    raw,
-                    expected_days=expected_days,
-                    has_quota=plan.quota is not None,
-                    usage_plan_id=plan.id,
-                    api_key_id=key_id,
-                )
-                keys.append(key_usage(plan, period, key_id, daily, api_key, day_before=day_before))
-            except UsageDataError as error:
-                # That key only: the plan's other keys were read exactly (docs/reliability.md).
-                key_failures.append(_key_failure(plan, key_id, api_key, error))
         if settings.cross_check_plan_keys:
             # A key whose entry could not be read is in the usage data: it is failed, not unused.
             reported = set(items) | set(unmergeable)
@@ -135,6 +156,117 @@ def scan_plan(
         failure = ScanFailure("usage-plan", plan.id, plan.name, cause, message, plan.id)
         return PlanScan(plan, usage_pages=pages.service_pages, failure=failure)
     return PlanScan(plan, keys=keys, usage_pages=pages.service_pages, key_failures=tuple(key_failures))
+
+
+@dataclass(frozen=True)
+class WatchedRead:
+    """What the fast path reads of one usage plan: these keys only (:func:`scan_watched`)."""
+
+    plan: UsagePlan
+    keys: tuple[ApiKey, ...]
+    #: GetUsage pages the whole plan took in the last full scan.
+    pages: int
+
+
+def scan_watched_plan(
+    api: ApiGatewayCalls, watched: WatchedRead, *, now: datetime, settings: ScanSettings
+) -> PlanScan:
+    """The watched keys of one plan, in the fewest calls: the whole plan's pages, or one GetUsage
+    with ``keyId`` per watched key when they are fewer than the plan's pages.
+
+    A watched key the data no longer has (it left the plan, or the plan is gone) is simply not
+    reported: no data is not a recovery, and the next full scan sees what changed. A key's call
+    failing fails that key (an ``api-key`` failure); the whole plan's read failing fails the plan.
+    """
+    plan = watched.plan
+    api_keys = {key.id: key for key in watched.keys}
+    period, start, end = _usage_range(plan, now, settings)
+    expected_days = days_between(start, end)
+    by_key = len(watched.keys) < watched.pages
+    calls = [key.id for key in watched.keys] if by_key else [None]
+    items: dict[str, Any] = {}
+    failures: list[ScanFailure] = []
+    service_pages = 0
+    for key_id in calls:
+        pages = paginate_usage(
+            api,
+            usagePlanId=plan.id,
+            startDate=start.isoformat(),
+            endDate=end.isoformat(),
+            keyId=key_id,
+            PaginationConfig={"PageSize": settings.page_size},
+        )
+        try:
+            found, unmergeable = pages.items_and_unmergeable()
+        except READ_ERRORS as error:
+            if is_configuration_error(error):
+                raise
+            service_pages += pages.service_pages
+            if (
+                key_id is not None
+                and isinstance(error, ClientError)
+                and error_code(error) == "NotFoundException"
+            ):
+                continue  # the key left the plan since the full scan
+            cause, message = describe_error(error)
+            if key_id is None:
+                failure = ScanFailure("usage-plan", plan.id, plan.name, cause, message, plan.id)
+                return PlanScan(plan, usage_pages=service_pages, failure=failure)
+            failures.append(ScanFailure("api-key", key_id, api_keys[key_id].name, cause, message, plan.id))
+            continue
+        service_pages += pages.service_pages
+        failures += [
+            _key_failure(plan, k, api_keys.get(k), error) for k, error in unmergeable.items() if k in api_keys
+        ]
+        items.update((k, raw) for k, raw in found.items() if k in api_keys)
+    keys, key_failures = _read_keys(plan, period, expected_days, items, api_keys)
+    return PlanScan(plan, keys=keys, usage_pages=service_pages, key_failures=(*failures, *key_failures))
+
+
+def scan_watched(
+    api: ApiGatewayCalls,
+    watched: Sequence[WatchedRead],
+    *,
+    now: datetime,
+    settings: ScanSettings,
+    target: Target | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ScanResult:
+    """The fast path's read of one target: the watched keys of each plan, in the order given (the
+    most urgent first), ``max_workers`` plans at once. No listing: the plans, names and tags come
+    from the full scan's watch list."""
+    if now.tzinfo is None:
+        raise ValueError(f"now={now.isoformat()} has no time zone; quota periods are UTC")
+    now = now.astimezone(UTC)
+    started = clock()
+    calls_before, throttles_before = api.stats.total_calls, api.stats.throttles
+    scans: list[PlanScan] = []
+    if watched:
+        with ThreadPoolExecutor(max_workers=max(1, min(settings.max_workers, len(watched)))) as pool:
+            scans = list(
+                pool.map(lambda one: scan_watched_plan(api, one, now=now, settings=settings), watched)
+            )
+    keys = [key for scan in scans for key in scan.keys]
+    failures = [
+        f for scan in scans for f in ((scan.failure,) if scan.failure is not None else scan.key_failures)
+    ]
+    stats = ScanStats(
+        plans_scanned=sum(1 for scan in scans if scan.failure is None),
+        keys_scanned=len(keys),
+        usage_pages=sum(scan.usage_pages for scan in scans),
+        api_calls=api.stats.total_calls - calls_before,
+        throttles=api.stats.throttles - throttles_before,
+        duration_seconds=clock() - started,
+    )
+    return ScanResult(
+        scanned_at=now,
+        plans=tuple(one.plan for one in watched),
+        keys=tuple(keys),
+        failures=tuple(failures if target is None else (replace(f, target=target) for f in failures)),
+        stats=stats,
+        api_keys={key.id: key for one in watched for key in one.keys},
+        target=target,
+    )
 
 
 def _key_failure(plan: UsagePlan, key_id: str, api_key: ApiKey | None, error: Exception) -> ScanFailure:

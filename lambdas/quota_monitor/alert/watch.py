@@ -1,0 +1,333 @@
+"""The fast path's watch list: the keys worth reading every minute, chosen by each full scan.
+
+A key is watched when it can still cross a level in this period (it is below its highest level),
+its plan has a quota, it is not muted, and either
+
+- it is at or above its first alert level: its next crossing can come at any moment; or
+- at its pace it reaches its first level within the horizon: the full scan's interval and five
+  minutes (the time the next full scan takes to write the next list).
+
+Its pace is the faster of the period's average (requests used in the period over the time since it
+began) and today's (requests today over the time since midnight UTC, at least
+:data:`MIN_PACE_SECONDS`): a key busy since the morning is not hidden by a quiet month. A key
+whose pace jumps between two full scans (a client starting a batch job) is not on the list: the
+next full scan alerts it, as before the fast path.
+
+Keys at or above their highest level are not watched: nothing is left to cross, and their next
+notification (the quota period's reset) is the full scan's. Keys of a plan the full scan could not
+read are not watched either (their numbers are unknown).
+
+Each watched key carries what the full scan saw: the level it had reached and whether a forecast
+was due. The fast path evaluates a key afresh only when the rules, applied to what it reads now
+against that (:func:`seen_state`), would say something: a key still where the full scan left it
+costs no read of its alert state.
+
+The list is ordered by urgency: the plan whose key is expected soonest at its next level first, so
+that a fast run out of time or budget leaves the least urgent plans to the next run. It is stored
+as compressed JSON (:func:`encode`), at most :data:`MAX_WATCH_BYTES`: a list that would be larger
+keeps the most urgent plans and counts the others (``leftOut``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from quota_monitor.alert.rules import AlertState
+from quota_monitor.alert.thresholds import policy_for
+from quota_monitor.compute.forecast import forecast, period_started_at
+from quota_monitor.compute.levels import level_reached
+from quota_monitor.models import PERIOD_TYPES, ApiKey, Quota, UsagePlan
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from quota_monitor.config import AlertSettings
+    from quota_monitor.models import KeyUsage, ScanResult, Target
+
+#: Today's pace is measured over at least this long, so that the first minutes after midnight do not
+#: make one request look like a storm.
+MIN_PACE_SECONDS: Final = 900.0
+#: The list's compressed size at most: a DynamoDB item holds 400 KB, names and attributes included.
+MAX_WATCH_BYTES: Final = 350_000
+#: Added to the full scan's interval for the horizon and the list's lifetime: the next scan's run.
+SCAN_MARGIN: Final = timedelta(minutes=5)
+SCHEMA: Final = 1
+
+
+@dataclass(frozen=True)
+class WatchedKey:
+    """One watched key, as the full scan saw it."""
+
+    id: str
+    name: str | None
+    tags: dict[str, str] = field(default_factory=dict, hash=False)
+    #: The highest of its levels it had reached (0: none yet).
+    level: int = 0
+    #: Whether a forecast was due (it would run out before the reset at its period's pace).
+    forecast: bool = False
+    #: Seconds after the scan at which it was expected at its next level; None: not moving.
+    due: float | None = None
+
+    def api_key(self) -> ApiKey:
+        return ApiKey(self.id, self.name, tags=self.tags)
+
+
+@dataclass(frozen=True)
+class WatchedPlan:
+    """One plan with watched keys: what the fast path needs to read them without listing anything."""
+
+    id: str
+    name: str
+    quota: Quota
+    tags: dict[str, str] = field(default_factory=dict, hash=False)
+    #: GetUsage pages the whole plan takes (its keys at the scan's page size).
+    pages: int = 1
+    #: The quota period the full scan saw the keys in.
+    period_start: date | None = None
+    keys: tuple[WatchedKey, ...] = ()
+
+    @property
+    def due(self) -> float:
+        """The soonest any of its keys is expected at its next level (seconds after the scan)."""
+        return min((key.due for key in self.keys if key.due is not None), default=math.inf)
+
+    def usage_plan(self, target: Target | None) -> UsagePlan:
+        return UsagePlan(self.id, self.name, self.quota, tags=self.tags, target=target)
+
+
+@dataclass(frozen=True)
+class WatchList:
+    """One target's watch list, most urgent plan first."""
+
+    written_at: datetime
+    #: After this the list is stale (the full scan has stopped writing it) and is not used.
+    valid_until: datetime
+    plans: tuple[WatchedPlan, ...] = ()
+    #: Plans that qualified and were left out to keep the list under :data:`MAX_WATCH_BYTES`.
+    left_out: int = 0
+
+    @property
+    def keys(self) -> int:
+        return sum(len(plan.keys) for plan in self.plans)
+
+    def valid_at(self, now: datetime) -> bool:
+        return self.written_at <= now + SCAN_MARGIN and now < self.valid_until
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "writtenAt": self.written_at.isoformat(),
+            "validUntil": self.valid_until.isoformat(),
+            "leftOut": self.left_out,
+            "plans": [_plan_json(plan) for plan in self.plans],
+        }
+
+    @classmethod
+    def from_json(cls, body: object) -> WatchList:
+        """The list as :meth:`as_json` wrote it; ValueError names what does not read."""
+        if not isinstance(body, dict) or body.get("schema") != SCHEMA:
+            raise ValueError(f"not a watch list of schema {SCHEMA}")
+        try:
+            return cls(
+                written_at=_aware(datetime.fromisoformat(body["writtenAt"])),
+                valid_until=_aware(datetime.fromisoformat(body["validUntil"])),
+                plans=tuple(_plan_from(plan) for plan in body["plans"]),
+                left_out=int(body.get("leftOut", 0)),
+            )
+        except (KeyError, TypeError, IndexError) as error:
+            raise ValueError(f"a watch list field does not read: {error!r}") from None
+
+
+def _aware(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError(f"{at.isoformat()} has no time zone")
+    return at
+
+
+def _plan_json(plan: WatchedPlan) -> dict[str, Any]:
+    return {
+        "id": plan.id,
+        "name": plan.name,
+        "quota": [plan.quota.limit, plan.quota.period, plan.quota.offset],
+        "tags": plan.tags,
+        "pages": plan.pages,
+        "periodStart": plan.period_start.isoformat() if plan.period_start else None,
+        # A list per key: the list is read every minute, and field names would be most of its bytes.
+        "keys": [
+            [k.id, k.name, k.level, k.forecast, k.due, *([k.tags] if k.tags else [])] for k in plan.keys
+        ],
+    }
+
+
+def _plan_from(body: dict[str, Any]) -> WatchedPlan:
+    limit, period, offset = body["quota"]
+    if period not in PERIOD_TYPES or not isinstance(limit, int) or not isinstance(offset, int):
+        raise ValueError(f"plan {body.get('id')!r}: quota {body['quota']!r} does not read")
+    keys = []
+    for entry in body["keys"]:
+        key_id, name, level, due_forecast, due, *tags = entry
+        if not isinstance(key_id, str) or not isinstance(level, int):
+            raise ValueError(f"plan {body.get('id')!r}: key entry {entry!r} does not read")
+        keys.append(
+            WatchedKey(
+                key_id,
+                name,
+                tags=dict(tags[0]) if tags else {},
+                level=level,
+                forecast=bool(due_forecast),
+                due=None if due is None else float(due),
+            )
+        )
+    start = body.get("periodStart")
+    return WatchedPlan(
+        id=str(body["id"]),
+        name=str(body["name"]),
+        quota=Quota(limit, period, offset),
+        tags=dict(body.get("tags") or {}),
+        pages=int(body.get("pages", 1)),
+        period_start=date.fromisoformat(start) if start else None,
+        keys=tuple(keys),
+    )
+
+
+def pace(key: KeyUsage, now: datetime) -> float:
+    """Requests a second the key is using: the faster of its period's average and today's (module doc)."""
+    elapsed = (now - period_started_at(key)).total_seconds()
+    average = key.used / elapsed if elapsed > 0 else 0.0
+    if key.used_today is None:
+        return average
+    midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    today = key.used_today / max(MIN_PACE_SECONDS, (now - midnight).total_seconds())
+    return max(average, today)
+
+
+def next_level_due(key: KeyUsage, levels: tuple[int, ...], now: datetime) -> float | None:
+    """Seconds until ``key`` reaches the next of ``levels`` at its pace; None when it is not moving or
+    has none left."""
+    if key.limit is None or key.remaining is None:
+        return None
+    reached = level_reached(key, levels)
+    above = [level for level in levels if level > reached]
+    rate = pace(key, now)
+    if not above or rate <= 0:
+        return None
+    consumed = max(0, key.limit - key.remaining)
+    needed = math.ceil(above[0] * key.limit / 100) - consumed
+    return max(0.0, needed / rate)
+
+
+def watched_key(
+    key: KeyUsage,
+    levels: tuple[int, ...],
+    api_key: ApiKey,
+    *,
+    now: datetime,
+    horizon: timedelta,
+    settings: AlertSettings,
+) -> WatchedKey | None:
+    """The key as the watch list carries it, or None when it is not worth watching (module doc)."""
+    if key.limit is None or key.remaining is None or not levels:
+        return None
+    reached = level_reached(key, levels)
+    if reached >= levels[-1]:
+        return None
+    due = next_level_due(key, levels, now)
+    if reached == 0 and (due is None or due > horizon.total_seconds()):
+        return None
+    return WatchedKey(
+        key.api_key_id,
+        key.api_key_name,
+        tags=api_key.tags,
+        level=reached,
+        forecast=forecast(key, now, settings.forecast) is not None,
+        due=None if due is None else round(due, 1),
+    )
+
+
+def choose(
+    result: ScanResult,
+    settings: AlertSettings,
+    *,
+    now: datetime,
+    scan_interval: timedelta,
+    page_size: int,
+) -> WatchList:
+    """The watch list of one target's scan (module doc), most urgent plan first; plans with keys
+    the scan could not read are left out."""
+    failed = {f.usage_plan_id for f in result.failures if f.resource in ("usage-plan", "api-key")}
+    horizon = scan_interval + SCAN_MARGIN
+    by_plan: dict[str, list[KeyUsage]] = {}
+    for key in result.keys:
+        by_plan.setdefault(key.usage_plan_id, []).append(key)
+    plans: list[WatchedPlan] = []
+    for plan in result.plans:
+        keys = by_plan.get(plan.id, [])
+        if plan.quota is None or plan.id in failed or not keys:
+            continue
+        watched: list[WatchedKey] = []
+        for key in keys:
+            api_key = result.api_keys.get(key.api_key_id)
+            if api_key is None:
+                continue  # its tags are unknown: the alert step does not evaluate it either
+            policy = policy_for(plan, api_key, settings.levels)
+            if policy.muted:
+                continue
+            found = watched_key(key, policy.levels, api_key, now=now, horizon=horizon, settings=settings)
+            if found is not None:
+                watched.append(found)
+        if watched:
+            watched.sort(key=lambda k: (math.inf if k.due is None else k.due, k.id))
+            plans.append(
+                WatchedPlan(
+                    plan.id,
+                    plan.name,
+                    plan.quota,
+                    tags=plan.tags,
+                    pages=max(1, math.ceil(len(keys) / page_size)),
+                    period_start=keys[0].period_start,
+                    keys=tuple(watched),
+                )
+            )
+    plans.sort(key=lambda p: (p.due, p.id))
+    return WatchList(now, now + 2 * scan_interval + SCAN_MARGIN, tuple(plans))
+
+
+def encode(watch: WatchList, *, limit: int = MAX_WATCH_BYTES) -> tuple[bytes, WatchList]:
+    """The list as stored: compressed JSON of at most ``limit`` bytes, and the list it holds (fewer
+    plans than ``watch`` when the whole one would not fit: the most urgent are kept)."""
+    kept = watch
+    while True:
+        data = zlib.compress(json.dumps(kept.as_json(), separators=(",", ":")).encode(), 6)
+        if len(data) <= limit or not kept.plans:
+            return data, kept
+        # Cut by the share over the limit (at least one plan), then measure again.
+        keep = min(len(kept.plans) - 1, int(len(kept.plans) * limit / len(data)))
+        kept = WatchList(
+            kept.written_at,
+            kept.valid_until,
+            kept.plans[:keep],
+            left_out=watch.left_out + len(watch.plans) - keep,
+        )
+
+
+def decode(data: bytes) -> WatchList:
+    """The list :func:`encode` stored; ValueError when it does not read."""
+    try:
+        body = json.loads(zlib.decompress(data))
+    except (zlib.error, ValueError) as error:
+        raise ValueError(f"the watch list does not decompress or parse: {error}") from None
+    return WatchList.from_json(body)
+
+
+def seen_state(plan: WatchedPlan, key: WatchedKey) -> AlertState:
+    """What the full scan's alerts left the key at, as far as the list knows: its pre-filter state."""
+    return AlertState(period_start=plan.period_start, level=key.level, forecast_sent=key.forecast, rev=0)
+
+
+def api_keys(plans: Iterable[WatchedPlan]) -> dict[str, ApiKey]:
+    return {key.id: key.api_key() for plan in plans for key in plan.keys}

@@ -1,0 +1,206 @@
+"""The API budget the monitor's runs share: one timeline of call slots per account and region, kept
+in DynamoDB, so that the full scan and the fast path together stay inside ``APIGATEWAY_MAX_RPS``.
+
+Each run has its own client-side limiter (:mod:`quota_monitor.read.limiter`), which keeps one run
+inside the rate; two runs at once (the full scan every interval, the fast path every minute, and
+either one delivered twice) would each take the whole rate. So with the fast path on, every call of
+either path also takes a slot from a timeline both read (docs/alerts.md, "Two paths"):
+
+- the timeline is one item of the alert state table, ``~budget#<account>#<region>``, holding ``tat``
+  (the theoretical arrival time of the next free slot, epoch seconds), as the generic cell rate
+  algorithm keeps it;
+- a run reserves slots a few at a time (:data:`CHUNK_SECONDS` of them): it reads the item
+  (strongly consistent), takes ``n`` slots from ``max(tat, now - burst)`` on, spaced ``1/rate``
+  apart, and writes the new ``tat`` under the condition that nobody wrote it since (optimistic
+  locking: on a conflict it reads again). Each call then waits for its own slot. Two paths that
+  both reserve interleave chunk by chunk, first come first served;
+- the rate is chosen so that any 60 seconds hold at most ``60 * APIGATEWAY_MAX_RPS`` slots, the
+  burst included (:meth:`BudgetRate.within`): at the default 5 a second, 300 a minute, half of the
+  account's 600.
+
+Slots a run reserved and did not use (it ended, or a 429 slowed it) are not given back: the budget
+errs towards spending less. A run whose clock is off by a few milliseconds takes its slots a few
+milliseconds early or late; the account's own bucket (burst 40) absorbs that.
+
+When the item cannot be read or written (DynamoDB throttling, an outage, permissions), the full
+scan goes on with its own limiter alone, as before the fast path existed, and says so
+(``budgetError`` in the run summary); the fast path calls nothing (:class:`BudgetUnavailable`): it
+may not take more than its share, and the next full scan reads what it did not.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from quota_monitor.errors import BudgetUnavailable, describe, error_code
+from quota_monitor.models import RESERVED_PREFIX
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from quota_monitor.models import Target
+    from quota_monitor.read.limiter import RateLimiter
+
+#: Slots reserved in one round trip to DynamoDB: this many seconds' worth at the rate (10 at 5 a
+#: second). Larger chunks cost fewer requests; smaller ones waste less at the end of a run and let
+#: the other path in sooner.
+CHUNK_SECONDS: Final = 2.0
+#: Conditional writes lost to the other path in a row before the budget is taken as unavailable.
+MAX_CONFLICTS: Final = 20
+#: How long the item outlives its last write (the table's TTL attribute): a day.
+ITEM_TTL_SECONDS: Final = 86_400
+#: The window over which APIGATEWAY_MAX_RPS is promised as an average, burst included.
+WINDOW_SECONDS: Final = 60.0
+
+
+def budget_key(target: Target) -> str:
+    """The budget item of one account and region."""
+    return f"{RESERVED_PREFIX}budget#{target.account_id or 'unknown'}#{target.region}"
+
+
+@dataclass(frozen=True)
+class BudgetRate:
+    """Slots a second and the burst of the shared timeline."""
+
+    rate: float
+    burst: int
+
+    @classmethod
+    def within(cls, max_rps: float, burst: int) -> BudgetRate:
+        """A rate and burst such that any :data:`WINDOW_SECONDS` hold at most ``max_rps`` times as many
+        slots, the burst included: ``burst + rate * 60 <= max_rps * 60``. The burst is cut to half a
+        window's worth, so that the rate stays at least half of ``max_rps``."""
+        allowance = max_rps * WINDOW_SECONDS
+        kept = max(1, min(burst, math.floor(allowance / 2)))
+        return cls(rate=(allowance - kept) / WINDOW_SECONDS, burst=kept)
+
+
+class SharedBudget:
+    """The timeline of one account and region, in the alert state table."""
+
+    def __init__(
+        self,
+        dynamodb: DynamoDBClient,
+        table_name: str,
+        target: Target,
+        *,
+        rate: BudgetRate,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = dynamodb
+        self.table_name = table_name
+        self.pk = budget_key(target)
+        self.rate = rate
+        self._clock = clock
+        #: DynamoDB requests made (reads and writes), for the run summary and the cost model's check.
+        self.requests = 0
+
+    def reserve(self, slots: int) -> float:
+        """Take ``slots`` consecutive slots; returns the time of the first (each next is ``1/rate``
+        later). Raises :class:`BudgetUnavailable` when the item cannot be read or written."""
+        spacing = 1.0 / self.rate.rate
+        lead = (self.rate.burst - 1) * spacing
+        for _ in range(MAX_CONFLICTS):
+            try:
+                self.requests += 1
+                item = self._db.get_item(
+                    TableName=self.table_name, Key={"pk": {"S": self.pk}}, ConsistentRead=True
+                ).get("Item", {})
+                read = item.get("tat", {}).get("N")
+                now = self._clock()
+                start = now - lead if read is None else max(float(read), now - lead)
+                new = start + slots * spacing
+                condition = "attribute_not_exists(#tat)" if read is None else "#tat = :read"
+                values = {
+                    ":tat": {"N": f"{new:.3f}"},
+                    ":expires": {"N": str(int(now) + ITEM_TTL_SECONDS)},
+                    **({":read": {"N": read}} if read is not None else {}),
+                }
+                self.requests += 1
+                self._db.update_item(
+                    TableName=self.table_name,
+                    Key={"pk": {"S": self.pk}},
+                    UpdateExpression="SET #tat = :tat, #expires = :expires",
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#tat": "tat", "#expires": "expiresAt"},
+                    ExpressionAttributeValues=values,
+                )
+            except ClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    continue  # the other path took slots meanwhile: read again
+                raise BudgetUnavailable(f"API budget {self.pk}: {describe(error)}") from error
+            except (BotoCoreError, ValueError) as error:
+                raise BudgetUnavailable(f"API budget {self.pk}: {describe(error)}") from error
+            return start
+        raise BudgetUnavailable(
+            f"API budget {self.pk}: {MAX_CONFLICTS} reservations in a row lost to other runs"
+        )
+
+
+class BudgetLimiter:
+    """A run's limiter with the shared timeline behind it: every call waits for its own limiter
+    (which also slows down after a 429), then for a slot of the timeline.
+
+    ``required``: the fast path may not call without a slot (:class:`BudgetUnavailable` is raised
+    from :meth:`acquire`, and the scan fails that plan); the full scan falls back to its own limiter
+    and keeps the reason in :attr:`error`.
+    """
+
+    def __init__(
+        self,
+        local: RateLimiter,
+        budget: SharedBudget,
+        *,
+        required: bool,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._local = local
+        self.budget = budget
+        self._required = required
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._slots: deque[float] = deque()
+        self._chunk = max(1, round(budget.rate.rate * CHUNK_SECONDS))
+        #: Why the shared budget could not be used, once it could not (the full scan's fallback).
+        self.error: str | None = None
+
+    def _slot(self) -> float | None:
+        with self._lock:
+            if self.error is not None and not self._required:
+                return None
+            if not self._slots:
+                try:
+                    start = self.budget.reserve(self._chunk)
+                except BudgetUnavailable as error:
+                    if self._required:
+                        raise
+                    self.error = str(error)
+                    return None
+                spacing = 1.0 / self.budget.rate.rate
+                self._slots.extend(start + i * spacing for i in range(self._chunk))
+            return self._slots.popleft()
+
+    def acquire(self) -> float:
+        waited = self._local.acquire()
+        slot = self._slot()
+        if slot is None:
+            return waited
+        wait = slot - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+            waited += wait
+        return waited
+
+    def throttled(self) -> None:
+        self._local.throttled()
