@@ -48,6 +48,18 @@ if TYPE_CHECKING:
     from quota_monitor.alert.thresholds import (
         key_levels as key_levels,
     )
+    from quota_monitor.alert.watch import (
+        WatchList as WatchList,
+    )
+    from quota_monitor.alert.watch import (
+        choose_watched as choose_watched,
+    )
+    from quota_monitor.alert.watch import (
+        decode_watch_list as decode_watch_list,
+    )
+    from quota_monitor.alert.watch_store import (
+        WatchStore as WatchStore,
+    )
     from quota_monitor.clients import (
         apigateway_client as apigateway_client,
     )
@@ -104,6 +116,9 @@ if TYPE_CHECKING:
     )
     from quota_monitor.config import (
         AlertSettings as AlertSettings,
+    )
+    from quota_monitor.config import (
+        FastSettings as FastSettings,
     )
     from quota_monitor.config import (
         ForecastSettings as ForecastSettings,
@@ -189,6 +204,12 @@ if TYPE_CHECKING:
     from quota_monitor.errors import (
         is_configuration_error as is_configuration_error,
     )
+    from quota_monitor.fast import (
+        FastReport as FastReport,
+    )
+    from quota_monitor.fast import (
+        run_fast as run_fast,
+    )
     from quota_monitor.models import (
         PERIOD_TYPES as PERIOD_TYPES,
     )
@@ -236,6 +257,9 @@ if TYPE_CHECKING:
     )
     from quota_monitor.monitor import (
         AlertClients as AlertClients,
+    )
+    from quota_monitor.monitor import (
+        Clocks as Clocks,
     )
     from quota_monitor.monitor import (
         FleetReport as FleetReport,
@@ -474,6 +498,12 @@ if TYPE_CHECKING:
     from quota_monitor.publish.selection import (
         select_keys as select_keys,
     )
+    from quota_monitor.read.budget import (
+        BudgetRate as BudgetRate,
+    )
+    from quota_monitor.read.budget import (
+        SharedBudget as SharedBudget,
+    )
     from quota_monitor.read.calls import (
         ApiGatewayCalls as ApiGatewayCalls,
     )
@@ -522,6 +552,16 @@ if TYPE_CHECKING:
 
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
+    "FastSettings": "quota_monitor.config",
+    "Clocks": "quota_monitor.monitor",
+    "BudgetRate": "quota_monitor.read.budget",
+    "SharedBudget": "quota_monitor.read.budget",
+    "FastReport": "quota_monitor.fast",
+    "run_fast": "quota_monitor.fast",
+    "choose_watched": "quota_monitor.alert.watch",
+    "WatchList": "quota_monitor.alert.watch",
+    "decode_watch_list": "quota_monitor.alert.watch",
+    "WatchStore": "quota_monitor.alert.watch_store",
     "ACCOUNT_ID": "quota_monitor.publish.records",
     "API_CALLS": "quota_monitor.publish.records",
     "DURATION_SECONDS": "quota_monitor.publish.records",
@@ -769,10 +809,14 @@ __all__ = [
     "ApiGatewayCalls",
     "ApiKey",
     "AssumedRoles",
+    "BudgetRate",
+    "Clocks",
     "ConfigError",
     "DailyUsage",
     "DeadlineReached",
     "FailedAttempt",
+    "FastReport",
+    "FastSettings",
     "FleetReport",
     "ForecastSettings",
     "InvalidLevels",
@@ -800,6 +844,7 @@ __all__ = [
     "ScanSettings",
     "ScanStats",
     "Settings",
+    "SharedBudget",
     "SlackDeliveryError",
     "StaleStartingToken",
     "TagProblem",
@@ -814,12 +859,16 @@ __all__ = [
     "UsagePaginationError",
     "UsagePlan",
     "UsageResult",
+    "WatchList",
+    "WatchStore",
     "apigateway_client",
     "choose_keys",
+    "choose_watched",
     "client",
     "cloudwatch_client",
     "combined",
     "console_url",
+    "decode_watch_list",
     "describe",
     "describe_error",
     "event_schema",
@@ -842,6 +891,7 @@ __all__ = [
     "region_partitions",
     "route_name_problem",
     "run_alerts",
+    "run_fast",
     "run_once",
     "run_scan",
     "run_targets",

@@ -42,7 +42,7 @@ from quota_monitor.alert.thresholds import policy_for
 from quota_monitor.alert.watch import seen_state
 from quota_monitor.errors import describe, describe_error, is_configuration_error
 from quota_monitor.models import ScanFailure, ScanResult, ScanStats
-from quota_monitor.monitor import REAL_TIME, guarded_api
+from quota_monitor.monitor import REAL_TIME, finish_budget, guarded_api
 from quota_monitor.publish.metrics import fast_health_metric_data, publish
 from quota_monitor.read.scan import WatchedRead, scan_watched
 
@@ -205,14 +205,17 @@ def read_targets(
                 budget=budget(target),
                 budget_required=True,
             )
-            result = scan_watched(
-                api,
-                _reads(watch, target),
-                now=now,
-                settings=settings.scan,
-                target=target,
-                clock=clocks.monotonic,
-            )
+            try:
+                result = scan_watched(
+                    api,
+                    _reads(watch, target),
+                    now=now,
+                    settings=settings.scan,
+                    target=target,
+                    clock=clocks.monotonic,
+                )
+            finally:
+                finish_budget(api)
         except (ClientError, BotoCoreError) as error:
             cause, message = describe_error(error)
             if is_configuration_error(error) and target.home:

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from quota_monitor.alert.run import run_alerts
 from quota_monitor.alert.state import AlertStateStore
 from quota_monitor.alert.thresholds import key_levels
-from quota_monitor.alert.watch import choose
+from quota_monitor.alert.watch import choose_watched
 from quota_monitor.errors import describe, describe_error, is_configuration_error
 from quota_monitor.models import ScanFailure, ScanResult, ScanStats
 from quota_monitor.publish.metrics import (
@@ -111,6 +111,16 @@ def guarded_api(
         clock=clock,
         on_failed_attempt=on_failed_attempt,
     )
+
+
+def finish_budget(api: ApiGatewayCalls) -> str | None:
+    """A scan's calls are done: give its unused slots of the shared budget back; why the budget
+    could not be used, if it could not (None without a shared budget)."""
+    limiter = api.limiter
+    if not isinstance(limiter, BudgetLimiter):
+        return None
+    limiter.finish()
+    return limiter.error
 
 
 def rate_limiter(
@@ -319,9 +329,7 @@ def scan_targets(
             failure = ScanFailure("target", None, None, cause, message, target=target)
             empty = ScanResult(now, (), (), (failure,), ScanStats(), target=target)
             return TargetScan(target, empty, None, error if is_configuration_error(error) else None)
-        limiter = api.limiter
-        budget_error = limiter.error if isinstance(limiter, BudgetLimiter) else None
-        return TargetScan(target, result, clients.cloudwatch, budget_error=budget_error)
+        return TargetScan(target, result, clients.cloudwatch, budget_error=finish_budget(api))
 
     if not accesses:
         return []
@@ -449,7 +457,7 @@ def write_watch_lists(
         target = result.target
         if target is None or _unreachable(result):
             continue
-        chosen = choose(
+        chosen = choose_watched(
             result,
             settings.alerts,
             now=now,

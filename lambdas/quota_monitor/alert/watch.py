@@ -24,8 +24,8 @@ costs no read of its alert state.
 
 The list is ordered by urgency: the plan whose key is expected soonest at its next level first, so
 that a fast run out of time or budget leaves the least urgent plans to the next run. It is stored
-as compressed JSON (:func:`encode`), at most :data:`MAX_WATCH_BYTES`: a list that would be larger
-keeps the most urgent plans and counts the others (``leftOut``).
+as compressed JSON (:func:`encode_watch_list`), at most :data:`MAX_WATCH_BYTES`: a list that would be
+larger keeps the most urgent plans and counts the others (``leftOut``).
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ def watched_key(
     )
 
 
-def choose(
+def choose_watched(
     result: ScanResult,
     settings: AlertSettings,
     *,
@@ -297,7 +297,7 @@ def choose(
     return WatchList(now, now + 2 * scan_interval + SCAN_MARGIN, tuple(plans))
 
 
-def encode(watch: WatchList, *, limit: int = MAX_WATCH_BYTES) -> tuple[bytes, WatchList]:
+def encode_watch_list(watch: WatchList, *, limit: int = MAX_WATCH_BYTES) -> tuple[bytes, WatchList]:
     """The list as stored: compressed JSON of at most ``limit`` bytes, and the list it holds (fewer
     plans than ``watch`` when the whole one would not fit: the most urgent are kept)."""
     kept = watch
@@ -315,8 +315,8 @@ def encode(watch: WatchList, *, limit: int = MAX_WATCH_BYTES) -> tuple[bytes, Wa
         )
 
 
-def decode(data: bytes) -> WatchList:
-    """The list :func:`encode` stored; ValueError when it does not read."""
+def decode_watch_list(data: bytes) -> WatchList:
+    """The list :func:`encode_watch_list` stored; ValueError when it does not read."""
     try:
         body = json.loads(zlib.decompress(data))
     except (zlib.error, ValueError) as error:

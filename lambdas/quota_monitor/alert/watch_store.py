@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import ClientError
 
 from quota_monitor.alert.state import batch_get
-from quota_monitor.alert.watch import WatchList, decode, encode
+from quota_monitor.alert.watch import WatchList, decode_watch_list, encode_watch_list
 from quota_monitor.errors import error_code
 from quota_monitor.models import RESERVED_PREFIX
 
@@ -64,9 +64,9 @@ class WatchStore:
         self.table_name = table_name
 
     def put(self, target: Target, watch: WatchList) -> tuple[WatchList, int]:
-        """Store ``target``'s list (cut to fit, :func:`~quota_monitor.alert.watch.encode`); returns the
-        list as stored and its size in bytes."""
-        data, kept = encode(watch)
+        """Store ``target``'s list, cut to fit (:func:`~quota_monitor.alert.watch.encode_watch_list`);
+        returns the list as stored and its size in bytes."""
+        data, kept = encode_watch_list(watch)
         self._db.put_item(
             TableName=self.table_name,
             Item={
@@ -93,7 +93,7 @@ class WatchStore:
                 continue
             data = item.get("data", {}).get("B", b"")
             try:
-                watch = decode(bytes(data))
+                watch = decode_watch_list(bytes(data))
             except ValueError as error:
                 lists.append(StoredList(target, None, str(error), len(data)))
                 continue

@@ -18,8 +18,9 @@ either path also takes a slot from a timeline both read (docs/alerts.md, "Two pa
   burst included (:meth:`BudgetRate.within`): at the default 5 a second, 300 a minute, half of the
   account's 600.
 
-Slots a run reserved and did not use (it ended, or a 429 slowed it) are not given back: the budget
-errs towards spending less. A run whose clock is off by a few milliseconds takes its slots a few
+A run that ends gives back the slots it reserved and did not use, when nobody has reserved after
+them (:meth:`SharedBudget.give_back`); slots a 429 made it miss simply pass: the budget errs towards
+spending less. A run whose clock is off by a few milliseconds takes its slots a few
 milliseconds early or late; the account's own bucket (burst 40) absorbs that.
 
 When the item cannot be read or written (DynamoDB throttling, an outage, permissions), the full
@@ -103,6 +104,8 @@ class SharedBudget:
         self._clock = clock
         #: DynamoDB requests made (reads and writes), for the run summary and the cost model's check.
         self.requests = 0
+        #: This run's last reservation: the ``tat`` it wrote, and how many slots it took.
+        self._last: tuple[float, int] | None = None
 
     def reserve(self, slots: int) -> float:
         """Take ``slots`` consecutive slots; returns the time of the first (each next is ``1/rate``
@@ -140,10 +143,34 @@ class SharedBudget:
                 raise BudgetUnavailable(f"API budget {self.pk}: {describe(error)}") from error
             except (BotoCoreError, ValueError) as error:
                 raise BudgetUnavailable(f"API budget {self.pk}: {describe(error)}") from error
+            self._last = (new, slots)
             return start
         raise BudgetUnavailable(
             f"API budget {self.pk}: {MAX_CONFLICTS} reservations in a row lost to other runs"
         )
+
+    def give_back(self, unused: int) -> bool:
+        """Return the last ``unused`` slots of this run's last reservation, if nobody has reserved after
+        it (``tat`` is still where this run left it): the other path need not wait for slots that a
+        finished run will never use. Best effort: False when it could not (the slots then simply pass)."""
+        if self._last is None or unused <= 0:
+            return False
+        end, slots = self._last
+        back = end - min(unused, slots) / self.rate.rate
+        try:
+            self.requests += 1
+            self._db.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.pk}},
+                UpdateExpression="SET #tat = :back",
+                ConditionExpression="#tat = :ours",
+                ExpressionAttributeNames={"#tat": "tat"},
+                ExpressionAttributeValues={":back": {"N": f"{back:.3f}"}, ":ours": {"N": f"{end:.3f}"}},
+            )
+        except (ClientError, BotoCoreError):
+            return False
+        self._last = None
+        return True
 
 
 class BudgetLimiter:
@@ -204,3 +231,10 @@ class BudgetLimiter:
 
     def throttled(self) -> None:
         self._local.throttled()
+
+    def finish(self) -> None:
+        """The run makes no more calls: give back the slots it reserved and will not use."""
+        with self._lock:
+            if self._slots and self.error is None:
+                self.budget.give_back(len(self._slots))
+            self._slots.clear()

@@ -1,0 +1,260 @@
+"""The fast path end to end: the full scan's handler leaves watch lists, the fast handler reads them
+every minute and alerts, both against the sandbox and moto's DynamoDB, SNS and an SQS inbox.
+
+One alert state for both: a crossing is alerted once whichever path sees it first, and two runs of
+either path at once never double it. The API budget both share is one item of the state table.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from apigw_sandbox.local import LambdaContextStandIn, invoke_handler
+from apigw_sandbox.seed import seed_key_usage
+from quota_monitor import TAG_MUTE, WatchStore, client, decode_watch_list
+from quota_monitor.errors import RunFailed
+from tests.conftest import health_metric
+
+if TYPE_CHECKING:
+    from apigw_sandbox.account import SandboxAccount
+    from apigw_sandbox.local import AlertResources, LocalCloud
+
+FAST = {"FAST_SCHEDULE_MINUTES": "1", "SCHEDULE_MINUTES": "15", "FORECAST_ENABLED": "false"}
+
+
+def add_key(
+    account: SandboxAccount,
+    plan_id: str,
+    name: str,
+    utilization: float,
+    *,
+    tags: dict[str, str] | None = None,
+) -> str:
+    key_id = account.create_api_key(name, tags=tags)
+    account.attach_key(plan_id, key_id)
+    seed_key_usage(account, plan_id, key_id, utilization=utilization, rng=random.Random(name), history_days=5)
+    return key_id
+
+
+def use(account: SandboxAccount, plan_id: str, key_id: str, percent: float) -> None:
+    """Serve ``percent`` of the plan's limit more today."""
+    limit = int(str(account.plan(plan_id).quota["limit"]))  # type: ignore[index]
+    account.record_usage(plan_id, key_id, int(limit * percent / 100))
+
+
+def full(monkeypatch: pytest.MonkeyPatch, infra: AlertResources, **env: str) -> dict[str, Any]:
+    for name, value in infra.env(**{**FAST, **env}).items():
+        monkeypatch.setenv(name, value)
+    result: dict[str, Any] = invoke_handler("quota_monitor.handler", {})
+    return result
+
+
+def fast(monkeypatch: pytest.MonkeyPatch, infra: AlertResources, **env: str) -> dict[str, Any]:
+    for name, value in infra.env(**{**FAST, **env}).items():
+        monkeypatch.setenv(name, value)
+    result: dict[str, Any] = invoke_handler(
+        "quota_monitor.fast_handler", {}, LambdaContextStandIn(remaining_millis=60_000)
+    )
+    return result
+
+
+def cold_fast_start(event: dict[str, Any], context: LambdaContextStandIn | None = None) -> Any:
+    """The fast handler as a cold start runs it: the settings it shares with the full scan's handler
+    read afresh from this environment, as in a new Lambda process."""
+    importlib.reload(importlib.import_module("quota_monitor.handler"))
+    return invoke_handler("quota_monitor.fast_handler", event, context)
+
+
+def alerts_in(infra: AlertResources) -> list[tuple[str, str, int]]:
+    return [
+        (alert["event"], alert["apiKeyName"], alert["level"])
+        for message in infra.received()
+        for alert in message["Message"]["alerts"]
+    ]
+
+
+def test_a_key_crossing_between_full_scans_is_alerted_by_the_next_fast_run_once(
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a hot key (85%) and a quiet one, and a full scan that alerted the hot key at 80
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    hot = add_key(account, plan, "billing-client", 85.0)
+    add_key(account, plan, "quiet-client", 10.0)
+    first = full(monkeypatch, alert_infra)
+    assert first["alertsSent"] == 1
+    assert (first["watchedPlans"], first["watchedKeys"]) == (1, 1)
+    assert alerts_in(alert_infra) == [("threshold", "billing-client", 80)]
+
+    # WHEN the hot key crosses 90% and the fast path runs, twice
+    use(account, plan, hot, 6.0)
+    once = fast(monkeypatch, alert_infra)
+    again = fast(monkeypatch, alert_infra)
+
+    # THEN the first fast run alerts it at 90, reading one plan and the state of one key; the second
+    # finds the key where it is (the state says 90) and sends nothing
+    assert (once["alertsSent"], once["keysRead"], once["candidates"], once["apiCalls"]) == (1, 1, 1, 1)
+    assert alerts_in(alert_infra) == [("threshold", "billing-client", 90)]
+    assert again["alertsSent"] == 0
+    assert alerts_in(alert_infra) == []
+    # AND the next full scan has nothing to say either: one state for both paths
+    assert full(monkeypatch, alert_infra)["alertsSent"] == 0
+    assert alerts_in(alert_infra) == []
+
+
+def test_a_quiet_fast_run_reads_no_alert_state_and_publishes_nothing(
+    account: SandboxAccount, cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    add_key(account, plan, "billing-client", 85.0)
+    full(monkeypatch, alert_infra)
+    alert_infra.received()
+    calls_before = health_metric(cloud, "ApiCalls")
+
+    summary = fast(monkeypatch, alert_infra)
+
+    assert (summary["keysRead"], summary["candidates"], summary["metricRequests"]) == (1, 0, 0)
+    assert "alertsEvaluated" not in summary  # the alert step did not run: no state read
+    assert health_metric(cloud, "ApiCalls") == calls_before  # the full scan's alone
+
+
+def test_the_watch_list_holds_what_can_still_cross_and_none_of_the_rest(
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN keys at 85% (watched), 100% (nothing left to cross), 10% (far under), muted at 95%
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    add_key(account, plan, "at-85", 85.0)
+    add_key(account, plan, "at-100", 100.0)
+    add_key(account, plan, "at-10", 10.0)
+    add_key(account, plan, "muted", 95.0, tags={TAG_MUTE: "true"})
+    nolimit = account.create_usage_plan("free")
+    add_key(account, nolimit, "unlimited", 500.0)
+
+    summary = full(monkeypatch, alert_infra)
+
+    items = alert_infra.items()
+    (pk,) = [pk for pk in items if pk.startswith("~watch#")]
+    assert pk == "~watch#123456789012#us-east-1"
+    watch = decode_watch_list(bytes(items[pk]["data"]["B"]))
+    assert [(p.id, [k.name for k in p.keys], [k.level for k in p.keys]) for p in watch.plans] == [
+        (plan, ["at-85"], [80])
+    ]
+    assert summary["watchListBytes"] == len(items[pk]["data"]["B"])
+    assert watch.valid_until - watch.written_at > watch.written_at - watch.written_at  # valid for a while
+
+
+def test_a_fast_run_that_finds_the_lease_held_does_nothing(
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a watched key that has crossed 90, and a fast run in progress (its lease live)
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    hot = add_key(account, plan, "billing-client", 85.0)
+    full(monkeypatch, alert_infra)
+    alert_infra.received()
+    use(account, plan, hot, 6.0)
+    store = WatchStore(client("dynamodb"), alert_infra.table_name)
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    token = store.take_lease(until=now + timedelta(seconds=50), now=now)
+    assert token is not None
+
+    # WHEN another fast run starts (the same minute delivered twice)
+    second = fast(monkeypatch, alert_infra)
+
+    # THEN it ends at once; once the lease is back, the next run alerts
+    assert second == {"path": "fast", "leaseHeld": True}
+    assert alerts_in(alert_infra) == []
+    assert store.release_lease(token)
+    assert fast(monkeypatch, alert_infra)["alertsSent"] == 1
+
+
+def test_both_paths_at_once_alert_each_crossing_once(
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN watched keys that all cross 90 after the full scan wrote its list
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    keys = [add_key(account, plan, f"client-{n}", 85.0) for n in range(4)]
+    full(monkeypatch, alert_infra)
+    alert_infra.received()
+    for key in keys:
+        use(account, plan, key, 6.0)
+    for name, value in alert_infra.env(**FAST, DIGEST_MIN_ALERTS="10").items():
+        monkeypatch.setenv(name, value)
+    full_module = importlib.reload(importlib.import_module("quota_monitor.handler"))
+    fast_module = importlib.reload(importlib.import_module("quota_monitor.fast_handler"))
+
+    # WHEN a full scan and a fast run go at the same moment
+    start = threading.Barrier(2)
+    results: list[dict[str, Any]] = []
+
+    def invoke(module: Any, millis: int) -> None:
+        start.wait()
+        results.append(module.handler({}, LambdaContextStandIn(remaining_millis=millis)))
+
+    threads = [
+        threading.Thread(target=invoke, args=(full_module, 300_000)),
+        threading.Thread(target=invoke, args=(fast_module, 60_000)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # THEN each key is alerted at 90 once, by whichever path claimed it first
+    assert sorted(alerts_in(alert_infra)) == [("threshold", f"client-{n}", 90) for n in range(4)]
+    assert sum(result.get("alertsSent", 0) for result in results) == 4
+    assert all("claimToken" not in item for pk, item in alert_infra.items().items() if not pk.startswith("~"))
+
+
+def test_both_paths_take_their_calls_from_one_budget_item(
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    add_key(account, plan, "billing-client", 85.0)
+    full(monkeypatch, alert_infra)
+    after_full = float(alert_infra.items()["~budget#123456789012#us-east-1"]["tat"]["N"])
+    fast(monkeypatch, alert_infra)
+    after_fast = float(alert_infra.items()["~budget#123456789012#us-east-1"]["tat"]["N"])
+    # Each path reserved its slots on the same timeline: the fast run's come after the full scan's.
+    assert after_fast > after_full
+
+
+def test_without_a_watch_list_the_fast_run_says_so_and_calls_nothing(
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    add_key(account, plan, "billing-client", 95.0)
+
+    summary = fast(monkeypatch, alert_infra)
+
+    assert (summary["listsUnused"], summary["apiCalls"], summary["plansRead"]) == (1, 0, 0)
+    assert alerts_in(alert_infra) == []
+
+
+def test_a_watched_plan_deleted_since_the_full_scan_fails_the_fast_run_which_names_it(
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a watched plan that is gone by the time the fast path reads it
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    add_key(account, plan, "billing-client", 85.0)
+    full(monkeypatch, alert_infra)
+    account.delete_usage_plan(plan)
+
+    # WHEN the fast path runs THEN it fails, naming the plan (the next full scan no longer lists it)
+    with pytest.raises(
+        RunFailed, match=rf"none of the 1 watched plans could be read: .*usage-plan {plan} \(gold\)"
+    ):
+        fast(monkeypatch, alert_infra)
+
+
+def test_the_fast_path_without_alerts_is_refused_at_cold_start(
+    cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAST_SCHEDULE_MINUTES", "1")
+    with pytest.raises(Exception, match="FAST_SCHEDULE_MINUTES='1' is not allowed: set ALERT_TOPIC_ARN"):
+        cold_fast_start({})
