@@ -37,6 +37,15 @@ class WatchedParts:
     run_dead_letter_queue: sqs.IQueue
     forwarder_function: lambda_.IFunction | None = None
     forwarder_dead_letter_queue: sqs.IQueue | None = None
+    #: The fast path's function and its interval, when it is on.
+    fast_function: lambda_.IFunction | None = None
+    fast_interval: Duration | None = None
+
+
+#: The fast path's alarm: errors in this many of the last :data:`FAST_ERROR_WINDOW` intervals (one
+#: failed minute is retried by the next; three in five is a fast path that does not work).
+FAST_ERROR_INTERVALS = 3
+FAST_ERROR_WINDOW = 5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +60,7 @@ class MonitorAlarms:
     run_dead_letters: cloudwatch.Alarm
     slack_forwarder_errors: cloudwatch.Alarm | None = None
     slack_dead_letters: cloudwatch.Alarm | None = None
+    fast_path_errors: cloudwatch.Alarm | None = None
 
     @property
     def all(self) -> list[cloudwatch.Alarm]:
@@ -66,6 +76,7 @@ class MonitorAlarms:
             self.alert_delivery_failures,
             self.alert_state_errors,
             self.run_dead_letters,
+            *((self.fast_path_errors,) if self.fast_path_errors is not None else ()),
         ]
 
     @property
@@ -95,6 +106,26 @@ def _above_zero(
         evaluation_periods=1,
         datapoints_to_alarm=1,
         # No data means nothing went wrong here; a monitor that stopped is the heartbeat's case.
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+
+
+def _fast_path_errors(scope: Construct, parts: WatchedParts, name_prefix: str) -> cloudwatch.Alarm | None:
+    if parts.fast_function is None or parts.fast_interval is None:
+        return None
+    return cloudwatch.Alarm(
+        scope,
+        "FastPathErrorsAlarm",
+        alarm_name=f"{name_prefix}-fast-path-errors",
+        alarm_description=f"The fast path failed in {FAST_ERROR_INTERVALS} of its last {FAST_ERROR_WINDOW} "
+        "runs (Lambda Errors): its lease or watch lists could not be read (DynamoDB), or none of the "
+        "watched plans could. Crossings are then alerted by the full scan only, up to an interval "
+        "late. The fast function's log group says why.",
+        metric=parts.fast_function.metric_errors(period=parts.fast_interval, statistic="Sum"),
+        threshold=0,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluation_periods=FAST_ERROR_WINDOW,
+        datapoints_to_alarm=FAST_ERROR_INTERVALS,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
 
@@ -148,8 +179,9 @@ def self_monitoring_alarms(
             "ScanErrorsAlarm",
             name=f"{name_prefix}-scan-errors",
             metric=metrics.scan_errors,
-            description="Some usage plans or keys could not be read in the last run (ScanErrors > 0); "
-            "their metrics and alerts are missing. The function's log has one 'scan failure' line each.",
+            description="Some usage plans or keys could not be read in the last run of the full scan or "
+            "the fast path (ScanErrors > 0); their metrics and alerts are missing. The function's log "
+            "has one 'scan failure' line each.",
         ),
         heartbeat=cloudwatch.Alarm(
             scope,
@@ -195,6 +227,7 @@ def self_monitoring_alarms(
         ),
         slack_forwarder_errors=forwarder_errors,
         slack_dead_letters=forwarder_dead_letters,
+        fast_path_errors=_fast_path_errors(scope, parts, name_prefix),
     )
     action = actions.SnsAction(topic)
     forwarder_action = actions.SnsAction(forwarder_topic) if forwarder_topic is not None else action

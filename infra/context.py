@@ -40,6 +40,8 @@ _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 INFRA_SETTINGS: Final = (
     "stackName",
     "scheduleMinutes",
+    "fastScheduleMinutes",
+    "fastMemoryMb",
     "timeoutSeconds",
     "memoryMb",
     "reservedConcurrency",
@@ -283,7 +285,14 @@ def settings_from_context(context: Mapping[str, Any]) -> AppSettings:
 def _monitor_options(given: Mapping[str, Any]) -> dict[str, Any]:
     """:class:`MonitorSettings`' keyword arguments from the settings given (checked there)."""
     options: dict[str, Any] = {}
-    for key in ("scheduleMinutes", "timeoutSeconds", "memoryMb", "logRetentionDays"):
+    for key in (
+        "scheduleMinutes",
+        "fastScheduleMinutes",
+        "fastMemoryMb",
+        "timeoutSeconds",
+        "memoryMb",
+        "logRetentionDays",
+    ):
         if key in given:
             options[_snake(key)] = _number(given[key])
     for key in ("reservedConcurrency", "tracing", "eventsToQueue"):

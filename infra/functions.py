@@ -70,11 +70,15 @@ class FunctionSpec:
     #: may wait (throttled) before it is dropped to the dead-letter queue.
     retry_attempts: int
     max_event_age: Duration
-    dead_letter_queue: sqs.IQueue
+    #: None: an event Lambda gives up is dropped (the fast path's next minute supersedes it).
+    dead_letter_queue: sqs.IQueue | None
     reserved_concurrency: int | None = None
     tracing: bool = False
     #: A fixed role name (other accounts' roles trust it by name); None lets CloudFormation choose.
     role_name: str | None = None
+    #: Run under this role (another function's) instead of a new one; it is granted this function's
+    #: log group.
+    role: iam.IRole | None = None
 
 
 def python_function(
@@ -86,18 +90,19 @@ def python_function(
     log_retention: logs.RetentionDays,
     removal_policy: RemovalPolicy,
 ) -> lambda_.Function:
-    """A function of the project, with ``<id_>Logs`` and ``<id_>Role`` beside it in ``scope``."""
+    """A function of the project, with ``<id_>Logs`` and ``<id_>Role`` (unless ``spec.role``) beside it
+    in ``scope``."""
     log_group = logs.LogGroup(scope, f"{id_}Logs", retention=log_retention, removal_policy=removal_policy)
-    role = iam.Role(
+    role = spec.role or iam.Role(
         scope,
         f"{id_}Role",
         assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
         description=f"Runs {spec.handler}: its own log group, plus what the stack grants it",
         role_name=spec.role_name,
     )
-    role.add_to_policy(
+    role.add_to_principal_policy(
         iam.PolicyStatement(
-            sid="WriteOwnLogs",
+            sid="WriteOwnLogs" if spec.role is None else f"Write{id_}Logs",
             actions=["logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[log_group.log_group_arn],
         )

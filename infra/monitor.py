@@ -30,6 +30,7 @@ from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
 from constructs import Construct
@@ -45,6 +46,10 @@ from infra.powertools import powertools_layer
 from infra.settings import MonitorSettings, check_runtime_environment
 
 MONITOR_HANDLER: Final = "quota_monitor.handler.handler"
+FAST_HANDLER: Final = "quota_monitor.fast_handler.handler"
+#: The shortest wait Lambda allows an asynchronous event (MaximumEventAgeInSeconds): a fast run's
+#: event older than this is dropped, the next minute's run reads afresh.
+FAST_MAX_EVENT_AGE: Final = Duration.seconds(60)
 STATE_PARTITION_KEY: Final = "pk"
 STATE_TTL_ATTRIBUTE: Final = "expiresAt"
 #: EventBridge Scheduler retries a failed invocation (the Invoke API refusing, not the function
@@ -128,6 +133,7 @@ class UsageQuotaMonitor(Construct):
             **({"ALERT_ROUTES": stack.to_json_string(routes)} if routes else {}),
             **({"EVENT_BUS_NAME": self.events.bus_name} if self.events is not None else {}),
             **settings.runtime,
+            **settings.fast_environment(),
         }
         #: The roles the monitor assumes in other accounts: exactly these (no wildcard).
         self.spoke_role_arns = [
@@ -170,11 +176,18 @@ class UsageQuotaMonitor(Construct):
             table_arn=self.table.table_arn,
             regions=runtime.targets.regions,
             spoke_role_arns=self.spoke_role_arns,
+            fast_path=settings.fast_path,
         ):
             self.function.add_to_role_policy(statement)
         self.alerts.grant_publish_to(self.function)
         if self.events is not None:
             self.events.grant_put_events(self.function)
+        #: The fast path's function (None when ``fastScheduleMinutes`` is 0).
+        self.fast_function = (
+            self._fast_function(environment, layer=layer, log_retention=log_retention, removal=removal)
+            if settings.fast_path
+            else None
+        )
 
         # A role of our own rather than the stack-wide one CDK would make, so that its grant sits
         # with the monitor (and its cdk-nag acknowledgement with it).
@@ -198,6 +211,24 @@ class UsageQuotaMonitor(Construct):
                 retry_attempts=SCHEDULER_RETRY_ATTEMPTS,
                 max_event_age=_shorter(interval, Duration.hours(24)),
             ),
+        )
+        self.fast_schedule = (
+            scheduler.Schedule(
+                self,
+                "FastSchedule",
+                description=f"Runs the quota monitor's fast path every {settings.fast_schedule_minutes} "
+                "minute(s): the hot plans of the full scan's watch lists",
+                schedule=scheduler.ScheduleExpression.rate(Duration.minutes(settings.fast_schedule_minutes)),
+                # No retries and no dead-letter queue: a missed minute is superseded by the next one.
+                target=targets.LambdaInvoke(
+                    self.fast_function,
+                    role=self.schedule_role,
+                    retry_attempts=0,
+                    max_event_age=FAST_MAX_EVENT_AGE,
+                ),
+            )
+            if self.fast_function is not None
+            else None
         )
 
         self.chat = chat_channels(
@@ -236,6 +267,10 @@ class UsageQuotaMonitor(Construct):
                 forwarder_dead_letter_queue=(
                     self.slack_forwarder.dead_letter_queue if self.slack_forwarder else None
                 ),
+                fast_function=self.fast_function,
+                fast_interval=Duration.minutes(settings.fast_schedule_minutes)
+                if settings.fast_path
+                else None,
             ),
             topic=self.alerts.topic,
             forwarder_topic=self.alerts.ops_topic,
@@ -274,6 +309,40 @@ class UsageQuotaMonitor(Construct):
             ),
         )
         nag.acknowledge_monitor(self)
+
+    def _fast_function(
+        self,
+        environment: dict[str, str],
+        *,
+        layer: lambda_.ILayerVersion,
+        log_retention: logs.RetentionDays,
+        removal: RemovalPolicy,
+    ) -> lambda_.Function:
+        """The fast path's function: the same code, settings and role (the one the spoke roles trust,
+        granted what the fast path adds when it is on), its own log group, at most one run at a time
+        (the lease in the table keeps two runs apart even without reserved concurrency), no retries."""
+        settings = self.settings
+        return python_function(
+            self,
+            "FastFunction",
+            spec=FunctionSpec(
+                handler=FAST_HANDLER,
+                description=f"Reads the hot usage plans every {settings.fast_schedule_minutes} minute(s) "
+                "and alerts a crossing at once (the quota monitor's fast path)",
+                environment=environment,
+                timeout=Duration.seconds(settings.fast_timeout),
+                memory_mb=settings.fast_memory_mb,
+                retry_attempts=0,
+                max_event_age=FAST_MAX_EVENT_AGE,
+                dead_letter_queue=None,
+                reserved_concurrency=1 if settings.reserved_concurrency else None,
+                tracing=settings.tracing,
+                role=self.function.role,
+            ),
+            layer=layer,
+            log_retention=log_retention,
+            removal_policy=removal,
+        )
 
 
 def hub_role_name(stack_name: str) -> str:

@@ -49,15 +49,18 @@ def acknowledge_monitor(monitor: UsageQuotaMonitor) -> None:
                     f"apigateway:GET on {path} for every usage plan: the monitor reads the usage of all "
                     "the account's plans, which it learns at run time. Read-only (GET), and only this path.",
                 )
-    function = monitor.function.node.default_child
-    assert isinstance(function, CfnElement)  # an L2 Function's default child is its CfnFunction
-    function_arn = _GET_ATT.format(Stack.of(monitor).get_logical_id(function))
-    acknowledge(
-        monitor.schedule_role,
-        f"IAM5[Resource::{function_arn}:*]",
-        "CDK's grantInvoke also allows the function's versions and aliases (<arn>:*); the role can "
-        "invoke this one function and nothing else.",
-    )
+    for scheduled in (monitor.function, monitor.fast_function):
+        if scheduled is None:
+            continue
+        function = scheduled.node.default_child
+        assert isinstance(function, CfnElement)  # an L2 Function's default child is its CfnFunction
+        function_arn = _GET_ATT.format(Stack.of(monitor).get_logical_id(function))
+        acknowledge(
+            monitor.schedule_role,
+            f"IAM5[Resource::{function_arn}:*]",
+            "CDK's grantInvoke also allows the function's versions and aliases (<arn>:*); the role can "
+            "invoke the monitor's functions (the full scan, the fast path) and nothing else.",
+        )
     forwarder = monitor.slack_forwarder
     if forwarder is not None:
         if monitor.settings.tracing:

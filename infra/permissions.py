@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 #: The alert state protocol's calls: a Scan a run, conditional updates (claim, confirm, release).
 STATE_TABLE_ACTIONS = ("dynamodb:Scan", "dynamodb:UpdateItem")
+#: With the fast path, both paths also read the shared API budget (GetItem), the full scan writes
+#: the watch lists (PutItem), and the fast path reads them and the keys' states (BatchGetItem).
+FAST_PATH_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem")
 
 
 def apigateway_arn(path: str, region: str = Aws.REGION) -> str:
@@ -40,9 +43,11 @@ def monitor_statements(
     table_arn: str,
     regions: Sequence[str] = (),
     spoke_role_arns: Sequence[str] = (),
+    fast_path: bool = False,
 ) -> list[iam.PolicyStatement]:
     """Everything but publishing alerts (:meth:`infra.alerting.AlertTopic.grant_publish_to`),
-    logging and the dead-letter queue (:mod:`infra.functions`).
+    logging and the dead-letter queue (:mod:`infra.functions`). With ``fast_path``, also what the
+    fast path's function needs: it runs under the same role, the one the spoke roles trust.
 
     ``regions``: where the monitor reads its own account (``REGIONS``; none, the stack's region);
     ``spoke_role_arns``: the roles it may assume in other accounts, exactly these.
@@ -63,7 +68,11 @@ def monitor_statements(
             resources=["*"],
             conditions={"StringEquals": {"cloudwatch:namespace": namespace}},
         ),
-        iam.PolicyStatement(sid="KeepAlertState", actions=list(STATE_TABLE_ACTIONS), resources=[table_arn]),
+        iam.PolicyStatement(
+            sid="KeepAlertState",
+            actions=[*STATE_TABLE_ACTIONS, *(FAST_PATH_ACTIONS if fast_path else ())],
+            resources=[table_arn],
+        ),
     ]
     if spoke_role_arns:
         statements.append(

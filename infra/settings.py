@@ -60,7 +60,12 @@ RUNTIME_SETTINGS: Final[Mapping[str, str]] = {
 }
 _CONTEXT_KEY_OF = {variable: key for key, variable in RUNTIME_SETTINGS.items()}
 #: Variables the stack sets from settings of its own: variable -> the setting behind it.
-_STACK_OWNED: Final[Mapping[str, str]] = {"ALERT_ROUTES": "alertRoutes", "EVENT_BUS_NAME": "eventBus"}
+_STACK_OWNED: Final[Mapping[str, str]] = {
+    "ALERT_ROUTES": "alertRoutes",
+    "EVENT_BUS_NAME": "eventBus",
+    "FAST_SCHEDULE_MINUTES": "fastScheduleMinutes",
+    "SCHEDULE_MINUTES": "scheduleMinutes",
+}
 
 #: Stand-ins for values CloudFormation fills in at deploy time (the topic ARN, the table name), so
 #: that the runtime's parser can check the rest of the environment at synth time.
@@ -74,6 +79,7 @@ DEFAULT_SPOKE_ROLE_NAME: Final = "ApiGatewayQuotaMonitorSpoke"
 
 MIN_SCHEDULE_MINUTES = 5
 MAX_SCHEDULE_MINUTES = 1440
+MAX_FAST_SCHEDULE_MINUTES = 60
 DEFAULT_TIMEOUT_SECONDS = 300
 MIN_TIMEOUT_SECONDS = 30
 MAX_TIMEOUT_SECONDS = 900  # Lambda's own limit
@@ -262,6 +268,11 @@ class MonitorSettings:
     """
 
     schedule_minutes: int = 15
+    #: The fast path (docs/alerts.md, "Two paths"): a second schedule every this many minutes reads
+    #: the full scan's hot plans; 0 turns it off.
+    fast_schedule_minutes: int = 1
+    #: The fast path function's memory: its work is small (the watched plans), its time mostly waits.
+    fast_memory_mb: int = 128
     timeout_seconds: int | None = None
     memory_mb: int = 256
     reserved_concurrency: bool = True
@@ -296,6 +307,16 @@ class MonitorSettings:
             why=" (GetUsage data lags real traffic by minutes, and a scan of many plans takes a minute "
             "at the default rate limit)",
         )
+        _whole(
+            "fastScheduleMinutes",
+            self.fast_schedule_minutes,
+            low=0,
+            high=min(MAX_FAST_SCHEDULE_MINUTES, self.schedule_minutes - 1),
+            unit="minutes",
+            why=f" (0 turns the fast path off), fewer than the full scan's scheduleMinutes="
+            f"{self.schedule_minutes}",
+        )
+        _whole("fastMemoryMb", self.fast_memory_mb, low=128, high=10240, unit="MB")
         if self.timeout_seconds is not None:
             _whole(
                 "timeoutSeconds",
@@ -349,7 +370,9 @@ class MonitorSettings:
             if not isinstance(value, str):
                 raise bad_setting(_CONTEXT_KEY_OF[variable], value, "use a string, as in an environment")
         # The function always runs with alerts on: check the runtime settings as it will see them.
-        check_runtime_environment({**DEPLOY_TIME_EXAMPLES, **self.runtime, **self.deploy_time_examples()})
+        check_runtime_environment(
+            {**DEPLOY_TIME_EXAMPLES, **self.runtime, **self.fast_environment(), **self.deploy_time_examples()}
+        )
 
     def _check_events(self) -> None:
         if self.event_bus is not None and self.event_bus not in EVENT_BUS_CHOICES:
@@ -381,6 +404,25 @@ class MonitorSettings:
         """``REGIONS`` as set (empty: the stack's own region), checked by the runtime's parser."""
         raw = self.runtime.get("REGIONS")
         return tuple(region.strip() for region in raw.split(",")) if raw else ()
+
+    @property
+    def fast_path(self) -> bool:
+        return self.fast_schedule_minutes > 0
+
+    @property
+    def fast_timeout(self) -> int:
+        """The fast function's timeout in seconds: its interval less 5 s, so that a run is over before
+        the next is due (the lease keeps two apart anyway)."""
+        return min(MAX_TIMEOUT_SECONDS, self.fast_schedule_minutes * 60 - 5)
+
+    def fast_environment(self) -> dict[str, str]:
+        """The variables that turn the fast path on, in both functions (the runtime checks them)."""
+        if not self.fast_path:
+            return {}
+        return {
+            "FAST_SCHEDULE_MINUTES": str(self.fast_schedule_minutes),
+            "SCHEDULE_MINUTES": str(self.schedule_minutes),
+        }
 
     @property
     def timeout(self) -> int:

@@ -203,6 +203,8 @@ def test_every_variable_the_runtime_reads_can_be_set_from_the_stack() -> None:
         "ALERT_ROUTES",
         "EVENT_BUS_NAME",
         "SPOKE_ROLE_ARNS",  # from spokeAccounts and spokeRoleName
+        "FAST_SCHEDULE_MINUTES",  # from fastScheduleMinutes
+        "SCHEDULE_MINUTES",  # from scheduleMinutes
     }
     assert len(read) > 15
     assert read - owned_by_the_stack == set(RUNTIME_SETTINGS.values())
