@@ -38,6 +38,8 @@ APIGW = "arn:${AWS::Partition}:apigateway:${AWS::Region}::"
 EVERYTHING = {
     "stackName": STACK,
     "scheduleMinutes": "5",
+    "fastScheduleMinutes": "2",
+    "fastMemoryMb": "256",
     "memoryMb": "512",
     "logRetentionDays": "90",
     "logLevel": "debug",
@@ -68,6 +70,7 @@ def existing_secret(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         slackWebhookSecret=SECRET_ARN,
         slackWebhookSecretKeyArn=SECRET_KEY_ARN,
         memoryMb="128",
+        fastScheduleMinutes="0",
     )
 
 
@@ -93,7 +96,14 @@ def test_monitor_function_follows_the_settings(full: Synthesized) -> None:
         "CROSS_CHECK_PLAN_KEYS": "true",
         "DIGEST_MIN_ALERTS": "10",
         "KEY_METRICS": "all",
+        "FAST_SCHEDULE_MINUTES": "2",
+        "SCHEDULE_MINUTES": "5",
     }
+    fast = _function(full, "Monitor/FastFunction")
+    assert (fast["Timeout"], fast["MemorySize"], fast["TracingConfig"]) == (115, 256, {"Mode": "Active"})
+    assert "ReservedConcurrentExecutions" not in fast  # the lease in the table keeps runs apart
+    fast_schedule = full.resources[full.logical_id("Monitor/FastSchedule")]["Properties"]
+    assert fast_schedule["ScheduleExpression"] == "rate(2 minutes)"
     schedule = full.resources[full.logical_id("Monitor/Schedule")]["Properties"]
     assert schedule["ScheduleExpression"] == "rate(5 minutes)"
     assert schedule["Target"]["RetryPolicy"] == {"MaximumEventAgeInSeconds": 300, "MaximumRetryAttempts": 5}
@@ -123,7 +133,30 @@ def test_monitor_permissions_follow_namespace_cross_check_and_tracing(full: Synt
         "Effect": "Allow",
         "Resource": ["*"],
     }
-    assert len(granted) == 8
+    # The monitor's eight, and the fast function's log group (it runs under the same role).
+    assert len(granted) == 9
+    assert by_sid["WriteFastFunctionLogs"]["Resource"] == [
+        att(full.logical_id("Monitor/FastFunctionLogs"), "Arn")
+    ]
+
+
+def test_without_the_fast_path_there_is_no_fast_function_and_no_watch_list_permission(
+    existing_secret: Synthesized,
+) -> None:
+    handlers = {
+        body["Properties"]["Handler"] for body in existing_secret.of_type("AWS::Lambda::Function").values()
+    }
+    assert "quota_monitor.fast_handler.handler" not in handlers
+    assert [body for body in existing_secret.of_type("AWS::Scheduler::Schedule").values()] == [
+        existing_secret.resources[existing_secret.logical_id("Monitor/Schedule")]
+    ]
+    function = _function(existing_secret, "Monitor/Function")
+    assert "FAST_SCHEDULE_MINUTES" not in function["Environment"]["Variables"]
+    granted = statements(
+        existing_secret.resources[existing_secret.logical_id("Monitor/FunctionRole/DefaultPolicy")]
+    )
+    (state,) = [statement for statement in granted if statement.get("Sid") == "KeepAlertState"]
+    assert state["Action"] == ["dynamodb:Scan", "dynamodb:UpdateItem"]
 
 
 def test_email_subscriptions(full: Synthesized) -> None:
@@ -245,10 +278,13 @@ def test_alarms_cover_the_forwarder_and_follow_namespace_and_interval(full: Synt
             "alert-delivery-failures",
             "alert-state-errors",
             "run-dead-letters",
+            "fast-path-errors",
             "slack-forwarder-errors",
             "slack-dead-letters",
         )
     )
+    fast = alarms[f"{STACK}-fast-path-errors"]
+    assert (fast["Period"], fast["EvaluationPeriods"], fast["DatapointsToAlarm"]) == (120, 5, 3)
     heartbeat = alarms[f"{STACK}-heartbeat-missing"]
     assert (heartbeat["Namespace"], heartbeat["Period"], heartbeat["EvaluationPeriods"]) == (
         "Acme/Quotas",
@@ -443,12 +479,14 @@ def test_every_acknowledgement_is_specific_and_says_why(full: Synthesized) -> No
     forwarder_policy = full.logical_id("Monitor/SlackWebhook/FunctionRole/DefaultPolicy")
     secret = full.logical_id("Monitor/SlackWebhook/WebhookUrl")
     function = full.logical_id("Monitor/Function")
+    fast = full.logical_id("Monitor/FastFunction")
     apigw = "arn:<AWS::Partition>:apigateway:<AWS::Region>::"
     assert {key for key in acknowledged if key[0] in {role, schedule_policy, forwarder_policy, secret}} == {
         (role, "AwsSolutions-IAM5[Resource::*]"),
         (role, f"AwsSolutions-IAM5[Resource::{apigw}/usageplans/*/usage]"),
         (role, f"AwsSolutions-IAM5[Resource::{apigw}/usageplans/*/keys]"),
         (schedule_policy, f"AwsSolutions-IAM5[Resource::<{function}.Arn>:*]"),
+        (schedule_policy, f"AwsSolutions-IAM5[Resource::<{fast}.Arn>:*]"),
         (forwarder_policy, "AwsSolutions-IAM5[Resource::*]"),
         (secret, "AwsSolutions-SMG4"),
     }
@@ -460,7 +498,7 @@ def test_every_acknowledgement_is_specific_and_says_why(full: Synthesized) -> No
 def test_every_handler_is_a_function_of_its_asset(full: Synthesized) -> None:
     """The handler strings match the runtime package: a renamed module fails here, not at deploy."""
     functions = full.of_type("AWS::Lambda::Function")
-    assert len(functions) == 2
+    assert len(functions) == 3  # the monitor, the fast path, the Slack forwarder
     for body in functions.values():
         module, function = body["Properties"]["Handler"].rsplit(".", 1)
         source = full.outdir / body["Metadata"]["aws:asset:path"] / (module.replace(".", "/") + ".py")

@@ -42,6 +42,9 @@ def ids(synth: Synthesized) -> dict[str, str]:
         "schedule_role": "Monitor/ScheduleRole",
         "schedule_policy": "Monitor/ScheduleRole/DefaultPolicy",
         "dashboard": "Monitor/Dashboard",
+        "fast_function": "Monitor/FastFunction",
+        "fast_logs": "Monitor/FastFunctionLogs",
+        "fast_schedule": "Monitor/FastSchedule",
     }
     return {name: synth.logical_id(path) for name, path in paths.items()}
 
@@ -58,13 +61,15 @@ def test_exactly_these_resources(synth: Synthesized) -> None:
         "AWS::DynamoDB::Table": 1,
         "AWS::SQS::Queue": 1,
         "AWS::SQS::QueuePolicy": 1,
-        "AWS::Logs::LogGroup": 1,
+        # The fast path (fastScheduleMinutes=1): its function, log group, schedule and alarm; it
+        # runs under the monitor's role, the one the spoke roles trust.
+        "AWS::Logs::LogGroup": 2,
         "AWS::IAM::Role": 2,
         "AWS::IAM::Policy": 2,
-        "AWS::Lambda::Function": 1,
-        "AWS::Lambda::EventInvokeConfig": 1,
-        "AWS::Scheduler::Schedule": 1,
-        "AWS::CloudWatch::Alarm": 6,
+        "AWS::Lambda::Function": 2,
+        "AWS::Lambda::EventInvokeConfig": 2,
+        "AWS::Scheduler::Schedule": 2,
+        "AWS::CloudWatch::Alarm": 7,
         "AWS::CloudWatch::Dashboard": 1,
     }
 
@@ -85,6 +90,8 @@ def test_monitor_function(synth: Synthesized, ids: dict[str, str]) -> None:
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "ALERT_TOPIC_ARN": f"${{{ids['topic']}}}",
                 "ALERT_TABLE_NAME": f"${{{ids['table']}}}",
+                "FAST_SCHEDULE_MINUTES": "1",
+                "SCHEDULE_MINUTES": "15",
                 "METRIC_NAMESPACE": "ApiGatewayQuota",
             }
         },
@@ -99,6 +106,44 @@ def test_monitor_function(synth: Synthesized, ids: dict[str, str]) -> None:
     }
 
 
+def test_fast_path_function(synth: Synthesized, ids: dict[str, str]) -> None:
+    """The same code, settings and role as the monitor, its own log group; at most one at a time, a
+    timeout under its minute, no retries, no dead-letter queue (the next minute supersedes a miss)."""
+    monitor = render(synth.resources[ids["function"]]["Properties"])
+    properties = render(synth.resources[ids["fast_function"]]["Properties"])
+    assert properties.pop("Code") == monitor["Code"]
+    assert properties == {
+        "Architectures": ["arm64"],
+        "Description": "Reads the hot usage plans every 1 minute(s) and alerts a crossing at once (the "
+        "quota monitor's fast path)",
+        "Environment": monitor["Environment"],
+        "Handler": "quota_monitor.fast_handler.handler",
+        "Layers": monitor["Layers"],
+        "LoggingConfig": {"LogGroup": f"${{{ids['fast_logs']}}}"},
+        "MemorySize": 128,
+        "ReservedConcurrentExecutions": 1,
+        "Role": monitor["Role"],
+        "Runtime": "python3.14",
+        "Timeout": 55,
+    }
+
+
+def test_fast_schedule_runs_every_minute_without_retries(synth: Synthesized, ids: dict[str, str]) -> None:
+    assert render(synth.resources[ids["fast_schedule"]]["Properties"]) == {
+        "Description": "Runs the quota monitor's fast path every 1 minute(s): the hot plans of the full "
+        "scan's watch lists",
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "ScheduleExpression": "rate(1 minute)",
+        "ScheduleExpressionTimezone": "Etc/UTC",
+        "State": "ENABLED",
+        "Target": {
+            "Arn": f"${{{ids['fast_function']}.Arn}}",
+            "RetryPolicy": {"MaximumEventAgeInSeconds": 60, "MaximumRetryAttempts": 0},
+            "RoleArn": f"${{{ids['schedule_role']}.Arn}}",
+        },
+    }
+
+
 def test_timeout_is_shorter_than_the_schedule_interval(synth: Synthesized, ids: dict[str, str]) -> None:
     timeout = synth.resources[ids["function"]]["Properties"]["Timeout"]
     rate = synth.resources[ids["schedule"]]["Properties"]["ScheduleExpression"]
@@ -107,13 +152,27 @@ def test_timeout_is_shorter_than_the_schedule_interval(synth: Synthesized, ids: 
 
 
 def test_asynchronous_invocation_is_set_on_purpose(synth: Synthesized, ids: dict[str, str]) -> None:
-    _, config = synth.one("AWS::Lambda::EventInvokeConfig")
-    assert render(config["Properties"]) == {
-        "FunctionName": f"${{{ids['function']}}}",
-        "MaximumEventAgeInSeconds": 900,  # one interval: a later run would overlap the next one
-        "MaximumRetryAttempts": 1,
-        "Qualifier": "$LATEST",
-    }
+    configs = sorted(
+        (render(config["Properties"]) for config in synth.of_type("AWS::Lambda::EventInvokeConfig").values()),
+        key=lambda config: str(config["FunctionName"]),
+    )
+    assert configs == sorted(
+        [
+            {
+                "FunctionName": f"${{{ids['function']}}}",
+                "MaximumEventAgeInSeconds": 900,  # one interval: a later run would overlap the next one
+                "MaximumRetryAttempts": 1,
+                "Qualifier": "$LATEST",
+            },
+            {
+                "FunctionName": f"${{{ids['fast_function']}}}",
+                "MaximumEventAgeInSeconds": 60,  # Lambda's least: the next minute's run reads afresh
+                "MaximumRetryAttempts": 0,
+                "Qualifier": "$LATEST",
+            },
+        ],
+        key=lambda config: str(config["FunctionName"]),
+    )
 
 
 def test_schedule_uses_eventbridge_scheduler_with_retries_and_dead_letters(
@@ -149,11 +208,12 @@ def test_schedule_role_can_invoke_the_monitor_and_dead_letter_only(
     ]
     assert "ManagedPolicyArns" not in role
     function_arn = f"${{{ids['function']}.Arn}}"
+    fast_arn = f"${{{ids['fast_function']}.Arn}}"
     assert statements(synth.resources[ids["schedule_policy"]]) == [
         {
             "Action": ["lambda:InvokeFunction"],
             "Effect": "Allow",
-            "Resource": [function_arn, f"{function_arn}:*"],
+            "Resource": [fast_arn, function_arn, f"{fast_arn}:*", f"{function_arn}:*"],
         },
         {"Action": ["sqs:SendMessage"], "Effect": "Allow", "Resource": [f"${{{ids['dlq']}.Arn}}"]},
     ]
@@ -191,7 +251,15 @@ def test_monitor_role_has_exactly_the_runtime_contract(synth: Synthesized, ids: 
         },
         {
             "Sid": "KeepAlertState",
-            "Action": ["dynamodb:Scan", "dynamodb:UpdateItem"],
+            # Scan and UpdateItem: the alert state; GetItem: the shared API budget; PutItem and
+            # BatchGetItem: the fast path's watch lists, and the few keys' states it reads.
+            "Action": [
+                "dynamodb:BatchGetItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Scan",
+                "dynamodb:UpdateItem",
+            ],
             "Effect": "Allow",
             "Resource": [f"${{{ids['table']}.Arn}}"],
         },
@@ -206,6 +274,12 @@ def test_monitor_role_has_exactly_the_runtime_contract(synth: Synthesized, ids: 
             "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
             "Effect": "Allow",
             "Resource": [f"${{{ids['key']}.Arn}}"],
+        },
+        {
+            "Sid": "WriteFastFunctionLogs",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Effect": "Allow",
+            "Resource": [f"${{{ids['fast_logs']}.Arn}}"],
         },
     ]
 
@@ -387,6 +461,10 @@ def test_self_monitoring_alarms(synth: Synthesized, ids: dict[str, str]) -> None
         f"{STACK}-run-dead-letters": (
             "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", 300, *above_zero
         ),
+        # The fast path failing in 3 of its last 5 minutes: one failed minute the next one retries.
+        f"{STACK}-fast-path-errors": (
+            "AWS/Lambda", "Errors", "Sum", 60, "GreaterThanThreshold", 0, 5, 3, "notBreaching"
+        ),
     }  # fmt: skip
     for name, alarm in alarms.items():
         assert alarm["AlarmActions"] == topic, name
@@ -394,6 +472,9 @@ def test_self_monitoring_alarms(synth: Synthesized, ids: dict[str, str]) -> None
         assert alarm["AlarmDescription"], name
     assert alarms[f"{STACK}-monitor-errors"]["Dimensions"] == [
         {"Name": "FunctionName", "Value": f"${{{ids['function']}}}"}
+    ]
+    assert alarms[f"{STACK}-fast-path-errors"]["Dimensions"] == [
+        {"Name": "FunctionName", "Value": f"${{{ids['fast_function']}}}"}
     ]
     assert alarms[f"{STACK}-run-dead-letters"]["Dimensions"] == [
         {"Name": "QueueName", "Value": f"${{{ids['dlq']}.QueueName}}"}

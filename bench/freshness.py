@@ -1,0 +1,737 @@
+"""``python -m bench.freshness`` (part of ``make bench``): how soon a crossing is alerted, with the fast path.
+
+Issue 20's targets, at 10,000 keys in 300 plans, the account's bucket at 10 calls a second (burst 40)
+and another caller taking the other half (5 a second) all along:
+
+- from a key's usage crossing a level in the sandbox to its SNS message: at most 2 minutes, worst of
+  at least 50 crossings, for the keys on the full scan's watch list;
+- the monitor's API Gateway calls, both paths together: at most 5 a second averaged over every minute
+  (300 in any 60 seconds), and no 429 for the monitor nor for the other caller;
+- every crossing alerted exactly once across both paths, with a full scan and a fast run at the same
+  moment, and a fast run and a full scan each delivered twice.
+
+How. A host process (:func:`serve`) runs the sandbox and moto (DynamoDB, SNS, SQS, CloudWatch) on a
+clock :data:`SCALE` times faster than real time, from :data:`SIM_START`. It seeds the account
+(:func:`seed`): 60 busy plans with a daily quota, each with growing keys (steady since midnight, as a
+tenant's traffic through the day: between 0.9 and 1.3 times the pace their day so far shows) and keys
+that stopped at 80 to 99%; 240 quiet plans with a monthly quota; the usual two plans of 1,234 keys,
+with a growing key each. A thread serves the growing keys' requests as the simulated time passes and
+writes down when each crossed each level, as GetUsage shows it from then on; another spends 5 tokens a
+second of the account's bucket (the other caller); every call of the monitor is timed by the bucket.
+
+The driver (:func:`measure`) runs the monitor's own steps on the same clock: a full run
+(:func:`quota_monitor.run_targets`, with the shared budget and the watch lists, as the handler runs it)
+every 15 simulated minutes, a fast run (:func:`quota_monitor.run_fast`) every minute, each in a thread
+of its own so that they overlap as two Lambda functions would, and once each path twice at the same
+moment. Each SNS publish is timed when it returns; at the end every message that reached the SQS
+inbox subscribed to the topic is counted by alert id.
+
+What the threads share (one process, one interpreter) makes CPU work slower than in two Lambdas, and
+the scaled clock makes CPU time count :data:`SCALE` times in simulated seconds: the latencies err long.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "benchmarks.md"
+START, END = "<!-- bench:freshness:start -->", "<!-- bench:freshness:end -->"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+#: Simulated seconds a real second.
+SCALE = 4.0
+#: A Monday, early: the busy keys' daily quotas are a quarter through their day.
+SIM_START = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
+SIM_SECONDS = 32 * 60
+FULL_EVERY = 15 * 60
+FAST_EVERY = 60
+#: Crossings counted: after the first full scan has written a watch list, and early enough that the
+#: run after them has been and gone before the end.
+WINDOW = (120.0, SIM_SECONDS - 180.0)
+#: When a path runs twice at once (a delivery repeated by the scheduler or by Lambda).
+FAST_TWICE_AT = 600
+FULL_TWICE_AT = 900
+LEVELS = (80, 90, 100)
+
+BUSY_PLANS = 60
+GROWING_PER_BUSY_PLAN = 5
+STOPPED_PER_BUSY_PLAN = 2
+KEYS = 10_000
+PLANS = 300
+BIG_PLANS = 2
+BIG_PLAN_KEYS = 1_234
+DAY_LIMIT = 100_000
+MONTH_LIMIT = 1_000_000
+BACKGROUND_RPS = 5.0
+ACCOUNT_RPS, ACCOUNT_BURST = 10.0, 40
+LATENCY = (0.05, 0.15)
+
+#: Targets.
+MAX_LATENCY_SECONDS = 120.0
+MIN_CROSSINGS = 50
+MAX_CALLS_A_MINUTE = 300
+
+
+@dataclass(frozen=True)
+class SimClock:
+    """Simulated time: ``SCALE`` times as fast as real time from ``real0`` (a ``time.time()``)."""
+
+    real0: float
+    scale: float = SCALE
+    sim0: float = SIM_START.timestamp()
+
+    def epoch(self) -> float:
+        return self.sim0 + (time.time() - self.real0) * self.scale
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.epoch(), UTC)
+
+    def elapsed(self) -> float:
+        return self.epoch() - self.sim0
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds) / self.scale)
+
+    def monotonic(self) -> float:
+        return time.monotonic() * self.scale
+
+    def sleep_until(self, elapsed: float) -> None:
+        self.sleep(elapsed - self.elapsed())
+
+
+# -- the host -------------------------------------------------------------------------------------
+@dataclass
+class Grower:
+    """A key whose requests keep coming: ``rate`` a simulated second, from the start."""
+
+    plan_id: str
+    key_id: str
+    limit: int
+    rate: float
+    consumed: int
+    applied: int = 0
+    crossed: set[int] = field(default_factory=set)
+
+
+def seed(account: Any, rng: random.Random) -> list[Grower]:
+    """The account (module doc); returns the growing keys."""
+    from apigw_sandbox.seed import seed_key_usage  # noqa: PLC0415
+
+    since_midnight = (SIM_START - SIM_START.replace(hour=0)).total_seconds()
+    growers: list[Grower] = []
+    quiet_plans = PLANS - BUSY_PLANS
+    busy_keys = BUSY_PLANS * (GROWING_PER_BUSY_PLAN + STOPPED_PER_BUSY_PLAN + 20)
+    quiet_keys = KEYS - busy_keys - BIG_PLANS * BIG_PLAN_KEYS
+    number = 0
+
+    def key(plan_id: str, utilization: float) -> str:
+        nonlocal number
+        key_id = account.create_api_key(f"key-{number:05d}", key_id=f"k{number:09d}")
+        number += 1
+        account.attach_key(plan_id, key_id)
+        seed_key_usage(account, plan_id, key_id, utilization=utilization, rng=rng, history_days=20)
+        return key_id
+
+    def grow(plan_id: str, limit: int, utilization: float, per_second: float) -> None:
+        key_id = key(plan_id, utilization)
+        remaining = account.daily_usage(plan_id, key_id, account.today(), account.today())[0][1]
+        growers.append(
+            Grower(
+                plan_id,
+                key_id,
+                limit,
+                per_second,
+                limit - remaining,
+                crossed={level for level in LEVELS if (limit - remaining) * 100 >= level * limit},
+            )
+        )
+
+    for n in range(BUSY_PLANS):
+        plan_id = account.create_usage_plan(
+            f"busy-{n:02d}", limit=DAY_LIMIT, period="DAY", plan_id=f"b{n:05d}"
+        )
+        for _ in range(GROWING_PER_BUSY_PLAN):
+            utilization = round(rng.uniform(70.0, 99.0), 1)
+            pace = utilization / 100 * DAY_LIMIT / since_midnight  # its day so far
+            grow(plan_id, DAY_LIMIT, utilization, pace * rng.uniform(0.9, 1.3))
+        for _ in range(STOPPED_PER_BUSY_PLAN):
+            key(plan_id, round(rng.uniform(80.0, 99.0), 1))
+        for _ in range(20):
+            key(plan_id, round(rng.uniform(1.0, 50.0), 1))
+    for n in range(BIG_PLANS):
+        plan_id = account.create_usage_plan(f"big-{n}", limit=DAY_LIMIT, period="DAY", plan_id=f"g{n:05d}")
+        for _ in range(BIG_PLAN_KEYS - 1):
+            key(plan_id, round(rng.uniform(1.0, 50.0), 1))
+        utilization = 78.0
+        grow(plan_id, DAY_LIMIT, utilization, utilization / 100 * DAY_LIMIT / since_midnight * 1.2)
+    per_plan = quiet_keys // quiet_plans
+    for n in range(quiet_plans - BIG_PLANS):
+        plan_id = account.create_usage_plan(
+            f"quiet-{n:03d}", limit=MONTH_LIMIT, period="MONTH", plan_id=f"q{n:05d}"
+        )
+        extra = 1 if n < quiet_keys - per_plan * (quiet_plans - BIG_PLANS) else 0
+        for _ in range(per_plan + extra):
+            key(plan_id, round(rng.uniform(1.0, 60.0), 1))
+    return growers
+
+
+class RecordingThrottle:
+    """The account's bucket (:class:`apigw_sandbox.server.AccountThrottle`) on simulated time, timing
+    every call of the monitor, and taking the other caller's tokens from the same bucket."""
+
+    def __init__(self, clock: SimClock) -> None:
+        from apigw_sandbox.server import AccountThrottle  # noqa: PLC0415
+
+        self.bucket = AccountThrottle(ACCOUNT_RPS, ACCOUNT_BURST, clock=clock.epoch)
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.calls: list[float] = []
+        self.refused = 0
+        self.background = 0
+        self.background_refused = 0
+
+    def admit(self) -> None:
+        at = self.clock.elapsed()
+        try:
+            self.bucket.admit()
+        except Exception:
+            with self.lock:
+                self.refused += 1
+            raise
+        with self.lock:
+            self.calls.append(at)
+
+    def other_caller(self, stop: threading.Event) -> None:
+        """5 calls a second of somebody else's, from the start, until ``stop``."""
+        started = self.clock.elapsed()
+        while not stop.is_set():
+            due = started + self.background / BACKGROUND_RPS
+            self.clock.sleep_until(due)
+            try:
+                self.bucket.admit()
+            except Exception:  # noqa: BLE001 - the sandbox's Throttled
+                self.background_refused += 1
+            self.background += 1
+
+
+def serve() -> int:
+    """Seed, start the clock, serve, print the environment and the clock's start, then answer
+    ``stats`` and ``quit`` lines on stdin."""
+    from apigw_sandbox.account import SandboxAccount  # noqa: PLC0415
+    from apigw_sandbox.local import LocalCloud  # noqa: PLC0415
+
+    seeded_at = time.monotonic()
+    # The seed is written at the start instant; then the account's clock runs with the simulation.
+    current: dict[str, Callable[[], datetime]] = {"now": lambda: SIM_START}
+    account = SandboxAccount(clock=lambda: current["now"](), seed=1)
+    growers = seed(account, random.Random(20))
+    seconds_to_seed = time.monotonic() - seeded_at
+    clock = SimClock(time.time())
+    current["now"] = clock.now
+    throttle = RecordingThrottle(clock)
+    cloud = LocalCloud(account, throttle=throttle, latency=(LATENCY[0] / SCALE, LATENCY[1] / SCALE))  # type: ignore[arg-type]
+    cloud.start()
+    infra = cloud.create_alert_resources()
+    crossings: list[dict[str, Any]] = []
+    stop = threading.Event()
+
+    def serve_growth() -> None:
+        while not stop.is_set():
+            elapsed = clock.elapsed()
+            for grower in growers:
+                due = int(grower.rate * elapsed) - grower.applied
+                if due <= 0:
+                    continue
+                grower.applied += due
+                grower.consumed += account.record_usage(grower.plan_id, grower.key_id, due)
+                for level in LEVELS:
+                    if level not in grower.crossed and grower.consumed * 100 >= level * grower.limit:
+                        grower.crossed.add(level)
+                        crossings.append(
+                            {"plan": grower.plan_id, "key": grower.key_id, "level": level, "at": elapsed}
+                        )
+            time.sleep(0.05)
+
+    threads = [
+        threading.Thread(target=serve_growth, daemon=True),
+        threading.Thread(target=throttle.other_caller, args=(stop,), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    _reply(
+        {
+            "ready": True,
+            "real0": clock.real0,
+            "env": {**cloud.env(), **infra.env()},
+            "queue_url": infra.queue_url,
+            "seconds_to_seed": seconds_to_seed,
+            "growing_keys": len(growers),
+        }
+    )
+    try:
+        for line in sys.stdin:
+            command = json.loads(line)
+            if command.get("op") == "quit":
+                break
+            if command.get("op") == "stats":
+                with throttle.lock:
+                    _reply(
+                        {
+                            "calls": list(throttle.calls),
+                            "refused": throttle.refused,
+                            "background": throttle.background,
+                            "background_refused": throttle.background_refused,
+                            "crossings": list(crossings),
+                        }
+                    )
+    finally:
+        stop.set()
+        cloud.stop()
+    return 0
+
+
+def _reply(body: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(body) + "\n")
+    sys.stdout.flush()
+
+
+# -- the driver -----------------------------------------------------------------------------------
+@dataclass
+class Timeline:
+    """What the driver saw: runs, SNS publishes, watch lists."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    #: (alert id, simulated second its SNS publish returned, path)
+    published: list[tuple[str, float, str]] = field(default_factory=list)
+    #: (simulated second written, {(plan, key)})
+    lists: list[tuple[float, set[tuple[str, str]]]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _counting(client: Any, counts: dict[str, int]) -> Any:
+    """Count every request ``client`` makes, by operation (the cost model's check)."""
+
+    def count(model: Any, **_: Any) -> None:
+        counts[model.name] = counts.get(model.name, 0) + 1
+
+    client.meta.events.register("before-call.*.*", count)
+    return client
+
+
+def measure(host: subprocess.Popen[str], ready: dict[str, Any], clock: SimClock) -> dict[str, Any]:
+    os.environ.update(ready["env"])
+    os.environ.update({"FAST_SCHEDULE_MINUTES": "1", "SCHEDULE_MINUTES": "15"})
+    import boto3  # noqa: PLC0415
+
+    from quota_monitor import (  # noqa: PLC0415
+        AlertClients,
+        AlertStateStore,
+        BudgetRate,
+        Clocks,
+        Settings,
+        SharedBudget,
+        Target,
+        TargetAccess,
+        WatchStore,
+        client,
+        cloudwatch_client,
+        run_fast,
+        run_targets,
+        target_clients,
+    )
+
+    settings = Settings.from_env(dict(os.environ))
+    assert settings.alerts is not None
+    clocks = Clocks(monotonic=clock.monotonic, sleep=clock.sleep, wall=clock.epoch)
+    target = Target(ACCOUNT, REGION, home=True)
+    table = settings.alerts.table_name
+    timeline = Timeline()
+    requests: dict[str, dict[str, int]] = {"full": {}, "fast": {}}
+
+    def path_clients(path: str) -> tuple[AlertClients, Any, Any]:
+        dynamodb = _counting(client("dynamodb"), requests[path])
+        clients = AlertClients(sns=client("sns"), dynamodb=dynamodb, region=REGION)
+        access = TargetAccess(
+            target,
+            base=boto3.Session(),
+            make=lambda session, region: target_clients(
+                session, region, max_workers=settings.scan.max_workers
+            ),
+        )
+        return clients, access, cloudwatch_client()
+
+    full_clients, full_access, full_cloudwatch = path_clients("full")
+    fast_clients, fast_access, fast_cloudwatch = path_clients("fast")
+    rate = BudgetRate.within(settings.scan.max_rps, settings.scan.burst)
+
+    def on_alert(path: str) -> Callable[[Any], None]:
+        def heard(message: Any) -> None:
+            at = clock.elapsed()
+            with timeline.lock:
+                timeline.published += [(note.event_id, at, path) for note in message.notes]
+
+        return heard
+
+    def full_run() -> None:
+        now, started = clock.now(), clock.elapsed()
+        store = WatchStore(full_clients.dynamodb, table)
+        report = run_targets(
+            settings,
+            [full_access],
+            now=now,
+            health_cloudwatch=lambda: full_cloudwatch,
+            deadline=lambda: clock.elapsed() >= started + 240,
+            alert_clients=full_clients,
+            claim_until=now + timedelta(seconds=300),
+            on_alert=on_alert("full"),
+            alerts_deadline=lambda: clock.elapsed() >= started + 280,
+            budget=lambda t: SharedBudget(full_clients.dynamodb, table, t, rate=rate, clock=clock.epoch),
+            watch=store,
+            clocks=clocks,
+        )
+        (stored,) = store.get([target], now=clock.now())
+        keys = (
+            {(plan.id, key.id) for plan in stored.watch.plans for key in plan.keys} if stored.watch else set()
+        )
+        with timeline.lock:
+            timeline.lists.append((clock.elapsed(), keys))
+            timeline.runs.append(
+                {"path": "full", "at": started, "seconds": clock.elapsed() - started, **report.summary()}
+            )
+
+    def fast_run() -> None:
+        now, started = clock.now(), clock.elapsed()
+        report = run_fast(
+            settings,
+            [fast_access],
+            store=WatchStore(fast_clients.dynamodb, table),
+            states=AlertStateStore(fast_clients.dynamodb, table),
+            alert_clients=fast_clients,
+            budget=lambda t: SharedBudget(fast_clients.dynamodb, table, t, rate=rate, clock=clock.epoch),
+            health_cloudwatch=lambda: fast_cloudwatch,
+            now=now,
+            ends_at=now + timedelta(seconds=55),
+            deadline=lambda: clock.elapsed() >= started + 33,
+            alerts_deadline=lambda: clock.elapsed() >= started + 48,
+            on_alert=on_alert("fast"),
+            clocks=clocks,
+        )
+        with timeline.lock:
+            timeline.runs.append({"at": started, "seconds": clock.elapsed() - started, **report.summary()})
+
+    schedule: list[tuple[float, Callable[[], None]]] = []
+    for at in range(0, SIM_SECONDS, FULL_EVERY):
+        schedule += [(at, full_run)] * (2 if at == FULL_TWICE_AT else 1)
+    for at in range(FAST_EVERY, SIM_SECONDS, FAST_EVERY):
+        schedule += [(at, fast_run)] * (2 if at == FAST_TWICE_AT else 1)
+    schedule.sort(key=lambda item: item[0])
+    threads = []
+    errors: list[str] = []
+
+    def guarded(run: Callable[[], None]) -> Callable[[], None]:
+        def go() -> None:
+            try:
+                run()
+            except Exception as error:  # noqa: BLE001 - reported, and fails the benchmark
+                errors.append(f"{run.__name__}: {type(error).__name__}: {error}")
+
+        return go
+
+    for at, run in schedule:
+        clock.sleep_until(at)
+        thread = threading.Thread(target=guarded(run))
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
+
+    # One fast run alone: its CPU (what a 128 MB function's share of a vCPU must cover).
+    cpu_before = _cpu_seconds()
+    fast_run()
+    alone = {"cpu_seconds": _cpu_seconds() - cpu_before, **timeline.runs[-1]}
+    timeline.runs.pop()
+
+    delivered: dict[str, int] = {}
+    sqs = client("sqs")
+    while True:
+        batch = sqs.receive_message(QueueUrl=ready["queue_url"], MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            for alert in json.loads(json.loads(message["Body"])["Message"])["alerts"]:
+                delivered[alert["id"]] = delivered.get(alert["id"], 0) + 1
+            sqs.delete_message(QueueUrl=ready["queue_url"], ReceiptHandle=message["ReceiptHandle"])
+    stats = _ask(host, op="stats")
+    return {
+        "stats": stats,
+        "published": timeline.published,
+        "lists": [(at, sorted(keys)) for at, keys in timeline.lists],
+        "runs": timeline.runs,
+        "delivered": delivered,
+        "requests": requests,
+        "alone": alone,
+        "errors": errors,
+    }
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _ask(host: subprocess.Popen[str], **command: Any) -> dict[str, Any]:
+    assert host.stdin is not None
+    assert host.stdout is not None
+    host.stdin.write(json.dumps(command) + "\n")
+    host.stdin.flush()
+    answer: dict[str, Any] = json.loads(host.stdout.readline())
+    return answer
+
+
+# -- the numbers ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Crossing:
+    plan: str
+    key: str
+    level: int
+    at: float
+    on_list: bool
+    #: Simulated seconds from the crossing to the SNS publish that carried it (or a higher level).
+    latency: float | None
+    path: str | None
+
+
+def crossings(outcome: dict[str, Any]) -> list[Crossing]:
+    """Each crossing in :data:`WINDOW`, with whether the key was on the watch list then, and when its
+    alert went out (its level's, or a higher level's when one run saw both)."""
+    lists = sorted((at, {tuple(pair) for pair in keys}) for at, keys in outcome["lists"])
+    by_key: dict[tuple[str, str], list[tuple[int, float, str]]] = {}
+    for event_id, at, path in outcome["published"]:
+        kind, plan, key, _period, level, *_ = event_id.split(":")
+        if kind == "threshold":
+            by_key.setdefault((plan, key), []).append((int(level), at, path))
+    found = []
+    for crossing in outcome["stats"]["crossings"]:
+        at = float(crossing["at"])
+        if not WINDOW[0] <= at <= WINDOW[1]:
+            continue
+        pair = (crossing["plan"], crossing["key"])
+        in_force = [keys for written, keys in lists if written <= at]
+        on_list = bool(in_force) and pair in in_force[-1]
+        alerts = [
+            (sent, path)
+            for level, sent, path in by_key.get(pair, [])
+            if level >= crossing["level"] and sent >= at
+        ]
+        first = min(alerts, default=None)
+        found.append(
+            Crossing(
+                crossing["plan"],
+                crossing["key"],
+                int(crossing["level"]),
+                at,
+                on_list,
+                None if first is None else first[0] - at,
+                None if first is None else first[1],
+            )
+        )
+    return found
+
+
+def calls_a_minute(calls: list[float]) -> tuple[int, int, float]:
+    """(most calls in a calendar minute, most in any 60 seconds, the average a second over the run)."""
+    calls = sorted(calls)
+    by_minute: dict[int, int] = {}
+    for at in calls:
+        by_minute[int(at // 60)] = by_minute.get(int(at // 60), 0) + 1
+    sliding, start = 0, 0
+    for end, at in enumerate(calls):
+        while at - calls[start] >= 60.0:
+            start += 1
+        sliding = max(sliding, end - start + 1)
+    span = (calls[-1] - calls[0]) if len(calls) > 1 else 1.0
+    return max(by_minute.values(), default=0), sliding, len(calls) / span
+
+
+def report(outcome: dict[str, Any], seconds_to_seed: float) -> tuple[str, bool]:
+    found = crossings(outcome)
+    watched = [c for c in found if c.on_list]
+    surged = [c for c in found if not c.on_list]
+    latencies = sorted(c.latency for c in watched if c.latency is not None)
+    off = sorted(c.latency for c in surged if c.latency is not None)
+    missing = [c for c in found if c.latency is None]
+    doubled = {event_id: n for event_id, n in outcome["delivered"].items() if n > 1}
+    published = {event_id for event_id, _, _ in outcome["published"]}
+    undelivered = published - set(outcome["delivered"])
+    stats = outcome["stats"]
+    minute, sliding, average = calls_a_minute(stats["calls"])
+    runs = outcome["runs"]
+    fast = [run for run in runs if run.get("path") == "fast" and not run.get("leaseHeld")]
+    held = [run for run in runs if run.get("path") == "fast" and run.get("leaseHeld")]
+    full = [run for run in runs if run.get("path") == "full"]
+    by_path: dict[str, int] = {}
+    for c in found:
+        if c.path is not None:
+            by_path[c.path] = by_path.get(c.path, 0) + 1
+    worst = latencies[-1] if latencies else math.inf
+    ok = (
+        not outcome["errors"]
+        and len(latencies) >= MIN_CROSSINGS
+        and worst <= MAX_LATENCY_SECONDS
+        and not missing
+        and not doubled
+        and not undelivered
+        and sliding <= MAX_CALLS_A_MINUTE
+        and stats["refused"] == 0
+        and stats["background_refused"] == 0
+        and len(held) >= 1
+    )
+    fast_runs = len(fast)
+    fast_requests = outcome["requests"]["fast"]
+    alone = outcome["alone"]
+
+    def mark(good: bool) -> str:
+        return "✅" if good else "❌"
+
+    def seconds(values: list[float], pick: Callable[[list[float]], float]) -> str:
+        return f"{pick(values):.0f}" if values else "-"
+
+    lines = [
+        "Generated by `make bench` (`python -m bench.freshness`) on "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores, load "
+        f"{os.getloadavg()[0]:.2f} at the end. Simulated time, {SCALE:g} times real time; seeding took "
+        f"{seconds_to_seed:.0f} s.",
+        "",
+        f"{PLANS} usage plans, {KEYS:,} API keys; {BUSY_PLANS} busy plans with a daily quota, "
+        f"{stats_growing(outcome)} keys growing steadily; the account's bucket at {ACCOUNT_RPS:g}/s, burst "
+        f"{ACCOUNT_BURST}, with another caller spending {BACKGROUND_RPS:g} a second all along; "
+        f"{SIM_SECONDS // 60} simulated minutes: a full run every {FULL_EVERY // 60} minutes, a fast run "
+        f"every minute, the fast path twice at minute {FAST_TWICE_AT // 60} and the full scan twice at "
+        f"minute {FULL_TWICE_AT // 60} (with that minute's fast run beside them).",
+        "",
+        "| | measured | target |",
+        "|---|---:|---|",
+        f"| crossings of keys on the watch list (minutes {WINDOW[0] / 60:.0f} to {WINDOW[1] / 60:.0f}) | "
+        f"{len(latencies)} {mark(len(latencies) >= MIN_CROSSINGS)} | ≥ {MIN_CROSSINGS} |",
+        f"| crossing to SNS publish, median / 95th percentile / worst, s | {seconds(latencies, statistics.median)} "
+        f"/ {seconds(latencies, lambda v: v[min(len(v) - 1, int(0.95 * len(v)))])} / "
+        f"{seconds(latencies, max)} {mark(worst <= MAX_LATENCY_SECONDS)} | worst ≤ {MAX_LATENCY_SECONDS:.0f} |",
+        f"| alerted by the fast path / by the full scan | {by_path.get('fast', 0)} / {by_path.get('full', 0)} | |",
+        f"| crossings not alerted | {len(missing)} {mark(not missing)} | 0 |",
+        f"| alerts delivered twice (SQS inbox, by alert id) | {len(doubled)} {mark(not doubled)} | 0 |",
+        f"| alerts published and not delivered | {len(undelivered)} {mark(not undelivered)} | 0 |",
+        f"| monitor's API calls, most in any 60 s / in a calendar minute | {sliding} / {minute} "
+        f"{mark(sliding <= MAX_CALLS_A_MINUTE)} | ≤ {MAX_CALLS_A_MINUTE} (5 a second) |",
+        f"| monitor's API calls a second on average over the run | {average:.2f} | |",
+        f"| 429s: the monitor / the other caller ({stats['background']:,} calls) | {stats['refused']} / "
+        f"{stats['background_refused']} {mark(stats['refused'] == 0 and stats['background_refused'] == 0)} | 0 / 0 |",
+        f"| fast runs / that found the lease held | {fast_runs} / {len(held)} {mark(len(held) >= 1)} | the repeated one |",
+        f"| fast run, median / longest, s | {seconds([r['seconds'] for r in fast], statistics.median)} / "
+        f"{seconds([r['seconds'] for r in fast], max)} | < 55 (its timeout) |",
+        f"| fast run: plans read, median / most | {seconds([r['plansRead'] for r in fast], statistics.median)} / "
+        f"{seconds([r['plansRead'] for r in fast], max)} | |",
+        f"| fast run: API calls, median / most | {seconds([r['apiCalls'] for r in fast], statistics.median)} / "
+        f"{seconds([r['apiCalls'] for r in fast], max)} | |",
+        f"| fast run: DynamoDB requests a run (all operations) | "
+        f"{sum(fast_requests.values()) / max(1, fast_runs + len(held)):.1f} ({_ops(fast_requests)}) | |",
+        f"| full runs: seconds each | {', '.join(format(r['seconds'], '.0f') for r in full)} | |",
+        f"| full run: watched plans / keys (last) | {full[-1].get('watchedPlans', 0) if full else 0} / "
+        f"{full[-1].get('watchedKeys', 0) if full else 0}, {full[-1].get('watchListBytes', 0) if full else 0:,} "
+        "bytes | |",
+        f"| one fast run alone: CPU s (at 128 MB: ÷ {128 / 1769:.3f} of a vCPU) | {alone['cpu_seconds']:.2f} "
+        f"(≈ {alone['cpu_seconds'] / (128 / 1769):.1f} s) | |",
+        "",
+        f"- Crossings of keys that were not on the watch list when they crossed: {len(surged)}"
+        + (
+            f", alerted {seconds(off, statistics.median)} s (median) and {seconds(off, max)} s (worst) later, "
+            "by the next run that had them: a key whose pace outran what its day so far showed."
+            if surged
+            else "."
+        ),
+    ]
+    if outcome["errors"]:
+        lines.append(f"- Errors: {'; '.join(outcome['errors'][:5])}")
+    return "\n".join(lines), ok
+
+
+def stats_growing(outcome: dict[str, Any]) -> int:
+    return int(outcome.get("growing_keys", 0))
+
+
+def _ops(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def write_docs(text: str) -> None:
+    body = DOCS.read_text(encoding="utf-8")
+    block = f"{START}\n{text}\n{END}"
+    if START in body:
+        head, rest = body.split(START, 1)
+        body = head + block + rest.split(END, 1)[1]
+    else:
+        body = body.rstrip() + "\n\n## Freshness: the fast path\n\n" + block + "\n"
+    DOCS.write_text(body, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.freshness", description=__doc__)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
+    parser.add_argument("--json", type=Path, help="also write the raw outcome to this file")
+    args = parser.parse_args(argv)
+    if args.serve:
+        return serve()
+    from bench.run import child_env  # noqa: PLC0415
+
+    env = child_env({})
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN"):
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    host = subprocess.Popen(
+        [sys.executable, "-m", "bench.freshness", "--serve"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert host.stdout is not None
+    try:
+        ready: dict[str, Any] = json.loads(host.stdout.readline())
+        outcome = measure(host, ready, SimClock(float(ready["real0"])))
+    finally:
+        if host.stdin is not None:
+            host.stdin.write(json.dumps({"op": "quit"}) + "\n")
+            host.stdin.close()
+        host.wait(timeout=60)
+    outcome["growing_keys"] = ready["growing_keys"]
+    if args.json is not None:
+        args.json.write_text(json.dumps(outcome), encoding="utf-8")
+    text, ok = report(outcome, float(ready["seconds_to_seed"]))
+    print(text)
+    if not args.no_docs:
+        write_docs(text)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
