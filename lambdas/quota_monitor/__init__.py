@@ -208,6 +208,9 @@ if TYPE_CHECKING:
         FastReport as FastReport,
     )
     from quota_monitor.fast import (
+        fast_candidates as fast_candidates,
+    )
+    from quota_monitor.fast import (
         run_fast as run_fast,
     )
     from quota_monitor.models import (
@@ -499,6 +502,9 @@ if TYPE_CHECKING:
         select_keys as select_keys,
     )
     from quota_monitor.read.budget import (
+        BudgetLimiter as BudgetLimiter,
+    )
+    from quota_monitor.read.budget import (
         BudgetRate as BudgetRate,
     )
     from quota_monitor.read.budget import (
@@ -552,6 +558,8 @@ if TYPE_CHECKING:
 
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
+    "fast_candidates": "quota_monitor.fast",
+    "BudgetLimiter": "quota_monitor.read.budget",
     "FastSettings": "quota_monitor.config",
     "Clocks": "quota_monitor.monitor",
     "BudgetRate": "quota_monitor.read.budget",
@@ -809,6 +817,7 @@ __all__ = [
     "ApiGatewayCalls",
     "ApiKey",
     "AssumedRoles",
+    "BudgetLimiter",
     "BudgetRate",
     "Clocks",
     "ConfigError",
@@ -872,6 +881,7 @@ __all__ = [
     "describe",
     "describe_error",
     "event_schema",
+    "fast_candidates",
     "guarded_api",
     "is_configuration_error",
     "iter_metric_data",

@@ -147,7 +147,9 @@ class FastReport:
         }
 
 
-def candidates(result: ScanResult, watch: WatchList, settings: AlertSettings, *, now: datetime) -> ScanResult:
+def fast_candidates(
+    result: ScanResult, watch: WatchList, settings: AlertSettings, *, now: datetime
+) -> ScanResult:
     """The keys of ``result`` whose rules say something against what the full scan saw of them
     (step 4): any other key is where the full scan left it, and needs no state read."""
     seen = {(plan.id, key.id): seen_state(plan, key) for plan in watch.plans for key in plan.keys}
@@ -222,7 +224,7 @@ def read_targets(
                 raise
             failure = ScanFailure("target", None, None, cause, message, target=target)
             return FastTarget(target, ScanResult(now, (), (), (failure,), ScanStats(), target=target))
-        return FastTarget(target, result, chosen=candidates(result, watch, alerts, now=now))
+        return FastTarget(target, result, chosen=fast_candidates(result, watch, alerts, now=now))
 
     if not lists:
         return []

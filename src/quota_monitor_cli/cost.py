@@ -45,6 +45,7 @@ from quota_monitor import (
     PERIOD_TYPES,
     PLAN_RECORD,
     RECORD,
+    BudgetRate,
     ForecastSettings,
     KeyMetricsSelection,
     KeyUsage,
@@ -138,9 +139,29 @@ RETENTION_DAYS = 14
 STATE_ITEM_BYTES = 200
 PAGE = 500
 
+# -- the fast path (FAST_SCHEDULE_MINUTES; the stack's fastScheduleMinutes, 1 by default) -----------
+#: What ``make bench`` (bench/freshness.py) measured, rounded up; docs/cost.md, "The fast path".
+#: Bytes a fast run logs: Lambda's START, END and REPORT lines and the run summary, with the 26 bytes
+#: an event, in a quiet run; a run with alerts or failures logs more, counted per alert below.
+FAST_LOG_BYTES_PER_RUN = 1_400
+#: CPU seconds of a fast run apart from its API waits, on a whole core: a run, and a key of the usage
+#: pages it reads (botocore parses every key of a page, watched or not).
+FAST_CPU_SECONDS_PER_RUN = 0.05
+FAST_CPU_SECONDS_PER_KEY = 0.0002
+#: DynamoDB round trips of a run (lease, watch lists, budget), seconds.
+FAST_DYNAMODB_SECONDS = 0.15
+#: Compressed bytes of the watch list a key and a plan on it (alert/watch.py).
+WATCH_BYTES_PER_KEY = 40
+WATCH_BYTES_PER_PLAN = 120
+#: Slots of the shared API budget reserved a round trip (read/budget.py: 2 s at the rate).
+BUDGET_CHUNK_SECONDS = 2.0
+#: Bytes a fast run logs more for an alert it sends or a failure (an error line, a longer summary).
+LOG_BYTES_PER_ALERT = 600
+
 _INTERVAL = re.compile(r"^\s*(\d+)\s*(m|min|minutes?|h|hours?)\s*$", re.IGNORECASE)
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 MAX_INTERVAL_MINUTES = 24 * 60
+MAX_FAST_MINUTES = 60
 
 
 @dataclass(frozen=True)
@@ -161,7 +182,8 @@ class Usage:
     quota_keys: int | None = None
     #: The stack runs with alerts, which publish three more health metrics.
     alert_metrics: bool = True
-    #: What the stack creates: 6, or 8 with the Slack webhook forwarder (infra/alarms.py).
+    #: What the stack creates: 6, or 8 with the Slack webhook forwarder (infra/alarms.py); the fast
+    #: path's own comes on top (:attr:`all_alarms`).
     alarms: int = 6
     dashboards: int = 1
     dashboard_views_per_day: int = DASHBOARD_VIEWS_PER_DAY
@@ -177,6 +199,109 @@ class Usage:
     #: Accounts and regions the monitor reads (``REGIONS`` x accounts); ``keys`` and ``plans`` are
     #: all of theirs together, spread evenly.
     targets: int = 1
+    #: The fast path every this many minutes (the stack's ``fastScheduleMinutes``); 0: off.
+    fast_minutes: int = 1
+    fast_memory_mb: int = 128
+
+    @property
+    def fast_path(self) -> bool:
+        return self.fast_minutes > 0
+
+    @property
+    def fast_runs_per_month(self) -> float:
+        return HOURS_PER_MONTH * 60 / self.fast_minutes if self.fast_path else 0.0
+
+    @property
+    def budget_rate(self) -> tuple[float, int]:
+        """The shared budget's rate and burst (quota_monitor.read.budget.BudgetRate.within)."""
+        rate = BudgetRate.within(self.max_rps, self.burst)
+        return rate.rate, rate.burst
+
+    @property
+    def watched_keys(self) -> float:
+        """Keys on the watch lists: those at or above their first level (``share_hot``; a key about
+        to reach it counts as one of them)."""
+        quota_keys = self.keys if self.quota_keys is None else self.quota_keys
+        return quota_keys * self.share_hot
+
+    @property
+    def watched_plans(self) -> float:
+        """Plans with watched keys: as many as there can be (each watched key in a plan of its own)."""
+        return min(float(self.plans_with_keys), self.watched_keys)
+
+    def _fast_calls(self) -> tuple[float, float]:
+        """(GetUsage calls one target's fast run would make for all its watched plans, the most its
+        call window allows): a call a watched plan, or a page or a watched key of a larger plan."""
+        if not self.fast_path or self.targets == 0 or not self.watched_keys:
+            return 0.0, 0.0
+        plans = self.watched_plans / self.targets
+        keys_per_plan = self.keys / max(1, self.plans_with_keys)
+        rate, burst = self.budget_rate
+        timeout = self.fast_timeout
+        window = timeout - min(60.0, timeout * 0.4)
+        return plans * max(1, math.ceil(keys_per_plan / PAGE)), burst + rate * window
+
+    @property
+    def fast_timeout(self) -> float:
+        """The fast function's timeout (infra/settings.py: its interval less 5 s)."""
+        return min(900.0, self.fast_minutes * 60 - 5)
+
+    @property
+    def fast_calls_per_target(self) -> float:
+        wanted, allowed = self._fast_calls()
+        return min(wanted, allowed)
+
+    @property
+    def fast_keys_read(self) -> float:
+        """Keys in the usage pages a fast run reads (all of a page is parsed, watched or not)."""
+        wanted, allowed = self._fast_calls()
+        if not wanted:
+            return 0.0
+        in_watched_plans = self.keys * min(1.0, self.watched_plans / max(1, self.plans_with_keys))
+        return in_watched_plans * min(1.0, allowed / wanted)
+
+    @property
+    def fast_seconds_per_run(self) -> float:
+        """Its API waits or its CPU at its memory's share of a vCPU, whichever is longer (its threads
+        read one page while they wait for the next call's turn), and its DynamoDB round trips; at most
+        its timeout."""
+        rate, burst = self.budget_rate
+        share = min(1.0, self.fast_memory_mb / LAMBDA_MB_PER_VCPU)
+        cpu = FAST_CPU_SECONDS_PER_RUN + FAST_CPU_SECONDS_PER_KEY * self.fast_keys_read
+        waits = max(0.0, self.fast_calls_per_target - burst) / rate
+        return min(self.fast_timeout, max(waits, cpu / share) + FAST_DYNAMODB_SECONDS)
+
+    @property
+    def watch_list_bytes(self) -> float:
+        """All targets' watch lists together, as stored."""
+        return self.watched_keys * WATCH_BYTES_PER_KEY + self.watched_plans * WATCH_BYTES_PER_PLAN
+
+    def budget_chunks(self, calls: float) -> float:
+        rate, _ = self.budget_rate
+        return math.ceil(calls / max(1, round(rate * BUDGET_CHUNK_SECONDS))) if calls else 0
+
+    @property
+    def fast_reads_per_run(self) -> float:
+        """Read units of a fast run: the watch lists (half a unit per 4 KB, eventually consistent), a
+        budget reservation's read each chunk of calls (strongly consistent: a unit)."""
+        per_target = math.ceil(self.watch_list_bytes / self.targets / 4096) / 2 if self.targets else 0
+        return self.targets * (max(1, per_target) + self.budget_chunks(self.fast_calls_per_target))
+
+    @property
+    def fast_writes_per_run(self) -> float:
+        """Write units of a fast run: the lease taken and given back, a budget write a chunk of calls
+        and the unused slots given back."""
+        budget = self.budget_chunks(self.fast_calls_per_target)
+        return 2 + self.targets * (budget + (1 if budget else 0))
+
+    @property
+    def full_fast_path_units(self) -> tuple[float, float]:
+        """(reads, writes) the full scan adds for the fast path a run: its budget reservations, and
+        the watch list of each target (a write unit per KB)."""
+        calls = self.api_calls_per_target
+        chunks = self.budget_chunks(calls)
+        lists = self.targets * max(1, math.ceil(self.watch_list_bytes / self.targets / 1024))
+        return self.targets * chunks, self.targets * (chunks + 1) + lists
 
     @property
     def runs_per_month(self) -> float:
@@ -198,6 +323,10 @@ class Usage:
             return float(self.keys)
         eligible = self.keys * (self.share_above if selection.above is not None else 1.0)
         return float(min(eligible, selection.top)) if selection.top is not None else eligible
+
+    @property
+    def all_alarms(self) -> int:
+        return self.alarms + (1 if self.fast_path else 0)
 
     @property
     def health_metrics(self) -> int:
@@ -378,7 +507,7 @@ def estimate(usage: Usage, prices: Prices = PRICES) -> Estimate:
             "GB",
             scanned_gb * prices.logs_insights_gb_scanned,
         ),
-        LineItem("CloudWatch", "alarms", usage.alarms, "", usage.alarms * prices.alarm_metric_month),
+        LineItem("CloudWatch", "alarms", usage.all_alarms, "", usage.all_alarms * prices.alarm_metric_month),
         LineItem("CloudWatch", "dashboards", usage.dashboards, "", usage.dashboards * prices.dashboard_month),
         LineItem(
             "DynamoDB",
@@ -399,6 +528,8 @@ def estimate(usage: Usage, prices: Prices = PRICES) -> Estimate:
         LineItem("KMS", "customer managed key of the alert topic", 1, "", prices.kms_key_month),
         LineItem("EventBridge Scheduler", "invocations", runs, "", runs / 1e6 * prices.scheduler_per_million),
     ]
+    if usage.fast_path:
+        items += fast_path_items(usage, prices)
     if usage.events:
         items.append(
             LineItem(
@@ -410,6 +541,63 @@ def estimate(usage: Usage, prices: Prices = PRICES) -> Estimate:
             )
         )
     return Estimate(usage, items)
+
+
+def fast_path_items(usage: Usage, prices: Prices = PRICES) -> list[LineItem]:
+    """The fast path's line items: its function, logs and schedule, and the DynamoDB it and the
+    shared budget add to both paths. It publishes metrics only in a run with alerts or failures (the
+    alerts' requests, at most ``alerts_per_month``), and no new series."""
+    runs = usage.fast_runs_per_month
+    every = f"every {usage.fast_minutes} min"
+    gb_seconds = usage.fast_seconds_per_run * usage.fast_memory_mb / 1024 * runs
+    logged_gb = (FAST_LOG_BYTES_PER_RUN * runs + LOG_BYTES_PER_ALERT * usage.alerts_per_month) / 1e9
+    stored_gb = logged_gb / DAYS_PER_MONTH * usage.retention_days
+    full_reads, full_writes = usage.full_fast_path_units
+    reads = usage.fast_reads_per_run * runs + full_reads * usage.runs_per_month
+    writes = usage.fast_writes_per_run * runs + full_writes * usage.runs_per_month
+    requests = usage.alerts_per_month
+    return [
+        LineItem(
+            "Lambda",
+            f"fast path duration ({usage.fast_memory_mb} MB, ~{usage.fast_seconds_per_run:,.1f} s a run, "
+            f"{every})",
+            gb_seconds,
+            "GB-s",
+            gb_seconds * prices.lambda_gb_second,
+        ),
+        LineItem(
+            "Lambda", "fast path requests", runs, "requests", runs / 1e6 * prices.lambda_per_million_requests
+        ),
+        LineItem(
+            "CloudWatch Logs",
+            "fast path's log lines: ingestion and storage",
+            logged_gb,
+            "GB",
+            logged_gb * prices.logs_ingest_gb + stored_gb * prices.logs_storage_gb_month,
+        ),
+        LineItem(
+            "CloudWatch",
+            "fast path's PutMetricData (runs with alerts or failures only)",
+            requests,
+            "requests",
+            requests / 1000 * prices.put_metric_data_per_1000,
+        ),
+        LineItem(
+            "DynamoDB",
+            "fast path: watch lists, lease, shared API budget (both paths)",
+            reads + writes,
+            "requests",
+            reads / 1e6 * prices.dynamodb_per_million_reads
+            + writes / 1e6 * prices.dynamodb_per_million_writes,
+        ),
+        LineItem(
+            "EventBridge Scheduler",
+            "fast path invocations",
+            runs,
+            "",
+            runs / 1e6 * prices.scheduler_per_million,
+        ),
+    ]
 
 
 # -- --from-scan ----------------------------------------------------------------------------------
@@ -573,6 +761,16 @@ def interval_minutes(text: str) -> int:
     return minutes
 
 
+def fast_interval(text: str) -> int:
+    """``--fast-interval``: ``0`` (no fast path) or 1 to 60 minutes, like the stack's fastScheduleMinutes."""
+    if text.strip() == "0":
+        return 0
+    minutes = interval_minutes(text)
+    if minutes > MAX_FAST_MINUTES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: use 0 (off), or 1m to 60m")
+    return minutes
+
+
 def key_metrics_option(text: str) -> KeyMetricsSelection:
     try:
         return parse_key_metrics(text)
@@ -628,6 +826,19 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--interval", type=interval_minutes, default=15, help="how often the monitor runs (default 15m)"
+    )
+    parser.add_argument(
+        "--fast-interval",
+        type=fast_interval,
+        default=Usage.fast_minutes,
+        metavar="INTERVAL",
+        help="how often the fast path runs (the stack's fastScheduleMinutes; default 1m, 0 for off)",
+    )
+    parser.add_argument(
+        "--fast-memory",
+        type=whole_number(128, 10_240),
+        default=Usage.fast_memory_mb,
+        help="the fast path function's memory, MB (default 128)",
     )
     parser.add_argument("--region", type=region, default=PRICES.region, help="AWS region (default us-east-1)")
     parser.add_argument(
@@ -699,6 +910,8 @@ def usage_from(args: argparse.Namespace) -> Usage:
         targets=targets,
         interval_minutes=args.interval,
         memory_mb=args.memory,
+        fast_minutes=args.fast_interval,
+        fast_memory_mb=args.fast_memory,
         key_metrics=args.key_metrics,
         share_above=args.share_above,
         share_hot=args.share_hot,
@@ -731,6 +944,7 @@ def as_json(usage: Usage, result: Estimate, source: str | None) -> dict[str, Any
         "keys": usage.keys,
         "plans": usage.plans,
         "intervalMinutes": usage.interval_minutes,
+        "fastIntervalMinutes": usage.fast_minutes,
         "keyMetrics": usage.key_metrics.describe(),
         "fromScan": source,
         "region": PRICES.region,
@@ -776,7 +990,9 @@ def run(args: argparse.Namespace) -> int:
     # Text, not markup: "top:100" would otherwise become an emoji.
     title = Text(
         f"Monthly cost of the monitor: {usage.keys:,} keys, {usage.plans:,} usage plans, every "
-        f"{usage.interval_minutes} min, KEY_METRICS={selection.describe()}{hot}"
+        f"{usage.interval_minutes} min"
+        + (f", fast path every {usage.fast_minutes} min" if usage.fast_path else ", no fast path")
+        + f", KEY_METRICS={selection.describe()}{hot}"
         + (f" (from {args.from_scan})" if args.from_scan else "")
     )
     table = Table(title=title, title_justify="left")

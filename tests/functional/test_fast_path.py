@@ -18,6 +18,7 @@ from apigw_sandbox.local import LambdaContextStandIn, invoke_handler
 from apigw_sandbox.seed import seed_key_usage
 from quota_monitor import TAG_MUTE, WatchStore, client, decode_watch_list
 from quota_monitor.errors import RunFailed
+from quota_monitor_cli.cost import EVENT_OVERHEAD_BYTES, FAST_LOG_BYTES_PER_RUN, LOG_BYTES_PER_ALERT
 from tests.conftest import health_metric
 
 if TYPE_CHECKING:
@@ -258,3 +259,31 @@ def test_the_fast_path_without_alerts_is_refused_at_cold_start(
     monkeypatch.setenv("FAST_SCHEDULE_MINUTES", "1")
     with pytest.raises(Exception, match="FAST_SCHEDULE_MINUTES='1' is not allowed: set ALERT_TOPIC_ARN"):
         cold_fast_start({})
+
+
+def test_a_fast_runs_log_lines_fit_in_what_the_cost_model_counts_for_them(
+    account: SandboxAccount,
+    alert_infra: AlertResources,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a watched plan whose key crosses between two fast runs
+    plan = account.create_usage_plan("gold-customer-plan", limit=10_000, period="MONTH")
+    hot = add_key(account, plan, "billing-client-production", 85.0)
+    full(monkeypatch, alert_infra)
+    quiet = capsys.readouterr()
+    assert quiet.out
+    fast(monkeypatch, alert_infra)
+    quiet_lines = capsys.readouterr().out.splitlines()
+    use(account, plan, hot, 6.0)
+    alerted = fast(monkeypatch, alert_infra)
+    alert_lines = capsys.readouterr().out.splitlines()
+    assert alerted["alertsSent"] == 1
+
+    # THEN with Lambda's START, END and REPORT lines (about 400 bytes) and 26 bytes an event, a quiet
+    # run is within the model's bytes a run, and a run that alerted within one alert's more
+    def billed(lines: list[str]) -> int:
+        return sum(len(line.encode()) + 1 + EVENT_OVERHEAD_BYTES for line in lines if line) + 400 + 3 * 26
+
+    assert billed(quiet_lines) <= FAST_LOG_BYTES_PER_RUN, quiet_lines
+    assert billed(alert_lines) <= FAST_LOG_BYTES_PER_RUN + LOG_BYTES_PER_ALERT, alert_lines

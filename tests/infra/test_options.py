@@ -147,7 +147,7 @@ def test_without_the_fast_path_there_is_no_fast_function_and_no_watch_list_permi
         body["Properties"]["Handler"] for body in existing_secret.of_type("AWS::Lambda::Function").values()
     }
     assert "quota_monitor.fast_handler.handler" not in handlers
-    assert [body for body in existing_secret.of_type("AWS::Scheduler::Schedule").values()] == [
+    assert list(existing_secret.of_type("AWS::Scheduler::Schedule").values()) == [
         existing_secret.resources[existing_secret.logical_id("Monitor/Schedule")]
     ]
     function = _function(existing_secret, "Monitor/Function")

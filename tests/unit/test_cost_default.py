@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -322,3 +322,73 @@ def test_several_targets_cap_the_metrics_in_each_and_read_side_by_side(
     assert main(["cost", "--keys", "10000", "--plans", "300", "--targets", "3", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert (printed["keys"], printed["plans"], printed["metricSeries"]) == (30_000, 900, 159)
+
+
+def test_the_fast_path_is_priced_by_default_and_not_when_off() -> None:
+    on = estimate(Usage(keys=1_000, plans=20))
+    off = estimate(Usage(keys=1_000, plans=20, fast_minutes=0))
+    fast_items = [item for item in on.items if "fast path" in item.item]
+    assert {item.service for item in fast_items} == {
+        "Lambda",
+        "CloudWatch Logs",
+        "CloudWatch",
+        "DynamoDB",
+        "EventBridge Scheduler",
+    }
+    assert not [item for item in off.items if "fast path" in item.item]
+    assert on.total - off.total == pytest.approx(sum(i.monthly for i in fast_items) + 0.10)  # its alarm
+    # 43,800 runs a month, a minute apart.
+    (requests,) = [item for item in fast_items if item.item == "fast path requests"]
+    assert requests.amount == 43_800
+
+
+@pytest.mark.parametrize(("keys", "plans"), [(10, 1), (1_000, 20), (10_000, 300)])
+def test_a_fast_run_is_priced_within_its_timeout_and_its_minute_of_calls(keys: int, plans: int) -> None:
+    usage = Usage(keys=keys, plans=plans)
+    assert usage.fast_seconds_per_run <= usage.fast_timeout == 55
+    assert usage.fast_calls_per_target <= 300  # half the account's budget in a minute, at most
+    quiet = replace(usage, share_hot=0.0)
+    assert quiet.fast_calls_per_target == 0
+    assert quiet.fast_seconds_per_run < usage.fast_seconds_per_run
+
+
+def test_the_watch_list_sizes_the_model_counts_hold_for_real_names() -> None:
+    """A list of 500 keys in 50 plans, with names as long as the benchmark's and ids as AWS makes
+    them, is no larger than the model's bytes a key and a plan."""
+    from quota_monitor import AlertSettings, ApiKey, Quota, UsagePlan, choose_watched  # noqa: PLC0415
+    from quota_monitor.alert.watch import encode_watch_list  # noqa: PLC0415
+    from quota_monitor_cli.cost import WATCH_BYTES_PER_KEY, WATCH_BYTES_PER_PLAN  # noqa: PLC0415
+
+    rng = random.Random(3)
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    now = datetime(2026, 11, 16, 6, tzinfo=UTC)
+    plans, keys, api_keys = [], [], {}
+    for p in range(50):
+        plan_id = "".join(rng.choice(alphabet) for _ in range(6))
+        plans.append(UsagePlan(plan_id, f"customer-plan-{p:03d}", Quota(100_000, "DAY")))
+        for k in range(10):
+            key_id = "".join(rng.choice(alphabet) for _ in range(10))
+            api_keys[key_id] = ApiKey(key_id, f"customer-{p:03d}-client-{k:02d}")
+            used = rng.randint(80_000, 99_000)
+            keys.append(
+                KeyUsage(plan_id, plans[-1].name, key_id, api_keys[key_id].name, "DAY", now.date(),
+                         datetime(2026, 11, 17, tzinfo=UTC), used, 100_000 - used, 100_000, used / 1_000,
+                         used_today=used)
+            )  # fmt: skip
+    settings = AlertSettings(topic_arn="arn:aws:sns:us-east-1:123456789012:a", table_name="state")
+    result = ScanResult(now, tuple(plans), tuple(keys), (), ScanStats(), api_keys=api_keys)
+    chosen = choose_watched(result, settings, now=now, scan_interval=timedelta(minutes=15), page_size=500)
+    data, _ = encode_watch_list(chosen)
+    assert chosen.keys == 500
+    assert len(data) <= 500 * WATCH_BYTES_PER_KEY + 50 * WATCH_BYTES_PER_PLAN
+
+
+def test_the_fast_interval_flag_turns_the_fast_path_off_or_slower(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cost", "--keys", "1000", "--fast-interval", "0", "--json"]) == 0
+    off = json.loads(capsys.readouterr().out)
+    assert not [item for item in off["lineItems"] if "fast path" in item["item"]]
+    assert main(["cost", "--keys", "1000", "--fast-interval", "5m", "--json"]) == 0
+    five = json.loads(capsys.readouterr().out)
+    (requests,) = [item for item in five["lineItems"] if item["item"] == "fast path requests"]
+    assert requests["amount"] == 8_760
+    assert five["fastIntervalMinutes"] == 5

@@ -538,16 +538,18 @@ class AlertStateStore:
         }
 
 
-def batch_get(dynamodb: DynamoDBClient, table_name: str, pks: Collection[str]) -> list[dict[str, Any]]:
-    """The items of ``pks`` (those that exist), strongly consistent, a hundred keys a BatchGetItem,
-    every key DynamoDB left unprocessed asked again."""
+def batch_get(
+    dynamodb: DynamoDBClient, table_name: str, pks: Collection[str], *, consistent: bool = True
+) -> list[dict[str, Any]]:
+    """The items of ``pks`` (those that exist), a hundred keys a BatchGetItem, every key DynamoDB left
+    unprocessed asked again; strongly consistent unless told (half the read units)."""
     items: list[dict[str, Any]] = []
     wanted: list[Any] = [{"pk": _s(pk)} for pk in dict.fromkeys(pks)]
     while wanted:
         batch, wanted = wanted[:MAX_BATCH_KEYS], wanted[MAX_BATCH_KEYS:]
         while batch:
             response: Any = dynamodb.batch_get_item(
-                RequestItems={table_name: {"Keys": batch, "ConsistentRead": True}}
+                RequestItems={table_name: {"Keys": batch, "ConsistentRead": consistent}}
             )
             items += response.get("Responses", {}).get(table_name, [])
             batch = list(response.get("UnprocessedKeys", {}).get(table_name, {}).get("Keys", []))

@@ -4,8 +4,9 @@ A key is watched when it can still cross a level in this period (it is below its
 its plan has a quota, it is not muted, and either
 
 - it is at or above its first alert level: its next crossing can come at any moment; or
-- at its pace it reaches its first level within the horizon: the full scan's interval and five
-  minutes (the time the next full scan takes to write the next list).
+- at its pace it reaches its first level within the horizon: two of the full scan's intervals
+  (the next full scan writes the next list an interval from now; as much again for the error of a
+  pace read from the day so far).
 
 Its pace is the faster of the period's average (requests used in the period over the time since it
 began) and today's (requests today over the time since midnight UTC, at least
@@ -54,8 +55,10 @@ if TYPE_CHECKING:
 MIN_PACE_SECONDS: Final = 900.0
 #: The list's compressed size at most: a DynamoDB item holds 400 KB, names and attributes included.
 MAX_WATCH_BYTES: Final = 350_000
-#: Added to the full scan's interval for the horizon and the list's lifetime: the next scan's run.
+#: Added to two of the full scan's intervals for the list's lifetime: the next scan's own run.
 SCAN_MARGIN: Final = timedelta(minutes=5)
+#: How many of the full scan's intervals ahead a key about to reach its first level is watched.
+HORIZON_INTERVALS: Final = 2
 SCHEMA: Final = 1
 
 
@@ -260,7 +263,7 @@ def choose_watched(
     """The watch list of one target's scan (module doc), most urgent plan first; plans with keys
     the scan could not read are left out."""
     failed = {f.usage_plan_id for f in result.failures if f.resource in ("usage-plan", "api-key")}
-    horizon = scan_interval + SCAN_MARGIN
+    horizon = HORIZON_INTERVALS * scan_interval
     by_plan: dict[str, list[KeyUsage]] = {}
     for key in result.keys:
         by_plan.setdefault(key.usage_plan_id, []).append(key)

@@ -6,7 +6,7 @@ and the state's Scan skips them), so that the fast path needs no table of its ow
 - ``~watch#<account>#<region>``: the target's watch list (:mod:`quota_monitor.alert.watch`),
   compressed JSON in ``data``, written whole by every full run (one PutItem, atomic: a fast run
   reads the old list or the new one, never half of each), and read by every fast run (one
-  BatchGetItem for all targets, strongly consistent);
+  BatchGetItem for all targets);
 - ``~lease#fast``: held by the fast run in progress until its own timeout (``until``, epoch
   seconds), so that a run delivered twice, or one that outlives its minute, never runs beside
   another: a fast run that finds the lease held ends at once.
@@ -79,11 +79,13 @@ class WatchStore:
         return kept, len(data)
 
     def get(self, targets: Sequence[Target], *, now: datetime) -> list[StoredList]:
-        """Every target's list, in the order given (strongly consistent reads, every key retried
-        until DynamoDB has answered for it). Raises what DynamoDB raises."""
+        """Every target's list, in the order given. Eventually consistent (half the read units): a
+        list is written once an interval, and one a second old is as good. Raises what DynamoDB
+        raises."""
         keys = {watch_key(target): target for target in targets}
         found: dict[str, dict[str, Any]] = {
-            item["pk"]["S"]: item for item in batch_get(self._db, self.table_name, list(keys))
+            item["pk"]["S"]: item
+            for item in batch_get(self._db, self.table_name, list(keys), consistent=False)
         }
         lists = []
         for pk, target in keys.items():

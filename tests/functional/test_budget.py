@@ -1,0 +1,138 @@
+"""The API budget both paths share, against moto's DynamoDB, on simulated time: at most the rate in
+any minute together, slots taken in turn when two runs reserve at once, a missing budget refused to
+the fast path and not to the full scan, unused slots given back."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from quota_monitor import BudgetRate, RateLimiter, SharedBudget, Target, client
+from quota_monitor.errors import BudgetUnavailable
+from quota_monitor.read.budget import BudgetLimiter
+from tests.clock import FakeTime
+
+if TYPE_CHECKING:
+    from apigw_sandbox.local import AlertResources
+
+TARGET = Target("123456789012", "us-east-1")
+START = 1_800_000_000.0
+
+
+@pytest.mark.parametrize(("max_rps", "burst"), [(5.0, 5), (10.0, 40), (0.1, 5), (1.0, 1)])
+def test_any_minute_holds_at_most_the_rate_a_second_burst_included(max_rps: float, burst: int) -> None:
+    rate = BudgetRate.within(max_rps, burst)
+    assert rate.burst + rate.rate * 60 <= max_rps * 60 + 1e-9
+    assert 1 <= rate.burst <= burst
+    assert rate.rate >= max_rps / 2
+
+
+def limiter(infra: AlertResources, time: FakeTime, *, required: bool, dynamodb: Any = None) -> BudgetLimiter:
+    budget = SharedBudget(
+        dynamodb or client("dynamodb"),
+        infra.table_name,
+        TARGET,
+        rate=BudgetRate.within(5.0, 5),
+        clock=time.clock,
+    )
+    local = RateLimiter(5.0, 5, clock=time.clock, sleep=time.sleep)
+    return BudgetLimiter(local, budget, required=required, clock=time.clock, sleep=time.sleep)
+
+
+def test_two_runs_on_one_budget_stay_under_the_rate_together(alert_infra: AlertResources) -> None:
+    # GIVEN two runs (the full scan, the fast path) on one clock, each with its own limiter
+    time = FakeTime()
+    time.now = START
+    full, fast = limiter(alert_infra, time, required=False), limiter(alert_infra, time, required=True)
+    calls: list[float] = []
+    # WHEN they take turns calling as fast as their limiters let them, 900 calls in all
+    for n in range(900):
+        (full if n % 3 else fast).acquire()
+        calls.append(time.now)
+    # THEN no 60 seconds hold more than 300 calls (5 a second), and they went at that pace
+    most, first = 0, 0
+    for last, at in enumerate(calls):
+        while at - calls[first] >= 60.0:
+            first += 1
+        most = max(most, last - first + 1)
+    assert most <= 300
+    assert calls[-1] - calls[0] == pytest.approx(895 / BudgetRate.within(5.0, 5).rate, rel=0.02)
+    assert full.error is None
+
+
+class OtherRunFirst:
+    """A DynamoDB client whose first read of the budget lets another run reserve before it writes:
+    the interleaving only the conditional write keeps apart."""
+
+    def __init__(self, real: Any, other: SharedBudget) -> None:
+        self._real, self._other, self.reads = real, other, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def get_item(self, **kwargs: Any) -> Any:
+        self.reads += 1
+        found = self._real.get_item(**kwargs)
+        if self.reads == 1:
+            self._other.reserve(10)
+        return found
+
+
+def test_two_reservations_at_once_get_slots_one_after_the_other(alert_infra: AlertResources) -> None:
+    time = FakeTime()
+    time.now = START
+    rate = BudgetRate.within(5.0, 5)
+    other = SharedBudget(client("dynamodb"), alert_infra.table_name, TARGET, rate=rate, clock=time.clock)
+    racing = OtherRunFirst(client("dynamodb"), other)
+    late = SharedBudget(racing, alert_infra.table_name, TARGET, rate=rate, clock=time.clock)  # type: ignore[arg-type]
+
+    first_slot = late.reserve(10)
+
+    # The other run's ten slots came first; this run read again and took the ten after them.
+    assert racing.reads == 2
+    lead = (rate.burst - 1) / rate.rate
+    assert first_slot == pytest.approx(START - lead + 10 / rate.rate, abs=0.002)
+    tat = float(alert_infra.items()["~budget#123456789012#us-east-1"]["tat"]["N"])
+    assert tat == pytest.approx(START - lead + 20 / rate.rate, abs=0.002)
+
+
+def test_without_the_budget_the_fast_path_calls_nothing_and_the_full_scan_goes_on(
+    alert_infra: AlertResources,
+) -> None:
+    time = FakeTime()
+    time.now = START
+    client("dynamodb").delete_table(TableName=alert_infra.table_name)
+    fast = limiter(alert_infra, time, required=True)
+    with pytest.raises(
+        BudgetUnavailable, match=r"API budget ~budget#123456789012#us-east-1: ResourceNotFound"
+    ):
+        fast.acquire()
+    full = limiter(alert_infra, time, required=False)
+    for _ in range(7):
+        full.acquire()  # its own limiter alone: 5 at once, then 5 a second
+    assert full.error is not None
+    assert "ResourceNotFound" in full.error
+    assert time.now == pytest.approx(START + 2 / 5)
+
+
+def test_a_finished_run_gives_its_unused_slots_back_unless_someone_reserved_after(
+    alert_infra: AlertResources,
+) -> None:
+    time = FakeTime()
+    time.now = START
+    run = limiter(alert_infra, time, required=True)
+    for _ in range(3):
+        run.acquire()  # a chunk of 10 reserved, 3 used
+    tat_after_use = float(alert_infra.items()["~budget#123456789012#us-east-1"]["tat"]["N"])
+    run.finish()
+    tat = float(alert_infra.items()["~budget#123456789012#us-east-1"]["tat"]["N"])
+    assert tat == pytest.approx(tat_after_use - 7 / BudgetRate.within(5.0, 5).rate, abs=0.002)
+
+    # A run that reserved after another one cannot give its slots back without taking the other's.
+    first, second = limiter(alert_infra, time, required=True), limiter(alert_infra, time, required=True)
+    first.acquire()
+    second.acquire()
+    before = float(alert_infra.items()["~budget#123456789012#us-east-1"]["tat"]["N"])
+    first.finish()
+    assert float(alert_infra.items()["~budget#123456789012#us-east-1"]["tat"]["N"]) == before

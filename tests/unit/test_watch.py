@@ -1,0 +1,156 @@
+"""The fast path's watch list: which keys are on it, in what order, how it is stored, and which keys a
+fast run evaluates against it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from quota_monitor import (
+    TAG_MUTE,
+    TAG_THRESHOLDS,
+    AlertSettings,
+    ApiKey,
+    KeyUsage,
+    Quota,
+    ScanFailure,
+    ScanResult,
+    ScanStats,
+    UsagePlan,
+    choose_watched,
+    decode_watch_list,
+    fast_candidates,
+)
+from quota_monitor.alert.watch import encode_watch_list, pace
+
+NOW = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
+SETTINGS = AlertSettings(topic_arn="arn:aws:sns:us-east-1:123456789012:alerts", table_name="state")
+INTERVAL = timedelta(minutes=15)
+LIMIT = 100_000
+
+
+def day_key(plan: str, key: str, percent: float, *, per_hour: float = 0.0) -> KeyUsage:
+    """A key of a daily quota at ``percent``, six hours into the day (its pace: ``percent`` / 6 an
+    hour), having used ``per_hour`` % of its limit an hour today by another count (a test of pace)."""
+    used = int(LIMIT * percent / 100)
+    return KeyUsage(
+        usage_plan_id=plan,
+        usage_plan_name=plan,
+        api_key_id=key,
+        api_key_name=f"name-{key}",
+        period="DAY",
+        period_start=NOW.date(),
+        resets_at=datetime(2026, 11, 17, tzinfo=UTC),
+        used=used,
+        remaining=LIMIT - used,
+        limit=LIMIT,
+        utilization=percent,
+        used_today=int(LIMIT * per_hour / 100 * 6) if per_hour else 0,
+    )
+
+
+def scan(
+    *keys: KeyUsage, tags: dict[str, dict[str, str]] | None = None, failures: tuple[ScanFailure, ...] = ()
+) -> ScanResult:
+    tags = tags or {}
+    plans = {
+        key.usage_plan_id: UsagePlan(
+            key.usage_plan_id, key.usage_plan_id, Quota(LIMIT, "DAY"), tags=tags.get(key.usage_plan_id, {})
+        )
+        for key in keys
+    }
+    api_keys = {
+        key.api_key_id: ApiKey(key.api_key_id, key.api_key_name, tags=tags.get(key.api_key_id, {}))
+        for key in keys
+    }
+    return ScanResult(NOW, tuple(plans.values()), keys, failures, ScanStats(), api_keys=api_keys)
+
+
+def watched(result: ScanResult) -> dict[str, list[str]]:
+    chosen = choose_watched(result, SETTINGS, now=NOW, scan_interval=INTERVAL, page_size=500)
+    return {plan.id: [key.id for key in plan.keys] for plan in chosen.plans}
+
+
+def test_keys_that_can_still_cross_are_watched_and_the_rest_are_not() -> None:
+    result = scan(
+        day_key("p1", "at-85", 85.0),
+        day_key("p1", "at-100", 100.0),  # nothing left to cross
+        day_key("p1", "far-under", 30.0),  # 50 points from 80 at 5 an hour (its 30% in 6 hours)
+        day_key("p2", "muted", 95.0),
+        day_key("p3", "about-to", 78.0),  # 2 points at 13 an hour: about 9 minutes
+        day_key("p3", "slowly", 70.0),  # 10 points at 11.7 an hour: 51 minutes
+        tags={"muted": {TAG_MUTE: "true"}},
+    )
+    assert watched(result) == {"p3": ["about-to"], "p1": ["at-85"]}
+
+
+def test_a_key_within_two_intervals_of_its_first_level_is_watched() -> None:
+    """The horizon: the next full scan's interval, and as much again for a pace read from the day so
+    far. Six hours into the day, a key at 75% goes 12.5 points an hour, one at 70% 11.7."""
+    inside = day_key("p1", "inside", 75.0)  # 5 points: 24 minutes
+    outside = day_key("p1", "outside", 70.0)  # 10 points: 51 minutes
+    assert watched(scan(inside, outside)) == {"p1": ["inside"]}
+
+
+def test_a_key_tagged_with_its_own_levels_is_watched_against_them() -> None:
+    result = scan(day_key("p1", "k1", 85.0), tags={"k1": {TAG_THRESHOLDS: "50/80"}})
+    assert watched(result) == {}  # at or above its last level, 80
+    result = scan(day_key("p1", "k1", 55.0), tags={"k1": {TAG_THRESHOLDS: "50/80"}})
+    assert watched(result) == {"p1": ["k1"]}
+
+
+def test_a_plan_the_scan_could_not_read_whole_is_not_watched() -> None:
+    failure = ScanFailure("api-key", "k2", None, "UsageDataError", "bad entry", "p1")
+    assert watched(scan(day_key("p1", "k1", 85.0), failures=(failure,))) == {}
+
+
+def test_the_most_urgent_plan_comes_first() -> None:
+    result = scan(
+        day_key("later", "a", 85.0),  # 5 points from 90 at 14 an hour: 21 minutes
+        day_key("soon", "b", 89.0),  # 1 point at 15 an hour: 4 minutes
+        day_key("latest", "c", 81.0),  # 9 points at 13.5 an hour: 40 minutes
+    )
+    assert list(watched(result)) == ["soon", "later", "latest"]
+
+
+def test_pace_is_the_faster_of_the_periods_average_and_todays() -> None:
+    month = replace(
+        day_key("p", "k", 50.0),
+        period="MONTH",
+        period_start=date(2026, 11, 1),
+        used=500_000,
+        used_today=60_000,
+    )
+    # 500,000 in 15.25 days, or 60,000 in 6 hours today: today's wins.
+    assert pace(month, NOW) == pytest.approx(60_000 / 21_600)
+    quiet_today = replace(month, used_today=0)
+    assert pace(quiet_today, NOW) == pytest.approx(500_000 / (15 * 86_400 + 21_600))
+
+
+def test_the_list_round_trips_and_a_list_too_large_keeps_the_most_urgent_plans() -> None:
+    keys = [day_key(f"p{n:03d}", f"k{n:03d}{m}", 85.0, per_hour=1.0 + n) for n in range(40) for m in range(5)]
+    chosen = choose_watched(scan(*keys), SETTINGS, now=NOW, scan_interval=INTERVAL, page_size=500)
+    data, kept = encode_watch_list(chosen)
+    assert kept == chosen
+    assert decode_watch_list(data) == chosen
+    small, cut = encode_watch_list(chosen, limit=len(data) // 3)
+    assert len(small) <= len(data) // 3
+    assert cut.plans == chosen.plans[: len(cut.plans)]
+    assert cut.left_out == len(chosen.plans) - len(cut.plans) > 0
+    assert decode_watch_list(small) == cut
+
+
+def test_a_stored_list_that_does_not_read_is_refused_saying_why() -> None:
+    with pytest.raises(ValueError, match="does not decompress or parse"):
+        decode_watch_list(b"not zlib")
+
+
+def test_a_fast_run_evaluates_only_the_keys_that_moved_since_the_full_scan() -> None:
+    before = scan(day_key("p1", "stays", 85.0), day_key("p1", "moves", 88.0))
+    chosen = choose_watched(before, SETTINGS, now=NOW, scan_interval=INTERVAL, page_size=500)
+    later = NOW + timedelta(minutes=3)
+    after = scan(day_key("p1", "stays", 86.0), day_key("p1", "moves", 90.0))
+    kept = fast_candidates(after, chosen, SETTINGS, now=later)
+    assert [key.api_key_id for key in kept.keys] == ["moves"]
