@@ -84,6 +84,8 @@ MONTH_LIMIT = 1_000_000
 BACKGROUND_RPS = 5.0
 ACCOUNT_RPS, ACCOUNT_BURST = 10.0, 40
 LATENCY = (0.05, 0.15)
+#: Simulated seconds between two rounds of the growing keys' requests.
+GROWTH_TICK = 1.0
 
 #: Targets.
 MAX_LATENCY_SECONDS = 120.0
@@ -208,6 +210,7 @@ class RecordingThrottle:
         self.refused = 0
         self.background = 0
         self.background_refused = 0
+        self.late = 0
 
     def admit(self) -> None:
         at = self.clock.elapsed()
@@ -221,11 +224,16 @@ class RecordingThrottle:
             self.calls.append(at)
 
     def other_caller(self, stop: threading.Event) -> None:
-        """5 calls a second of somebody else's, from the start, until ``stop``."""
-        started = self.clock.elapsed()
+        """5 calls a second of somebody else's, evenly, from the start, until ``stop``. A call this
+        process was too busy to make on time (more than a second late) is not made in a burst after:
+        counted as late, and dropped, as a paced client would."""
+        due = self.clock.elapsed()
         while not stop.is_set():
-            due = started + self.background / BACKGROUND_RPS
+            due += 1.0 / BACKGROUND_RPS
             self.clock.sleep_until(due)
+            if self.clock.elapsed() - due > 1.0:
+                self.late += 1
+                continue
             try:
                 self.bucket.admit()
             except Exception:  # noqa: BLE001 - the sandbox's Throttled
@@ -233,12 +241,31 @@ class RecordingThrottle:
             self.background += 1
 
 
+def serve_moto() -> int:
+    """moto on loopback (one request at a time, as AWS applies a conditional write: see
+    :func:`apigw_sandbox.local.atomic_moto_server`), in a process of its own; prints its URL."""
+    import logging  # noqa: PLC0415
+
+    from apigw_sandbox.local import atomic_moto_server  # noqa: PLC0415
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    sys.setswitchinterval(0.001)
+    server = atomic_moto_server(set())
+    server.start()
+    host, port = server.get_host_and_port()
+    _reply({"ready": True, "url": f"http://{host}:{port}"})
+    sys.stdin.read()  # until the driver closes it
+    server.stop()
+    return 0
+
+
 def serve() -> int:
-    """Seed, start the clock, serve, print the environment and the clock's start, then answer
+    """Seed, start the clock, serve API Gateway, print the URL and the clock's start, then answer
     ``stats`` and ``quit`` lines on stdin."""
     from apigw_sandbox.account import SandboxAccount  # noqa: PLC0415
-    from apigw_sandbox.local import LocalCloud  # noqa: PLC0415
+    from apigw_sandbox.server import SandboxServer  # noqa: PLC0415
 
+    sys.setswitchinterval(0.001)
     seeded_at = time.monotonic()
     # The seed is written at the start instant; then the account's clock runs with the simulation.
     current: dict[str, Callable[[], datetime]] = {"now": lambda: SIM_START}
@@ -248,9 +275,8 @@ def serve() -> int:
     clock = SimClock(time.time())
     current["now"] = clock.now
     throttle = RecordingThrottle(clock)
-    cloud = LocalCloud(account, throttle=throttle, latency=(LATENCY[0] / SCALE, LATENCY[1] / SCALE))  # type: ignore[arg-type]
-    cloud.start()
-    infra = cloud.create_alert_resources()
+    sandbox = SandboxServer(account, throttle=throttle, latency=(LATENCY[0] / SCALE, LATENCY[1] / SCALE))  # type: ignore[arg-type]
+    sandbox.start()
     crossings: list[dict[str, Any]] = []
     stop = threading.Event()
 
@@ -269,7 +295,7 @@ def serve() -> int:
                         crossings.append(
                             {"plan": grower.plan_id, "key": grower.key_id, "level": level, "at": elapsed}
                         )
-            time.sleep(0.05)
+            clock.sleep(GROWTH_TICK)
 
     threads = [
         threading.Thread(target=serve_growth, daemon=True),
@@ -281,8 +307,7 @@ def serve() -> int:
         {
             "ready": True,
             "real0": clock.real0,
-            "env": {**cloud.env(), **infra.env()},
-            "queue_url": infra.queue_url,
+            "apigateway": sandbox.url,
             "seconds_to_seed": seconds_to_seed,
             "growing_keys": len(growers),
         }
@@ -300,12 +325,13 @@ def serve() -> int:
                             "refused": throttle.refused,
                             "background": throttle.background,
                             "background_refused": throttle.background_refused,
+                            "background_late": throttle.late,
                             "crossings": list(crossings),
                         }
                     )
     finally:
         stop.set()
-        cloud.stop()
+        sandbox.stop()
     return 0
 
 
@@ -338,7 +364,6 @@ def _counting(client: Any, counts: dict[str, int]) -> Any:
 
 
 def measure(host: subprocess.Popen[str], ready: dict[str, Any], clock: SimClock) -> dict[str, Any]:
-    os.environ.update(ready["env"])
     os.environ.update({"FAST_SCHEDULE_MINUTES": "1", "SCHEDULE_MINUTES": "15"})
     import boto3  # noqa: PLC0415
 
@@ -437,6 +462,7 @@ def measure(host: subprocess.Popen[str], ready: dict[str, Any], clock: SimClock)
         )
         with timeline.lock:
             timeline.runs.append({"at": started, "seconds": clock.elapsed() - started, **report.summary()})
+        _progress(timeline.runs[-1])
 
     schedule: list[tuple[float, Callable[[], None]]] = []
     for at in range(0, SIM_SECONDS, FULL_EVERY):
@@ -452,6 +478,9 @@ def measure(host: subprocess.Popen[str], ready: dict[str, Any], clock: SimClock)
             try:
                 run()
             except Exception as error:  # noqa: BLE001 - reported, and fails the benchmark
+                import traceback  # noqa: PLC0415
+
+                traceback.print_exc()
                 errors.append(f"{run.__name__}: {type(error).__name__}: {error}")
 
         return go
@@ -491,6 +520,16 @@ def measure(host: subprocess.Popen[str], ready: dict[str, Any], clock: SimClock)
         "alone": alone,
         "errors": errors,
     }
+
+
+def _progress(run: dict[str, Any]) -> None:
+    """One line on stderr a run, for whoever watches the benchmark."""
+    shown = ("path", "at", "seconds", "apiCalls", "plansRead", "keysRead", "candidates", "alertsSent", "scanErrors")
+    sys.stderr.write(
+        " ".join(f"{name}={run[name]:.0f}" if isinstance(run.get(name), float) else f"{name}={run.get(name)}" for name in shown if name in run)
+        + (" leaseHeld" if run.get("leaseHeld") else "")
+        + "\n"
+    )
 
 
 def _cpu_seconds() -> float:
@@ -692,40 +731,83 @@ def write_docs(text: str) -> None:
     DOCS.write_text(body, encoding="utf-8")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.freshness", description=__doc__)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
-    parser.add_argument("--json", type=Path, help="also write the raw outcome to this file")
-    args = parser.parse_args(argv)
-    if args.serve:
-        return serve()
-    from bench.run import child_env  # noqa: PLC0415
-
-    env = child_env({})
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN"):
-        os.environ.pop(name, None)
-    os.environ.update(env)
-    host = subprocess.Popen(
-        [sys.executable, "-m", "bench.freshness", "--serve"],
+def _start(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    process = subprocess.Popen(  # noqa: S603 - our own module, no shell
+        [sys.executable, "-m", "bench.freshness", *args],
         cwd=ROOT,
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert host.stdout is not None
+    assert process.stdout is not None
+    ready: dict[str, Any] = json.loads(process.stdout.readline())
+    return process, ready
+
+
+def _stop(process: subprocess.Popen[str], last: dict[str, Any] | None = None) -> None:
+    if process.stdin is not None:
+        if last is not None:
+            process.stdin.write(json.dumps(last) + "\n")
+        process.stdin.close()
     try:
-        ready: dict[str, Any] = json.loads(host.stdout.readline())
-        outcome = measure(host, ready, SimClock(float(ready["real0"])))
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()  # its servers' threads; everything it had to say is said
+
+
+def alert_resources() -> dict[str, str]:
+    """The alert state table, the topic and an SQS inbox subscribed to it, in moto; their settings."""
+    import boto3  # noqa: PLC0415
+
+    dynamodb, sns, sqs = boto3.client("dynamodb"), boto3.client("sns"), boto3.client("sqs")
+    dynamodb.create_table(
+        TableName="quota-alert-state",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    topic = sns.create_topic(Name="quota-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="quota-alerts-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    return {"ALERT_TOPIC_ARN": topic, "ALERT_TABLE_NAME": "quota-alert-state", "queue_url": queue}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.freshness", description=__doc__)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-moto", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
+    parser.add_argument("--json", type=Path, help="also write the raw outcome to this file")
+    args = parser.parse_args(argv)
+    if args.serve:
+        return serve()
+    if args.serve_moto:
+        return serve_moto()
+    from bench.run import child_env  # noqa: PLC0415
+
+    env = child_env({})
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN"):
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    moto, moto_ready = _start(["--serve-moto"], env)
+    try:
+        os.environ["AWS_ENDPOINT_URL"] = moto_ready["url"]
+        resources = alert_resources()
+        host, ready = _start(["--serve"], env)
+        try:
+            os.environ["AWS_ENDPOINT_URL_API_GATEWAY"] = ready["apigateway"]
+            queue_url = resources.pop("queue_url")
+            os.environ.update(resources)
+            outcome = measure(host, {**ready, "queue_url": queue_url}, SimClock(float(ready["real0"])))
+            outcome["growing_keys"] = ready["growing_keys"]
+            if args.json is not None:
+                args.json.write_text(json.dumps(outcome), encoding="utf-8")
+        finally:
+            _stop(host, {"op": "quit"})
     finally:
-        if host.stdin is not None:
-            host.stdin.write(json.dumps({"op": "quit"}) + "\n")
-            host.stdin.close()
-        host.wait(timeout=60)
-    outcome["growing_keys"] = ready["growing_keys"]
-    if args.json is not None:
-        args.json.write_text(json.dumps(outcome), encoding="utf-8")
+        _stop(moto)
     text, ok = report(outcome, float(ready["seconds_to_seed"]))
     print(text)
     if not args.no_docs:

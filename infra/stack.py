@@ -59,6 +59,13 @@ class QuotaMonitorStack(Stack):
             value=monitor.function.function_name,
             description="Invoke it for a run now (aws lambda invoke)",
         )
+        if monitor.fast_function is not None:
+            CfnOutput(
+                self,
+                "FastFunctionName",
+                value=monitor.fast_function.function_name,
+                description="The fast path: its log group says what each run read and alerted",
+            )
         CfnOutput(
             self,
             "RunDeadLetterQueueUrl",

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 REGION = "us-east-1"
 
 
-def _atomic_moto_server(refused_roles: set[str]) -> Any:
+def atomic_moto_server(refused_roles: set[str]) -> Any:
     """moto's threaded server, serving one request at a time, and refusing to let anyone assume the
     roles in ``refused_roles``.
 
@@ -109,7 +109,7 @@ class LocalCloud:
         self.sandbox = SandboxServer(account, throttle=throttle, latency=latency)
         #: Roles STS refuses to let anyone assume (:meth:`refuse_assume_role`).
         self.refused_roles: set[str] = set()
-        self._moto = _atomic_moto_server(self.refused_roles)
+        self._moto = atomic_moto_server(self.refused_roles)
         self._accounts_of_keys: dict[str, str] = {}
         self.moto_url = ""
 

@@ -635,6 +635,7 @@ def test_outputs(synth: Synthesized, ids: dict[str, str]) -> None:
         f"#dashboards/dashboard/${{{ids['dashboard']}}}",
         "StateTableName": f"${{{ids['table']}}}",
         "MonitorFunctionName": f"${{{ids['function']}}}",
+        "FastFunctionName": f"${{{ids['fast_function']}}}",
         "RunDeadLetterQueueUrl": f"${{{ids['dlq']}}}",
     }
 

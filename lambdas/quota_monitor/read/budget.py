@@ -78,11 +78,13 @@ class BudgetRate:
     @classmethod
     def within(cls, max_rps: float, burst: int) -> BudgetRate:
         """A rate and burst such that any :data:`WINDOW_SECONDS` hold at most ``max_rps`` times as many
-        slots, the burst included: ``burst + rate * 60 <= max_rps * 60``. The burst is cut to half a
-        window's worth, so that the rate stays at least half of ``max_rps``."""
+        slots, the burst included: ``burst + rate * 60 + 1 <= max_rps * 60`` (a window that begins and
+        ends on a slot holds one more than its length's worth). The burst is cut to half a window's
+        worth, so that the rate stays near at least half of ``max_rps``."""
         allowance = max_rps * WINDOW_SECONDS
-        kept = max(1, min(burst, math.floor(allowance / 2)))
-        return cls(rate=(allowance - kept) / WINDOW_SECONDS, burst=kept)
+        kept = max(1, min(burst, math.floor((allowance - 1) / 2)))
+        # One slot less: a window that starts on a slot and ends on one holds both ends.
+        return cls(rate=(allowance - kept - 1) / WINDOW_SECONDS, burst=kept)
 
 
 class SharedBudget:
