@@ -206,6 +206,7 @@ def read_targets(
                 wall_clock=clocks.wall,
                 budget=budget(target),
                 budget_required=True,
+                budget_calls=watch.calls(),
             )
             try:
                 result = scan_watched(

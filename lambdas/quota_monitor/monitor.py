@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from quota_monitor.alert.run import run_alerts
 from quota_monitor.alert.state import AlertStateStore
 from quota_monitor.alert.thresholds import key_levels
-from quota_monitor.alert.watch import choose_watched
+from quota_monitor.alert.watch import carry_over, choose_watched
 from quota_monitor.errors import describe, describe_error, is_configuration_error
 from quota_monitor.models import ScanFailure, ScanResult, ScanStats
 from quota_monitor.publish.metrics import (
@@ -87,6 +87,7 @@ def guarded_api(
     on_failed_attempt: Callable[[FailedAttempt], None] | None = None,
     budget: SharedBudget | None = None,
     budget_required: bool = False,
+    budget_calls: int | None = None,
     wall_clock: Callable[[], float] = time.time,
 ) -> ApiGatewayCalls:
     """The API Gateway client behind the monitor's rate limit and retry policy.
@@ -96,12 +97,15 @@ def guarded_api(
     (the CLI says from it when API Gateway cannot be reached, and how long it tried). With
     ``budget``, every call also takes a slot of the budget the monitor's runs share
     (:mod:`quota_monitor.read.budget`; ``wall_clock``, the clock every run reads alike), and with
-    ``budget_required`` none is made without one.
+    ``budget_required`` none is made without one, and the ``budget_calls`` expected are reserved
+    ahead of the full scan's (the fast path goes first).
     """
     local = rate_limiter(settings, clock=clock, sleep=sleep)
     limiter: CallLimiter = local
     if budget is not None:
-        limiter = BudgetLimiter(local, budget, required=budget_required, clock=wall_clock, sleep=sleep)
+        limiter = BudgetLimiter(
+            local, budget, required=budget_required, expected=budget_calls, clock=wall_clock, sleep=sleep
+        )
     return ApiGatewayCalls(
         client,
         limiter=limiter,
@@ -431,6 +435,8 @@ class WatchWritten:
     keys: int = 0
     #: Plans left out to keep a list under its size bound (:mod:`quota_monitor.alert.watch`).
     left_out: int = 0
+    #: Plans kept from the last lists because the scan could not read them (``watch.carry_over``).
+    carried: int = 0
     bytes: int = 0
     errors: tuple[str, ...] = ()
 
@@ -440,6 +446,7 @@ class WatchWritten:
             "watchedKeys": self.keys,
             "watchListBytes": self.bytes,
             **({"watchLeftOut": self.left_out} if self.left_out else {}),
+            **({"watchCarried": self.carried} if self.carried else {}),
             **({"watchErrors": len(self.errors)} if self.errors else {}),
         }
 
@@ -448,10 +455,11 @@ def write_watch_lists(
     settings: Settings, store: WatchStore, results: Sequence[ScanResult], *, now: datetime
 ) -> WatchWritten:
     """Each reachable target's watch list (:mod:`quota_monitor.alert.watch`), for the fast path. A
-    target that could not be read keeps its last list, which goes stale on its own."""
+    target that could not be read keeps its last list, which goes stale on its own; plans of a
+    target that could not be read keep their place from the last list (``watch.carry_over``)."""
     if settings.alerts is None:
         return WatchWritten()
-    plans = keys = left_out = size = 0
+    plans = keys = left_out = carried = size = 0
     errors: list[str] = []
     for result in results:
         target = result.target
@@ -465,13 +473,17 @@ def write_watch_lists(
             page_size=settings.scan.page_size,
         )
         try:
+            unread = {f.usage_plan_id for f in result.failures if f.usage_plan_id is not None}
+            if unread:
+                (last,) = store.get([target], now=now)
+                chosen = carry_over(chosen, last.watch, unread, now=now)
             kept, written = store.put(target, chosen)
         except (ClientError, BotoCoreError) as error:
             errors.append(f"watch list of {target.describe()}: {describe(error)}")
             continue
         plans, keys, size = plans + len(kept.plans), keys + kept.keys, size + written
-        left_out += kept.left_out
-    return WatchWritten(plans, keys, left_out, size, tuple(errors))
+        left_out, carried = left_out + kept.left_out, carried + kept.carried
+    return WatchWritten(plans, keys, left_out, carried, size, tuple(errors))
 
 
 def _alert(

@@ -28,7 +28,14 @@ def test_any_minute_holds_at_most_the_rate_a_second_burst_included(max_rps: floa
     assert rate.rate >= max_rps / 2 - 1 / 60
 
 
-def limiter(infra: AlertResources, time: FakeTime, *, required: bool, dynamodb: Any = None) -> BudgetLimiter:
+def limiter(
+    infra: AlertResources,
+    time: FakeTime,
+    *,
+    required: bool,
+    dynamodb: Any = None,
+    expected: int | None = None,
+) -> BudgetLimiter:
     budget = SharedBudget(
         dynamodb or client("dynamodb"),
         infra.table_name,
@@ -37,7 +44,9 @@ def limiter(infra: AlertResources, time: FakeTime, *, required: bool, dynamodb: 
         clock=time.clock,
     )
     local = RateLimiter(5.0, 5, clock=time.clock, sleep=time.sleep)
-    return BudgetLimiter(local, budget, required=required, clock=time.clock, sleep=time.sleep)
+    return BudgetLimiter(
+        local, budget, required=required, expected=expected, clock=time.clock, sleep=time.sleep
+    )
 
 
 def test_two_runs_on_one_budget_stay_under_the_rate_together(alert_infra: AlertResources) -> None:
@@ -58,6 +67,27 @@ def test_two_runs_on_one_budget_stay_under_the_rate_together(alert_infra: AlertR
         most = max(most, last - first + 1)
     assert most <= 300
     assert calls[-1] - calls[0] == pytest.approx(895 / BudgetRate.within(5.0, 5).rate, rel=0.02)
+    assert full.error is None
+
+
+def test_the_fast_path_goes_first_and_the_full_scan_waits_for_its_block(alert_infra: AlertResources) -> None:
+    # GIVEN a full scan calling steadily, and a fast run that expects 60 calls
+    time = FakeTime()
+    time.now = START
+    full = limiter(alert_infra, time, required=False)
+    for _ in range(30):
+        full.acquire()
+    fast = limiter(alert_infra, time, required=True, expected=60)
+    # WHEN the fast run takes its first slot
+    fast.acquire()
+    block_at = time.now
+    # THEN it waited at most for the chunk the full scan already held (2 s of slots)
+    rate = BudgetRate.within(5.0, 5).rate
+    assert block_at - START <= 30 / rate + 2.0 + 1e-6
+    # and its 60 slots are booked as one block: the full scan, calling at once, waits until the
+    # block has passed, and no longer than that
+    full.acquire()
+    assert block_at + 59 / rate - 1e-6 <= time.now <= block_at + 60 / rate + 2.5
     assert full.error is None
 
 

@@ -148,6 +148,30 @@ def test_the_watch_list_holds_what_can_still_cross_and_none_of_the_rest(
     assert watch.valid_until - watch.written_at > watch.written_at - watch.written_at  # valid for a while
 
 
+def test_a_plan_the_next_full_scan_cannot_read_stays_on_the_watch_list(
+    account: SandboxAccount, cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN two watched plans, and a full scan that then cannot read one of them
+    gold = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    silver = account.create_usage_plan("silver", limit=10_000, period="MONTH")
+    add_key(account, gold, "gold-client", 85.0)
+    add_key(account, silver, "silver-client", 85.0)
+    full(monkeypatch, alert_infra)
+    fault = cloud.sandbox.faults.add("malformed-json", operation="GetUsage", plan_id=gold)
+
+    # WHEN the next full scan writes the list
+    summary = full(monkeypatch, alert_infra)
+    assert (summary["scanErrors"], summary["watchCarried"]) == (1, 1)
+
+    # THEN the plan it could not read keeps its place, as the last scan that read it saw it, and
+    # the fast path goes on reading it
+    items = alert_infra.items()
+    watch = decode_watch_list(bytes(items["~watch#123456789012#us-east-1"]["data"]["B"]))
+    assert sorted(plan.name for plan in watch.plans) == ["gold", "silver"]
+    cloud.sandbox.faults.remove(fault)
+    assert fast(monkeypatch, alert_infra)["plansRead"] == 2
+
+
 def test_a_fast_run_that_finds_the_lease_held_does_nothing(
     account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:

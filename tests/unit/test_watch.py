@@ -23,7 +23,7 @@ from quota_monitor import (
     decode_watch_list,
     fast_candidates,
 )
-from quota_monitor.alert.watch import encode_watch_list, pace
+from quota_monitor.alert.watch import carry_over, encode_watch_list, pace
 
 NOW = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
 SETTINGS = AlertSettings(topic_arn="arn:aws:sns:us-east-1:123456789012:alerts", table_name="state")
@@ -104,6 +104,41 @@ def test_a_key_tagged_with_its_own_levels_is_watched_against_them() -> None:
 def test_a_plan_the_scan_could_not_read_whole_is_not_watched() -> None:
     failure = ScanFailure("api-key", "k2", None, "UsageDataError", "bad entry", "p1")
     assert watched(scan(day_key("p1", "k1", 85.0), failures=(failure,))) == {}
+
+
+def test_a_plan_the_next_scan_could_not_read_keeps_its_place_until_its_list_goes_stale() -> None:
+    # GIVEN a list with plans p1 and p2, and a scan 15 minutes later that read p2 and not p1
+    first = choose_watched(
+        scan(day_key("p1", "k1", 85.0), day_key("p2", "k2", 82.0)),
+        SETTINGS,
+        now=NOW,
+        scan_interval=INTERVAL,
+        page_size=500,
+    )
+    later = NOW + INTERVAL
+    failure = ScanFailure("usage-plan", "p1", "p1", "DeadlineReached", "no time left", "p1")
+    second = choose_watched(
+        replace(scan(day_key("p2", "k2", 84.0), failures=(failure,)), scanned_at=later),
+        SETTINGS,
+        now=later,
+        scan_interval=INTERVAL,
+        page_size=500,
+    )
+    assert [plan.id for plan in second.plans] == ["p2"]
+    # WHEN the second list takes over what the first knew of the plan it could not read
+    merged = carry_over(second, first, {"p1"}, now=later)
+    # THEN p1 is watched still, its key expected as soon as before (its due moved to the new list's
+    # time), and the list lives no longer than the one p1 came from
+    assert sorted(plan.id for plan in merged.plans) == ["p1", "p2"]
+    assert merged.carried == 1
+    (old,) = [plan for plan in first.plans if plan.id == "p1"]
+    (kept,) = [plan for plan in merged.plans if plan.id == "p1"]
+    assert old.keys[0].due is not None
+    assert kept.keys[0].due == pytest.approx(old.keys[0].due - INTERVAL.total_seconds())
+    assert merged.valid_until == first.valid_until < second.valid_until
+    # and nothing is carried from a list already stale, or when every plan was read
+    assert carry_over(second, first, {"p1"}, now=first.valid_until) == second
+    assert carry_over(second, first, set(), now=later) == second
 
 
 def test_the_most_urgent_plan_comes_first() -> None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -45,7 +45,7 @@ from quota_monitor.compute.levels import level_reached
 from quota_monitor.models import PERIOD_TYPES, ApiKey, Quota, UsagePlan
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Collection, Iterable
 
     from quota_monitor.config import AlertSettings
     from quota_monitor.models import KeyUsage, ScanResult, Target
@@ -113,10 +113,17 @@ class WatchList:
     plans: tuple[WatchedPlan, ...] = ()
     #: Plans that qualified and were left out to keep the list under :data:`MAX_WATCH_BYTES`.
     left_out: int = 0
+    #: Plans kept from the last list because this scan could not read them (:func:`carry_over`).
+    carried: int = 0
 
     @property
     def keys(self) -> int:
         return sum(len(plan.keys) for plan in self.plans)
+
+    def calls(self) -> int:
+        """GetUsage calls a fast run makes to read it all: per plan, its pages or one per key when
+        fewer (:func:`quota_monitor.read.scan.scan_watched_plan`)."""
+        return sum(min(plan.pages, len(plan.keys)) for plan in self.plans)
 
     def valid_at(self, now: datetime) -> bool:
         return self.written_at <= now + SCAN_MARGIN and now < self.valid_until
@@ -298,6 +305,36 @@ def choose_watched(
             )
     plans.sort(key=lambda p: (p.due, p.id))
     return WatchList(now, now + 2 * scan_interval + SCAN_MARGIN, tuple(plans))
+
+
+def carry_over(
+    chosen: WatchList, previous: WatchList | None, unread: Collection[str], *, now: datetime
+) -> WatchList:
+    """``chosen``, with the plans of ``previous`` that this scan could not read (``unread``: a plan
+    that failed, or that the run had no time left for): their keys stay watched as the last scan that
+    read them saw them, rather than drop off the list because one read failed. Only from a list still
+    valid at ``now``, and the result is valid no longer than it: a plan that keeps failing is carried
+    until the list it came from would have gone stale, never beyond."""
+    if previous is None or not unread or not previous.valid_at(now):
+        return chosen
+    have = {plan.id for plan in chosen.plans}
+    shift = (previous.written_at - chosen.written_at).total_seconds()
+    carried = [
+        replace(
+            plan,
+            keys=tuple(replace(key, due=None if key.due is None else key.due + shift) for key in plan.keys),
+        )
+        for plan in previous.plans
+        if plan.id in unread and plan.id not in have
+    ]
+    if not carried:
+        return chosen
+    return replace(
+        chosen,
+        plans=tuple(sorted((*chosen.plans, *carried), key=lambda p: (p.due, p.id))),
+        valid_until=min(chosen.valid_until, previous.valid_until),
+        carried=len(carried),
+    )
 
 
 def encode_watch_list(watch: WatchList, *, limit: int = MAX_WATCH_BYTES) -> tuple[bytes, WatchList]:
