@@ -10,14 +10,16 @@ and another caller taking the other half (5 a second) all along:
 - every crossing alerted exactly once across both paths, with a full scan and a fast run at the same
   moment, and a fast run and a full scan each delivered twice.
 
-How. A host process (:func:`serve`) runs the sandbox and moto (DynamoDB, SNS, SQS, CloudWatch) on a
-clock :data:`SCALE` times faster than real time, from :data:`SIM_START`. It seeds the account
-(:func:`seed`): 60 busy plans with a daily quota, each with growing keys (steady since midnight, as a
-tenant's traffic through the day: between 0.9 and 1.3 times the pace their day so far shows) and keys
-that stopped at 80 to 99%; 240 quiet plans with a monthly quota; the usual two plans of 1,234 keys,
-with a growing key each. A thread serves the growing keys' requests as the simulated time passes and
-writes down when each crossed each level, as GetUsage shows it from then on; another spends 5 tokens a
-second of the account's bucket (the other caller); every call of the monitor is timed by the bucket.
+How. moto (DynamoDB, SNS, SQS, CloudWatch) runs in a process of its own (:func:`serve_moto`), and a
+host process (:func:`serve`) runs the sandbox on a clock :data:`SCALE` times faster than real time,
+from :data:`SIM_START`. It seeds the account (:func:`seed`): 60 busy plans with a daily quota, each
+with growing keys (steady since midnight, as a tenant's traffic through the day: between 0.9 and 1.3
+times the pace their day so far shows) and keys that stopped at 80 to 99%; 240 quiet plans with a
+monthly quota; the usual two plans of 1,234 keys, with a growing key each; and :data:`SURGES` keys
+whose client starts a batch job. A thread serves the growing keys' requests as the simulated time
+passes and writes down when each crossed each level, as GetUsage shows it from then on; another
+spends 5 tokens a second of the account's bucket (the other caller); every call of the monitor is
+timed by the bucket.
 
 The driver (:func:`measure`) runs the monitor's own steps on the same clock: a full run
 (:func:`quota_monitor.run_targets`, with the shared budget and the watch lists, as the handler runs it)
@@ -26,8 +28,10 @@ of its own so that they overlap as two Lambda functions would, and once each pat
 moment. Each SNS publish is timed when it returns; at the end every message that reached the SQS
 inbox subscribed to the topic is counted by alert id.
 
-What the threads share (one process, one interpreter) makes CPU work slower than in two Lambdas, and
-the scaled clock makes CPU time count :data:`SCALE` times in simulated seconds: the latencies err long.
+What the driver's threads share (one process, one interpreter) makes CPU work slower than in two
+Lambdas, and the scaled clock makes CPU time count :data:`SCALE` times in simulated seconds: the
+latencies err long. moto's transactions are made to cost what DynamoDB's do
+(:func:`_roll_back_touched_items_only`).
 """
 
 from __future__ import annotations
@@ -74,6 +78,10 @@ LEVELS = (80, 90, 100)
 
 BUSY_PLANS = 60
 GROWING_PER_BUSY_PLAN = 5
+#: Keys of busy plans that are quiet at 45% until their client starts a batch job (one every 150
+#: simulated seconds from second 200) that would use 60% of the day's quota in 10 minutes: not on
+#: the watch list when they cross, so the next full scan alerts them (docs/alerts.md).
+SURGES = 6
 STOPPED_PER_BUSY_PLAN = 2
 KEYS = 10_000
 PLANS = 300
@@ -132,6 +140,8 @@ class Grower:
     consumed: int
     applied: int = 0
     crossed: set[int] = field(default_factory=set)
+    #: The simulated second its requests start coming (a surge: 0 for a key busy all along).
+    start: float = 0.0
 
 
 def seed(account: Any, rng: random.Random) -> list[Grower]:
@@ -153,7 +163,7 @@ def seed(account: Any, rng: random.Random) -> list[Grower]:
         seed_key_usage(account, plan_id, key_id, utilization=utilization, rng=rng, history_days=20)
         return key_id
 
-    def grow(plan_id: str, limit: int, utilization: float, per_second: float) -> None:
+    def grow(plan_id: str, limit: int, utilization: float, per_second: float, start: float = 0.0) -> None:
         key_id = key(plan_id, utilization)
         remaining = account.daily_usage(plan_id, key_id, account.today(), account.today())[0][1]
         growers.append(
@@ -164,6 +174,7 @@ def seed(account: Any, rng: random.Random) -> list[Grower]:
                 per_second,
                 limit - remaining,
                 crossed={level for level in LEVELS if (limit - remaining) * 100 >= level * limit},
+                start=start,
             )
         )
 
@@ -177,7 +188,9 @@ def seed(account: Any, rng: random.Random) -> list[Grower]:
             grow(plan_id, DAY_LIMIT, utilization, pace * rng.uniform(0.9, 1.3))
         for _ in range(STOPPED_PER_BUSY_PLAN):
             key(plan_id, round(rng.uniform(80.0, 99.0), 1))
-        for _ in range(20):
+        if n < SURGES:
+            grow(plan_id, DAY_LIMIT, 45.0, 0.6 * DAY_LIMIT / 600, start=200.0 + 150.0 * n)
+        for _ in range(20 - (1 if n < SURGES else 0)):
             key(plan_id, round(rng.uniform(1.0, 50.0), 1))
     for n in range(BIG_PLANS):
         plan_id = account.create_usage_plan(f"big-{n}", limit=DAY_LIMIT, period="DAY", plan_id=f"g{n:05d}")
@@ -333,7 +346,7 @@ def serve() -> int:
         while not stop.is_set():
             elapsed = clock.elapsed()
             for grower in growers:
-                due = int(grower.rate * elapsed) - grower.applied
+                due = int(grower.rate * max(0.0, elapsed - grower.start)) - grower.applied
                 if due <= 0:
                     continue
                 grower.applied += due

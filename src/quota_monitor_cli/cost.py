@@ -155,6 +155,9 @@ WATCH_BYTES_PER_KEY = 40
 WATCH_BYTES_PER_PLAN = 120
 #: Slots of the shared API budget reserved a round trip (read/budget.py: 2 s at the rate).
 BUDGET_CHUNK_SECONDS = 2.0
+#: The fast path's reservations at most: this many seconds' worth of slots in one block
+#: (quota_monitor.read.budget.MAX_BLOCK_SECONDS).
+BUDGET_BLOCK_SECONDS = 20.0
 #: Bytes a fast run logs more for an alert it sends or a failure (an error line, a longer summary).
 LOG_BYTES_PER_ALERT = 600
 
@@ -276,32 +279,42 @@ class Usage:
         """All targets' watch lists together, as stored."""
         return self.watched_keys * WATCH_BYTES_PER_KEY + self.watched_plans * WATCH_BYTES_PER_PLAN
 
-    def budget_chunks(self, calls: float) -> float:
+    def budget_chunks(self, calls: float, *, seconds: float = BUDGET_CHUNK_SECONDS) -> float:
+        """Reservations of the shared budget for ``calls``, ``seconds`` worth of slots each."""
         rate, _ = self.budget_rate
-        return math.ceil(calls / max(1, round(rate * BUDGET_CHUNK_SECONDS))) if calls else 0
+        return math.ceil(calls / max(1, round(rate * seconds))) if calls else 0
+
+    @property
+    def fast_blocks(self) -> float:
+        """A fast run's reservations: its calls in blocks (the fast path goes first)."""
+        return self.budget_chunks(self.fast_calls_per_target, seconds=BUDGET_BLOCK_SECONDS)
 
     @property
     def fast_reads_per_run(self) -> float:
         """Read units of a fast run: the watch lists (half a unit per 4 KB, eventually consistent), a
-        budget reservation's read each chunk of calls (strongly consistent: a unit)."""
+        budget reservation's read each block of calls (strongly consistent: a unit)."""
         per_target = math.ceil(self.watch_list_bytes / self.targets / 4096) / 2 if self.targets else 0
-        return self.targets * (max(1, per_target) + self.budget_chunks(self.fast_calls_per_target))
+        return self.targets * (max(1, per_target) + self.fast_blocks)
 
     @property
     def fast_writes_per_run(self) -> float:
-        """Write units of a fast run: the lease taken and given back, a budget write a chunk of calls
+        """Write units of a fast run: the lease taken and given back, a budget write a block of calls
         and the unused slots given back."""
-        budget = self.budget_chunks(self.fast_calls_per_target)
+        budget = self.fast_blocks
         return 2 + self.targets * (budget + (1 if budget else 0))
 
     @property
     def full_fast_path_units(self) -> tuple[float, float]:
-        """(reads, writes) the full scan adds for the fast path a run: its budget reservations, and
-        the watch list of each target (a write unit per KB)."""
+        """(reads, writes) the full scan adds for the fast path a run: its budget reservations (and a
+        read more for each fast run it yields to while it runs), and the watch list of each target (a
+        write unit per KB)."""
         calls = self.api_calls_per_target
         chunks = self.budget_chunks(calls)
+        yields = (
+            math.ceil(self.seconds_per_run / (self.fast_minutes * 60)) if self.fast_calls_per_target else 0
+        )
         lists = self.targets * max(1, math.ceil(self.watch_list_bytes / self.targets / 1024))
-        return self.targets * chunks, self.targets * (chunks + 1) + lists
+        return self.targets * (chunks + yields), self.targets * (chunks + 1) + lists
 
     @property
     def runs_per_month(self) -> float:
@@ -553,7 +566,10 @@ def fast_path_items(usage: Usage, prices: Prices = PRICES) -> list[LineItem]:
     logged_gb = (FAST_LOG_BYTES_PER_RUN * runs + LOG_BYTES_PER_ALERT * usage.alerts_per_month) / 1e9
     stored_gb = logged_gb / DAYS_PER_MONTH * usage.retention_days
     full_reads, full_writes = usage.full_fast_path_units
-    reads = usage.fast_reads_per_run * runs + full_reads * usage.runs_per_month
+    # A key alerted by a fast run stays a candidate (its state read, strongly consistent: a unit)
+    # every fast run until the next full scan sees it at its new level.
+    state_reads = usage.alerts_per_month * math.ceil(usage.interval_minutes / usage.fast_minutes)
+    reads = usage.fast_reads_per_run * runs + full_reads * usage.runs_per_month + state_reads
     writes = usage.fast_writes_per_run * runs + full_writes * usage.runs_per_month
     requests = usage.alerts_per_month
     return [

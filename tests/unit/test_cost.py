@@ -154,3 +154,14 @@ def test_the_state_scan_is_strongly_consistent_a_read_unit_per_4_kb() -> None:
     usage = Usage(keys=10_000, plans=300, alerts_per_month=0)
     # 10,000 items of 200 B are 489 read units a Scan, every run, at $0.125 a million.
     assert item(usage, "alert state") == pytest.approx(489 * 2_920 / 1e6 * 0.125)
+
+
+def test_the_models_budget_reservations_are_the_runtimes() -> None:
+    from quota_monitor.read import budget  # noqa: PLC0415
+
+    from quota_monitor_cli import cost  # noqa: PLC0415
+
+    assert (cost.BUDGET_CHUNK_SECONDS, cost.BUDGET_BLOCK_SECONDS) == (
+        budget.CHUNK_SECONDS,
+        budget.MAX_BLOCK_SECONDS,
+    )
