@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from quota_monitor import BudgetRate, RateLimiter, SharedBudget, Target, client
+from quota_monitor.alert.state import UNPROCESSED_PAUSES, batch_get
 from quota_monitor.errors import BudgetUnavailable
 from quota_monitor.read.budget import BudgetLimiter
 from tests.clock import FakeTime
@@ -166,3 +168,46 @@ def test_a_finished_run_gives_its_unused_slots_back_unless_someone_reserved_afte
     before = float(alert_infra.items()["~budget#123456789012#us-east-1"]["tat"]["N"])
     first.finish()
     assert float(alert_infra.items()["~budget#123456789012#us-east-1"]["tat"]["N"]) == before
+
+
+class LeavesKeysUnprocessed:
+    """A DynamoDB client that answers ``times`` BatchGetItem requests with their last key left in
+    ``UnprocessedKeys``, as DynamoDB does when it is throttling."""
+
+    def __init__(self, real: Any, times: int) -> None:
+        self._real, self.times, self.requests = real, times, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def batch_get_item(self, **kwargs: Any) -> Any:
+        self.requests += 1
+        if self.times <= 0:
+            return self._real.batch_get_item(**kwargs)
+        self.times -= 1
+        ((table, request),) = kwargs["RequestItems"].items()
+        *served, left = request["Keys"]
+        found = self._real.batch_get_item(RequestItems={table: {**request, "Keys": served}}) if served else {}
+        return {
+            "Responses": found.get("Responses", {table: []}),
+            "UnprocessedKeys": {table: {**request, "Keys": [left]}},
+        }
+
+
+def test_keys_left_unprocessed_are_asked_again_and_a_read_that_never_ends_fails(
+    alert_infra: AlertResources,
+) -> None:
+    # GIVEN three items, and a DynamoDB that leaves the last key of a request unprocessed, twice
+    real = client("dynamodb")
+    for pk in ("a", "b", "c"):
+        real.put_item(TableName=alert_infra.table_name, Item={"pk": {"S": pk}})
+    twice = LeavesKeysUnprocessed(real, times=2)
+    # WHEN the three are read THEN every one comes back, after the keys left were asked again
+    found = batch_get(twice, alert_infra.table_name, ["a", "b", "c"])
+    assert sorted(item["pk"]["S"] for item in found) == ["a", "b", "c"]
+    assert twice.requests == 3
+    # and a DynamoDB that never processes them all fails the read, saying so, after a few requests
+    always = LeavesKeysUnprocessed(real, times=1_000)
+    with pytest.raises(ClientError, match="UnprocessedKeys"):
+        batch_get(always, alert_infra.table_name, ["a", "b"])
+    assert always.requests == len(UNPROCESSED_PAUSES) + 1

@@ -8,6 +8,8 @@ from dataclasses import replace
 import pytest
 
 from quota_monitor import ALL_KEYS, parse_key_metrics
+from quota_monitor.read import budget
+from quota_monitor_cli import cost
 from quota_monitor_cli.cost import PRICES, Usage, estimate, interval_minutes, tiered
 from quota_monitor_cli.main import main
 
@@ -157,10 +159,6 @@ def test_the_state_scan_is_strongly_consistent_a_read_unit_per_4_kb() -> None:
 
 
 def test_the_models_budget_reservations_are_the_runtimes() -> None:
-    from quota_monitor.read import budget  # noqa: PLC0415
-
-    from quota_monitor_cli import cost  # noqa: PLC0415
-
     assert (cost.BUDGET_CHUNK_SECONDS, cost.BUDGET_BLOCK_SECONDS) == (
         budget.CHUNK_SECONDS,
         budget.MAX_BLOCK_SECONDS,

@@ -43,6 +43,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from time import sleep
 from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
@@ -61,6 +62,8 @@ if TYPE_CHECKING:
 #: The most items DynamoDB takes in one TransactWriteItems, and keys in one BatchGetItem.
 MAX_TRANSACTION_ITEMS: Final = 100
 MAX_BATCH_KEYS: Final = 100
+#: Seconds between BatchGetItem requests for keys DynamoDB left unprocessed (then the read fails).
+UNPROCESSED_PAUSES: Final = (0.05, 0.1, 0.2, 0.4, 0.8)
 #: A TransactWriteItems request may carry at most 4 MB; a chunk is closed before its items' requests
 #: reach this many bytes (an item with undelivered events can be a few hundred KB).
 MAX_TRANSACTION_BYTES: Final = 3_000_000
@@ -541,18 +544,29 @@ class AlertStateStore:
 def batch_get(
     dynamodb: DynamoDBClient, table_name: str, pks: Collection[str], *, consistent: bool = True
 ) -> list[dict[str, Any]]:
-    """The items of ``pks`` (those that exist), a hundred keys a BatchGetItem, every key DynamoDB left
-    unprocessed asked again; strongly consistent unless told (half the read units)."""
+    """The items of ``pks`` (those that exist), a hundred keys a BatchGetItem; strongly consistent
+    unless told (half the read units).
+
+    DynamoDB may leave keys unprocessed (throttling, a partition's 1 MB): they are asked again after
+    a growing pause (:data:`UNPROCESSED_PAUSES`), and when some are still left after the last, the
+    read fails with a ``ClientError`` (``UnprocessedKeys``), as a throttled request would.
+    """
     items: list[dict[str, Any]] = []
     wanted: list[Any] = [{"pk": _s(pk)} for pk in dict.fromkeys(pks)]
     while wanted:
         batch, wanted = wanted[:MAX_BATCH_KEYS], wanted[MAX_BATCH_KEYS:]
-        while batch:
+        for pause in (*UNPROCESSED_PAUSES, None):
             response: Any = dynamodb.batch_get_item(
                 RequestItems={table_name: {"Keys": batch, "ConsistentRead": consistent}}
             )
             items += response.get("Responses", {}).get(table_name, [])
             batch = list(response.get("UnprocessedKeys", {}).get(table_name, {}).get("Keys", []))
+            if not batch:
+                break
+            if pause is None:
+                message = f"{len(batch)} keys still unprocessed after {len(UNPROCESSED_PAUSES) + 1} requests"
+                raise ClientError({"Error": {"Code": "UnprocessedKeys", "Message": message}}, "BatchGetItem")
+            sleep(pause)
     return items
 
 
