@@ -295,6 +295,11 @@ class AlertReport:
     event_failures: int = 0
     events_owed: int = 0
     event_errors: tuple[str, ...] = ()
+    #: State keys (``alert.rules.state_key``) with a notification this run did not deliver: claimed
+    #: by another run, deferred, refused by SNS, or their state unreadable. The watch list keeps them
+    #: (:func:`quota_monitor.alert.watch.choose_watched`), so that the fast path delivers them if the
+    #: other run does not, even when they are at their highest level.
+    unsettled: frozenset[str] = frozenset()
 
     @property
     def all_delivery_failures(self) -> int:

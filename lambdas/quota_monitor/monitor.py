@@ -40,7 +40,7 @@ from quota_monitor.read.limiter import RateLimiter, usable_burst
 from quota_monitor.read.scan import PlanScan, scan_account
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
     from datetime import datetime
 
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -452,7 +452,12 @@ class WatchWritten:
 
 
 def write_watch_lists(
-    settings: Settings, store: WatchStore, results: Sequence[ScanResult], *, now: datetime
+    settings: Settings,
+    store: WatchStore,
+    results: Sequence[ScanResult],
+    *,
+    now: datetime,
+    unsettled: Collection[str] = frozenset(),
 ) -> WatchWritten:
     """Each reachable target's watch list (:mod:`quota_monitor.alert.watch`), for the fast path. A
     target that could not be read keeps its last list, which goes stale on its own; plans of a
@@ -471,6 +476,7 @@ def write_watch_lists(
             now=now,
             scan_interval=settings.fast.scan_interval,
             page_size=settings.scan.page_size,
+            unsettled=unsettled,
         )
         try:
             unread = {f.usage_plan_id for f in result.failures if f.usage_plan_id is not None}
@@ -553,7 +559,12 @@ def run_targets(
         on_alert=on_alert,
         alerts_deadline=alerts_deadline,
     )
-    watched = write_watch_lists(settings, watch, results, now=now) if watch is not None else None
+    unsettled = alerts.unsettled if alerts is not None else frozenset()
+    watched = (
+        write_watch_lists(settings, watch, results, now=now, unsettled=unsettled)
+        if watch is not None
+        else None
+    )
     report = publish_targets(settings, scans, now=now, alerts=alerts, health_cloudwatch=health_cloudwatch)
     budget_errors = tuple(
         f"{scan.target.describe()}: {scan.budget_error}" for scan in scans if scan.budget_error

@@ -201,13 +201,13 @@ def test_keys_left_unprocessed_are_asked_again_and_a_read_that_never_ends_fails(
     real = client("dynamodb")
     for pk in ("a", "b", "c"):
         real.put_item(TableName=alert_infra.table_name, Item={"pk": {"S": pk}})
-    twice = LeavesKeysUnprocessed(real, times=2)
+    twice: Any = LeavesKeysUnprocessed(real, times=2)
     # WHEN the three are read THEN every one comes back, after the keys left were asked again
     found = batch_get(twice, alert_infra.table_name, ["a", "b", "c"])
     assert sorted(item["pk"]["S"] for item in found) == ["a", "b", "c"]
     assert twice.requests == 3
     # and a DynamoDB that never processes them all fails the read, saying so, after a few requests
-    always = LeavesKeysUnprocessed(real, times=1_000)
+    always: Any = LeavesKeysUnprocessed(real, times=1_000)
     with pytest.raises(ClientError, match="UnprocessedKeys"):
         batch_get(always, alert_infra.table_name, ["a", "b"])
     assert always.requests == len(UNPROCESSED_PAUSES) + 1

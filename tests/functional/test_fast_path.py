@@ -172,6 +172,26 @@ def test_a_plan_the_next_full_scan_cannot_read_stays_on_the_watch_list(
     assert fast(monkeypatch, alert_infra)["plansRead"] == 2
 
 
+def test_an_alert_the_full_scan_could_not_deliver_is_delivered_by_the_next_fast_run(
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a key at 100% (nothing left to cross: not watched as a rule), whose alert the full scan
+    # could not deliver (its topic refused the message)
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    add_key(account, plan, "billing-client", 100.0)
+    gone = alert_infra.env()["ALERT_TOPIC_ARN"] + "-deleted"
+    summary = full(monkeypatch, alert_infra, ALERT_TOPIC_ARN=gone)
+    assert (summary["alertsSent"], summary["alertDeliveryFailures"], summary["watchedKeys"]) == (0, 1, 1)
+
+    # WHEN the fast path runs, with the topic back, THEN it delivers the alert, once, and its next
+    # run has nothing to send
+    monkeypatch.setenv("ALERT_TOPIC_ARN", alert_infra.env()["ALERT_TOPIC_ARN"])
+    context = LambdaContextStandIn(remaining_millis=60_000)
+    assert cold_fast_start({}, context)["alertsSent"] == 1
+    assert alerts_in(alert_infra) == [("threshold", "billing-client", 100)]
+    assert cold_fast_start({}, context)["alertsSent"] == 0
+
+
 def test_a_fast_run_that_finds_the_lease_held_does_nothing(
     account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -201,8 +201,10 @@ def run_alerts(
         store, token=token or uuid.uuid4().hex, now=now, bus=bus, out_of_time=out_of_time or _never
     )
     run.state_errors += [f"state item {pk} unreadable: {why}" for pk, why in stored.unreadable.items()]
+    run.unsettled.update(pk for pk in stored.unreadable)
     if run.out_of_time():
         run.deferred = sum(1 for d in deliveries if d.notification is not None)
+        run.unsettled.update(d.pk for d in deliveries if d.notification is not None)
         if bus is not None:  # still owed, as the items say
             run.events_owed = sum(len(d.read.pending_events) for d in deliveries)
     else:
@@ -241,6 +243,8 @@ class _Delivering:
         self.event_errors: list[str] = []
         self.skipped = self.messages_sent = self.alerts_sent = self.delivery_failures = 0
         self.unconfirmed = self.events_owed = self.deferred = 0
+        #: State keys whose notification this run did not deliver (AlertReport.unsettled).
+        self.unsettled: set[str] = set()
 
     def claim(self, deliveries: list[Delivery], *, until: datetime) -> list[Delivery]:
         """Step 3: the deliveries this run won; keys another run holds or changed are left to it."""
@@ -260,6 +264,11 @@ class _Delivering:
         )
         self.state_errors += claims.errors
         self.skipped += claims.count(False)
+        self.unsettled.update(
+            d.pk
+            for d, done in zip(deliveries, claims.outcomes, strict=True)
+            if done is not True and d.notification is not None
+        )
         return [delivery for delivery, done in zip(deliveries, claims.outcomes, strict=True) if done is True]
 
     def put_events(self, events: EventBridgeClient, bus: str, claimed: list[Delivery]) -> None:
@@ -292,6 +301,7 @@ class _Delivering:
                 publish(sns, topic_of(route, settings), message)
             except (ClientError, BotoCoreError) as error:
                 self.delivery_failures += len(carried)
+                self.unsettled.update(d.pk for d in carried)
                 self.publish_errors.append(
                     f"publishing {len(carried)} alert(s) to route {route}: {describe(error)}"
                 )
@@ -315,6 +325,7 @@ class _Delivering:
         """Release the claims of notifications this run has no time left to send; what EventBridge
         took is remembered as after a failed publish (:func:`channels_after`)."""
         self.deferred += len(unsent)
+        self.unsettled.update(d.pk for d in unsent)
         releases = self.store.apply([self.settle(d, sns_ok=False) for d in unsent], workers=STATE_WORKERS)
         self.state_errors += releases.errors
         self.state_errors += ["a claim was lost before it could be released"] * releases.count(False)
@@ -378,6 +389,7 @@ class _Delivering:
             event_failures=len(self.put.failed),
             events_owed=self.events_owed,
             event_errors=tuple(self.event_errors),
+            unsettled=frozenset(self.unsettled),
         )
 
 

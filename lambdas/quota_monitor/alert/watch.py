@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from quota_monitor.alert.rules import AlertState
+from quota_monitor.alert.rules import AlertState, state_key
 from quota_monitor.alert.thresholds import policy_for
 from quota_monitor.compute.forecast import forecast, period_started_at
 from quota_monitor.compute.levels import level_reached
@@ -266,9 +266,15 @@ def choose_watched(
     now: datetime,
     scan_interval: timedelta,
     page_size: int,
+    unsettled: Collection[str] = frozenset(),
 ) -> WatchList:
     """The watch list of one target's scan (module doc), most urgent plan first; plans with keys
-    the scan could not read are left out."""
+    the scan could not read are left out.
+
+    ``unsettled``: state keys whose notification the run's alert step did not deliver (another run
+    held the key, or it ran out of time; ``AlertReport.unsettled``). They are watched whatever their
+    level, as if they had reached none, so that every fast run reads their state, and delivers what
+    is still owed, until a full scan has settled them."""
     failed = {f.usage_plan_id for f in result.failures if f.resource in ("usage-plan", "api-key")}
     horizon = HORIZON_INTERVALS * scan_interval
     by_plan: dict[str, list[KeyUsage]] = {}
@@ -288,6 +294,8 @@ def choose_watched(
             if policy.muted:
                 continue
             found = watched_key(key, policy.levels, api_key, now=now, horizon=horizon, settings=settings)
+            if state_key(plan.id, key.api_key_id, result.target) in unsettled:
+                found = WatchedKey(key.api_key_id, key.api_key_name, tags=api_key.tags, due=0.0)
             if found is not None:
                 watched.append(found)
         if watched:
