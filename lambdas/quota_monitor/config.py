@@ -15,7 +15,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from quota_monitor.alert.routes import route_name_problem
 from quota_monitor.alert.thresholds import DEFAULT_LEVELS, LEVELS_ALLOWED, parse_levels
@@ -183,6 +183,11 @@ def read_levels(env: Mapping[str, str], name: str = "THRESHOLDS") -> tuple[int, 
         return parse_levels(raw)
     except InvalidLevels as error:
         raise _bad(name, raw, f"{error}; {LEVELS_ALLOWED}") from None
+
+
+#: ``APIGATEWAY_MAX_RPS`` at least, with the fast path on: six calls a minute, so that the shared
+#: budget (:mod:`quota_monitor.read.budget`) has room for a burst of one and a rate above zero.
+MIN_SHARED_MAX_RPS: Final = 0.1
 
 
 @dataclass(frozen=True)
@@ -456,9 +461,18 @@ class Settings:
                 "set ALERT_TOPIC_ARN and ALERT_TABLE_NAME too: the fast path alerts, and keeps its "
                 "watch lists and the shared API budget in the alert state table",
             )
+        scan = ScanSettings.from_env(env)
+        if fast.enabled and scan.max_rps < MIN_SHARED_MAX_RPS:
+            raise _bad(
+                "APIGATEWAY_MAX_RPS",
+                env["APIGATEWAY_MAX_RPS"],
+                f"use at least {MIN_SHARED_MAX_RPS:g} with the fast path on (FAST_SCHEDULE_MINUTES="
+                f"{fast.minutes}): the shared API budget needs a few calls a minute for its burst "
+                "and its rate, or set FAST_SCHEDULE_MINUTES=0",
+            )
         return cls(
             namespace=read_namespace(env),
-            scan=ScanSettings.from_env(env),
+            scan=scan,
             alerts=alerts,
             key_metrics=read_key_metrics(env),
             levels=read_levels(env),

@@ -42,7 +42,7 @@ from quota_monitor.alert.thresholds import policy_for
 from quota_monitor.alert.watch import seen_state
 from quota_monitor.errors import describe, describe_error, is_configuration_error
 from quota_monitor.models import ScanFailure, ScanResult, ScanStats
-from quota_monitor.monitor import REAL_TIME, finish_budget, guarded_api
+from quota_monitor.monitor import REAL_TIME, finish_budget, guarded_api, workers_per_target
 from quota_monitor.publish.metrics import fast_health_metric_data, publish
 from quota_monitor.read.scan import WatchedRead, scan_watched
 
@@ -185,6 +185,7 @@ def read_targets(
 ) -> list[FastTarget]:
     """Step 3 for every target with a usable list, all at once; then step 4."""
     by_target = {access.target: access for access in accesses}
+    scan_settings = workers_per_target(settings.scan, len(lists))
     alerts = settings.alerts
     assert alerts is not None  # the fast path needs alerts (config.Settings)
 
@@ -199,7 +200,7 @@ def read_targets(
             clients = access.connect()
             api = guarded_api(
                 clients.apigateway,
-                settings.scan,
+                scan_settings,
                 deadline=deadline,
                 clock=clocks.monotonic,
                 sleep=clocks.sleep,
@@ -213,7 +214,7 @@ def read_targets(
                     api,
                     _reads(watch, target),
                     now=now,
-                    settings=settings.scan,
+                    settings=scan_settings,
                     target=target,
                     clock=clocks.monotonic,
                 )

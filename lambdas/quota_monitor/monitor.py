@@ -104,7 +104,13 @@ def guarded_api(
     limiter: CallLimiter = local
     if budget is not None:
         limiter = BudgetLimiter(
-            local, budget, required=budget_required, expected=budget_calls, clock=wall_clock, sleep=sleep
+            local,
+            budget,
+            required=budget_required,
+            expected=budget_calls,
+            clock=wall_clock,
+            sleep=sleep,
+            deadline=deadline,
         )
     return ApiGatewayCalls(
         client,
@@ -282,6 +288,15 @@ class TargetScan:
     budget_error: str | None = None
 
 
+def workers_per_target(settings: ScanSettings, targets: int) -> ScanSettings:
+    """``settings`` for each of ``targets`` read at once: ``APIGATEWAY_MAX_CONCURRENCY`` shared out,
+    at least :data:`MIN_WORKERS_A_TARGET` each (:func:`scan_targets`)."""
+    if targets <= 1:
+        return settings
+    workers = max(MIN_WORKERS_A_TARGET, math.ceil(settings.max_workers / targets))
+    return replace(settings, max_workers=workers)
+
+
 def scan_targets(
     settings: Settings,
     accesses: Sequence[TargetAccess],
@@ -305,10 +320,7 @@ def scan_targets(
 
     ``budget``: each target's shared API budget, with the fast path on (:mod:`quota_monitor.read.budget`).
     """
-    scan_settings = settings.scan
-    if len(accesses) > 1:
-        workers = max(MIN_WORKERS_A_TARGET, math.ceil(scan_settings.max_workers / len(accesses)))
-        scan_settings = replace(scan_settings, max_workers=workers)
+    scan_settings = workers_per_target(settings.scan, len(accesses))
 
     def one(access: TargetAccess) -> TargetScan:
         target = access.target

@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError
 
-from quota_monitor import BudgetRate, RateLimiter, SharedBudget, Target, client
+from quota_monitor import BudgetRate, RateLimiter, Settings, SharedBudget, Target, client
 from quota_monitor.alert.state import UNPROCESSED_PAUSES, batch_get
-from quota_monitor.errors import BudgetUnavailable
+from quota_monitor.errors import BudgetUnavailable, DeadlineReached
 from quota_monitor.read.budget import BudgetLimiter
 from tests.clock import FakeTime
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from apigw_sandbox.local import AlertResources
 
 TARGET = Target("123456789012", "us-east-1")
@@ -37,6 +39,7 @@ def limiter(
     required: bool,
     dynamodb: Any = None,
     expected: int | None = None,
+    deadline: Callable[[], bool] | None = None,
 ) -> BudgetLimiter:
     budget = SharedBudget(
         dynamodb or client("dynamodb"),
@@ -47,8 +50,23 @@ def limiter(
     )
     local = RateLimiter(5.0, 5, clock=time.clock, sleep=time.sleep)
     return BudgetLimiter(
-        local, budget, required=required, expected=expected, clock=time.clock, sleep=time.sleep
+        local,
+        budget,
+        required=required,
+        expected=expected,
+        clock=time.clock,
+        sleep=time.sleep,
+        deadline=deadline,
     )
+
+
+def most_in_a_minute(calls: list[float]) -> int:
+    most, first = 0, 0
+    for last, at in enumerate(calls):
+        while at - calls[first] >= 60.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 def test_two_runs_on_one_budget_stay_under_the_rate_together(alert_infra: AlertResources) -> None:
@@ -57,17 +75,14 @@ def test_two_runs_on_one_budget_stay_under_the_rate_together(alert_infra: AlertR
     time.now = START
     full, fast = limiter(alert_infra, time, required=False), limiter(alert_infra, time, required=True)
     calls: list[float] = []
-    # WHEN they take turns calling as fast as their limiters let them, 900 calls in all
+    # WHEN they take turns calling as fast as their limiters let them, 900 calls in all: a chunk of
+    # ten each in turn, as two runs calling at once do (each calls in its own slots while the other
+    # waits for the slots it holds next)
     for n in range(900):
-        (full if n % 3 else fast).acquire()
+        (full if (n // 10) % 3 else fast).acquire()
         calls.append(time.now)
     # THEN no 60 seconds hold more than 300 calls (5 a second), and they went at that pace
-    most, first = 0, 0
-    for last, at in enumerate(calls):
-        while at - calls[first] >= 60.0:
-            first += 1
-        most = max(most, last - first + 1)
-    assert most <= 300
+    assert most_in_a_minute(calls) <= 300
     assert calls[-1] - calls[0] == pytest.approx(895 / BudgetRate.within(5.0, 5).rate, rel=0.02)
     assert full.error is None
 
@@ -91,6 +106,43 @@ def test_the_fast_path_goes_first_and_the_full_scan_waits_for_its_block(alert_in
     full.acquire()
     assert block_at + 59 / rate - 1e-6 <= time.now <= block_at + 60 / rate + 2.5
     assert full.error is None
+
+
+def test_slots_a_slowed_run_left_behind_are_let_pass_not_used_late(alert_infra: AlertResources) -> None:
+    # GIVEN a fast run that booked a block of 60 slots, made its first call and was then held up
+    # 12 s (backing off after a 429) while its block passed
+    time = FakeTime()
+    time.now = START
+    full = limiter(alert_infra, time, required=False)
+    fast = limiter(alert_infra, time, required=True, expected=60)
+    calls = [time.now]
+    fast.acquire()
+    time.now += 12.0
+    # WHEN both call, turn about, 600 calls in all
+    for n in range(600):
+        (full if n % 2 else fast).acquire()
+        calls.append(time.now)
+    # THEN the fast run takes fresh slots rather than the 59 left behind: no minute holds more than
+    # 300 calls (using them would have put about 350 in one)
+    assert most_in_a_minute(calls) <= 300
+
+
+def test_a_run_waiting_for_the_budget_stops_at_its_deadline(alert_infra: AlertResources) -> None:
+    # GIVEN a fast run's block of 20 s booked ahead, and a full scan whose deadline is 5 s away
+    time = FakeTime()
+    time.now = START
+    limiter(alert_infra, time, required=True, expected=100).acquire()
+    ends = time.now + 5.0
+    full = limiter(alert_infra, time, required=False, deadline=lambda: time.now >= ends)
+    # WHEN the full scan asks for a slot THEN it gives up at its deadline, not after the block
+    with pytest.raises(DeadlineReached, match="deadline passed waiting for the API budget"):
+        full.acquire()
+    assert ends <= time.now <= ends + 0.25 + 1e-9
+
+
+def test_a_rate_too_small_to_share_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"APIGATEWAY_MAX_RPS=0\.03 leaves 1\.8 calls a minute"):
+        BudgetRate.within(0.03, 5)
 
 
 class OtherRunFirst:
@@ -211,3 +263,16 @@ def test_keys_left_unprocessed_are_asked_again_and_a_read_that_never_ends_fails(
     with pytest.raises(ClientError, match="UnprocessedKeys"):
         batch_get(always, alert_infra.table_name, ["a", "b"])
     assert always.requests == len(UNPROCESSED_PAUSES) + 1
+
+
+def test_with_the_fast_path_on_a_rate_too_small_to_share_is_refused_naming_the_setting() -> None:
+    env = {
+        "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:quota-alerts",
+        "ALERT_TABLE_NAME": "quota-alert-state",
+        "FAST_SCHEDULE_MINUTES": "1",
+        "APIGATEWAY_MAX_RPS": "0.05",
+    }
+    with pytest.raises(ValueError, match=r"APIGATEWAY_MAX_RPS='0\.05' is not allowed: use at least 0\.1"):
+        Settings.from_env(env)
+    # the same rate with the fast path off has no budget to share, and stays allowed
+    assert Settings.from_env({**env, "FAST_SCHEDULE_MINUTES": "0"}).scan.max_rps == 0.05

@@ -23,7 +23,7 @@ from quota_monitor import (
     decode_watch_list,
     fast_candidates,
 )
-from quota_monitor.alert.watch import carry_over, encode_watch_list, pace
+from quota_monitor.alert.watch import SCAN_MARGIN, carry_over, encode_watch_list, pace
 
 NOW = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
 SETTINGS = AlertSettings(topic_arn="arn:aws:sns:us-east-1:123456789012:alerts", table_name="state")
@@ -128,17 +128,60 @@ def test_a_plan_the_next_scan_could_not_read_keeps_its_place_until_its_list_goes
     # WHEN the second list takes over what the first knew of the plan it could not read
     merged = carry_over(second, first, {"p1"}, now=later)
     # THEN p1 is watched still, its key expected as soon as before (its due moved to the new list's
-    # time), and the list lives no longer than the one p1 came from
+    # time); p1 lives no longer than the list it came from, the rest of the list as long as its own
     assert sorted(plan.id for plan in merged.plans) == ["p1", "p2"]
     assert merged.carried == 1
     (old,) = [plan for plan in first.plans if plan.id == "p1"]
     (kept,) = [plan for plan in merged.plans if plan.id == "p1"]
     assert old.keys[0].due is not None
     assert kept.keys[0].due == pytest.approx(old.keys[0].due - INTERVAL.total_seconds())
-    assert merged.valid_until == first.valid_until < second.valid_until
+    assert kept.until == first.valid_until < second.valid_until == merged.valid_until
+    # and it survives storage, so the fast path drops it when its time is up, and only it
+    _, stored = encode_watch_list(merged)
+    assert stored.carried == 1
+    back = decode_watch_list(encode_watch_list(merged)[0])
+    assert [plan.until for plan in back.plans if plan.id == "p1"] == [first.valid_until]
+    assert [plan.id for plan in back.live(first.valid_until - timedelta(seconds=1)).plans] == ["p1", "p2"]
+    assert [plan.id for plan in back.live(first.valid_until).plans] == ["p2"]
+    assert back.live(first.valid_until).carried == 0
     # and nothing is carried from a list already stale, or when every plan was read
     assert carry_over(second, first, {"p1"}, now=first.valid_until) == second
     assert carry_over(second, first, set(), now=later) == second
+
+
+def test_a_plan_that_keeps_failing_is_carried_no_longer_than_its_last_read_numbers_are_good() -> None:
+    # GIVEN p1 read at NOW, then failing in each scan after it, while p2 is read every time
+    lists = [
+        choose_watched(
+            scan(day_key("p1", "k1", 85.0), day_key("p2", "k2", 82.0)),
+            SETTINGS,
+            now=NOW,
+            scan_interval=INTERVAL,
+            page_size=500,
+        )
+    ]
+    failure = ScanFailure("usage-plan", "p1", "p1", "ThrottlingError", "throttled", "p1")
+    for n in (1, 2, 3):
+        at = NOW + n * INTERVAL
+        chosen = choose_watched(
+            replace(scan(day_key("p2", "k2", 82.0), failures=(failure,)), scanned_at=at),
+            SETTINGS,
+            now=at,
+            scan_interval=INTERVAL,
+            page_size=500,
+        )
+        lists.append(carry_over(chosen, lists[-1], {"p1"}, now=at))
+    # THEN p1 is carried while the first list is valid, with that list's end, and then no more;
+    # each list itself stays valid for its own two intervals
+    first_end = lists[0].valid_until
+    assert [sorted(p.id for p in w.plans) for w in lists] == [
+        ["p1", "p2"],
+        ["p1", "p2"],
+        ["p1", "p2"],
+        ["p2"],
+    ]
+    assert [p.until for w in lists[1:3] for p in w.plans if p.id == "p1"] == [first_end, first_end]
+    assert all(w.valid_until == w.written_at + 2 * INTERVAL + SCAN_MARGIN for w in lists)
 
 
 def test_the_most_urgent_plan_comes_first() -> None:

@@ -93,6 +93,9 @@ class WatchedPlan:
     #: The quota period the full scan saw the keys in.
     period_start: date | None = None
     keys: tuple[WatchedKey, ...] = ()
+    #: Set on a plan carried from an earlier list (:func:`carry_over`): after this it is not read,
+    #: whatever the list's own validity. None: as long as the list.
+    until: datetime | None = None
 
     @property
     def due(self) -> float:
@@ -128,12 +131,20 @@ class WatchList:
     def valid_at(self, now: datetime) -> bool:
         return self.written_at <= now + SCAN_MARGIN and now < self.valid_until
 
+    def live(self, now: datetime) -> WatchList:
+        """The list without the carried plans whose own time ran out (:func:`carry_over`)."""
+        kept = tuple(plan for plan in self.plans if plan.until is None or now < plan.until)
+        if len(kept) == len(self.plans):
+            return self
+        return replace(self, plans=kept, carried=sum(1 for plan in kept if plan.until is not None))
+
     def as_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
             "writtenAt": self.written_at.isoformat(),
             "validUntil": self.valid_until.isoformat(),
             "leftOut": self.left_out,
+            "carried": self.carried,
             "plans": [_plan_json(plan) for plan in self.plans],
         }
 
@@ -148,6 +159,7 @@ class WatchList:
                 valid_until=_aware(datetime.fromisoformat(body["validUntil"])),
                 plans=tuple(_plan_from(plan) for plan in body["plans"]),
                 left_out=int(body.get("leftOut", 0)),
+                carried=int(body.get("carried", 0)),
             )
         except (KeyError, TypeError, IndexError) as error:
             raise ValueError(f"a watch list field does not read: {error!r}") from None
@@ -167,6 +179,7 @@ def _plan_json(plan: WatchedPlan) -> dict[str, Any]:
         "tags": plan.tags,
         "pages": plan.pages,
         "periodStart": plan.period_start.isoformat() if plan.period_start else None,
+        **({"until": plan.until.isoformat()} if plan.until is not None else {}),
         # A list per key: the list is read every minute, and field names would be most of its bytes.
         "keys": [
             [k.id, k.name, k.level, k.forecast, k.due, *([k.tags] if k.tags else [])] for k in plan.keys
@@ -194,6 +207,7 @@ def _plan_from(body: dict[str, Any]) -> WatchedPlan:
             )
         )
     start = body.get("periodStart")
+    until = body.get("until")
     return WatchedPlan(
         id=str(body["id"]),
         name=str(body["name"]),
@@ -202,6 +216,7 @@ def _plan_from(body: dict[str, Any]) -> WatchedPlan:
         pages=int(body.get("pages", 1)),
         period_start=date.fromisoformat(start) if start else None,
         keys=tuple(keys),
+        until=_aware(datetime.fromisoformat(until)) if until else None,
     )
 
 
@@ -320,9 +335,12 @@ def carry_over(
 ) -> WatchList:
     """``chosen``, with the plans of ``previous`` that this scan could not read (``unread``: a plan
     that failed, or that the run had no time left for): their keys stay watched as the last scan that
-    read them saw them, rather than drop off the list because one read failed. Only from a list still
-    valid at ``now``, and the result is valid no longer than it: a plan that keeps failing is carried
-    until the list it came from would have gone stale, never beyond."""
+    read them saw them, rather than drop off the list because one read failed.
+
+    Only from a list still valid at ``now``. Each carried plan keeps its own end (``until``): the
+    validity of the list that last had it read, so a plan that keeps failing is carried until the
+    numbers it holds are as old as a stale list's, never beyond, while the rest of the new list keeps
+    the new list's validity."""
     if previous is None or not unread or not previous.valid_at(now):
         return chosen
     have = {plan.id for plan in chosen.plans}
@@ -331,8 +349,9 @@ def carry_over(
         replace(
             plan,
             keys=tuple(replace(key, due=None if key.due is None else key.due + shift) for key in plan.keys),
+            until=plan.until or previous.valid_until,
         )
-        for plan in previous.plans
+        for plan in previous.live(now).plans
         if plan.id in unread and plan.id not in have
     ]
     if not carried:
@@ -340,7 +359,6 @@ def carry_over(
     return replace(
         chosen,
         plans=tuple(sorted((*chosen.plans, *carried), key=lambda p: (p.due, p.id))),
-        valid_until=min(chosen.valid_until, previous.valid_until),
         carried=len(carried),
     )
 
@@ -355,11 +373,12 @@ def encode_watch_list(watch: WatchList, *, limit: int = MAX_WATCH_BYTES) -> tupl
             return data, kept
         # Cut by the share over the limit (at least one plan), then measure again.
         keep = min(len(kept.plans) - 1, int(len(kept.plans) * limit / len(data)))
-        kept = WatchList(
-            kept.written_at,
-            kept.valid_until,
-            kept.plans[:keep],
+        plans = kept.plans[:keep]
+        kept = replace(
+            kept,
+            plans=plans,
             left_out=watch.left_out + len(watch.plans) - keep,
+            carried=sum(1 for plan in plans if plan.until is not None),
         )
 
 

@@ -110,7 +110,7 @@ class WatchStore:
                     )
                 )
                 continue
-            lists.append(StoredList(target, watch, None, len(data)))
+            lists.append(StoredList(target, watch.live(now), None, len(data)))
         return lists
 
     def take_lease(self, *, until: datetime, now: datetime) -> str | None:

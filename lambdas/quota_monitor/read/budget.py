@@ -45,8 +45,9 @@ from typing import TYPE_CHECKING, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from quota_monitor.errors import BudgetUnavailable, describe, error_code
+from quota_monitor.errors import BudgetUnavailable, DeadlineReached, describe, error_code
 from quota_monitor.models import RESERVED_PREFIX
+from quota_monitor.read.calls import DEADLINE_CHECK_SECONDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -68,6 +69,8 @@ MAX_CONFLICTS: Final = 20
 ITEM_TTL_SECONDS: Final = 86_400
 #: The window over which APIGATEWAY_MAX_RPS is promised as an average, burst included.
 WINDOW_SECONDS: Final = 60.0
+#: Slots a window must hold at least: a burst of one, the window's edge, and a rate above zero.
+MIN_WINDOW_SLOTS: Final = 3
 
 
 def budget_key(target: Target) -> str:
@@ -89,6 +92,11 @@ class BudgetRate:
         ends on a slot holds one more than its length's worth). The burst is cut to half a window's
         worth, so that the rate stays near at least half of ``max_rps``."""
         allowance = max_rps * WINDOW_SECONDS
+        if allowance < MIN_WINDOW_SLOTS:
+            raise ValueError(
+                f"APIGATEWAY_MAX_RPS={max_rps:g} leaves {allowance:g} calls a minute: the shared API "
+                f"budget needs at least {MIN_WINDOW_SLOTS}"
+            )
         kept = max(1, min(burst, math.floor((allowance - 1) / 2)))
         # One slot less: a window that starts on a slot and ends on one holds both ends.
         return cls(rate=(allowance - kept - 1) / WINDOW_SECONDS, burst=kept)
@@ -209,8 +217,10 @@ class BudgetLimiter:
         expected: int | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        deadline: Callable[[], bool] | None = None,
     ) -> None:
         self._local = local
+        self._deadline = deadline
         self.budget = budget
         self._required = required
         self._clock = clock
@@ -219,6 +229,7 @@ class BudgetLimiter:
         self._slots: deque[float] = deque()
         self._chunk = max(1, round(budget.rate.rate * CHUNK_SECONDS))
         self._block = max(1, round(budget.rate.rate * MAX_BLOCK_SECONDS))
+        self._lead = (budget.rate.burst - 1) / budget.rate.rate
         #: Calls still expected (the fast path's block); None: not known.
         self._expected = expected
         #: Why the shared budget could not be used, once it could not (the full scan's fallback).
@@ -239,12 +250,30 @@ class BudgetLimiter:
             if start is not None:
                 return start
             # A fast run's block is ahead: wait until it has (almost) passed.
-            self._sleep(max(0.05, self.budget.free_at - CHUNK_SECONDS - self._clock()))
+            self._wait(max(0.05, self.budget.free_at - CHUNK_SECONDS - self._clock()))
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, in slices, unless the run's deadline passes first (DeadlineReached: the
+        call is not made, as when the deadline passes before it starts)."""
+        while seconds > 0:
+            if self._deadline is not None and self._deadline():
+                raise DeadlineReached(
+                    "API call not started: the run's deadline passed waiting for the API budget"
+                )
+            step = seconds if self._deadline is None else min(seconds, DEADLINE_CHECK_SECONDS)
+            self._sleep(step)
+            seconds -= step
 
     def _slot(self) -> float | None:
         with self._lock:
             if self.error is not None and not self._required:
                 return None
+            # A slot left behind by more than the burst's lead (the run was slowed by backoff or its
+            # own limiter) is let pass, as a slot missed to a 429 is: used now, it would add to the
+            # calls of whoever holds the slots of now.
+            floor = self._clock() - self._lead
+            while self._slots and self._slots[0] < floor:
+                self._slots.popleft()
             if not self._slots:
                 size = self._size()
                 try:
@@ -267,7 +296,7 @@ class BudgetLimiter:
             return waited
         wait = slot - self._clock()
         if wait > 0:
-            self._sleep(wait)
+            self._wait(wait)
             waited += wait
         return waited
 
