@@ -151,8 +151,10 @@ def fast_candidates(
     result: ScanResult, watch: WatchList, settings: AlertSettings, *, now: datetime
 ) -> ScanResult:
     """The keys of ``result`` whose rules say something against what the full scan saw of them
-    (step 4): any other key is where the full scan left it, and needs no state read."""
+    (step 4), and those the full scan left unsettled (``WatchedKey.unsettled``: their state is read
+    whatever they show): any other key is where the full scan left it, and needs no state read."""
     seen = {(plan.id, key.id): seen_state(plan, key) for plan in watch.plans for key in plan.keys}
+    owed = {(plan.id, key.id) for plan in watch.plans for key in plan.keys if key.unsettled}
     plans = {plan.id: plan for plan in result.plans}
     kept = []
     for key in result.keys:
@@ -161,7 +163,9 @@ def fast_candidates(
         if plan is None or state is None:
             continue
         policy = policy_for(plan, result.api_keys.get(key.api_key_id), settings.levels)
-        if evaluate(key, policy, state, now=now, settings=settings) is not None:
+        if (key.usage_plan_id, key.api_key_id) in owed or (
+            evaluate(key, policy, state, now=now, settings=settings) is not None
+        ):
             kept.append(key)
     return replace(result, keys=tuple(kept))
 

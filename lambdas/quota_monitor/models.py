@@ -300,6 +300,9 @@ class AlertReport:
     #: (:func:`quota_monitor.alert.watch.choose_watched`), so that the fast path delivers them if the
     #: other run does not, even when they are at their highest level.
     unsettled: frozenset[str] = frozenset()
+    #: The alert state could not be read at all: nothing was evaluated, and every key at a level is
+    #: taken as unsettled by the watch list (``choose_watched(state_unread=)``).
+    state_unread: bool = False
 
     @property
     def all_delivery_failures(self) -> int:

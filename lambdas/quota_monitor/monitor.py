@@ -470,6 +470,7 @@ def write_watch_lists(
     *,
     now: datetime,
     unsettled: Collection[str] = frozenset(),
+    state_unread: bool = False,
 ) -> WatchWritten:
     """Each reachable target's watch list (:mod:`quota_monitor.alert.watch`), for the fast path. A
     target that could not be read keeps its last list, which goes stale on its own; plans of a
@@ -489,6 +490,7 @@ def write_watch_lists(
             scan_interval=settings.fast.scan_interval,
             page_size=settings.scan.page_size,
             unsettled=unsettled,
+            state_unread=state_unread,
         )
         try:
             unread = {f.usage_plan_id for f in result.failures if f.usage_plan_id is not None}
@@ -571,9 +573,15 @@ def run_targets(
         on_alert=on_alert,
         alerts_deadline=alerts_deadline,
     )
-    unsettled = alerts.unsettled if alerts is not None else frozenset()
     watched = (
-        write_watch_lists(settings, watch, results, now=now, unsettled=unsettled)
+        write_watch_lists(
+            settings,
+            watch,
+            results,
+            now=now,
+            unsettled=alerts.unsettled if alerts is not None else frozenset(),
+            state_unread=alerts is not None and alerts.state_unread,
+        )
         if watch is not None
         else None
     )

@@ -232,3 +232,41 @@ def test_a_fast_run_evaluates_only_the_keys_that_moved_since_the_full_scan() -> 
     after = scan(day_key("p1", "stays", 86.0), day_key("p1", "moves", 90.0))
     kept = fast_candidates(after, chosen, SETTINGS, now=later)
     assert [key.api_key_id for key in kept.keys] == ["moves"]
+
+
+def test_keys_the_full_scan_left_unsettled_are_evaluated_by_every_fast_run_whatever_they_show() -> None:
+    # GIVEN a key at 100% whose alert the full scan did not deliver, and one at 85% it settled
+    before = scan(day_key("p1", "owed", 100.0), day_key("p1", "settled", 85.0))
+    owed = "p1#owed"  # state_key of a scan without a target
+    chosen = choose_watched(
+        before, SETTINGS, now=NOW, scan_interval=INTERVAL, page_size=500, unsettled={owed}
+    )
+    # THEN the owed key is watched at its real level, marked unsettled, first in the list
+    by_id = {key.id: key for plan in chosen.plans for key in plan.keys}
+    assert (by_id["owed"].level, by_id["owed"].unsettled, by_id["owed"].due) == (100, True, 0.0)
+    assert by_id["settled"].unsettled is False
+    # and stays so through storage
+    back = decode_watch_list(encode_watch_list(chosen)[0])
+    assert [key.unsettled for plan in back.plans for key in plan.keys] == [True, False]
+    # AND a fast run that reads both where the full scan left them evaluates the owed key alone
+    kept = fast_candidates(before, back, SETTINGS, now=NOW + timedelta(minutes=1))
+    assert [key.api_key_id for key in kept.keys] == ["owed"]
+
+
+def test_when_the_alert_state_could_not_be_read_every_key_at_a_level_is_unsettled() -> None:
+    result = scan(
+        day_key("p1", "at-100", 100.0),  # at its last level: not watched as a rule
+        day_key("p1", "at-85", 85.0),
+        day_key("p1", "about-to", 78.0),  # below its first level, forecast to run out: owed a forecast
+        day_key("p1", "far-under", 30.0),  # owed nothing, and too far from 80 to be watched
+    )
+    chosen = choose_watched(
+        result, SETTINGS, now=NOW, scan_interval=INTERVAL, page_size=500, state_unread=True
+    )
+    marks = {key.id: key.unsettled for plan in chosen.plans for key in plan.keys}
+    assert marks == {"at-100": True, "at-85": True, "about-to": True}
+    # and a key only watched (about to reach its first level, no forecast rule) is not
+    quiet = replace(SETTINGS, forecast=replace(SETTINGS.forecast, enabled=False))
+    chosen = choose_watched(result, quiet, now=NOW, scan_interval=INTERVAL, page_size=500, state_unread=True)
+    marks = {key.id: key.unsettled for plan in chosen.plans for key in plan.keys}
+    assert marks == {"at-100": True, "at-85": True, "about-to": False}

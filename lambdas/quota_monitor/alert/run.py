@@ -186,6 +186,7 @@ def run_alerts(
         return AlertReport(
             state_errors=(f"loading alert state from {store.table_name}: {describe(error)}",),
             events_enabled=bus is not None,
+            state_unread=True,
         )
     results = (result,) if isinstance(result, ScanResult) else tuple(result)
     parts = [decide(scan, settings, stored, now) for scan in results]

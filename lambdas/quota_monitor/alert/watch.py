@@ -75,6 +75,9 @@ class WatchedKey:
     forecast: bool = False
     #: Seconds after the scan at which it was expected at its next level; None: not moving.
     due: float | None = None
+    #: The full scan's alert step did not deliver what it owed the key, or could not read its state
+    #: (``choose_watched``): every fast run reads its state, whatever it reads of its usage.
+    unsettled: bool = False
 
     def api_key(self) -> ApiKey:
         return ApiKey(self.id, self.name, tags=self.tags)
@@ -180,6 +183,11 @@ def _plan_json(plan: WatchedPlan) -> dict[str, Any]:
         "pages": plan.pages,
         "periodStart": plan.period_start.isoformat() if plan.period_start else None,
         **({"until": plan.until.isoformat()} if plan.until is not None else {}),
+        **(
+            {"unsettled": [k.id for k in plan.keys if k.unsettled]}
+            if any(k.unsettled for k in plan.keys)
+            else {}
+        ),
         # A list per key: the list is read every minute, and field names would be most of its bytes.
         "keys": [
             [k.id, k.name, k.level, k.forecast, k.due, *([k.tags] if k.tags else [])] for k in plan.keys
@@ -192,6 +200,7 @@ def _plan_from(body: dict[str, Any]) -> WatchedPlan:
     if period not in PERIOD_TYPES or not isinstance(limit, int) or not isinstance(offset, int):
         raise ValueError(f"plan {body.get('id')!r}: quota {body['quota']!r} does not read")
     keys = []
+    unsettled = set(body.get("unsettled") or ())
     for entry in body["keys"]:
         key_id, name, level, due_forecast, due, *tags = entry
         if not isinstance(key_id, str) or not isinstance(level, int):
@@ -204,6 +213,7 @@ def _plan_from(body: dict[str, Any]) -> WatchedPlan:
                 level=level,
                 forecast=bool(due_forecast),
                 due=None if due is None else float(due),
+                unsettled=key_id in unsettled,
             )
         )
     start = body.get("periodStart")
@@ -282,14 +292,17 @@ def choose_watched(
     scan_interval: timedelta,
     page_size: int,
     unsettled: Collection[str] = frozenset(),
+    state_unread: bool = False,
 ) -> WatchList:
     """The watch list of one target's scan (module doc), most urgent plan first; plans with keys
     the scan could not read are left out.
 
     ``unsettled``: state keys whose notification the run's alert step did not deliver (another run
     held the key, or it ran out of time; ``AlertReport.unsettled``). They are watched whatever their
-    level, as if they had reached none, so that every fast run reads their state, and delivers what
-    is still owed, until a full scan has settled them."""
+    level, marked :attr:`WatchedKey.unsettled`, so that every fast run reads their state, and delivers
+    what is still owed, until a full scan has settled them. ``state_unread``: the alert step could
+    not read the alert state at all (``AlertReport.state_unread``): every key at a level, or with a
+    forecast due, is taken as unsettled."""
     failed = {f.usage_plan_id for f in result.failures if f.resource in ("usage-plan", "api-key")}
     horizon = HORIZON_INTERVALS * scan_interval
     by_plan: dict[str, list[KeyUsage]] = {}
@@ -309,8 +322,21 @@ def choose_watched(
             if policy.muted:
                 continue
             found = watched_key(key, policy.levels, api_key, now=now, horizon=horizon, settings=settings)
-            if state_key(plan.id, key.api_key_id, result.target) in unsettled:
-                found = WatchedKey(key.api_key_id, key.api_key_name, tags=api_key.tags, due=0.0)
+            owed = state_key(plan.id, key.api_key_id, result.target) in unsettled
+            if state_unread and not owed and key.limit is not None and key.remaining is not None:
+                owed = bool(policy.levels) and (
+                    level_reached(key, policy.levels) > 0 or forecast(key, now, settings.forecast) is not None
+                )
+            if owed:
+                found = WatchedKey(
+                    key.api_key_id,
+                    key.api_key_name,
+                    tags=api_key.tags,
+                    level=level_reached(key, policy.levels) if policy.levels else 0,
+                    forecast=forecast(key, now, settings.forecast) is not None,
+                    due=0.0,
+                    unsettled=True,
+                )
             if found is not None:
                 watched.append(found)
         if watched:
