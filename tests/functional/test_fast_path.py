@@ -58,9 +58,7 @@ def full(monkeypatch: pytest.MonkeyPatch, infra: AlertResources, **env: str) -> 
 def fast(monkeypatch: pytest.MonkeyPatch, infra: AlertResources, **env: str) -> dict[str, Any]:
     for name, value in infra.env(**{**FAST, **env}).items():
         monkeypatch.setenv(name, value)
-    result: dict[str, Any] = invoke_handler(
-        "quota_monitor.fast_handler", {}, LambdaContextStandIn(remaining_millis=60_000)
-    )
+    result: dict[str, Any] = cold_fast_start({}, LambdaContextStandIn(remaining_millis=60_000))
     return result
 
 
@@ -295,6 +293,23 @@ def test_a_watched_plan_deleted_since_the_full_scan_fails_the_fast_run_which_nam
         RunFailed, match=rf"none of the 1 watched plans could be read: .*usage-plan {plan} \(gold\)"
     ):
         fast(monkeypatch, alert_infra)
+
+
+def test_a_plan_read_key_by_key_whose_every_call_failed_is_not_counted_as_read(
+    account: SandboxAccount, cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a plan of three keys, one watched, at one key a page: the fast path reads it key by key
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    add_key(account, plan, "billing-client", 85.0)
+    add_key(account, plan, "quiet-client", 10.0)
+    add_key(account, plan, "other-client", 20.0)
+    assert full(monkeypatch, alert_infra, USAGE_PAGE_SIZE="1")["watchedKeys"] == 1
+    cloud.sandbox.faults.add("internal-error", operation="GetUsage", plan_id=plan)
+
+    # WHEN the fast path runs, with no retries, and its one call fails THEN the run fails, naming
+    # the key: not a quiet run that read one plan
+    with pytest.raises(RunFailed, match=r"none of the 1 watched plans could be read: .*billing-client"):
+        fast(monkeypatch, alert_infra, USAGE_PAGE_SIZE="1", APIGATEWAY_MAX_ATTEMPTS="1")
 
 
 def test_the_fast_path_without_alerts_is_refused_at_cold_start(

@@ -251,7 +251,10 @@ def scan_watched(
         f for scan in scans for f in ((scan.failure,) if scan.failure is not None else scan.key_failures)
     ]
     stats = ScanStats(
-        plans_scanned=sum(1 for scan in scans if scan.failure is None),
+        # A plan read key by key whose every call failed was not read, though no plan call failed.
+        plans_scanned=sum(
+            1 for scan in scans if scan.failure is None and (scan.keys or not scan.key_failures)
+        ),
         keys_scanned=len(keys),
         usage_pages=sum(scan.usage_pages for scan in scans),
         api_calls=api.stats.total_calls - calls_before,
