@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import random
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,7 +21,6 @@ from apigw_sandbox.seed import seed_key_usage
 from quota_monitor import TAG_MUTE, WatchStore, client, decode_watch_list
 from quota_monitor.errors import RunFailed
 from quota_monitor_cli.cost import EVENT_OVERHEAD_BYTES, FAST_LOG_BYTES_PER_RUN, LOG_BYTES_PER_ALERT
-from tests.conftest import health_metric
 
 if TYPE_CHECKING:
     from apigw_sandbox.account import SandboxAccount
@@ -77,6 +78,26 @@ def alerts_in(infra: AlertResources) -> list[tuple[str, str, int]]:
     ]
 
 
+def samples(cloud: LocalCloud) -> int:
+    """Every datapoint CloudWatch (moto) holds in the monitor's namespace, of every metric."""
+    cloudwatch = cloud.client("cloudwatch")
+    now = datetime.now(UTC)
+    total = 0
+    for page in cloudwatch.get_paginator("list_metrics").paginate(Namespace="ApiGatewayQuota"):
+        for metric in page["Metrics"]:
+            stats = cloudwatch.get_metric_statistics(
+                Namespace="ApiGatewayQuota",
+                MetricName=metric["MetricName"],
+                Dimensions=metric.get("Dimensions", []),
+                StartTime=now - timedelta(minutes=10),
+                EndTime=now + timedelta(minutes=2),
+                Period=60,
+                Statistics=["SampleCount"],
+            )
+            total += int(sum(point["SampleCount"] for point in stats["Datapoints"]))
+    return total
+
+
 def test_a_key_crossing_between_full_scans_is_alerted_by_the_next_fast_run_once(
     account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -112,13 +133,15 @@ def test_a_quiet_fast_run_reads_no_alert_state_and_publishes_nothing(
     add_key(account, plan, "billing-client", 85.0)
     full(monkeypatch, alert_infra)
     alert_infra.received()
-    calls_before = health_metric(cloud, "ApiCalls")
+    before = samples(cloud)
+    assert before > 0  # the full scan's
 
     summary = fast(monkeypatch, alert_infra)
 
     assert (summary["keysRead"], summary["candidates"], summary["metricRequests"]) == (1, 0, 0)
     assert "alertsEvaluated" not in summary  # the alert step did not run: no state read
-    assert health_metric(cloud, "ApiCalls") == calls_before  # the full scan's alone
+    assert samples(cloud) == before  # not one datapoint more, of any metric
+    assert alert_infra.received() == []
 
 
 def test_the_watch_list_holds_what_can_still_cross_and_none_of_the_rest(
@@ -143,7 +166,8 @@ def test_the_watch_list_holds_what_can_still_cross_and_none_of_the_rest(
         (plan, ["at-85"], [80])
     ]
     assert summary["watchListBytes"] == len(items[pk]["data"]["B"])
-    assert watch.valid_until - watch.written_at > watch.written_at - watch.written_at  # valid for a while
+    # valid until the scan after next is due, and the five minutes its run may take
+    assert watch.valid_until - watch.written_at == timedelta(minutes=2 * 15 + 5)
 
 
 def test_a_plan_the_next_full_scan_cannot_read_stays_on_the_watch_list(
@@ -233,20 +257,17 @@ def test_both_paths_at_once_alert_each_crossing_once(
 
     # WHEN a full scan and a fast run go at the same moment
     start = threading.Barrier(2)
-    results: list[dict[str, Any]] = []
 
-    def invoke(module: Any, millis: int) -> None:
+    def invoke(module: Any, millis: int) -> dict[str, Any]:
         start.wait()
-        results.append(module.handler({}, LambdaContextStandIn(remaining_millis=millis)))
+        result: dict[str, Any] = module.handler({}, LambdaContextStandIn(remaining_millis=millis))
+        return result
 
-    threads = [
-        threading.Thread(target=invoke, args=(full_module, 300_000)),
-        threading.Thread(target=invoke, args=(fast_module, 60_000)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [pool.submit(invoke, full_module, 300_000), pool.submit(invoke, fast_module, 60_000)]
+        results = [run.result() for run in runs]  # a run that raised fails the test here
+    assert [result.get("path", "full") for result in results] == ["full", "fast"]
+    assert not results[1].get("leaseHeld")
 
     # THEN each key is alerted at 90 once, by whichever path claimed it first
     assert sorted(alerts_in(alert_infra)) == [("threshold", f"client-{n}", 90) for n in range(4)]
