@@ -15,8 +15,10 @@ whose pace jumps between two full scans (a client starting a batch job) is not o
 next full scan alerts it, as before the fast path.
 
 Keys at or above their highest level are not watched: nothing is left to cross, and their next
-notification (the quota period's reset) is the full scan's. Keys of a plan the full scan could not
-read are not watched either (their numbers are unknown).
+notification (the quota period's reset) is the full scan's. A plan the full scan could not read is
+not chosen afresh (its numbers are unknown): it keeps its place from the last list, as the last scan
+that read it saw it, for as long as that list was valid (:func:`carry_over`). A key the full scan's
+alert step left unsettled is watched whatever its level (:func:`choose_watched`).
 
 Each watched key carries what the full scan saw: the level it had reached and whether a forecast
 was due. The fast path evaluates a key afresh only when the rules, applied to what it reads now

@@ -23,6 +23,11 @@ either path also takes a slot from a timeline both read (docs/alerts.md, "Two pa
   burst included (:meth:`BudgetRate.within`): at the default 5 a second, 300 a minute, half of the
   account's 600.
 
+A slot a run has fallen behind by more than the burst's lead (a retry's backoff held its calls up)
+is let pass, not used late: a call made then would add to the calls of whoever holds the slots of
+that moment. A wait for a slot, or for a block ahead to pass, ends at the run's deadline
+(:class:`~quota_monitor.errors.DeadlineReached`, as for a call not started).
+
 A run that ends gives back the slots it reserved and did not use, when nobody has reserved after
 them (:meth:`SharedBudget.give_back`); slots a 429 made it miss simply pass: the budget errs towards
 spending less. A run whose clock is off by a few milliseconds takes its slots a few
