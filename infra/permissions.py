@@ -18,9 +18,16 @@ if TYPE_CHECKING:
 
 #: The alert state protocol's calls: a Scan a run, conditional updates (claim, confirm, release).
 STATE_TABLE_ACTIONS = ("dynamodb:Scan", "dynamodb:UpdateItem")
-#: With the fast path, both paths also read the shared API budget (GetItem), the full scan writes
-#: the watch lists (PutItem), and the fast path reads them and the keys' states (BatchGetItem).
-FAST_PATH_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem")
+#: With the fast path, the fast path reads the watch lists and the keys' states (BatchGetItem: any
+#: item, as a state key is any plan's)...
+FAST_PATH_ACTIONS = ("dynamodb:BatchGetItem",)
+#: ...the full scan writes the watch lists (PutItem, which replaces a whole item: only theirs), and
+#: both read the shared API budget (GetItem: only its items). ``dynamodb:LeadingKeys`` is the
+#: partition key of every item a request names.
+FAST_PATH_ITEMS = (
+    ("WriteWatchLists", "dynamodb:PutItem", "~watch#*"),
+    ("ReadApiBudget", "dynamodb:GetItem", "~budget#*"),
+)
 
 
 def apigateway_arn(path: str, region: str = Aws.REGION) -> str:
@@ -74,6 +81,16 @@ def monitor_statements(
             resources=[table_arn],
         ),
     ]
+    if fast_path:
+        statements += [
+            iam.PolicyStatement(
+                sid=sid,
+                actions=[action],
+                resources=[table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [keys]}},
+            )
+            for sid, action, keys in FAST_PATH_ITEMS
+        ]
     if spoke_role_arns:
         statements.append(
             iam.PolicyStatement(

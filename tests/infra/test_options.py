@@ -133,8 +133,13 @@ def test_monitor_permissions_follow_namespace_cross_check_and_tracing(full: Synt
         "Effect": "Allow",
         "Resource": ["*"],
     }
-    # The monitor's eight, and the fast function's log group (it runs under the same role).
-    assert len(granted) == 9
+    # The monitor's eight; with the fast path, the watch lists' and the budget's items, and the
+    # fast function's log group (it runs under the same role).
+    assert len(granted) == 11
+    assert [by_sid[sid]["Action"] for sid in ("WriteWatchLists", "ReadApiBudget")] == [
+        ["dynamodb:PutItem"],
+        ["dynamodb:GetItem"],
+    ]
     assert by_sid["WriteFastFunctionLogs"]["Resource"] == [
         att(full.logical_id("Monitor/FastFunctionLogs"), "Arn")
     ]

@@ -3,13 +3,18 @@ on: a finding would fail the fixture) for the whole module."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from pathlib import Path
 
 import pytest
 
 from infra.logs_insights import check_query, sources
-from quota_monitor import KEY_RECORD_FIELDS, PLAN_RECORD_FIELDS
+from infra.permissions import FAST_PATH_ITEMS
+from quota_monitor import KEY_RECORD_FIELDS, PLAN_RECORD_FIELDS, Target
+from quota_monitor.alert.rules import state_key
+from quota_monitor.alert.watch_store import watch_key
+from quota_monitor.read.budget import budget_key
 from tests.infra_support import Synthesized, cfn_lint, deployed_outputs, render, statements, synthesize
 
 pytestmark = pytest.mark.synth
@@ -251,15 +256,24 @@ def test_monitor_role_has_exactly_the_runtime_contract(synth: Synthesized, ids: 
         },
         {
             "Sid": "KeepAlertState",
-            # Scan and UpdateItem: the alert state; GetItem: the shared API budget; PutItem and
+            # Scan and UpdateItem: the alert state (and the lease and budget, updated in place);
             # BatchGetItem: the fast path's watch lists, and the few keys' states it reads.
-            "Action": [
-                "dynamodb:BatchGetItem",
-                "dynamodb:GetItem",
-                "dynamodb:PutItem",
-                "dynamodb:Scan",
-                "dynamodb:UpdateItem",
-            ],
+            "Action": ["dynamodb:BatchGetItem", "dynamodb:Scan", "dynamodb:UpdateItem"],
+            "Effect": "Allow",
+            "Resource": [f"${{{ids['table']}.Arn}}"],
+        },
+        {
+            # PutItem replaces a whole item: the watch lists' alone, never an alert state
+            "Sid": "WriteWatchLists",
+            "Action": ["dynamodb:PutItem"],
+            "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["~watch#*"]}},
+            "Effect": "Allow",
+            "Resource": [f"${{{ids['table']}.Arn}}"],
+        },
+        {
+            "Sid": "ReadApiBudget",
+            "Action": ["dynamodb:GetItem"],
+            "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["~budget#*"]}},
             "Effect": "Allow",
             "Resource": [f"${{{ids['table']}.Arn}}"],
         },
@@ -282,6 +296,16 @@ def test_monitor_role_has_exactly_the_runtime_contract(synth: Synthesized, ids: 
             "Resource": [f"${{{ids['fast_logs']}.Arn}}"],
         },
     ]
+
+
+def test_the_item_conditions_match_the_keys_the_runtime_writes_and_reads() -> None:
+    patterns = {action: keys for _, action, keys in FAST_PATH_ITEMS}
+    target = Target("123456789012", "eu-west-1")
+    assert fnmatch.fnmatchcase(watch_key(target), patterns["dynamodb:PutItem"])
+    assert fnmatch.fnmatchcase(budget_key(target), patterns["dynamodb:GetItem"])
+    # and no alert state item matches either: a plan's key does not start with "~"
+    state = state_key("abc123", "key456", target)
+    assert not any(fnmatch.fnmatchcase(state, keys) for keys in patterns.values())
 
 
 def test_no_iam_policy_has_a_wildcard_action_or_a_write_verb_on_api_gateway(synth: Synthesized) -> None:
