@@ -192,7 +192,8 @@ def read_targets(
 ) -> list[FastTarget]:
     """Step 3 for every target with a usable list, all at once; then step 4."""
     by_target = {access.target: access for access in accesses}
-    scan_settings = workers_per_target(settings.scan, len(lists))
+    reading = sum(1 for stored in lists if stored.watch is not None and stored.watch.plans)
+    scan_settings = workers_per_target(settings.scan, reading)
     alerts = settings.alerts
     assert alerts is not None  # the fast path needs alerts (config.Settings)
 

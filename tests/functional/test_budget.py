@@ -76,8 +76,9 @@ def test_two_runs_on_one_budget_stay_under_the_rate_together(alert_infra: AlertR
     full, fast = limiter(alert_infra, time, required=False), limiter(alert_infra, time, required=True)
     calls: list[float] = []
     # WHEN they take turns calling as fast as their limiters let them, 900 calls in all: a chunk of
-    # ten each in turn, as two runs calling at once do (each calls in its own slots while the other
-    # waits for the slots it holds next)
+    # ten each in turn: on one simulated clock, each run's wait would otherwise make the other fall
+    # behind its slots, which it then lets pass; separate runs on real clocks call in their own
+    # slots while the other waits for the slots it holds next
     for n in range(900):
         (full if (n // 10) % 3 else fast).acquire()
         calls.append(time.now)

@@ -265,6 +265,11 @@ def test_when_the_alert_state_could_not_be_read_every_key_at_a_level_is_unsettle
     )
     marks = {key.id: key.unsettled for plan in chosen.plans for key in plan.keys}
     assert marks == {"at-100": True, "at-85": True, "about-to": True}
+    # each keeps its own due (nothing is owed for certain): at 100% none, at 85% its next level's
+    dues = {key.id: key.due for plan in chosen.plans for key in plan.keys}
+    assert dues["at-100"] is None
+    assert dues["at-85"] is not None
+    assert dues["at-85"] > 0
     # and a key only watched (about to reach its first level, no forecast rule) is not
     quiet = replace(SETTINGS, forecast=replace(SETTINGS.forecast, enabled=False))
     chosen = choose_watched(result, quiet, now=NOW, scan_interval=INTERVAL, page_size=500, state_unread=True)

@@ -325,6 +325,9 @@ def choose_watched(
                 continue
             found = watched_key(key, policy.levels, api_key, now=now, horizon=horizon, settings=settings)
             owed = state_key(plan.id, key.api_key_id, result.target) in unsettled
+            # A key owed a notification by this run is due now; one only because the state could not
+            # be read keeps its own due, so that it does not push the truly urgent down the list.
+            due = 0.0 if owed else (found.due if found is not None else None)
             if state_unread and not owed and key.limit is not None and key.remaining is not None:
                 owed = bool(policy.levels) and (
                     level_reached(key, policy.levels) > 0 or forecast(key, now, settings.forecast) is not None
@@ -336,7 +339,7 @@ def choose_watched(
                     tags=api_key.tags,
                     level=level_reached(key, policy.levels) if policy.levels else 0,
                     forecast=forecast(key, now, settings.forecast) is not None,
-                    due=0.0,
+                    due=due,
                     unsettled=True,
                 )
             if found is not None:

@@ -25,7 +25,8 @@ either path also takes a slot from a timeline both read (docs/alerts.md, "Two pa
 
 A slot a run has fallen behind by more than the burst's lead (a retry's backoff held its calls up)
 is let pass, not used late: a call made then would add to the calls of whoever holds the slots of
-that moment. A wait for a slot, or for a block ahead to pass, ends at the run's deadline
+that moment; the slots let pass are lost to both paths (the budget errs towards spending less). A
+wait for a slot, or for a block ahead to pass, ends at the run's deadline
 (:class:`~quota_monitor.errors.DeadlineReached`, as for a call not started).
 
 A run that ends gives back the slots it reserved and did not use, when nobody has reserved after
