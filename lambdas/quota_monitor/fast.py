@@ -225,6 +225,7 @@ def read_targets(
                     settings=scan_settings,
                     target=target,
                     clock=clocks.monotonic,
+                    wall=clocks.wall,
                 )
             finally:
                 finish_budget(api)
@@ -315,6 +316,30 @@ def _run(
     """Steps 2 to 5, under the lease."""
     lists = store.get([access.target for access in accesses], now=now)
     parts = read_targets(settings, accesses, lists, now=now, budget=budget, deadline=deadline, clocks=clocks)
+    return alert_watched(
+        parts,
+        alerts,
+        states=states,
+        alert_clients=alert_clients,
+        now=now,
+        ends_at=ends_at,
+        alerts_deadline=alerts_deadline,
+        on_alert=on_alert,
+    )
+
+
+def alert_watched(
+    parts: Sequence[FastTarget],
+    alerts: AlertSettings,
+    *,
+    states: AlertStateStore,
+    alert_clients: AlertClients,
+    now: datetime,
+    ends_at: datetime,
+    alerts_deadline: Callable[[], bool] | None = None,
+    on_alert: Callable[[AlertMessage], None] | None = None,
+) -> FastReport:
+    """Step 5: the full scan's alert step over the candidates of what :func:`read_targets` read."""
     chosen = [part.chosen for part in parts if part.chosen is not None and part.chosen.keys]
     if not chosen:
         return FastReport(targets=tuple(parts))

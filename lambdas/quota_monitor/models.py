@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 PeriodType = Literal["DAY", "WEEK", "MONTH"]
 #: The alert state table's items that are not a key's alert state start with this (the API budget,
@@ -98,6 +101,24 @@ class DailyUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadSpan:
+    """When GetUsage was read for a key: from the first request of the read to its last answer.
+
+    API Gateway's answer reflects the key's usage at some moment in between (and lags real traffic
+    itself: docs/aws-behaviour.md#getusage-and-its-paginator), so of two readings only one that
+    began after the other ended is known to be newer (:meth:`after`); two that overlap, or touch,
+    are not ordered.
+    """
+
+    started: datetime
+    ended: datetime
+
+    def after(self, ended: datetime | None) -> bool:
+        """Whether this reading began after a reading that ended at ``ended`` (None: no reading)."""
+        return ended is None or self.started > ended
+
+
+@dataclass(frozen=True, slots=True)
 class KeyUsage:
     """Where one API key stands against its plan's quota in the current period."""
 
@@ -123,6 +144,8 @@ class KeyUsage:
     #: Requests used today (UTC), the latest day of the data: how fast the key goes now, for the
     #: fast path's watch list (:mod:`quota_monitor.compute.watch`). None when not known.
     used_today: int | None = None
+    #: When its numbers were read (:class:`ReadSpan`); None for a key built by hand.
+    read: ReadSpan | None = None
 
     def as_json(self) -> dict[str, object]:
         """The CLI's JSON contract: exactly these fields (``accountId`` and ``region`` say where the
@@ -303,6 +326,10 @@ class AlertReport:
     #: The alert state could not be read at all: nothing was evaluated, and every key at a level is
     #: taken as unsettled by the watch list (``choose_watched(state_unread=)``).
     state_unread: bool = False
+    #: State keys whose alert state another run set, in the current period, from a reading newer than
+    #: this run's: (level, forecast sent) as it stands. The watch list takes it over this run's own
+    #: older reading (``choose_watched(newer=)``).
+    newer: Mapping[str, tuple[int, bool]] = field(default_factory=dict, hash=False)
 
     @property
     def all_delivery_failures(self) -> int:

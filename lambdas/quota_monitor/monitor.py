@@ -338,7 +338,13 @@ def scan_targets(
             )
             progress = None if on_plan is None else partial(on_plan, target)
             result = scan_account(
-                api, now=now, settings=scan_settings, on_plan=progress, target=target, clock=clocks.monotonic
+                api,
+                now=now,
+                settings=scan_settings,
+                on_plan=progress,
+                target=target,
+                clock=clocks.monotonic,
+                wall=clocks.wall,
             )
         except (ClientError, BotoCoreError) as error:
             cause, message = describe_error(error)
@@ -451,6 +457,8 @@ class WatchWritten:
     carried: int = 0
     bytes: int = 0
     errors: tuple[str, ...] = ()
+    #: Lists not written because a full run that started later had written its own (``WatchStore.put``).
+    superseded: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -460,6 +468,7 @@ class WatchWritten:
             **({"watchLeftOut": self.left_out} if self.left_out else {}),
             **({"watchCarried": self.carried} if self.carried else {}),
             **({"watchErrors": len(self.errors)} if self.errors else {}),
+            **({"watchSuperseded": self.superseded} if self.superseded else {}),
         }
 
 
@@ -471,13 +480,14 @@ def write_watch_lists(
     now: datetime,
     unsettled: Collection[str] = frozenset(),
     state_unread: bool = False,
+    newer: Mapping[str, tuple[int, bool]] | None = None,
 ) -> WatchWritten:
     """Each reachable target's watch list (:mod:`quota_monitor.alert.watch`), for the fast path. A
     target that could not be read keeps its last list, which goes stale on its own; plans of a
     target that could not be read keep their place from the last list (``watch.carry_over``)."""
     if settings.alerts is None:
         return WatchWritten()
-    plans = keys = left_out = carried = size = 0
+    plans = keys = left_out = carried = size = superseded = 0
     errors: list[str] = []
     for result in results:
         target = result.target
@@ -491,19 +501,24 @@ def write_watch_lists(
             page_size=settings.scan.page_size,
             unsettled=unsettled,
             state_unread=state_unread,
+            newer=newer,
         )
         try:
             unread = {f.usage_plan_id for f in result.failures if f.usage_plan_id is not None}
             if unread:
                 (last,) = store.get([target], now=now)
                 chosen = carry_over(chosen, last.watch, unread, now=now)
-            kept, written = store.put(target, chosen)
+            stored = store.put(target, chosen)
         except (ClientError, BotoCoreError) as error:
             errors.append(f"watch list of {target.describe()}: {describe(error)}")
             continue
+        if stored is None:
+            superseded += 1
+            continue
+        kept, written = stored
         plans, keys, size = plans + len(kept.plans), keys + kept.keys, size + written
         left_out, carried = left_out + kept.left_out, carried + kept.carried
-    return WatchWritten(plans, keys, left_out, carried, size, tuple(errors))
+    return WatchWritten(plans, keys, left_out, carried, size, tuple(errors), superseded)
 
 
 def _alert(
@@ -537,6 +552,41 @@ def _unreachable(result: ScanResult) -> bool:
     return any(failure.resource in ("target", "usage-plans") for failure in result.failures)
 
 
+def alert_and_watch(
+    settings: Settings,
+    results: Sequence[ScanResult],
+    *,
+    now: datetime,
+    alert_clients: AlertClients | None,
+    claim_until: datetime | None = None,
+    on_alert: Callable[[AlertMessage], None] | None = None,
+    alerts_deadline: Callable[[], bool] | None = None,
+    watch: WatchStore | None = None,
+) -> tuple[AlertReport | None, WatchWritten | None]:
+    """A full run's alert step over every target's scan, then (with the fast path on, ``watch``) each
+    target's watch list, told what the alert step left unsettled and what newer readings set."""
+    alerts = _alert(
+        results,
+        settings,
+        alert_clients,
+        now=now,
+        claim_until=claim_until,
+        on_alert=on_alert,
+        alerts_deadline=alerts_deadline,
+    )
+    if watch is None:
+        return alerts, None
+    return alerts, write_watch_lists(
+        settings,
+        watch,
+        results,
+        now=now,
+        unsettled=alerts.unsettled if alerts is not None else frozenset(),
+        state_unread=alerts is not None and alerts.state_unread,
+        newer=alerts.newer if alerts is not None else None,
+    )
+
+
 def run_targets(
     settings: Settings,
     accesses: Sequence[TargetAccess],
@@ -563,27 +613,15 @@ def run_targets(
     each target's watch list goes to ``watch`` (:func:`write_watch_lists`).
     """
     scans = scan_targets(settings, accesses, now=now, deadline=deadline, budget=budget, clocks=clocks)
-    results = [scan.result for scan in scans]
-    alerts = _alert(
-        results,
+    alerts, watched = alert_and_watch(
         settings,
-        alert_clients,
+        [scan.result for scan in scans],
         now=now,
+        alert_clients=alert_clients,
         claim_until=claim_until,
         on_alert=on_alert,
         alerts_deadline=alerts_deadline,
-    )
-    watched = (
-        write_watch_lists(
-            settings,
-            watch,
-            results,
-            now=now,
-            unsettled=alerts.unsettled if alerts is not None else frozenset(),
-            state_unread=alerts is not None and alerts.state_unread,
-        )
-        if watch is not None
-        else None
+        watch=watch,
     )
     report = publish_targets(settings, scans, now=now, alerts=alerts, health_cloudwatch=health_cloudwatch)
     budget_errors = tuple(

@@ -80,6 +80,9 @@ class AlertState:
     pending_events: tuple[EventEntry, ...] = ()
     #: The id of an event that EventBridge took while its SNS message failed (the state did not advance).
     event_sent: str | None = None
+    #: When the reading that last changed it ended (``KeyUsage.read.ended``): only a reading that
+    #: began after that may change it again. None: not recorded (an item from before it was).
+    read_at: datetime | None = None
 
     def claimed_at(self, now: datetime) -> bool:
         return self.claim_token is not None and self.claim_until is not None and self.claim_until > now

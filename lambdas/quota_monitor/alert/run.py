@@ -35,7 +35,7 @@ Each step returns what it found; :func:`run_alerts` adds it up into one :class:`
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -77,6 +77,11 @@ class Decisions:
     tag_problems: tuple[TagProblem, ...]
     #: Keys whose own record (their tags) the scan did not get (:func:`decide`).
     unevaluated: int
+    #: Keys whose state another run set from a reading newer than this run's, by state key
+    #: (:func:`decide`): (level, forecast sent) as it stands.
+    newer: dict[str, tuple[int, bool]] = field(default_factory=dict)
+    #: Of those, the keys this run's older reading would have changed: left alone.
+    stale: int = 0
 
 
 def decide(result: ScanResult, settings: AlertSettings, stored: StoredStates, now: datetime) -> Decisions:
@@ -90,11 +95,17 @@ def decide(result: ScanResult, settings: AlertSettings, stored: StoredStates, no
 
     Each notification carries its route. A bad route tag is reported once per resource, like a
     bad level tag, whether or not the key has something to say this run.
+
+    A key whose state was set from a reading that this run's did not begin after (another run read
+    it later: ``KeyUsage.read``, ``AlertState.read_at``) is left as that run left it: an older
+    reading never recovers a key, lowers its level or alerts it again (the claim's condition says the
+    same to DynamoDB, for a state changed after this load: ``AlertStateStore.claim_write``).
     """
     plans = {plan.id: plan for plan in result.plans}
     problems: dict[tuple[str, str], TagProblem] = {}
     decisions: list[Decision] = []
-    unevaluated = 0
+    newer: dict[str, tuple[int, bool]] = {}
+    unevaluated = stale = 0
     for key in result.keys:
         plan = plans.get(key.usage_plan_id)
         api_key = result.api_keys.get(key.api_key_id)
@@ -108,13 +119,20 @@ def decide(result: ScanResult, settings: AlertSettings, stored: StoredStates, no
         pk = state_key(key.usage_plan_id, key.api_key_id, key.target)
         if pk in stored.unreadable:
             continue
-        decision = evaluate(key, policy, stored.states.get(pk), now=now, settings=settings)
+        state = stored.states.get(pk)
+        decision = evaluate(key, policy, state, now=now, settings=settings)
+        if state is not None and key.read is not None and not key.read.after(state.read_at):
+            if state.period_start == key.period_start:
+                newer[pk] = (state.level, state.forecast_sent)
+            if decision is not None:
+                stale += 1
+            continue
         if decision is None:
             continue
         if decision.notification is not None:
             decision = replace(decision, notification=replace(decision.notification, route=route.name))
         decisions.append(decision)
-    return Decisions(tuple(decisions), tuple(problems.values()), unevaluated)
+    return Decisions(tuple(decisions), tuple(problems.values()), unevaluated, newer, stale)
 
 
 @dataclass(frozen=True)
@@ -194,6 +212,8 @@ def run_alerts(
         tuple(decision for part in parts for decision in part.decisions),
         tuple(problem for part in parts for problem in part.tag_problems),
         sum(part.unevaluated for part in parts),
+        {pk: seen for part in parts for pk, seen in part.newer.items()},
+        sum(part.stale for part in parts),
     )
     deliveries, quiet = _deliveries(
         decided, stored, results, settings, region=region, now=now, events_on=bus is not None
@@ -201,6 +221,7 @@ def run_alerts(
     run = _Delivering(
         store, token=token or uuid.uuid4().hex, now=now, bus=bus, out_of_time=out_of_time or _never
     )
+    run.skipped += decided.stale
     run.state_errors += [f"state item {pk} unreadable: {why}" for pk, why in stored.unreadable.items()]
     run.unsettled.update(pk for pk in stored.unreadable)
     if run.out_of_time():
@@ -221,6 +242,7 @@ def run_alerts(
         notifications=sum(1 for d in deliveries if d.notification is not None),
         unevaluated=decided.unevaluated,
         tag_problems=decided.tag_problems,
+        newer=decided.newer,
     )
 
 
@@ -370,9 +392,16 @@ class _Delivering:
         )
 
     def report(
-        self, *, evaluated: int, notifications: int, unevaluated: int, tag_problems: tuple[TagProblem, ...]
+        self,
+        *,
+        evaluated: int,
+        notifications: int,
+        unevaluated: int,
+        tag_problems: tuple[TagProblem, ...],
+        newer: dict[str, tuple[int, bool]],
     ) -> AlertReport:
         return AlertReport(
+            newer=newer,
             evaluated=evaluated,
             notifications=notifications,
             messages_sent=self.messages_sent,

@@ -39,6 +39,7 @@ seconds, the table's TTL attribute): a week after the quota period resets.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ _NAMES = {
     "#episode": "episode",
     "#pending": "pendingEvents",
     "#sent": "eventSent",
+    "#read": "readAt",
 }
 #: At most this much of undelivered events is kept per key (a DynamoDB item holds 400 KB); when a
 #: bus refuses events for so long that more pile up, the oldest are dropped, and said so.
@@ -108,6 +110,12 @@ def _epoch(at: datetime) -> int:
     return int(at.timestamp())
 
 
+def _millis(at: datetime, *, up: bool = False) -> int:
+    """Epoch milliseconds, rounded down, or ``up`` (the end of a reading: never earlier than it was)."""
+    millis = at.timestamp() * 1000
+    return math.ceil(millis) if up else math.floor(millis)
+
+
 def expires_at(key: KeyUsage) -> int:
     return _epoch(key.resets_at + TTL_AFTER_RESET)
 
@@ -116,6 +124,7 @@ def parse_item(item: dict[str, Any]) -> AlertState:
     """An item as stored -> :class:`AlertState`; an attribute that does not parse raises ValueError."""
     period = item.get("periodStart", {}).get("S")
     until = item.get("claimUntil", {}).get("N")
+    read_at = item.get("readAt", {}).get("N")
     return AlertState(
         period_start=date.fromisoformat(period) if period else None,
         level=int(item.get("alertLevel", {}).get("N", "0")),
@@ -126,6 +135,7 @@ def parse_item(item: dict[str, Any]) -> AlertState:
         episode=int(item.get("episode", {}).get("N", "0")),
         pending_events=tuple(_event(value) for value in item.get("pendingEvents", {}).get("L", [])),
         event_sent=item.get("eventSent", {}).get("S"),
+        read_at=datetime.fromtimestamp(int(read_at) / 1000, UTC) if read_at else None,
     )
 
 
@@ -385,10 +395,18 @@ class AlertStateStore:
 
     # -- the requests ------------------------------------------------------------------------------
     @staticmethod
-    def _read_condition(read: AlertState) -> tuple[str, dict[str, Any]]:
+    def _read_condition(read: AlertState, key: KeyUsage | None = None) -> tuple[str, dict[str, Any]]:
+        """The item is as this run read it: at its revision (or absent); and, for a change decided
+        from ``key``'s reading, last changed from a reading that ended before this one began
+        (``#read``, named by :func:`_read_names`)."""
         if read.rev is None:
             return "attribute_not_exists(pk)", {}
-        return "#rev = :read_rev", {":read_rev": _n(read.rev)}
+        if key is None or key.read is None:
+            return "#rev = :read_rev", {":read_rev": _n(read.rev)}
+        return (
+            "#rev = :read_rev AND (attribute_not_exists(#read) OR #read < :read_began)",
+            {":read_rev": _n(read.rev), ":read_began": _n(_millis(key.read.started))},
+        )
 
     def claim_write(
         self, pk: str, key: KeyUsage | None, read: AlertState, *, token: str, until: datetime, now: datetime
@@ -396,7 +414,7 @@ class AlertStateStore:
         """The claim (module doc): the item must be at the revision read, and not held by a live claim.
 
         ``key`` is None for a key claimed only to deliver the events it owes (its item exists)."""
-        condition, values = self._read_condition(read)
+        condition, values = self._read_condition(read, key)
         if key is None:
             return _write(
                 pk,
@@ -417,7 +435,9 @@ class AlertStateStore:
                 "#rev = if_not_exists(#rev, :zero), #expires = if_not_exists(#expires, :expires)"
             ),
             ConditionExpression=f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now)",
-            ExpressionAttributeNames=_names("#token", "#until", "#plan", "#key", "#rev", "#expires"),
+            ExpressionAttributeNames=_names(
+                "#token", "#until", "#plan", "#key", "#rev", "#expires", *_read_names(read, key)
+            ),
             ExpressionAttributeValues={
                 **values,
                 ":token": _s(token),
@@ -447,8 +467,8 @@ class AlertStateStore:
             pk,
             UpdateExpression=(
                 "SET #period = :period, #level = :level, #forecast = :forecast, #episode = :episode, "
-                f"#rev = #rev + :one, #expires = :expires, #updated = :now{_clauses(sets)} "
-                f"REMOVE #token, #until{_clauses(removes)}"
+                f"#rev = #rev + :one, #expires = :expires, #updated = :now{_reading_set(key)}"
+                f"{_clauses(sets)} REMOVE #token, #until{_clauses(removes)}"
             ),
             ConditionExpression="#token = :token",
             ExpressionAttributeNames=_names(
@@ -462,6 +482,7 @@ class AlertStateStore:
                 "#token",
                 "#until",
                 *(("#pending", "#sent") if channels is not None else ()),
+                *(("#read",) if key.read is not None else ()),
             ),
             ExpressionAttributeValues=self._state_values(key, new, now)
             | {":token": _s(token), ":one": _n(1)}
@@ -496,13 +517,13 @@ class AlertStateStore:
         self, pk: str, key: KeyUsage, read: AlertState, new: AlertState, *, now: datetime
     ) -> StateWrite:
         """A change with nothing to send, under the same condition as a claim."""
-        condition, values = self._read_condition(read)
+        condition, values = self._read_condition(read, key)
         return _write(
             pk,
             UpdateExpression=(
                 "SET #period = :period, #level = :level, #forecast = :forecast, #episode = :episode, "
                 "#rev = if_not_exists(#rev, :zero) + :one, #expires = :expires, #updated = :now, "
-                "#plan = :plan, #key = :key"
+                f"#plan = :plan, #key = :key{_reading_set(key)}"
             ),
             ConditionExpression=f"({condition}) AND (attribute_not_exists(#token) OR #until <= :now_epoch)",
             ExpressionAttributeNames=_names(
@@ -517,6 +538,7 @@ class AlertStateStore:
                 "#key",
                 "#token",
                 "#until",
+                *(("#read",) if key.read is not None else ()),
             ),
             ExpressionAttributeValues={
                 **values,
@@ -538,7 +560,18 @@ class AlertStateStore:
             ":episode": _n(new.episode),
             ":expires": _n(expires_at(key)),
             ":now": _s(now.isoformat()),
+            **({":read_at": _n(_millis(key.read.ended, up=True))} if key.read is not None else {}),
         }
+
+
+def _read_names(read: AlertState, key: KeyUsage | None) -> tuple[str, ...]:
+    """``#read`` when :meth:`AlertStateStore._read_condition` uses it."""
+    return ("#read",) if read.rev is not None and key is not None and key.read is not None else ()
+
+
+def _reading_set(key: KeyUsage) -> str:
+    """The SET clause that stores when the key's reading ended (``:read_at``), if it says."""
+    return ", #read = :read_at" if key.read is not None else ""
 
 
 def batch_get(

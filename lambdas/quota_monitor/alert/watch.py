@@ -47,7 +47,7 @@ from quota_monitor.compute.levels import level_reached
 from quota_monitor.models import PERIOD_TYPES, ApiKey, Quota, UsagePlan
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable
+    from collections.abc import Collection, Iterable, Mapping
 
     from quota_monitor.config import AlertSettings
     from quota_monitor.models import KeyUsage, ScanResult, Target
@@ -266,11 +266,15 @@ def watched_key(
     now: datetime,
     horizon: timedelta,
     settings: AlertSettings,
+    newer: tuple[int, bool] | None = None,
 ) -> WatchedKey | None:
-    """The key as the watch list carries it, or None when it is not worth watching (module doc)."""
+    """The key as the watch list carries it, or None when it is not worth watching (module doc).
+
+    ``newer``: (level, forecast sent) as another run left the key's alert state from a reading newer
+    than ``key``'s, which then stands for what the key has reached."""
     if key.limit is None or key.remaining is None or not levels:
         return None
-    reached = level_reached(key, levels)
+    reached = level_reached(key, levels) if newer is None else newer[0]
     if reached >= levels[-1]:
         return None
     due = next_level_due(key, levels, now)
@@ -281,7 +285,7 @@ def watched_key(
         key.api_key_name,
         tags=api_key.tags,
         level=reached,
-        forecast=forecast(key, now, settings.forecast) is not None,
+        forecast=forecast(key, now, settings.forecast) is not None if newer is None else newer[1],
         due=None if due is None else round(due, 1),
     )
 
@@ -295,6 +299,7 @@ def choose_watched(
     page_size: int,
     unsettled: Collection[str] = frozenset(),
     state_unread: bool = False,
+    newer: Mapping[str, tuple[int, bool]] | None = None,
 ) -> WatchList:
     """The watch list of one target's scan (module doc), most urgent plan first; plans with keys
     the scan could not read are left out.
@@ -304,7 +309,10 @@ def choose_watched(
     level, marked :attr:`WatchedKey.unsettled`, so that every fast run reads their state, and delivers
     what is still owed, until a full scan has settled them. ``state_unread``: the alert step could
     not read the alert state at all (``AlertReport.state_unread``): every key at a level, or with a
-    forecast due, is taken as unsettled."""
+    forecast due, is taken as unsettled. ``newer``: keys whose alert state another run set from a
+    newer reading than this scan's (``AlertReport.newer``): what they reached is taken from it, so that
+    an older reading never puts back on the list what a newer one moved past (:func:`watched_key`)."""
+    newer = newer or {}
     failed = {f.usage_plan_id for f in result.failures if f.resource in ("usage-plan", "api-key")}
     horizon = HORIZON_INTERVALS * scan_interval
     by_plan: dict[str, list[KeyUsage]] = {}
@@ -323,8 +331,11 @@ def choose_watched(
             policy = policy_for(plan, api_key, settings.levels)
             if policy.muted:
                 continue
-            found = watched_key(key, policy.levels, api_key, now=now, horizon=horizon, settings=settings)
-            owed = state_key(plan.id, key.api_key_id, result.target) in unsettled
+            pk = state_key(plan.id, key.api_key_id, result.target)
+            found = watched_key(
+                key, policy.levels, api_key, now=now, horizon=horizon, settings=settings, newer=newer.get(pk)
+            )
+            owed = pk in unsettled
             # A key owed a notification by this run is due now; one only because the state could not
             # be read keeps its own due, so that it does not push the truly urgent down the list.
             due = 0.0 if owed else (found.due if found is not None else None)

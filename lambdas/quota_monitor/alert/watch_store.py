@@ -5,8 +5,9 @@ and the state's Scan skips them), so that the fast path needs no table of its ow
 
 - ``~watch#<account>#<region>``: the target's watch list (:mod:`quota_monitor.alert.watch`),
   compressed JSON in ``data``, written whole by every full run (one PutItem, atomic: a fast run
-  reads the old list or the new one, never half of each), and read by every fast run (one
-  BatchGetItem for all targets);
+  reads the old list or the new one, never half of each; conditional on ``readAt``, the start of
+  the run that wrote it, so that of two full runs at once the later one's list stays), and read by
+  every fast run (one BatchGetItem for all targets);
 - ``~lease#fast``: held by the fast run in progress until its own timeout (``until``, epoch
   seconds), so that a run delivered twice, or one that outlives its minute, never runs beside
   another: a fast run that finds the lease held ends at once.
@@ -63,19 +64,30 @@ class WatchStore:
         self._db = dynamodb
         self.table_name = table_name
 
-    def put(self, target: Target, watch: WatchList) -> tuple[WatchList, int]:
+    def put(self, target: Target, watch: WatchList) -> tuple[WatchList, int] | None:
         """Store ``target``'s list, cut to fit (:func:`~quota_monitor.alert.watch.encode_watch_list`);
-        returns the list as stored and its size in bytes."""
+        returns the list as stored and its size in bytes, or None when the stored list is from a
+        full run that started later (two runs at once): an older reading never replaces a newer."""
         data, kept = encode_watch_list(watch)
-        self._db.put_item(
-            TableName=self.table_name,
-            Item={
-                "pk": {"S": watch_key(target)},
-                "data": {"B": data},
-                "writtenAt": {"S": watch.written_at.isoformat()},
-                "expiresAt": {"N": str(int(watch.written_at.timestamp()) + ITEM_TTL_SECONDS)},
-            },
-        )
+        written = int(watch.written_at.timestamp() * 1000)
+        try:
+            self._db.put_item(
+                TableName=self.table_name,
+                Item={
+                    "pk": {"S": watch_key(target)},
+                    "data": {"B": data},
+                    "writtenAt": {"S": watch.written_at.isoformat()},
+                    "readAt": {"N": str(written)},
+                    "expiresAt": {"N": str(int(watch.written_at.timestamp()) + ITEM_TTL_SECONDS)},
+                },
+                ConditionExpression="attribute_not_exists(#read) OR #read <= :read",
+                ExpressionAttributeNames={"#read": "readAt"},
+                ExpressionAttributeValues={":read": {"N": str(written)}},
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return None
+            raise
         return kept, len(data)
 
     def get(self, targets: Sequence[Target], *, now: datetime) -> list[StoredList]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from quota_monitor.errors import UsageDataError
-from quota_monitor.models import ApiKey, DailyUsage, KeyUsage, QuotaPeriod, UsagePlan
+from quota_monitor.models import ApiKey, DailyUsage, KeyUsage, QuotaPeriod, ReadSpan, UsagePlan
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -111,6 +111,7 @@ def key_usage(
     api_key: ApiKey | None,
     *,
     day_before: DailyUsage | None = None,
+    read: ReadSpan | None = None,
 ) -> KeyUsage:
     """Where one key stands in its plan's current period, from its validated daily entries.
 
@@ -148,11 +149,17 @@ def key_usage(
             else None
         ),
         used_today=daily[-1].used if daily else None,
+        read=read,
     )
 
 
 def unused_key_usage(
-    plan: UsagePlan, period: QuotaPeriod, api_key_id: str, api_key: ApiKey | None
+    plan: UsagePlan,
+    period: QuotaPeriod,
+    api_key_id: str,
+    api_key: ApiKey | None,
+    *,
+    read: ReadSpan | None = None,
 ) -> KeyUsage:
     """A key attached to the plan that AWS left out of the usage data: reported as unused.
 
@@ -174,4 +181,5 @@ def unused_key_usage(
         utilization=None if limit is None else utilization(limit, limit),
         in_usage_data=False,
         target=plan.target,
+        read=read,
     )

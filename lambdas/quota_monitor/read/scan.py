@@ -44,6 +44,7 @@ from quota_monitor.models import (
     KeyUsage,
     PeriodMismatch,
     PeriodType,
+    ReadSpan,
     ScanFailure,
     ScanResult,
     ScanStats,
@@ -95,9 +96,11 @@ def _read_keys(
     expected_days: int,
     items: Mapping[str, Any],
     api_keys: Mapping[str, ApiKey],
+    *,
+    read: ReadSpan,
 ) -> tuple[list[KeyUsage], list[ScanFailure]]:
     """The keys of one plan's usage data, each read on its own: a key whose entries cannot be read
-    exactly is a failure of that key alone (docs/reliability.md)."""
+    exactly is a failure of that key alone (docs/reliability.md). ``read``: when the data was read."""
     keys: list[KeyUsage] = []
     failures: list[ScanFailure] = []
     for key_id, raw in items.items():
@@ -110,10 +113,14 @@ def _read_keys(
                 usage_plan_id=plan.id,
                 api_key_id=key_id,
             )
-            keys.append(key_usage(plan, period, key_id, daily, api_key, day_before=day_before))
+            keys.append(key_usage(plan, period, key_id, daily, api_key, day_before=day_before, read=read))
         except UsageDataError as error:
             failures.append(_key_failure(plan, key_id, api_key, error))
     return keys, failures
+
+
+def _wall_time(wall: Callable[[], float]) -> datetime:
+    return datetime.fromtimestamp(wall(), UTC)
 
 
 def scan_plan(
@@ -123,11 +130,14 @@ def scan_plan(
     now: datetime,
     settings: ScanSettings,
     api_keys: dict[str, ApiKey] | None = None,
+    wall: Callable[[], float] = time.time,
 ) -> PlanScan:
     """One plan's usage. Key names come from ``api_keys`` when given; :func:`scan_account` reads
-    the key listing meanwhile and names the keys afterwards (:func:`with_names`)."""
+    the key listing meanwhile and names the keys afterwards (:func:`with_names`). ``wall``: the clock
+    every run reads alike, for each key's :class:`~quota_monitor.models.ReadSpan`."""
     api_keys = api_keys or {}
     period, start, end = _usage_range(plan, now, settings)
+    started = _wall_time(wall)
     pages = paginate_usage(
         api,
         usagePlanId=plan.id,
@@ -137,18 +147,19 @@ def scan_plan(
     )
     try:
         items, unmergeable = pages.items_and_unmergeable()
-        keys, key_failures = _read_keys(plan, period, days_between(start, end), items, api_keys)
+        # A key whose entry could not be read is in the usage data: it is failed, not unused.
+        reported = set(items) | set(unmergeable)
+        unused = (
+            [key_id for key_id in list_plan_key_ids(api, plan.id) if key_id not in reported]
+            if settings.cross_check_plan_keys
+            else []
+        )
+        read = ReadSpan(started, _wall_time(wall))
+        keys, key_failures = _read_keys(plan, period, days_between(start, end), items, api_keys, read=read)
         key_failures[:0] = [
             _key_failure(plan, key_id, api_keys.get(key_id), error) for key_id, error in unmergeable.items()
         ]
-        if settings.cross_check_plan_keys:
-            # A key whose entry could not be read is in the usage data: it is failed, not unused.
-            reported = set(items) | set(unmergeable)
-            keys.extend(
-                unused_key_usage(plan, period, key_id, api_keys.get(key_id))
-                for key_id in list_plan_key_ids(api, plan.id)
-                if key_id not in reported
-            )
+        keys.extend(unused_key_usage(plan, period, k, api_keys.get(k), read=read) for k in unused)
     except READ_ERRORS as error:
         if is_configuration_error(error):
             raise
@@ -169,7 +180,12 @@ class WatchedRead:
 
 
 def scan_watched_plan(
-    api: ApiGatewayCalls, watched: WatchedRead, *, now: datetime, settings: ScanSettings
+    api: ApiGatewayCalls,
+    watched: WatchedRead,
+    *,
+    now: datetime,
+    settings: ScanSettings,
+    wall: Callable[[], float] = time.time,
 ) -> PlanScan:
     """The watched keys of one plan, in the fewest calls: the whole plan's pages, or one GetUsage
     with ``keyId`` per watched key when they are fewer than the plan's pages.
@@ -187,6 +203,7 @@ def scan_watched_plan(
     items: dict[str, Any] = {}
     failures: list[ScanFailure] = []
     service_pages = 0
+    started = _wall_time(wall)
     for key_id in calls:
         pages = paginate_usage(
             api,
@@ -219,7 +236,8 @@ def scan_watched_plan(
             _key_failure(plan, k, api_keys.get(k), error) for k, error in unmergeable.items() if k in api_keys
         ]
         items.update((k, raw) for k, raw in found.items() if k in api_keys)
-    keys, key_failures = _read_keys(plan, period, expected_days, items, api_keys)
+    read = ReadSpan(started, _wall_time(wall))
+    keys, key_failures = _read_keys(plan, period, expected_days, items, api_keys, read=read)
     return PlanScan(plan, keys=keys, usage_pages=service_pages, key_failures=(*failures, *key_failures))
 
 
@@ -231,6 +249,7 @@ def scan_watched(
     settings: ScanSettings,
     target: Target | None = None,
     clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], float] = time.time,
 ) -> ScanResult:
     """The fast path's read of one target: the watched keys of each plan, in the order given (the
     most urgent first), ``max_workers`` plans at once. No listing: the plans, names and tags come
@@ -244,7 +263,9 @@ def scan_watched(
     if watched:
         with ThreadPoolExecutor(max_workers=max(1, min(settings.max_workers, len(watched)))) as pool:
             scans = list(
-                pool.map(lambda one: scan_watched_plan(api, one, now=now, settings=settings), watched)
+                pool.map(
+                    lambda one: scan_watched_plan(api, one, now=now, settings=settings, wall=wall), watched
+                )
             )
     keys = [key for scan in scans for key in scan.keys]
     failures = [
@@ -286,11 +307,12 @@ def scan_account(
     on_plan: Callable[[PlanScan, int, int], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     target: Target | None = None,
+    wall: Callable[[], float] = time.time,
 ) -> ScanResult:
     """Scan every usage plan of the account. ``on_plan(scan, done, total)`` reports progress.
 
     ``target`` says which account and region ``api`` reads: every plan, key and failure of the result
-    carries it.
+    carries it. ``wall`` dates each plan's reading (:func:`scan_plan`).
     """
     if now.tzinfo is None:
         raise ValueError(f"now={now.isoformat()} has no time zone; quota periods are UTC")
@@ -329,7 +351,9 @@ def scan_account(
         with ThreadPoolExecutor(max_workers=max(1, min(settings.max_workers, len(plans) + 1))) as pool:
             # Submitted first, so that it starts at once: it is one page after another.
             listing = pool.submit(list_api_keys, api)
-            futures = [pool.submit(scan_plan, api, plan, now=now, settings=settings) for plan in plans]
+            futures = [
+                pool.submit(scan_plan, api, plan, now=now, settings=settings, wall=wall) for plan in plans
+            ]
             for done, future in enumerate(futures, start=1):
                 scan = future.result()
                 scans.append(scan)
