@@ -10,16 +10,18 @@ Each run writes one record per key and per plan to the function's log group
 
 Each query selects the latest record of each key (or plan) in the dashboard's time range, which is
 the records window (:func:`records_window`): one run's records, two at most, so a refresh scans
-megabytes (docs/cost.md, "Logs Insights"). Field names come from the runtime's record module, and
-every query is checked offline when the dashboard is built (:mod:`infra.logs_insights`): a query
-that does not check fails the synth.
+megabytes (docs/cost.md, "Logs Insights"). Field names come from the runtime's record module; one
+named like a command or keyword (the records' ``limit``) is quoted with backticks, which building
+the dashboard checks (:func:`bare_reserved`), so a query that breaks this fails the synth. The tests
+hold each query's exact text (tests/infra/test_record_views.py).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from infra.logs_insights import COMMANDS, raise_for
 from quota_monitor import (
     ACCOUNT_ID,
     API_CALLS,
@@ -57,6 +59,9 @@ from quota_monitor import (
     UTILIZATION,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
 #: What the "Key or plan" box replaces in the dashboard's JSON (a pattern variable: CloudWatch
 #: substitutes the typed text for every match of this pattern, docs/aws-behaviour.md#cloudwatch-dashboards).
 SEARCH_PATTERN = "__quota_key_or_plan__"
@@ -72,6 +77,14 @@ TOP_KEYS = 50
 FOUND_KEYS = 200
 PLAN_ROWS = 1_000
 FORECAST_KEYS = 100
+#: The query language's commands and keywords (CloudWatch Logs User Guide, "CloudWatch Logs Insights
+#: language query syntax"): a field with one of these names is quoted with backticks.
+RESERVED = frozenset(
+    {"fields", "filter", "stats", "sort", "limit", "display", "parse", "dedup"}
+    | {"and", "or", "not", "like", "in", "as", "by", "asc", "desc"}
+)
+#: A command's parts: a `quoted name`, a "string", a /regex/, or a bare word.
+_PART = re.compile(r'`[^`]*`|"[^"]*"|/[^/]*/|[\w@.$]+')
 
 
 def records_window(schedule_minutes: int) -> int:
@@ -81,8 +94,8 @@ def records_window(schedule_minutes: int) -> int:
 
 
 def _q(name: str) -> str:
-    """A field in a query: in backticks when it has a command's name (the records' ``limit``)."""
-    return f"`{name}`" if name in COMMANDS else name
+    """A field in a query: in backticks when it has a command's or keyword's name (the records' ``limit``)."""
+    return f"`{name}`" if name in RESERVED else name
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,16 @@ class RecordView:
     def query(self) -> str:
         """The query as the dashboard runs it (without its ``SOURCE``, which the widget adds)."""
         return "\n| ".join(self.commands)
+
+
+def bare_reserved(commands: Collection[str], fields: Collection[str]) -> set[str]:
+    """The fields named like a command or keyword (:data:`RESERVED`) that a query's commands use
+    outside backticks, strings and regexes; each command's first word is the command itself. A
+    field named like a keyword would also be found where the keyword is used: no record field is."""
+    reserved = RESERVED.intersection(fields)
+    return {
+        part for command in commands for part in _PART.findall(command.partition(" ")[2]) if part in reserved
+    }
 
 
 def _latest(*pairs: tuple[str, str]) -> str:
@@ -236,9 +259,9 @@ def targets_health() -> RecordView:
 
 
 def record_views(*, several: bool = False) -> list[RecordView]:
-    """Every Logs Insights view of the dashboard, each checked against the records' fields. With
-    several targets (accounts or regions), the keys and plans are told apart by account and region,
-    and a table shows each target's latest run."""
+    """Every Logs Insights view of the dashboard, each checked for bare reserved field names
+    (:func:`bare_reserved`). With several targets (accounts or regions), the keys and plans are told
+    apart by account and region, and a table shows each target's latest run."""
     views = [
         most_used_keys(several=several),
         find_key_or_plan(several=several),
@@ -248,5 +271,6 @@ def record_views(*, several: bool = False) -> list[RecordView]:
     ]
     fields = {*KEY_RECORD_FIELDS, *PLAN_RECORD_FIELDS, *TARGET_RECORD_FIELDS}
     for view in views:
-        raise_for(view.query, fields=fields)
+        if bare := bare_reserved(view.commands, fields):
+            raise ValueError(f"{view.title}: quote {', '.join(sorted(bare))} with backticks\n{view.query}")
     return views
