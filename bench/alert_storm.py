@@ -36,7 +36,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from bench.run import ROOT, SandboxHost, child_env, progress
+from bench.host import ROOT, child_env
+from bench.run import SandboxHost, progress
 
 if TYPE_CHECKING:
     from bench.scenario import Scenario

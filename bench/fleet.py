@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.host import ROOT, HostProcess, child_env, reply, serve_lines, unknown, write_section
 from bench.scenario import AccountShape, Scenario, floor_seconds, minimum_calls
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:fleet:start -->", "<!-- bench:fleet:end -->"
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 #: The monitor's own account in the benchmark (the sandbox's and moto's default).
@@ -51,7 +50,7 @@ def serve(regions: list[str], scenario: Scenario) -> int:
     from apigw_sandbox.account import SandboxAccount  # noqa: PLC0415
     from apigw_sandbox.seed import seed_scale_account  # noqa: PLC0415
     from apigw_sandbox.server import AccountThrottle, SandboxServer  # noqa: PLC0415
-    from bench.sandbox_host import MotoServer, reply  # noqa: PLC0415
+    from bench.sandbox_host import MotoServer  # noqa: PLC0415
 
     scan_at = scenario.scan_at
     started = time.monotonic()
@@ -88,20 +87,21 @@ def serve(regions: list[str], scenario: Scenario) -> int:
             "api_keys": len(accounts[regions[0]].keys),
         }
     )
+
+    def answer(command: dict[str, Any]) -> dict[str, Any]:
+        if command.get("op") == "reset":
+            sandbox.reset_counters()
+            moto.reset()
+            return {"ok": True}
+        if command.get("op") == "stats":
+            calls: dict[str, dict[str, int]] = {}
+            for (_account, region, operation), count in sandbox.calls_by_target.items():
+                calls.setdefault(region, {})[operation] = count
+            return {"calls": calls, "throttled": sandbox.throttled}
+        return unknown(command)
+
     try:
-        for line in sys.stdin:
-            command = json.loads(line)
-            if command.get("op") == "quit":
-                break
-            if command.get("op") == "reset":
-                sandbox.reset_counters()
-                moto.reset()
-                reply({"ok": True})
-            elif command.get("op") == "stats":
-                calls: dict[str, dict[str, int]] = {}
-                for (_account, region, operation), count in sandbox.calls_by_target.items():
-                    calls.setdefault(region, {})[operation] = count
-                reply({"calls": calls, "throttled": sandbox.throttled})
+        serve_lines(answer)
     finally:
         sandbox.stop()
         moto.stop()
@@ -201,8 +201,6 @@ class FleetRun:
 
 
 def _child_env(host: dict[str, Any], regions: tuple[str, ...]) -> dict[str, str]:
-    from bench.run import child_env  # noqa: PLC0415
-
     passed = {name: os.environ[name] for name in ("APIGATEWAY_MAX_CONCURRENCY",) if name in os.environ}
     return child_env(
         {
@@ -217,26 +215,14 @@ def _child_env(host: dict[str, Any], regions: tuple[str, ...]) -> dict[str, str]
 def measure(regions: tuple[str, ...], scenario: Scenario) -> tuple[list[FleetRun], dict[str, Any]]:
     """One region alone, then every region at once, against one host."""
     sizes = ["--keys", str(scenario.keys), "--plans", str(scenario.plans)]
-    host_process = subprocess.Popen(  # noqa: S603 - our own module, no shell
-        [sys.executable, "-m", "bench.fleet", "--serve", ",".join(regions), *sizes],
-        cwd=ROOT,
+    host_process = HostProcess(
+        "bench.fleet",
+        "--serve",
+        ",".join(regions),
+        *sizes,
         env=_child_env({"apigateway": "", "cloudwatch": ""}, regions),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
     )
-    assert host_process.stdin is not None
-    assert host_process.stdout is not None
-
-    def ask(**command: Any) -> dict[str, Any]:
-        assert host_process.stdin is not None
-        assert host_process.stdout is not None
-        host_process.stdin.write(json.dumps(command) + "\n")
-        host_process.stdin.flush()
-        answer: dict[str, Any] = json.loads(host_process.stdout.readline())
-        return answer
-
-    host: dict[str, Any] = json.loads(host_process.stdout.readline())
+    host = host_process.ready
     shape = AccountShape(
         plans=len(host["keys_per_plan"]),
         api_keys=int(host["api_keys"]),
@@ -245,7 +231,7 @@ def measure(regions: tuple[str, ...], scenario: Scenario) -> tuple[list[FleetRun
     runs = []
     try:
         for chosen in (regions[:1], regions):
-            ask(op="reset")
+            host_process.ask(op="reset")
             with tempfile.TemporaryDirectory(prefix="bench-fleet-") as folder:
                 out = Path(folder, "out.json")
                 subprocess.run(  # noqa: S603 - our own module, no shell
@@ -256,14 +242,12 @@ def measure(regions: tuple[str, ...], scenario: Scenario) -> tuple[list[FleetRun
                     timeout=3600,
                 )
                 outcome = json.loads(out.read_text())
-            stats = ask(op="stats")
+            stats = host_process.ask(op="stats")
             runs.append(
                 FleetRun(chosen, outcome, stats["calls"], minimum_calls(shape), int(stats["throttled"]))
             )
     finally:
-        host_process.stdin.write(json.dumps({"op": "quit"}) + "\n")
-        host_process.stdin.close()
-        host_process.wait(timeout=60)
+        host_process.close(timeout=60)
     return runs, {"seconds_to_seed": host["seconds_to_seed"], "shape": shape}
 
 
@@ -337,17 +321,6 @@ def report(runs: list[FleetRun], scenario: Scenario, extra: dict[str, Any]) -> t
     return "\n".join(lines), bool(ok)
 
 
-def write_docs(text: str) -> None:
-    body = DOCS.read_text(encoding="utf-8")
-    block = f"{START}\n{text}\n{END}"
-    if START in body:
-        head, rest = body.split(START, 1)
-        body = head + block + rest.split(END, 1)[1]
-    else:
-        body = body.rstrip() + "\n\n## Every region at once\n\n" + block + "\n"
-    DOCS.write_text(body, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fleet", description=__doc__)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
@@ -370,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     text, ok = report(runs, scenario, extra)
     print(text)
     if not args.no_docs:
-        write_docs(text)
+        write_section(START, END, text, heading="Every region at once")
     return 0 if ok else 1
 
 

@@ -7,31 +7,38 @@ and another caller taking the other half (5 a second) all along:
   at least 50 crossings, for the keys on the full scan's watch list;
 - the monitor's API Gateway calls, both paths together: at most 5 a second averaged over every minute
   (300 in any 60 seconds), and no 429 for the monitor nor for the other caller;
-- every crossing alerted exactly once across both paths, with a full scan and a fast run at the same
-  moment, and a fast run and a full scan each delivered twice.
+- every crossing alerted exactly once across both paths (issue 24), with full scans every 5 minutes
+  and fast runs every minute, several of them starting at the same instant, and a fast run and a
+  full scan each delivered twice: counted from what was delivered, per key, level and period
+  (:mod:`bench.delivered`), no double (whatever the id, a new episode ``:1`` of the same level
+  included), no "recovered" message at all (usage only grows here), no crossing missing.
 
-How. moto (DynamoDB, SNS, SQS, CloudWatch) runs in a process of its own (:func:`serve_moto`), and a
-host process (:func:`serve`) runs the sandbox on a clock :data:`SCALE` times faster than real time,
-from :data:`SIM_START`. It seeds the account (:func:`seed`): 60 busy plans with a daily quota, each
-with growing keys (steady since midnight, as a tenant's traffic through the day: between 0.9 and 1.3
-times the pace their day so far shows) and keys that stopped at 80 to 99%; 240 quiet plans with a
-monthly quota; the usual two plans of 1,234 keys, with a growing key each; and :data:`SURGES` keys
-whose client starts a batch job. A thread serves the growing keys' requests as the simulated time
-passes and writes down when each crossed each level, as GetUsage shows it from then on; another
-spends 5 tokens a second of the account's bucket (the other caller); every call of the monitor is
-timed by the bucket.
+How. moto (DynamoDB, SNS, SQS, EventBridge, CloudWatch) runs in a process of its own
+(:func:`bench.host.serve_moto`), and a host process (:func:`serve`) runs the sandbox on a clock
+:data:`SCALE` times faster than real time, from :data:`SIM_START`. It seeds the account
+(:func:`seed`): 60 busy plans with a daily quota, each with growing keys (steady since midnight, as a
+tenant's traffic through the day: between 0.9 and 1.3 times the pace their day so far shows) and
+keys that stopped at 80 to 99%; 240 quiet plans with a monthly quota; the usual two plans of 1,234
+keys, with a growing key each; and :data:`SURGES` keys whose client starts a batch job. A thread
+serves the growing keys' requests as the simulated time passes and writes down when each crossed
+each level (and in which quota period), as GetUsage shows it from then on; another spends 5 tokens a
+second of the account's bucket (the other caller); every call of the monitor is timed by the bucket.
 
-The driver (:func:`measure`) runs the monitor's own steps on the same clock: a full run
-(:func:`quota_monitor.run_targets`, with the shared budget and the watch lists, as the handler runs it)
-every 15 simulated minutes, a fast run (:func:`quota_monitor.run_fast`) every minute, each in a thread
-of its own so that they overlap as two Lambda functions would, and once each path twice at the same
-moment. Each SNS publish is timed when it returns; at the end every message that reached the SQS
-inbox subscribed to the topic is counted by alert id.
+The driver (:func:`measure`) runs the monitor's own steps on the same clock (:func:`schedule`): a
+full run (:func:`quota_monitor.run_targets`, with the shared budget and the watch lists, as the
+handler runs it) every :data:`FULL_EVERY` simulated seconds, a fast run
+(:func:`quota_monitor.run_fast`) every minute, each in a thread of its own so that they overlap as two
+Lambda functions would: every full run after the first starts at the same instant as a fast run, and
+once each path runs twice at the same moment. Alerts also go to an EventBridge bus (``EVENT_BUS_NAME``)
+whose rule sends them to a queue, unless ``--no-events``. Each SNS publish is timed when it returns;
+at the end every message that reached the SQS inbox subscribed to the topic, and every event that
+reached the bus's queue, is counted by alert id, and by key, level and period against the crossings
+(:func:`bench.delivered.tally`).
 
 What the driver's threads share (one process, one interpreter) makes CPU work slower than in two
 Lambdas, and the scaled clock makes CPU time count :data:`SCALE` times in simulated seconds: the
 latencies err long. moto's transactions are made to cost what DynamoDB's do
-(:func:`_roll_back_touched_items_only`).
+(:func:`bench.host.lighter_transactions`).
 """
 
 from __future__ import annotations
@@ -43,20 +50,21 @@ import os
 import random
 import resource
 import statistics
-import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.delivered import AlertId, Slot, Tally, id_of_event, ids_in_message, tally
+from bench.host import HostProcess, child_env, reply, serve_lines, start_moto, unknown, write_section
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:freshness:start -->", "<!-- bench:freshness:end -->"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -66,14 +74,20 @@ SCALE = 4.0
 #: A Monday, early: the busy keys' daily quotas are a quarter through their day.
 SIM_START = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
 SIM_SECONDS = 32 * 60
-FULL_EVERY = 15 * 60
+#: The full scan's interval (issue 24: 5 minutes, its shortest useful one at 10,000 keys) and the
+#: fast path's: every full run after the first starts at the same instant as a fast run.
+FULL_EVERY = 5 * 60
 FAST_EVERY = 60
-#: Crossings counted: after the first full scan has written a watch list, and early enough that the
-#: run after them has been and gone before the end.
+#: Crossings timed: after the first full scan has written a watch list, and early enough that the
+#: run after them has been and gone before the end. Every crossing up to its end counts as missing
+#: when no alert for it was delivered.
 WINDOW = (120.0, SIM_SECONDS - 180.0)
-#: When a path runs twice at once (a delivery repeated by the scheduler or by Lambda).
+#: When a path runs twice at once (a delivery repeated by the scheduler or by Lambda), beside the
+#: other path's run of that instant.
 FAST_TWICE_AT = 600
 FULL_TWICE_AT = 900
+#: The bus the monitor puts its events on (``EVENT_BUS_NAME``), unless ``--no-events``.
+EVENT_BUS = "quota-events"
 LEVELS = (80, 90, 100)
 
 BUSY_PLANS = 60
@@ -142,6 +156,8 @@ class Grower:
     crossed: set[int] = field(default_factory=set)
     #: The simulated second its requests start coming (a surge: 0 for a key busy all along).
     start: float = 0.0
+    #: Its plan's quota period.
+    period: str = "DAY"
 
 
 def seed(account: Any, rng: random.Random) -> list[Grower]:
@@ -254,72 +270,9 @@ class RecordingThrottle:
             self.background += 1
 
 
-def _roll_back_touched_items_only() -> None:
-    """moto's ``TransactWriteItems`` backs up the whole table, once per item of the transaction, to
-    roll back on a failed condition: at a few thousand alert state items, a 100-item transaction
-    takes seconds, where DynamoDB's time does not grow with the table. Same semantics, at the cost
-    AWS has: back up only the items the transaction touches, and restore those."""
-    import copy  # noqa: PLC0415
-
-    from moto.dynamodb import models  # noqa: PLC0415
-    from moto.dynamodb.models.table import Table  # noqa: PLC0415
-
-    class TablesAsIs:
-        """``copy`` for moto's module: a table "copied" is the table (nothing to restore there)."""
-
-        @staticmethod
-        def deepcopy(value: Any) -> Any:
-            return value if isinstance(value, Table) else copy.deepcopy(value)
-
-    original = models.DynamoDBBackend.transact_write_items
-    vars(models)["copy"] = TablesAsIs  # the module's name for the copy module
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        backups = []
-        for entry in transact_items:
-            op = next(iter(entry.values()))
-            table = self.tables.get(op.get("TableName"))
-            if table is None:
-                continue
-            key = op.get("Key") or {
-                name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr) if name
-            }
-            backups.append((table.name, key, copy.deepcopy(self.get_item(table.name, key))))
-        try:
-            original(self, transact_items)
-        except Exception:
-            for table_name, key, item in backups:
-                if item is None:
-                    self.delete_item(table_name, key)
-                else:
-                    self.put_item(table_name, item.to_json()["Attributes"])
-            raise
-
-    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-
-
-def serve_moto() -> int:
-    """moto on loopback (one request at a time, as AWS applies a conditional write: see
-    :func:`apigw_sandbox.local.atomic_moto_server`), in a process of its own; prints its URL."""
-    import logging  # noqa: PLC0415
-
-    from apigw_sandbox.local import atomic_moto_server  # noqa: PLC0415
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    sys.setswitchinterval(0.001)
-    _roll_back_touched_items_only()
-    server = atomic_moto_server(set())
-    server.start()
-    host, port = server.get_host_and_port()
-    _reply({"ready": True, "url": f"http://{host}:{port}"})
-    sys.stdin.read()  # until the driver closes it
-    server.stop()
-    return 0
-
-
 def serve() -> int:
     """Seed, start the clock, serve API Gateway, print the URL and the clock's start, then answer
-    ``stats`` and ``quit`` lines on stdin."""
+    ``stats`` and ``quit`` lines on stdin (:mod:`bench.host`'s protocol)."""
     from apigw_sandbox.account import SandboxAccount  # noqa: PLC0415
     from apigw_sandbox.server import SandboxServer  # noqa: PLC0415
 
@@ -355,7 +308,13 @@ def serve() -> int:
                     if level not in grower.crossed and grower.consumed * 100 >= level * grower.limit:
                         grower.crossed.add(level)
                         crossings.append(
-                            {"plan": grower.plan_id, "key": grower.key_id, "level": level, "at": elapsed}
+                            {
+                                "plan": grower.plan_id,
+                                "key": grower.key_id,
+                                "level": level,
+                                "at": elapsed,
+                                "period": account.period_start(grower.period, account.today()).isoformat(),
+                            }
                         )
             clock.sleep(GROWTH_TICK)
 
@@ -365,7 +324,7 @@ def serve() -> int:
     ]
     for thread in threads:
         thread.start()
-    _reply(
+    reply(
         {
             "ready": True,
             "real0": clock.real0,
@@ -374,32 +333,26 @@ def serve() -> int:
             "growing_keys": len(growers),
         }
     )
+
+    def answer(command: dict[str, Any]) -> dict[str, Any]:
+        if command.get("op") != "stats":
+            return unknown(command)
+        with throttle.lock:
+            return {
+                "calls": list(throttle.calls),
+                "refused": throttle.refused,
+                "background": throttle.background,
+                "background_refused": throttle.background_refused,
+                "background_late": throttle.late,
+                "crossings": list(crossings),
+            }
+
     try:
-        for line in sys.stdin:
-            command = json.loads(line)
-            if command.get("op") == "quit":
-                break
-            if command.get("op") == "stats":
-                with throttle.lock:
-                    _reply(
-                        {
-                            "calls": list(throttle.calls),
-                            "refused": throttle.refused,
-                            "background": throttle.background,
-                            "background_refused": throttle.background_refused,
-                            "background_late": throttle.late,
-                            "crossings": list(crossings),
-                        }
-                    )
+        serve_lines(answer)
     finally:
         stop.set()
         sandbox.stop()
     return 0
-
-
-def _reply(body: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(body) + "\n")
-    sys.stdout.flush()
 
 
 # -- the driver -----------------------------------------------------------------------------------
@@ -425,8 +378,11 @@ def _counting(client: Any, counts: dict[str, int]) -> Any:
     return client
 
 
-def measure(host: subprocess.Popen[str], ready: dict[str, Any], clock: SimClock) -> dict[str, Any]:
-    os.environ.update({"FAST_SCHEDULE_MINUTES": "1", "SCHEDULE_MINUTES": "15"})
+def measure(host: HostProcess, ready: dict[str, Any], clock: SimClock) -> dict[str, Any]:
+    """Play the schedule against the host (``ready``: its URLs and the inboxes' queues); the outcome."""
+    os.environ.update(
+        {"FAST_SCHEDULE_MINUTES": str(FAST_EVERY // 60), "SCHEDULE_MINUTES": str(FULL_EVERY // 60)}
+    )
     import boto3  # noqa: PLC0415
 
     from quota_monitor import (  # noqa: PLC0415
@@ -456,7 +412,8 @@ def measure(host: subprocess.Popen[str], ready: dict[str, Any], clock: SimClock)
 
     def path_clients(path: str) -> tuple[AlertClients, Any, Any]:
         dynamodb = _counting(client("dynamodb"), requests[path])
-        clients = AlertClients(sns=client("sns"), dynamodb=dynamodb, region=REGION)
+        events = client("events") if settings.alerts is not None and settings.alerts.event_bus else None
+        clients = AlertClients(sns=client("sns"), dynamodb=dynamodb, region=REGION, events=events)
         access = TargetAccess(
             target,
             base=boto3.Session(),
@@ -535,29 +492,51 @@ def measure(host: subprocess.Popen[str], ready: dict[str, Any], clock: SimClock)
     alone = {"cpu_seconds": _cpu_seconds() - cpu_before, **timeline.runs[-1]}
     timeline.runs.pop()
 
-    delivered = _inbox(client("sqs"), ready["queue_url"])
-    stats = _ask(host, op="stats")
+    sqs = client("sqs")
+    delivered = _drain(sqs, ready["queue_url"], ids_in_message)
+    events = (
+        _drain(sqs, ready["events_queue_url"], lambda body: [id_of_event(body)])
+        if ready.get("events_queue_url")
+        else None
+    )
+    stats = host.ask(op="stats")
     return {
         "stats": stats,
         "published": timeline.published,
         "lists": [(at, sorted(keys)) for at, keys in timeline.lists],
         "runs": timeline.runs,
         "delivered": delivered,
+        "events": events,
         "requests": requests,
         "alone": alone,
         "errors": errors,
     }
 
 
+def schedule(
+    seconds: int = SIM_SECONDS,
+    *,
+    full_every: int = FULL_EVERY,
+    fast_every: int = FAST_EVERY,
+    full_twice_at: int = FULL_TWICE_AT,
+    fast_twice_at: int = FAST_TWICE_AT,
+) -> list[tuple[int, str]]:
+    """(simulated second, "full" or "fast") of every run, in order: a full run every ``full_every``
+    from 0, a fast run every ``fast_every`` from then on (the first fast run needs the first list),
+    each path twice at its ``*_twice_at``. Runs of the same second start at the same instant."""
+    runs = [(at, "full") for at in range(0, seconds, full_every) for _ in range(1 + (at == full_twice_at))]
+    runs += [
+        (at, "fast")
+        for at in range(fast_every, seconds, fast_every)
+        for _ in range(1 + (at == fast_twice_at))
+    ]
+    return sorted(runs, key=lambda run: run[0])
+
+
 def _play(clock: SimClock, full_run: Callable[[], None], fast_run: Callable[[], None]) -> list[str]:
-    """The schedule (module doc), each run in a thread of its own at its simulated second; the
-    errors the runs raised."""
-    schedule: list[tuple[int, Callable[[], None]]] = []
-    for at in range(0, SIM_SECONDS, FULL_EVERY):
-        schedule += [(at, full_run)] * (2 if at == FULL_TWICE_AT else 1)
-    for at in range(FAST_EVERY, SIM_SECONDS, FAST_EVERY):
-        schedule += [(at, fast_run)] * (2 if at == FAST_TWICE_AT else 1)
-    schedule.sort(key=lambda item: item[0])
+    """The :func:`schedule`, each run in a thread of its own at its simulated second (those of the
+    same second started together, once that second has come); the errors the runs raised."""
+    paths = {"full": full_run, "fast": fast_run}
     threads = []
     errors: list[str] = []
 
@@ -573,9 +552,9 @@ def _play(clock: SimClock, full_run: Callable[[], None], fast_run: Callable[[], 
 
         return go
 
-    for at, run in schedule:
+    for at, path in schedule():
         clock.sleep_until(at)
-        thread = threading.Thread(target=guarded(run))
+        thread = threading.Thread(target=guarded(paths[path]))
         thread.start()
         threads.append(thread)
     for thread in threads:
@@ -583,18 +562,17 @@ def _play(clock: SimClock, full_run: Callable[[], None], fast_run: Callable[[], 
     return errors
 
 
-def _inbox(sqs: Any, queue_url: str) -> dict[str, int]:
-    """How many times each alert id reached the SQS inbox subscribed to the topic."""
-    delivered: dict[str, int] = {}
+def _drain(sqs: Any, queue_url: str, ids: Callable[[str], list[str]]) -> dict[str, int]:
+    """How many times each alert id reached an SQS queue (the topic's inbox, or the bus's): ``ids``
+    reads a message's body (:mod:`bench.delivered`); the queue is left empty."""
+    delivered: Counter[str] = Counter()
     while True:
         batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
         if not batch:
-            break
+            return dict(delivered)
         for message in batch:
-            for alert in json.loads(json.loads(message["Body"])["Message"])["alerts"]:
-                delivered[alert["id"]] = delivered.get(alert["id"], 0) + 1
+            delivered.update(ids(message["Body"]))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return delivered
 
 
 def _progress(run: dict[str, Any]) -> None:
@@ -626,15 +604,6 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _ask(host: subprocess.Popen[str], **command: Any) -> dict[str, Any]:
-    assert host.stdin is not None
-    assert host.stdout is not None
-    host.stdin.write(json.dumps(command) + "\n")
-    host.stdin.flush()
-    answer: dict[str, Any] = json.loads(host.stdout.readline())
-    return answer
-
-
 # -- the numbers ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Crossing:
@@ -662,9 +631,9 @@ def crossings(outcome: dict[str, Any]) -> list[Crossing]:
     start, end = window(outcome)
     by_key: dict[tuple[str, str], list[tuple[int, float, str]]] = {}
     for event_id, at, path in outcome["published"]:
-        kind, plan, key, _period, level, *_ = event_id.split(":")
-        if kind == "threshold":
-            by_key.setdefault((plan, key), []).append((int(level), at, path))
+        alert = AlertId.parse(event_id)
+        if alert.kind == "threshold":
+            by_key.setdefault((alert.plan, alert.key), []).append((alert.level, at, path))
     found = []
     for crossing in outcome["stats"]["crossings"]:
         at = float(crossing["at"])
@@ -708,9 +677,37 @@ def calls_a_minute(calls: list[float]) -> tuple[int, int, float]:
     return max(by_minute.values(), default=0), sliding, len(calls) / span
 
 
+@dataclass(frozen=True)
+class Deliveries:
+    """What the readers got (:mod:`bench.delivered`): the SNS inbox's, and the bus's (None: no bus)."""
+
+    sns: Tally
+    events: Tally | None
+
+    @property
+    def ok(self) -> bool:
+        return self.sns.ok and (self.events is None or self.events.ok)
+
+
+def deliveries(outcome: dict[str, Any]) -> Deliveries:
+    """Every (key, level, period) delivered, against every crossing up to the end of :func:`window`."""
+    end = window(outcome)[1]
+    slots = [
+        Slot(c["plan"], c["key"], int(c["level"]), c["period"])
+        for c in outcome["stats"]["crossings"]
+        if float(c["at"]) <= end
+    ]
+    events = outcome.get("events")
+    return Deliveries(
+        tally(Counter(outcome["delivered"]).elements(), slots),
+        None if events is None else tally(Counter(events).elements(), slots),
+    )
+
+
 def report(outcome: dict[str, Any], seconds_to_seed: float) -> tuple[str, bool]:
     """The section for docs/benchmarks.md, and whether every target was met."""
     found, span = crossings(outcome), window(outcome)
+    delivered = deliveries(outcome)
     latencies = [c.latency for c in found if c.on_list and c.latency is not None]
     stats = outcome["stats"]
     _, sliding, _ = calls_a_minute(stats["calls"])
@@ -730,8 +727,9 @@ def report(outcome: dict[str, Any], seconds_to_seed: float) -> tuple[str, bool]:
         and stats["refused"] == 0
         and stats["background_refused"] == 0
         and len(held) >= 1
+        and delivered.ok
     )
-    return _text(outcome, seconds_to_seed, found, span, runs=(fast, held, full)), ok
+    return _text(outcome, seconds_to_seed, found, span, delivered, runs=(fast, held, full)), ok
 
 
 def _mark(good: bool) -> str:
@@ -751,6 +749,7 @@ def _text(
     seconds_to_seed: float,
     found: list[Crossing],
     span: tuple[float, float],
+    delivered: Deliveries,
     *,
     runs: tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]],
 ) -> str:
@@ -760,7 +759,7 @@ def _text(
     latencies = sorted(c.latency for c in watched if c.latency is not None)
     surged = [c for c in found if not c.on_list]
     off = sorted(c.latency for c in surged if c.latency is not None)
-    missing = [c for c in found if c.latency is None]
+    unpublished = [c for c in found if c.latency is None]
     doubled = [n for n in outcome["delivered"].values() if n > 1]
     undelivered = {event_id for event_id, _, _ in outcome["published"]} - set(outcome["delivered"])
     stats = outcome["stats"]
@@ -790,7 +789,8 @@ def _text(
             f"worst ≤ {MAX_LATENCY_SECONDS:.0f}",
         ),
         ("alerted by the fast path / by the full scan", f"{by_path['fast']} / {by_path['full']}", ""),
-        ("crossings not alerted", f"{len(missing)} {_mark(not missing)}", "0"),
+        ("crossings timed and not published", f"{len(unpublished)} {_mark(not unpublished)}", "0"),
+        *_delivery_rows(delivered, span[1]),
         ("alerts delivered twice (SQS inbox, by alert id)", f"{len(doubled)} {_mark(not doubled)}", "0"),
         ("alerts published and not delivered", f"{len(undelivered)} {_mark(not undelivered)}", "0"),
         (
@@ -839,9 +839,15 @@ def _text(
         f"{PLANS} usage plans, {KEYS:,} API keys; {BUSY_PLANS} busy plans with a daily quota, "
         f"{stats_growing(outcome)} keys growing steadily; the account's bucket at {ACCOUNT_RPS:g}/s, burst "
         f"{ACCOUNT_BURST}, with another caller spending {BACKGROUND_RPS:g} a second all along; "
-        f"{SIM_SECONDS // 60} simulated minutes: a full run every {FULL_EVERY // 60} minutes, a fast run "
-        f"every minute, the fast path twice at minute {FAST_TWICE_AT // 60} and the full scan twice at "
-        f"minute {FULL_TWICE_AT // 60} (with that minute's fast run beside them).",
+        f"{SIM_SECONDS // 60} simulated minutes: a full run every {FULL_EVERY // 60} minutes and a fast "
+        f"run every minute, {_times(_together())} a full run and a fast run starting at the same instant; "
+        f"the fast path twice at minute {FAST_TWICE_AT // 60} and the full scan twice at minute "
+        f"{FULL_TWICE_AT // 60} (with that minute's run of the other path beside them); "
+        + (
+            "every alert also on an EventBridge bus whose rule sends it to a queue."
+            if delivered.events is not None
+            else "no EventBridge bus (--no-events)."
+        ),
         "",
         "| | measured | target |",
         "|---|---:|---|",
@@ -855,9 +861,103 @@ def _text(
             else "."
         ),
     ]
+    lines += _delivery_notes(outcome, delivered)
     if outcome["errors"]:
         lines.append(f"- Errors: {'; '.join(outcome['errors'][:5])}")
     return "\n".join(lines)
+
+
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
+def _together() -> int:
+    """How many instants of :func:`schedule` start both paths."""
+    paths: dict[int, set[str]] = {}
+    for at, path in schedule():
+        paths.setdefault(at, set()).add(path)
+    return sum(1 for started in paths.values() if len(started) == 2)
+
+
+def _delivery_rows(delivered: Deliveries, end: float) -> list[tuple[str, str, str]]:
+    """The table's rows of what was delivered (:mod:`bench.delivered`), SNS inbox / events."""
+    sns, events = delivered.sns, delivered.events
+
+    def both(count: Callable[[Tally], int]) -> str:
+        shown = f"{count(sns):,}" + ("" if events is None else f" / {count(events):,}")
+        return f"{shown} {_mark(count(sns) == 0 and (events is None or count(events) == 0))}"
+
+    channels = "SNS inbox" + ("" if events is None else " / events")
+    return [
+        (
+            f"alerts delivered, {channels} (key, level and period alerted)",
+            f"{sns.deliveries:,} ({len(sns.alerts):,})"
+            + ("" if events is None else f" / {events.deliveries:,} ({len(events.alerts):,})"),
+            "",
+        ),
+        (
+            f"missing: crossings never alerted, of {sns.crossings} up to second {end:.0f}, {channels}",
+            both(lambda t: len(t.missing)),
+            "0",
+        ),
+        (
+            "doubled alerts: a key, level and period alerted more than once (any id, :1 too)",
+            f"{len(sns.doubled)} {_mark(not sns.doubled)}",
+            "0",
+        ),
+        (
+            "doubled events: the same, on the bus",
+            "- (no bus)" if events is None else f"{len(events.doubled)} {_mark(not events.doubled)}",
+            "0",
+        ),
+        (
+            f"false recoveries: recovered messages while usage only grew, {channels}",
+            both(lambda t: len(t.recoveries)),
+            "0",
+        ),
+        (
+            "keys forecast more than once in a period, any id (shown, not judged)",
+            f"{len(sns.repeated_forecasts)}",
+            "",
+        ),
+    ]
+
+
+def _delivery_notes(outcome: dict[str, Any], delivered: Deliveries, shown: int = 3) -> list[str]:
+    """The first doubles, recoveries and missing crossings, each alert with the path that published
+    it and when (simulated seconds)."""
+    sent: dict[str, list[str]] = {}
+    for event_id, at, path in outcome["published"]:
+        sent.setdefault(event_id, []).append(f"{path} {at:.0f} s")
+
+    def alert(event_id: str) -> str:
+        return f"`{event_id}` ({', '.join(sent.get(event_id, ['not published']))})"
+
+    sns, lines = delivered.sns, []
+    if sns.doubled:
+        firsts = [
+            "; ".join(alert(i) for i in dict.fromkeys(ids)) for ids in list(sns.doubled.values())[:shown]
+        ]
+        lines.append(f"- Doubled alerts ({len(sns.doubled)}), the first: " + " | ".join(firsts) + ".")
+    if sns.recoveries:
+        firsts = [alert(i) for i in sns.recoveries[:shown]]
+        lines.append(f"- False recoveries ({len(sns.recoveries)}), the first: " + "; ".join(firsts) + ".")
+    if sns.missing:
+        firsts = [f"{m.plan} {m.key} {m.level}% ({m.period})" for m in sns.missing[:shown]]
+        lines.append(f"- Missing ({len(sns.missing)}), the first: " + "; ".join(firsts) + ".")
+    events = delivered.events
+    if events is not None and (events.doubled or events.recoveries or events.missing):
+        lines.append(
+            f"- Events: {len(events.doubled)} doubled, {len(events.recoveries)} recoveries, "
+            f"{len(events.missing)} missing"
+            + (
+                f" (the first double: {', '.join(f'`{i}`' for i in next(iter(events.doubled.values())))})"
+                if events.doubled
+                else ""
+            )
+            + "."
+        )
+    return lines
 
 
 def stats_growing(outcome: dict[str, Any]) -> int:
@@ -868,45 +968,13 @@ def _ops(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {n}" for name, n in sorted(counts.items(), key=lambda item: -item[1]))
 
 
-def write_docs(text: str) -> None:
-    body = DOCS.read_text(encoding="utf-8")
-    block = f"{START}\n{text}\n{END}"
-    if START in body:
-        head, rest = body.split(START, 1)
-        body = head + block + rest.split(END, 1)[1]
-    else:
-        body = body.rstrip() + "\n\n## Freshness: the fast path\n\n" + block + "\n"
-    DOCS.write_text(body, encoding="utf-8")
-
-
-def _start(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    process = subprocess.Popen(  # noqa: S603 - our own module, no shell
-        [sys.executable, "-m", "bench.freshness", *args],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    ready: dict[str, Any] = json.loads(process.stdout.readline())
-    return process, ready
-
-
-def _stop(process: subprocess.Popen[str], last: dict[str, Any] | None = None) -> None:
-    if process.stdin is not None:
-        if last is not None:
-            process.stdin.write(json.dumps(last) + "\n")
-        process.stdin.close()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()  # its servers' threads; everything it had to say is said
-
-
-def alert_resources() -> dict[str, str]:
-    """The alert state table, the topic and an SQS inbox subscribed to it, in moto; their settings."""
+def alert_resources(*, events: bool) -> dict[str, str]:
+    """The alert state table, the topic and an SQS inbox subscribed to it, in moto, and with ``events``
+    a bus whose rule sends the monitor's events to a queue, as a user's rule would: the monitor's
+    settings, and the queues (``queue_url``, ``events_queue_url``)."""
     import boto3  # noqa: PLC0415
+
+    from quota_monitor import EVENT_SOURCE  # noqa: PLC0415
 
     dynamodb, sns, sqs = boto3.client("dynamodb"), boto3.client("sns"), boto3.client("sqs")
     dynamodb.create_table(
@@ -915,51 +983,59 @@ def alert_resources() -> dict[str, str]:
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+
+    def queue(name: str) -> tuple[str, str]:
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+
     topic = sns.create_topic(Name="quota-alerts")["TopicArn"]
-    queue = sqs.create_queue(QueueName="quota-alerts-inbox")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    inbox, arn = queue("quota-alerts-inbox")
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    return {"ALERT_TOPIC_ARN": topic, "ALERT_TABLE_NAME": "quota-alert-state", "queue_url": queue}
+    resources = {"ALERT_TOPIC_ARN": topic, "ALERT_TABLE_NAME": "quota-alert-state", "queue_url": inbox}
+    if events:
+        bus = boto3.client("events")
+        bus.create_event_bus(Name=EVENT_BUS)
+        url, arn = queue(f"{EVENT_BUS}-events")
+        rule = f"{EVENT_BUS}-to-queue"
+        bus.put_rule(Name=rule, EventBusName=EVENT_BUS, EventPattern=json.dumps({"source": [EVENT_SOURCE]}))
+        bus.put_targets(Rule=rule, EventBusName=EVENT_BUS, Targets=[{"Id": "queue", "Arn": arn}])
+        resources |= {"EVENT_BUS_NAME": EVENT_BUS, "events_queue_url": url}
+    return resources
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.freshness", description=__doc__)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--serve-moto", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
+    parser.add_argument("--no-events", action="store_true", help="no EventBridge bus (SNS only)")
     parser.add_argument("--json", type=Path, help="also write the raw outcome to this file")
     args = parser.parse_args(argv)
     if args.serve:
         return serve()
-    if args.serve_moto:
-        return serve_moto()
-    from bench.run import child_env  # noqa: PLC0415
-
     env = child_env({})
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN"):
         os.environ.pop(name, None)
     os.environ.update(env)
-    moto, moto_ready = _start(["--serve-moto"], env)
-    try:
-        os.environ["AWS_ENDPOINT_URL"] = moto_ready["url"]
-        resources = alert_resources()
-        host, ready = _start(["--serve"], env)
-        try:
+    with start_moto(env) as moto:
+        os.environ["AWS_ENDPOINT_URL"] = moto.ready["url"]
+        resources = alert_resources(events=not args.no_events)
+        queues: dict[str, Any] = {
+            name: resources.pop(name) for name in ("queue_url", "events_queue_url") if name in resources
+        }
+        os.environ.update(resources)
+        with HostProcess("bench.freshness", "--serve", env=env) as host:
+            ready = host.ready
             os.environ["AWS_ENDPOINT_URL_API_GATEWAY"] = ready["apigateway"]
-            queue_url = resources.pop("queue_url")
-            os.environ.update(resources)
-            outcome = measure(host, {**ready, "queue_url": queue_url}, SimClock(float(ready["real0"])))
+            outcome = measure(host, {**ready, **queues}, SimClock(float(ready["real0"])))
             outcome["growing_keys"] = ready["growing_keys"]
             if args.json is not None:
                 args.json.write_text(json.dumps(outcome), encoding="utf-8")
-        finally:
-            _stop(host, {"op": "quit"})
-    finally:
-        _stop(moto)
     text, ok = report(outcome, float(ready["seconds_to_seed"]))
     print(text)
     if not args.no_docs:
-        write_docs(text)
+        write_section(START, END, text, heading="Freshness: the fast path")
     return 0 if ok else 1
 
 

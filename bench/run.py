@@ -20,7 +20,6 @@ the numbers into docs/benchmarks.md between its markers.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -34,14 +33,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from bench import budget
+from bench.host import DOCS, ROOT, HostProcess, child_env
 from bench.records import parse_measurement, read_records
-from bench.report import DOCS, render_text, write_docs
+from bench.report import render_text, write_docs
 from bench.scenario import AccountShape, Scenario, floor_seconds, minimum_calls
 
 if TYPE_CHECKING:
     from bench.alert_storm import AlertMeasurement
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -133,15 +131,13 @@ class ImportTiming:
         return statistics.median(self.ready_ms)
 
 
-class SandboxHost:
-    """The sandbox host process, driven over its stdin/stdout."""
+class SandboxHost(HostProcess):
+    """The sandbox host process (:mod:`bench.sandbox_host`), seeded with ``scenario``."""
 
     def __init__(
         self, scenario: Scenario, *, stderr: IO[str] | None = None, extra: tuple[str, ...] = ()
     ) -> None:
-        command = [
-            sys.executable,
-            "-m",
+        super().__init__(
             "bench.sandbox_host",
             f"--plans={scenario.plans}",
             f"--keys={scenario.keys}",
@@ -149,76 +145,8 @@ class SandboxHost:
             f"--big-plan-keys={scenario.big_plan_keys}",
             f"--scan-date={scenario.scan_date.isoformat()}",
             *extra,
-        ]
-        self._process = subprocess.Popen(  # noqa: S603 - our own module, no shell
-            command,
-            cwd=ROOT,
-            env=child_env({}),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
             stderr=stderr,
-            text=True,
         )
-        self.ready = self._read()
-        if not self.ready.get("ready"):
-            raise RuntimeError(f"the sandbox host did not start: {self.ready}")
-
-    def _read(self) -> dict[str, Any]:
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the sandbox host exited with code {self._process.wait()}")
-        body: dict[str, Any] = json.loads(line)
-        return body
-
-    def ask(self, **command: Any) -> dict[str, Any]:
-        assert self._process.stdin is not None
-        self._process.stdin.write(json.dumps(command) + "\n")
-        self._process.stdin.flush()
-        answer = self._read()
-        if "error" in answer:
-            raise RuntimeError(f"sandbox host: {answer['error']}")
-        return answer
-
-    def close(self) -> None:
-        if self._process.poll() is None:
-            with contextlib.suppress(RuntimeError, OSError):
-                self.ask(op="quit")
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-
-    def __enter__(self) -> SandboxHost:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def child_env(extra: dict[str, str]) -> dict[str, str]:
-    """A clean environment for a child: no AWS profile or credentials of the user, loopback only."""
-    keep = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "VIRTUAL_ENV", "SYSTEMROOT")
-    env = {name: os.environ[name] for name in keep if name in os.environ}
-    env.update(
-        {
-            "PYTHONPATH": os.pathsep.join(str(ROOT / part) for part in ("", "lambdas", "src")),
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            # Nothing may reach AWS: every endpoint not set below goes to a closed loopback port.
-            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-            "POWERTOOLS_SERVICE_NAME": "apigw-quota-monitor",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-        }
-    )
-    env.update(extra)
-    return env
 
 
 def run_case(

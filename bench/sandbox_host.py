@@ -2,7 +2,8 @@
 
 Run as ``python -m bench.sandbox_host --plans 300 --keys 10000 ...``. It seeds the account, starts
 both servers on loopback, prints one JSON line with their URLs, then answers one JSON command a
-line on stdin with one JSON line on stdout:
+line on stdin with one JSON line on stdout (:mod:`bench.host`'s protocol; the driver holds it as
+:class:`bench.run.SandboxHost`):
 
 - ``configure``: latency, the account's token bucket, the time scale and the other traffic of the
   account for the next run; resets every counter and CloudWatch's stored data;
@@ -39,6 +40,8 @@ import time
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from bench.host import lighter_transactions, reply, serve_lines, unknown
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -165,56 +168,6 @@ class MotoServer:
         self._server.shutdown()
 
 
-def lighter_transactions() -> None:
-    """Make moto's TransactWriteItems cost what the transaction touches, not the table's size.
-
-    moto 5.2 backs up a cancelled transaction by deep-copying the whole table, once for each item
-    of the transaction: at 10,000 items a transaction of 100 took several seconds, which would
-    make the benchmark measure moto rather than the monitor (DynamoDB's cost does not grow with
-    the table). Here, in the host's moto only, the backup is a copy of the items the transaction
-    touches, restored when it fails; the outcome of every transaction is the same.
-    """
-    import copy  # noqa: PLC0415
-
-    from moto.dynamodb import models  # noqa: PLC0415
-    from moto.dynamodb.models.dynamo_type import DynamoType  # noqa: PLC0415
-    from moto.dynamodb.models.table import Table  # noqa: PLC0415
-
-    original = models.DynamoDBBackend.transact_write_items
-
-    class KeepTables:
-        """Stands in for the ``copy`` module inside moto's transact_write_items: tables are not copied."""
-
-        @staticmethod
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        touched = []
-        for item in transact_items:
-            _, op = next(iter(item.items()))
-            table = self.tables.get(op.get("TableName"))
-            if table is None or table.range_key_attr is not None:
-                return original(self, transact_items)  # not the monitor's table: moto as it is
-            key = op.get("Key") or {table.hash_key_attr: op["Item"][table.hash_key_attr]}
-            hash_value = DynamoType(key[table.hash_key_attr])
-            touched.append((table, hash_value, copy.deepcopy(table.items.get(hash_value))))
-        setattr(models, "copy", KeepTables)  # noqa: B010 - a module's global, by name
-        try:
-            return original(self, transact_items)
-        except Exception:
-            for table, hash_value, before in reversed(touched):
-                if before is None:
-                    table.items.pop(hash_value, None)
-                else:
-                    table.items[hash_value] = before
-            raise
-        finally:
-            setattr(models, "copy", copy)  # noqa: B010
-
-    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-
-
 class BackgroundTraffic:
     """Other callers of the account's control plane: ``rate`` calls a (scaled) second, not retried."""
 
@@ -280,7 +233,7 @@ class Host:
 
         self.account, self.scan_date = account, scan_date
         self.sandbox = SandboxServer(account)
-        lighter_transactions()
+        lighter_transactions()  # DynamoDB for the alert step (bench.alert_storm)
         self.moto = MotoServer()
         self.background: BackgroundTraffic | None = None
         self._tables = 0
@@ -304,9 +257,8 @@ class Host:
             "alert_resources": lambda: self.alert_resources(command.get("alerted_in")),
             "alert_state": lambda: self.alert_state(str(command["table"])),
         }
-        op = command.get("op")
-        answer = answers.get(str(op))
-        return answer() if answer is not None else {"error": f"unknown op {op!r}"}
+        answer = answers.get(str(command.get("op")))
+        return answer() if answer is not None else unknown(command)
 
     def shape(self) -> dict[str, Any]:
         return {
@@ -453,19 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     urls = {"apigateway": host.sandbox.url, "cloudwatch": host.moto.url}
     reply({"ready": True, **urls, "seconds_to_seed": seeded_in})
     try:
-        for line in sys.stdin:
-            command = json.loads(line)
-            if command.get("op") == "quit":
-                break
-            reply(host.answer(command))
+        serve_lines(host.answer)
     finally:
         host.stop()
     return 0
-
-
-def reply(body: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(body) + "\n")
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":
