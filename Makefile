@@ -6,10 +6,12 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
+PYTEST := $(BIN)/pytest -n 2
+VENV_313 := .venv-3.13
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: setup demo test lint typecheck unit synth bench clean
+.PHONY: setup demo test lint typecheck unit functional infra tests tests-3.13 synth bench clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; set PYTHON=python3.x")'
@@ -17,7 +19,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --python $(PYTHON)
+	$(UV) sync --locked --extra demo --python $(PYTHON)
 	@touch $@
 
 setup: $(VENV)/.synced
@@ -32,10 +34,41 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# One kind of test each, for a quicker loop while working.
 unit: setup
-	$(BIN)/pytest -n 2
+	$(PYTEST) tests/unit
 
-test: lint typecheck unit
+functional: setup
+	$(PYTEST) tests/functional
+
+infra: setup
+	$(PYTEST) tests/infra
+
+# All three kinds in one run, with one coverage report over lambdas, src and infra; fails when a
+# test fails or the total falls under [tool.coverage.report] fail_under in pyproject.toml.
+tests: setup
+	$(PYTEST) --cov --cov-report=term tests/unit tests/functional tests/infra
+
+# The unit and infra tests again under Python 3.13 (the closest here to the Lambda runtime), in
+# .venv-3.13: python3.13 on PATH if it runs, else pyenv's versions/3.13.*; skipped, with a line
+# saying so, on a machine without one.
+tests-3.13: setup
+	@py=$$(python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null); \
+	if [ -z "$$py" ]; then \
+		root=$$(pyenv root 2>/dev/null || echo "$${PYENV_ROOT:-$$HOME/.pyenv}"); \
+		for candidate in $$(ls -d "$$root"/versions/3.13.*/bin/python3.13 2>/dev/null | sort -V); do \
+			"$$candidate" -c '' 2>/dev/null && py=$$candidate; \
+		done; \
+	fi; \
+	if [ -z "$$py" ]; then \
+		echo "tests-3.13: SKIPPED, no Python 3.13 found (python3.13 on PATH, or pyenv's versions/3.13.*)"; \
+		exit 0; \
+	fi; \
+	echo "tests-3.13: the unit and infra tests under $$py, in $(VENV_313)"; \
+	UV_PROJECT_ENVIRONMENT=$(VENV_313) $(UV) sync --locked --quiet --python "$$py" && \
+	$(VENV_313)/bin/pytest -n 2 tests/unit tests/infra
+
+test: lint typecheck tests tests-3.13
 
 # The CDK CLI pinned in package-lock.json; `npm ci` again only when the lock changes.
 node_modules/.package-lock.json: package.json package-lock.json
@@ -55,4 +88,4 @@ bench: setup
 	$(BIN)/python -m bench.freshness
 
 clean:
-	rm -rf $(VENV) $(TOOLS) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_313) $(TOOLS) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -116,6 +116,8 @@ def run_monitor(out: Path, scan_at_iso: str) -> int:
     import boto3  # noqa: PLC0415
 
     from quota_monitor import (  # noqa: PLC0415
+        Clocks,
+        Invocation,
         TargetAccess,
         cloudwatch_client,
         handler,
@@ -142,7 +144,7 @@ def run_monitor(out: Path, scan_at_iso: str) -> int:
     ]
     cpu_ready = _cpu_seconds()
     started = time.perf_counter()
-    scans = scan_targets(settings, accesses, now=scan_at)
+    scans = scan_targets(settings, accesses, Invocation.unbounded(clocks=Clocks(wall=scan_at.timestamp)))
     scanned = time.perf_counter()
     fleet = publish_targets(
         settings, scans, now=scan_at, health_cloudwatch=lambda: cloudwatch_client(region="us-east-1")

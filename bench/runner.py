@@ -50,7 +50,7 @@ def cpu_seconds() -> float:
 
 def scaled_api(settings: Settings, scale: float) -> ApiGatewayCalls:
     """The handler's rate-limited API Gateway calls, on a clock that runs ``scale`` times as fast."""
-    from quota_monitor import apigateway_client, guarded_api  # noqa: PLC0415
+    from quota_monitor import Clocks, Invocation, apigateway_client, guarded_api  # noqa: PLC0415
 
     def clock() -> float:
         return time.monotonic() * scale
@@ -58,9 +58,8 @@ def scaled_api(settings: Settings, scale: float) -> ApiGatewayCalls:
     def sleep(seconds: float) -> None:
         time.sleep(seconds / scale)
 
-    return guarded_api(
-        apigateway_client(max_workers=settings.scan.max_workers), settings.scan, clock=clock, sleep=sleep
-    )
+    run = Invocation.unbounded(clocks=Clocks(monotonic=clock, sleep=sleep))
+    return guarded_api(apigateway_client(max_workers=settings.scan.max_workers), settings.scan, run)
 
 
 def home_target() -> Target:
@@ -80,7 +79,7 @@ def run_monitor(scale: float, scan_at: datetime, records_path: Path) -> dict[str
         metric_keys,
         publish_metrics,
         records,
-        run_scan,
+        scan_account,
         write_records,
     )
 
@@ -92,7 +91,7 @@ def run_monitor(scale: float, scan_at: datetime, records_path: Path) -> dict[str
     cloudwatch = cloudwatch_client()
     cpu_ready = cpu_seconds()
     started = time.perf_counter()
-    result = run_scan(api, settings.scan, now=scan_at, target=home_target())
+    result = scan_account(api, now=scan_at, settings=settings.scan, target=home_target())
     scanned = time.perf_counter()
     cpu_scanned = cpu_seconds()
     levels = key_levels(result, settings.levels)
@@ -171,7 +170,7 @@ def run_alerts_case(scale: float, scan_at: datetime) -> dict[str, Any]:
         handler,
         publish_metrics,
         run_alerts,
-        run_scan,
+        scan_account,
     )
 
     settings = handler.SETTINGS
@@ -187,7 +186,7 @@ def run_alerts_case(scale: float, scan_at: datetime) -> dict[str, Any]:
     count_requests(dynamodb, requests, waited)
     cpu_ready = cpu_seconds()
     started = time.perf_counter()
-    result = run_scan(api, settings.scan, now=scan_at, target=home_target())
+    result = scan_account(api, now=scan_at, settings=settings.scan, target=home_target())
     scanned, cpu_scanned = time.perf_counter(), cpu_seconds()
     alerts = run_alerts(
         result,

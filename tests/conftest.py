@@ -18,7 +18,8 @@ import pytest
 
 from apigw_sandbox.account import SandboxAccount
 from apigw_sandbox.local import AlertResources, LocalCloud
-from quota_monitor import ApiGatewayCalls, RetryPolicy, apigateway_client
+from quota_monitor.clients import apigateway_client
+from quota_monitor.read.calls import ApiGatewayCalls, RetryPolicy
 
 CLOSED_PORT = "http://127.0.0.1:9"
 _SAFE_ENV = {

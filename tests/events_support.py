@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft4Validator, FormatChecker
 
-from quota_monitor import event_schema
+from quota_monitor.deliver.events import event_schema
 
 if TYPE_CHECKING:
     from collections.abc import Callable

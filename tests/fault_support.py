@@ -1,4 +1,4 @@
-"""Helpers shared by the fault tests: accounts with known usage, clients with short timeouts."""
+"""Helpers shared by the fault tests: accounts with known usage, and the clients they read with."""
 
 from __future__ import annotations
 
@@ -11,18 +11,27 @@ from typing import TYPE_CHECKING, Any
 from botocore.config import Config
 
 from apigw_sandbox.seed import seed_key_usage
-from quota_monitor import ApiGatewayCalls, RetryPolicy
+from quota_monitor.read.calls import ApiGatewayCalls, RetryPolicy
 from quota_monitor.read.raw_counts import register_raw_checks
 
 if TYPE_CHECKING:
     from apigw_sandbox.account import SandboxAccount
     from apigw_sandbox.local import LocalCloud
     from apigw_sandbox.server import ServedUsage
-    from quota_monitor import KeyUsage, ScanResult
+    from quota_monitor.models import KeyUsage, ScanResult
 
-#: The read timeout of the clients below; a read-timeout fault holds its answer longer.
+#: Only a client that is to meet a read-timeout fault has a read timeout of its own. The fault holds
+#: its answer HOLD seconds before it drops the connection, so a client that waits READ_TIMEOUT
+#: (less) times out on it whatever the machine's speed: use it for the held call alone. Every
+#: answer that must come is waited for as botocore waits by default (60 s): on a loaded machine (at
+#: ``-n 8`` on two cores) a plain answer took longer than 0.4 s, and nothing is learnt by waiting less.
 READ_TIMEOUT = 0.4
 HOLD = 1.0
+#: A scan that meets read-timeout faults among answers that must come reads them all with one
+#: client: it waits SCAN_READ_TIMEOUT, the most a plain answer of these small accounts took on a
+#: loaded machine with a wide margin (as the chaos test's), and the fault holds twice as long.
+SCAN_READ_TIMEOUT = 2.0
+SCAN_HOLD = 2 * SCAN_READ_TIMEOUT
 #: Fast retries: faults are retried as in production, without the waiting.
 FAST_RETRIES = RetryPolicy(max_attempts=4, base_delay=0.005, max_delay=0.02)
 
@@ -50,25 +59,23 @@ def add_plan(
     return plan_id, key_ids
 
 
-def short_timeout_client(cloud: LocalCloud, *, read_timeout: float = READ_TIMEOUT) -> Any:
-    """The monitor's API Gateway client settings (no botocore retries, the unreadable-body check),
-    with a read timeout short enough for a test to wait out."""
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": 1},
-        connect_timeout=1,
-        read_timeout=read_timeout,
-        max_pool_connections=16,
-    )
+def sandbox_client(cloud: LocalCloud, *, read_timeout: float | None = None) -> Any:
+    """The monitor's API Gateway client settings (no botocore retries, the unreadable-body check).
+    ``read_timeout``: only for a client that is to see a read-timeout fault (:data:`READ_TIMEOUT`,
+    :data:`SCAN_READ_TIMEOUT`); otherwise botocore's own."""
+    config = Config(retries={"mode": "standard", "total_max_attempts": 1}, max_pool_connections=16)
+    if read_timeout is not None:
+        config = config.merge(Config(read_timeout=read_timeout))
     client = cloud.client("apigateway", config=config)
     register_raw_checks(client)
     return client
 
 
 def fast_api(
-    cloud: LocalCloud, policy: RetryPolicy = FAST_RETRIES, *, read_timeout: float = READ_TIMEOUT
+    cloud: LocalCloud, policy: RetryPolicy = FAST_RETRIES, *, read_timeout: float | None = None
 ) -> ApiGatewayCalls:
-    """The monitor's retrying wrapper over :func:`short_timeout_client`."""
-    return ApiGatewayCalls(short_timeout_client(cloud, read_timeout=read_timeout), policy=policy)
+    """The monitor's retrying wrapper over :func:`sandbox_client`."""
+    return ApiGatewayCalls(sandbox_client(cloud, read_timeout=read_timeout), policy=policy)
 
 
 def numbers(daily: list[list[int]], has_quota: bool = True) -> tuple[int, int | None]:

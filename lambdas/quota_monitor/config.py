@@ -13,7 +13,7 @@ import difflib
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
@@ -220,6 +220,19 @@ class ScanSettings:
             max_workers=read_int(env, "APIGATEWAY_MAX_CONCURRENCY", 4, 1, 16),
             max_attempts=read_int(env, "APIGATEWAY_MAX_ATTEMPTS", 8, 1, 20),
         )
+
+    def per_target(self, targets: int) -> ScanSettings:
+        """These settings for each of ``targets`` read at once: ``APIGATEWAY_MAX_CONCURRENCY`` shared
+        out, at least :data:`MIN_WORKERS_A_TARGET` each: a target's rate limit, not its workers, sets
+        its pace (2 reach the floor at 5 calls a second), and each plan in flight holds its GetUsage
+        pages in memory (docs/benchmarks.md, "Every region at once")."""
+        if targets <= 1:
+            return self
+        return replace(self, max_workers=max(MIN_WORKERS_A_TARGET, math.ceil(self.max_workers / targets)))
+
+
+#: Usage plans of one target read at the same time, at least, when a run reads several targets.
+MIN_WORKERS_A_TARGET: Final = 2
 
 
 @dataclass(frozen=True)

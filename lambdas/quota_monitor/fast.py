@@ -40,10 +40,10 @@ from quota_monitor.alert.rules import evaluate, state_key
 from quota_monitor.alert.run import run_alerts
 from quota_monitor.alert.thresholds import policy_for
 from quota_monitor.alert.watch import seen_state
-from quota_monitor.errors import describe, describe_error, is_configuration_error
+from quota_monitor.errors import describe_error, is_configuration_error
 from quota_monitor.models import ScanFailure, ScanResult, ScanStats
-from quota_monitor.monitor import REAL_TIME, finish_budget, guarded_api, workers_per_target
 from quota_monitor.publish.metrics import fast_health_metric_data, publish
+from quota_monitor.read.guarded import finish_budget, guarded_api
 from quota_monitor.read.scan import WatchedRead, scan_watched
 
 if TYPE_CHECKING:
@@ -57,8 +57,9 @@ if TYPE_CHECKING:
     from quota_monitor.alert.watch_store import StoredList, WatchStore
     from quota_monitor.config import AlertSettings, Settings
     from quota_monitor.deliver.messages import AlertMessage
+    from quota_monitor.invocation import Invocation
     from quota_monitor.models import AlertReport, Target
-    from quota_monitor.monitor import AlertClients, Clocks
+    from quota_monitor.monitor import AlertClients
     from quota_monitor.publish.metrics import PublishReport
     from quota_monitor.read.budget import SharedBudget
     from quota_monitor.read.targets import TargetAccess
@@ -117,15 +118,7 @@ class FastReport:
     def combined(self, now: datetime) -> ScanResult:
         """Every target's read as one, for the health counts (no plan, key or name)."""
         results = [part.result for part in self.targets if part.result is not None]
-        stats = ScanStats(
-            plans_scanned=sum(r.stats.plans_scanned for r in results),
-            keys_scanned=sum(r.stats.keys_scanned for r in results),
-            usage_pages=sum(r.stats.usage_pages for r in results),
-            api_calls=sum(r.stats.api_calls for r in results),
-            throttles=sum(r.stats.throttles for r in results),
-            duration_seconds=max((r.stats.duration_seconds for r in results), default=0.0),
-        )
-        return ScanResult(now, (), (), self.failures, stats)
+        return ScanResult(now, (), (), self.failures, ScanStats.total(r.stats for r in results))
 
     def summary(self) -> dict[str, Any]:
         """The one summary line a fast run logs, and what its handler returns."""
@@ -184,16 +177,14 @@ def read_targets(
     settings: Settings,
     accesses: Sequence[TargetAccess],
     lists: Sequence[StoredList],
+    run: Invocation,
     *,
-    now: datetime,
     budget: Callable[[Target], SharedBudget],
-    deadline: Callable[[], bool] | None = None,
-    clocks: Clocks = REAL_TIME,
 ) -> list[FastTarget]:
     """Step 3 for every target with a usable list, all at once; then step 4."""
     by_target = {access.target: access for access in accesses}
     reading = sum(1 for stored in lists if stored.watch is not None and stored.watch.plans)
-    scan_settings = workers_per_target(settings.scan, reading)
+    scan_settings = settings.scan.per_target(reading)
     alerts = settings.alerts
     assert alerts is not None  # the fast path needs alerts (config.Settings)
 
@@ -207,25 +198,17 @@ def read_targets(
         try:
             clients = access.connect()
             api = guarded_api(
-                clients.apigateway,
-                scan_settings,
-                deadline=deadline,
-                clock=clocks.monotonic,
-                sleep=clocks.sleep,
-                wall_clock=clocks.wall,
-                budget=budget(target),
-                budget_required=True,
-                budget_calls=watch.calls(),
+                clients.apigateway, scan_settings, run, budget=budget(target), budget_calls=watch.calls()
             )
             try:
                 result = scan_watched(
                     api,
                     _reads(watch, target),
-                    now=now,
+                    now=run.now,
                     settings=scan_settings,
                     target=target,
-                    clock=clocks.monotonic,
-                    wall=clocks.wall,
+                    clock=run.clocks.monotonic,
+                    wall=run.clocks.wall,
                 )
             finally:
                 finish_budget(api)
@@ -234,8 +217,8 @@ def read_targets(
             if is_configuration_error(error) and target.home:
                 raise
             failure = ScanFailure("target", None, None, cause, message, target=target)
-            return FastTarget(target, ScanResult(now, (), (), (failure,), ScanStats(), target=target))
-        return FastTarget(target, result, chosen=fast_candidates(result, watch, alerts, now=now))
+            return FastTarget(target, ScanResult(run.now, (), (), (failure,), ScanStats(), target=target))
+        return FastTarget(target, result, chosen=fast_candidates(result, watch, alerts, now=run.now))
 
     if not lists:
         return []
@@ -246,97 +229,47 @@ def read_targets(
 def run_fast(
     settings: Settings,
     accesses: Sequence[TargetAccess],
+    run: Invocation,
     *,
     store: WatchStore,
     states: AlertStateStore,
     alert_clients: AlertClients,
     budget: Callable[[Target], SharedBudget],
     health_cloudwatch: Callable[[], CloudWatchClient],
-    now: datetime,
-    ends_at: datetime,
-    deadline: Callable[[], bool] | None = None,
-    alerts_deadline: Callable[[], bool] | None = None,
     on_alert: Callable[[AlertMessage], None] | None = None,
-    clocks: Clocks = REAL_TIME,
 ) -> FastReport:
     """One fast run (module doc). DynamoDB failing for the lease or the lists raises (nothing can be
     done safely without them); everything after is reported, not raised."""
     alerts = settings.alerts
     if alerts is None:
         raise ValueError("the fast path needs alerts: ALERT_TOPIC_ARN and ALERT_TABLE_NAME")
-    started = clocks.monotonic()
-    token = store.take_lease(until=ends_at, now=now)
-    if token is None:
-        return FastReport(lease_held=True)
-    try:
-        fast = _run(
-            settings,
-            alerts,
-            accesses,
-            store=store,
-            states=states,
-            alert_clients=alert_clients,
-            budget=budget,
-            now=now,
-            ends_at=ends_at,
-            deadline=deadline,
-            alerts_deadline=alerts_deadline,
-            on_alert=on_alert,
-            clocks=clocks,
+    started = run.clocks.monotonic()
+    with store.lease(until=run.ends_at, now=run.now) as lease:
+        if not lease.held:
+            return FastReport(lease_held=True)
+        lists = store.get([access.target for access in accesses], now=run.now)
+        parts = read_targets(settings, accesses, lists, run, budget=budget)
+        fast = alert_watched(
+            parts, alerts, run, states=states, alert_clients=alert_clients, on_alert=on_alert
         )
-    finally:
-        lease_error = _release(store, token)
-    data = fast_health_metric_data(fast.combined(now), now, fast.alerts)
+    data = fast_health_metric_data(fast.combined(run.now), run.now, fast.alerts)
     published = publish(health_cloudwatch(), settings.namespace, data) if data else None
     return replace(
         fast,
         published=published,
         publish_error=None if published is None or published.complete else published.describe_failure(),
-        lease_error=lease_error,
-        duration_seconds=clocks.monotonic() - started,
-    )
-
-
-def _run(
-    settings: Settings,
-    alerts: AlertSettings,
-    accesses: Sequence[TargetAccess],
-    *,
-    store: WatchStore,
-    states: AlertStateStore,
-    alert_clients: AlertClients,
-    budget: Callable[[Target], SharedBudget],
-    now: datetime,
-    ends_at: datetime,
-    deadline: Callable[[], bool] | None,
-    alerts_deadline: Callable[[], bool] | None,
-    on_alert: Callable[[AlertMessage], None] | None,
-    clocks: Clocks,
-) -> FastReport:
-    """Steps 2 to 5, under the lease."""
-    lists = store.get([access.target for access in accesses], now=now)
-    parts = read_targets(settings, accesses, lists, now=now, budget=budget, deadline=deadline, clocks=clocks)
-    return alert_watched(
-        parts,
-        alerts,
-        states=states,
-        alert_clients=alert_clients,
-        now=now,
-        ends_at=ends_at,
-        alerts_deadline=alerts_deadline,
-        on_alert=on_alert,
+        lease_error=lease.error,
+        duration_seconds=run.clocks.monotonic() - started,
     )
 
 
 def alert_watched(
     parts: Sequence[FastTarget],
     alerts: AlertSettings,
+    run: Invocation,
     *,
     states: AlertStateStore,
     alert_clients: AlertClients,
-    now: datetime,
-    ends_at: datetime,
-    alerts_deadline: Callable[[], bool] | None = None,
     on_alert: Callable[[AlertMessage], None] | None = None,
 ) -> FastReport:
     """Step 5: the full scan's alert step over the candidates of what :func:`read_targets` read."""
@@ -348,23 +281,13 @@ def alert_watched(
         alerts,
         store=states,
         sns=alert_clients.sns,
-        now=now,
-        claim_until=ends_at,
+        now=run.now,
+        claim_until=run.ends_at,
         region=alert_clients.region,
         events=alert_clients.events,
         on_message=on_alert,
-        out_of_time=alerts_deadline,
+        out_of_time=run.alerts_over,
         state_keys=[state_key(k.usage_plan_id, k.api_key_id, k.target) for r in chosen for k in r.keys],
     )
     # Bad tags are the full scan's to report (every interval, not every minute).
     return FastReport(targets=tuple(parts), alerts=replace(report, tag_problems=()))
-
-
-def _release(store: WatchStore, token: str) -> str | None:
-    """Give the lease back; why not, if not (it then runs out at the run's end by itself)."""
-    try:
-        if not store.release_lease(token):
-            return "the lease had run out and was taken by another run"
-    except (ClientError, BotoCoreError) as error:
-        return describe(error)
-    return None

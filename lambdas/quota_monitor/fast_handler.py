@@ -15,6 +15,7 @@ Every run prints one summary line; a run that found the lease held prints only t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,9 +25,12 @@ from quota_monitor.errors import RunFailed, describe
 from quota_monitor.fast import FastReport, run_fast
 from quota_monitor.handler import (
     SETTINGS,
-    Invocation,
     alert_clients,
     health_cloudwatch,
+    home_account,
+    invocation,
+    log_alerts,
+    log_failure,
     logger,
     shared_budget,
     target_accesses,
@@ -46,20 +50,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         raise RunFailed(
             "the fast path is off: set FAST_SCHEDULE_MINUTES, ALERT_TOPIC_ARN and ALERT_TABLE_NAME"
         )
-    run = Invocation.of(context)
     try:
         report = run_fast(
             SETTINGS,
-            target_accesses(run.home_account),
+            target_accesses(home_account(context)),
+            invocation(context),
             store=watch_store(),
             states=AlertStateStore(clients.dynamodb, alerts.table_name),
             alert_clients=clients,
             budget=shared_budget,
             health_cloudwatch=health_cloudwatch,
-            now=run.now,
-            ends_at=run.ends_at,
-            deadline=run.calls_over,
-            alerts_deadline=run.alerts_over,
         )
     except (ClientError, BotoCoreError) as error:
         raise RunFailed(
@@ -76,26 +76,12 @@ def _log(report: FastReport) -> None:
         if part.list_problem is not None:
             logger.warning("watch list not used", extra={"detail": part.list_problem, **where})
         for failure in part.failures:
-            logger.error(
-                "scan failure",
-                extra={
-                    "resource": failure.resource,
-                    "resourceId": failure.resource_id,
-                    "resourceName": failure.name,
-                    "usagePlanId": failure.usage_plan_id,
-                    "cause": failure.cause,
-                    "detail": f"{failure.message}; the next run of either path reads it again",
-                    **where,
-                },
+            log_failure(
+                replace(failure, target=failure.target or part.target),
+                then="; the next run of either path reads it again",
             )
-    alerts = report.alerts
-    if alerts is not None:
-        for error in alerts.publish_errors:
-            logger.error("alert delivery failed; the next run sends again", extra={"detail": error})
-        for error in alerts.event_errors:
-            logger.error("event delivery failed", extra={"detail": error})
-        for error in alerts.state_errors:
-            logger.error("alert state", extra={"detail": error})
+    if report.alerts is not None:
+        log_alerts(report.alerts)
     if report.publish_error is not None:
         logger.error("health metrics not published", extra={"detail": report.publish_error})
     if report.lease_error is not None:

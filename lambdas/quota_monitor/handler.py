@@ -45,59 +45,42 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+import boto3
 from aws_lambda_powertools import Logger, Tracer
 
+from quota_monitor.alert.watch_store import WatchStore
+from quota_monitor.clients import client, cloudwatch_client, target_clients
 from quota_monitor.config import Settings
 from quota_monitor.errors import RunFailed
+from quota_monitor.invocation import Invocation
 from quota_monitor.monitor import AlertClients, FleetReport, records, run_targets
 from quota_monitor.publish.records import target_record, write_records
+from quota_monitor.read.budget import BudgetRate, SharedBudget
+from quota_monitor.read.targets import AssumedRoles, TargetAccess, targets
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    import boto3
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from quota_monitor.alert.watch_store import WatchStore
-    from quota_monitor.models import AlertReport, Target
+    from quota_monitor.models import AlertReport, ScanFailure, Target
     from quota_monitor.publish.records import RecordsWritten
-    from quota_monitor.read.budget import SharedBudget
-    from quota_monitor.read.targets import TargetAccess, TargetClients
+    from quota_monitor.read.targets import TargetClients
 
 SERVICE = "apigw-quota-monitor"
 SETTINGS = Settings.from_env(os.environ)
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
-#: Kept at the end of an invocation: for the API Gateway calls still in flight when the scan stops
-#: starting new ones (one can take the client's connect and read timeouts, 5 + 30 s,
-#: :mod:`quota_monitor.clients`), then alerts and metrics.
-RESERVE_FOR_PUBLISHING = timedelta(seconds=60)
-#: ... but never more than this share of the invocation, so that a short timeout still scans.
-MAX_RESERVE_SHARE = 0.4
-
-
-def reserve_for(remaining: timedelta) -> timedelta:
-    """How much of an invocation with ``remaining`` time left is kept from the scan."""
-    return min(RESERVE_FOR_PUBLISHING, remaining * MAX_RESERVE_SHARE)
-
-
-def reserve_after_alerts(remaining: timedelta) -> timedelta:
-    """How much of it is kept from sending alerts: for releasing the claims of what was not sent,
-    the metrics and the records (20 s of the default 60)."""
-    return reserve_for(remaining) / 3
 
 
 @cache
 def _session() -> boto3.Session:
-    import boto3  # noqa: PLC0415 - cold start
-
     return boto3.Session()
 
 
@@ -111,8 +94,6 @@ def home_region() -> str:
 
 @cache
 def alert_clients() -> AlertClients | None:
-    from quota_monitor.clients import client  # noqa: PLC0415 - cold start
-
     if SETTINGS.alerts is None:
         return None
     sns = client("sns")
@@ -127,16 +108,11 @@ def alert_clients() -> AlertClients | None:
 @cache
 def _own_clients(region: str) -> TargetClients:
     """The monitor's own clients in one region, kept while the function is warm."""
-    from quota_monitor.clients import target_clients  # noqa: PLC0415 - cold start
-
     return target_clients(_session(), region, max_workers=SETTINGS.scan.max_workers)
 
 
-def target_accesses(home_account: str) -> list[TargetAccess]:
+def target_accesses(account: str) -> list[TargetAccess]:
     """Every target of a run; spoke roles are assumed anew each run (their credentials expire)."""
-    from quota_monitor.clients import client, target_clients  # noqa: PLC0415 - cold start
-    from quota_monitor.read.targets import AssumedRoles, TargetAccess, targets  # noqa: PLC0415
-
     region = home_region()
     assumed = AssumedRoles(client("sts")) if SETTINGS.targets.spoke_role_arns else None
 
@@ -148,27 +124,31 @@ def target_accesses(home_account: str) -> list[TargetAccess]:
     return [
         TargetAccess(target, base=_session(), make=make, assumed=assumed)
         for target in targets(
-            home_account, region, SETTINGS.targets.regions_for(region), SETTINGS.targets.spoke_role_arns
+            account, region, SETTINGS.targets.regions_for(region), SETTINGS.targets.spoke_role_arns
         )
     ]
+
+
+def log_failure(failure: ScanFailure, *, then: str = "") -> None:
+    """One ``scan failure`` line (both paths'); ``then`` says what happens next."""
+    logger.error(
+        "scan failure",
+        extra={
+            "resource": failure.resource,
+            "resourceId": failure.resource_id,
+            "resourceName": failure.name,
+            "usagePlanId": failure.usage_plan_id,
+            "cause": failure.cause,
+            "detail": f"{failure.message}{then}",
+            **_where(failure.target),
+        },
+    )
 
 
 def _log(report: FleetReport, written: RecordsWritten) -> None:
     several = report.several
     for failure in report.failures:
-        where = failure.target
-        logger.error(
-            "scan failure",
-            extra={
-                "resource": failure.resource,
-                "resourceId": failure.resource_id,
-                "resourceName": failure.name,
-                "usagePlanId": failure.usage_plan_id,
-                "cause": failure.cause,
-                "detail": failure.message,
-                **({"accountId": where.account_id, "region": where.region} if where is not None else {}),
-            },
-        )
+        log_failure(failure)
     for run in report.runs:
         for mismatch in run.result.period_mismatches:
             logger.warning(
@@ -196,7 +176,7 @@ def _log(report: FleetReport, written: RecordsWritten) -> None:
             },
         )
     if alerts is not None:
-        _log_alerts(alerts)
+        log_alerts(alerts)
     for run in report.runs:
         if run.publish_error is not None:
             logger.error(
@@ -246,7 +226,8 @@ def _log_fast_path_parts(report: FleetReport) -> None:
             )
 
 
-def _log_alerts(alerts: AlertReport) -> None:
+def log_alerts(alerts: AlertReport) -> None:
+    """What a run's alert step could not do (both paths')."""
     for error in alerts.publish_errors:
         logger.error("alert delivery failed; the next run sends again", extra={"detail": error})
     for error in alerts.event_errors:
@@ -286,68 +267,38 @@ def _state_table() -> tuple[DynamoDBClient, str]:
 
 def shared_budget(target: Target) -> SharedBudget:
     """The API budget both paths share in ``target`` (:mod:`quota_monitor.read.budget`)."""
-    from quota_monitor.read.budget import BudgetRate, SharedBudget  # noqa: PLC0415 - cold start
-
     rate = BudgetRate.within(SETTINGS.scan.max_rps, SETTINGS.scan.burst)
     return SharedBudget(*_state_table(), target, rate=rate)
 
 
 def watch_store() -> WatchStore:
-    from quota_monitor.alert.watch_store import WatchStore  # noqa: PLC0415 - cold start
-
     return WatchStore(*_state_table())
 
 
-@dataclass(frozen=True)
-class Invocation:
-    """One invocation's clock: when it started, ends, and stops starting calls and alerts."""
+def invocation(context: LambdaContext) -> Invocation:
+    """This invocation's time: from now to Lambda's timeout (:mod:`quota_monitor.invocation`)."""
+    return Invocation.lasting(timedelta(milliseconds=context.get_remaining_time_in_millis()))
 
-    now: datetime
-    ends_at: datetime
-    stop_calls_at: datetime
-    stop_alerts_at: datetime
-    home_account: str
 
-    @classmethod
-    def of(cls, context: LambdaContext) -> Invocation:
-        now = datetime.now(UTC)
-        remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
-        ends_at = now + remaining
-        return cls(
-            now=now,
-            ends_at=ends_at,
-            stop_calls_at=ends_at - reserve_for(remaining),
-            stop_alerts_at=ends_at - reserve_after_alerts(remaining),
-            home_account=context.invoked_function_arn.split(":")[4],
-        )
-
-    def calls_over(self) -> bool:
-        return datetime.now(UTC) >= self.stop_calls_at
-
-    def alerts_over(self) -> bool:
-        return datetime.now(UTC) >= self.stop_alerts_at
+def home_account(context: LambdaContext) -> str:
+    """The function's own account, from its ARN (no STS call)."""
+    return context.invoked_function_arn.split(":")[4]
 
 
 def health_cloudwatch() -> CloudWatchClient:
-    from quota_monitor.clients import cloudwatch_client  # noqa: PLC0415 - cold start
-
     return cloudwatch_client(_session(), region=home_region())
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    run = Invocation.of(context)
     fast = SETTINGS.fast.enabled
     report = run_targets(
         SETTINGS,
-        target_accesses(run.home_account),
-        now=run.now,
+        target_accesses(home_account(context)),
+        invocation(context),
         health_cloudwatch=health_cloudwatch,
-        deadline=run.calls_over,
         alert_clients=alert_clients(),
-        claim_until=run.ends_at,
-        alerts_deadline=run.alerts_over,
         budget=shared_budget if fast else None,
         watch=watch_store() if fast else None,
     )

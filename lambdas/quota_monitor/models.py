@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 PeriodType = Literal["DAY", "WEEK", "MONTH"]
 #: The alert state table's items that are not a key's alert state start with this (the API budget,
@@ -228,6 +228,19 @@ class ScanStats:
     api_calls: int = 0
     throttles: int = 0
     duration_seconds: float = 0.0
+
+    @classmethod
+    def total(cls, stats: Iterable[ScanStats]) -> ScanStats:
+        """Scans made at the same time, as one: the counts added up, the longest duration."""
+        parts = list(stats)
+        return cls(
+            plans_scanned=sum(s.plans_scanned for s in parts),
+            keys_scanned=sum(s.keys_scanned for s in parts),
+            usage_pages=sum(s.usage_pages for s in parts),
+            api_calls=sum(s.api_calls for s in parts),
+            throttles=sum(s.throttles for s in parts),
+            duration_seconds=max((s.duration_seconds for s in parts), default=0.0),
+        )
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,8 @@ region; the alerts, the records and the monitor's health metrics stay in the mon
 
 from __future__ import annotations
 
-import math
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +31,7 @@ from quota_monitor.publish.metrics import (
 )
 from quota_monitor.publish.records import record_lines
 from quota_monitor.publish.selection import MetricKeys, choose_keys
-from quota_monitor.read.budget import BudgetLimiter
-from quota_monitor.read.calls import ApiGatewayCalls, RetryPolicy
-from quota_monitor.read.limiter import RateLimiter, usable_burst
+from quota_monitor.read.guarded import finish_budget, guarded_api
 from quota_monitor.read.scan import PlanScan, scan_account
 
 if TYPE_CHECKING:
@@ -49,112 +44,14 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
     from quota_monitor.alert.watch_store import WatchStore
-    from quota_monitor.config import ScanSettings, Settings
+    from quota_monitor.config import Settings
     from quota_monitor.deliver.messages import AlertMessage
+    from quota_monitor.invocation import Invocation
     from quota_monitor.models import AlertReport, Target
     from quota_monitor.publish.records import RecordsWritten
     from quota_monitor.read.budget import SharedBudget
-    from quota_monitor.read.calls import ApiGatewayClient, FailedAttempt
-    from quota_monitor.read.limiter import CallLimiter
+    from quota_monitor.read.calls import FailedAttempt
     from quota_monitor.read.targets import TargetAccess
-
-#: Usage plans of one target read at the same time, at least, when a run reads several targets.
-MIN_WORKERS_A_TARGET = 2
-#: How long a run may hold its claims when it cannot tell its own deadline (Lambda's maximum).
-DEFAULT_CLAIM_LEASE = timedelta(minutes=15)
-
-
-@dataclass(frozen=True)
-class Clocks:
-    """What a run waits on and measures with: real time in Lambda and the CLI, a faster clock in the
-    benchmark. ``wall`` is the clock every run reads alike (the shared API budget's timeline)."""
-
-    monotonic: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    wall: Callable[[], float] = time.time
-
-
-REAL_TIME = Clocks()
-
-
-def guarded_api(
-    client: ApiGatewayClient,
-    settings: ScanSettings,
-    *,
-    deadline: Callable[[], bool] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    on_failed_attempt: Callable[[FailedAttempt], None] | None = None,
-    budget: SharedBudget | None = None,
-    budget_required: bool = False,
-    budget_calls: int | None = None,
-    wall_clock: Callable[[], float] = time.time,
-) -> ApiGatewayCalls:
-    """The API Gateway client behind the monitor's rate limit and retry policy.
-
-    ``clock`` and ``sleep`` let the benchmark run the limiter and the backoff on scaled time;
-    ``on_failed_attempt`` hears of every attempt that failed with an error the policy retries
-    (the CLI says from it when API Gateway cannot be reached, and how long it tried). With
-    ``budget``, every call also takes a slot of the budget the monitor's runs share
-    (:mod:`quota_monitor.read.budget`; ``wall_clock``, the clock every run reads alike), and with
-    ``budget_required`` none is made without one, and the ``budget_calls`` expected are reserved
-    ahead of the full scan's (the fast path goes first).
-    """
-    local = rate_limiter(settings, clock=clock, sleep=sleep)
-    limiter: CallLimiter = local
-    if budget is not None:
-        limiter = BudgetLimiter(
-            local,
-            budget,
-            required=budget_required,
-            expected=budget_calls,
-            clock=wall_clock,
-            sleep=sleep,
-            deadline=deadline,
-        )
-    return ApiGatewayCalls(
-        client,
-        limiter=limiter,
-        policy=RetryPolicy(max_attempts=settings.max_attempts),
-        deadline=deadline,
-        sleep=sleep,
-        clock=clock,
-        on_failed_attempt=on_failed_attempt,
-    )
-
-
-def finish_budget(api: ApiGatewayCalls) -> str | None:
-    """A scan's calls are done: give its unused slots of the shared budget back; why the budget
-    could not be used, if it could not (None without a shared budget)."""
-    limiter = api.limiter
-    if not isinstance(limiter, BudgetLimiter):
-        return None
-    limiter.finish()
-    return limiter.error
-
-
-def rate_limiter(
-    settings: ScanSettings,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> RateLimiter:
-    """The monitor's limiter: ``APIGATEWAY_MAX_RPS``, and ``APIGATEWAY_BURST`` at most the account's
-    burst less the calls its threads can have on their way
-    (:func:`quota_monitor.read.limiter.usable_burst`)."""
-    burst = usable_burst(settings.burst, in_flight=settings.max_workers)
-    return RateLimiter(settings.max_rps, burst, clock=clock, sleep=sleep)
-
-
-def run_scan(
-    api: ApiGatewayCalls,
-    settings: ScanSettings,
-    *,
-    now: datetime,
-    on_plan: Callable[[PlanScan, int, int], None] | None = None,
-    target: Target | None = None,
-) -> ScanResult:
-    return scan_account(api, now=now, settings=settings, on_plan=on_plan, target=target)
 
 
 @dataclass(frozen=True)
@@ -288,25 +185,14 @@ class TargetScan:
     budget_error: str | None = None
 
 
-def workers_per_target(settings: ScanSettings, targets: int) -> ScanSettings:
-    """``settings`` for each of ``targets`` read at once: ``APIGATEWAY_MAX_CONCURRENCY`` shared out,
-    at least :data:`MIN_WORKERS_A_TARGET` each (:func:`scan_targets`)."""
-    if targets <= 1:
-        return settings
-    workers = max(MIN_WORKERS_A_TARGET, math.ceil(settings.max_workers / targets))
-    return replace(settings, max_workers=workers)
-
-
 def scan_targets(
     settings: Settings,
     accesses: Sequence[TargetAccess],
+    run: Invocation,
     *,
-    now: datetime,
-    deadline: Callable[[], bool] | None = None,
     on_plan: Callable[[Target, PlanScan, int, int], None] | None = None,
     on_failed_attempt: Callable[[FailedAttempt], None] | None = None,
     budget: Callable[[Target], SharedBudget] | None = None,
-    clocks: Clocks = REAL_TIME,
 ) -> list[TargetScan]:
     """Every target's scan, all at once (each has its own control-plane budget and rate limiter).
 
@@ -320,7 +206,7 @@ def scan_targets(
 
     ``budget``: each target's shared API budget, with the fast path on (:mod:`quota_monitor.read.budget`).
     """
-    scan_settings = workers_per_target(settings.scan, len(accesses))
+    scan_settings = settings.scan.per_target(len(accesses))
 
     def one(access: TargetAccess) -> TargetScan:
         target = access.target
@@ -329,27 +215,24 @@ def scan_targets(
             api = guarded_api(
                 clients.apigateway,
                 scan_settings,
-                deadline=deadline,
+                run,
                 on_failed_attempt=on_failed_attempt,
                 budget=budget(target) if budget is not None else None,
-                clock=clocks.monotonic,
-                sleep=clocks.sleep,
-                wall_clock=clocks.wall,
             )
             progress = None if on_plan is None else partial(on_plan, target)
             result = scan_account(
                 api,
-                now=now,
+                now=run.now,
                 settings=scan_settings,
                 on_plan=progress,
                 target=target,
-                clock=clocks.monotonic,
-                wall=clocks.wall,
+                clock=run.clocks.monotonic,
+                wall=run.clocks.wall,
             )
         except (ClientError, BotoCoreError) as error:
             cause, message = describe_error(error)
             failure = ScanFailure("target", None, None, cause, message, target=target)
-            empty = ScanResult(now, (), (), (failure,), ScanStats(), target=target)
+            empty = ScanResult(run.now, (), (), (failure,), ScanStats(), target=target)
             return TargetScan(target, empty, None, error if is_configuration_error(error) else None)
         return TargetScan(target, result, clients.cloudwatch, budget_error=finish_budget(api))
 
@@ -368,16 +251,9 @@ def combined(scans: Sequence[ScanResult], now: datetime) -> ScanResult:
     are scanned at the same time, so the scan's duration is the longest target's. Equal ids in two
     targets stay two plans, two keys (each carries its target); the alerts and the records read each
     target's result on its own."""
-    stats = ScanStats(
-        plans_scanned=sum(scan.stats.plans_scanned for scan in scans),
-        keys_scanned=sum(scan.stats.keys_scanned for scan in scans),
-        usage_pages=sum(scan.stats.usage_pages for scan in scans),
-        api_calls=sum(scan.stats.api_calls for scan in scans),
-        throttles=sum(scan.stats.throttles for scan in scans),
-        duration_seconds=max((scan.stats.duration_seconds for scan in scans), default=0.0),
-    )
     if len(scans) == 1:
         return scans[0]
+    stats = ScanStats.total(scan.stats for scan in scans)
     return ScanResult(
         now,
         tuple(plan for scan in scans for plan in scan.plans),
@@ -521,33 +397,6 @@ def write_watch_lists(
     return WatchWritten(plans, keys, left_out, carried, size, tuple(errors), superseded)
 
 
-def _alert(
-    results: ScanResult | Sequence[ScanResult],
-    settings: Settings,
-    alert_clients: AlertClients | None,
-    *,
-    now: datetime,
-    claim_until: datetime | None,
-    on_alert: Callable[[AlertMessage], None] | None,
-    alerts_deadline: Callable[[], bool] | None,
-) -> AlertReport | None:
-    """The alert step over one scan or several, when alerts are configured (None when not)."""
-    if settings.alerts is None or alert_clients is None:
-        return None
-    return run_alerts(
-        results,
-        settings.alerts,
-        store=AlertStateStore(alert_clients.dynamodb, settings.alerts.table_name),
-        sns=alert_clients.sns,
-        now=now,
-        claim_until=claim_until or now + DEFAULT_CLAIM_LEASE,
-        region=alert_clients.region,
-        events=alert_clients.events,
-        on_message=on_alert,
-        out_of_time=alerts_deadline,
-    )
-
-
 def _unreachable(result: ScanResult) -> bool:
     return any(failure.resource in ("target", "usage-plans") for failure in result.failures)
 
@@ -555,32 +404,36 @@ def _unreachable(result: ScanResult) -> bool:
 def alert_and_watch(
     settings: Settings,
     results: Sequence[ScanResult],
+    run: Invocation,
     *,
-    now: datetime,
     alert_clients: AlertClients | None,
-    claim_until: datetime | None = None,
     on_alert: Callable[[AlertMessage], None] | None = None,
-    alerts_deadline: Callable[[], bool] | None = None,
     watch: WatchStore | None = None,
 ) -> tuple[AlertReport | None, WatchWritten | None]:
-    """A full run's alert step over every target's scan, then (with the fast path on, ``watch``) each
-    target's watch list, told what the alert step left unsettled and what newer readings set."""
-    alerts = _alert(
-        results,
-        settings,
-        alert_clients,
-        now=now,
-        claim_until=claim_until,
-        on_alert=on_alert,
-        alerts_deadline=alerts_deadline,
-    )
+    """A full run's alert step over every target's scan (when alerts are configured), then (with the
+    fast path on, ``watch``) each target's watch list, told what the alert step left unsettled and
+    what newer readings set."""
+    alerts = None
+    if settings.alerts is not None and alert_clients is not None:
+        alerts = run_alerts(
+            results,
+            settings.alerts,
+            store=AlertStateStore(alert_clients.dynamodb, settings.alerts.table_name),
+            sns=alert_clients.sns,
+            now=run.now,
+            claim_until=run.ends_at,
+            region=alert_clients.region,
+            events=alert_clients.events,
+            on_message=on_alert,
+            out_of_time=run.alerts_over,
+        )
     if watch is None:
         return alerts, None
     return alerts, write_watch_lists(
         settings,
         watch,
         results,
-        now=now,
+        now=run.now,
         unsettled=alerts.unsettled if alerts is not None else frozenset(),
         state_unread=alerts is not None and alerts.state_unread,
         newer=alerts.newer if alerts is not None else None,
@@ -590,40 +443,36 @@ def alert_and_watch(
 def run_targets(
     settings: Settings,
     accesses: Sequence[TargetAccess],
+    run: Invocation,
     *,
-    now: datetime,
     health_cloudwatch: Callable[[], CloudWatchClient],
-    deadline: Callable[[], bool] | None = None,
     alert_clients: AlertClients | None = None,
-    claim_until: datetime | None = None,
     on_alert: Callable[[AlertMessage], None] | None = None,
-    alerts_deadline: Callable[[], bool] | None = None,
     budget: Callable[[Target], SharedBudget] | None = None,
     watch: WatchStore | None = None,
-    clocks: Clocks = REAL_TIME,
 ) -> FleetReport:
-    """Scan every target, alert on all of them, then each target's metrics to its own CloudWatch.
+    """A full run: scan every target, alert on all of them, then each target's metrics to its own
+    CloudWatch.
 
-    The health metrics count every target together and go to the monitor's own account and region:
-    with the home target's metrics when it is one of the targets (one batch set, as a one-target run),
-    else on their own through ``health_cloudwatch``. A target whose metrics could not be published is
-    a ``ScanErrors`` failure of its own; the run fails only when the health metrics could not be.
+    Alerts are evaluated whatever happens to the metrics, and the metrics are published whatever
+    happens to the alerts: each failure is reported, not raised. The health metrics count every
+    target together and go to the monitor's own account and region: with the home target's metrics
+    when it is one of the targets (one batch set), else on their own through ``health_cloudwatch``.
+    A target whose metrics could not be published is a ``ScanErrors`` failure of its own.
 
     With the fast path on: ``budget`` gives each target's shared API budget, and after the alerts
     each target's watch list goes to ``watch`` (:func:`write_watch_lists`).
     """
-    scans = scan_targets(settings, accesses, now=now, deadline=deadline, budget=budget, clocks=clocks)
+    scans = scan_targets(settings, accesses, run, budget=budget)
     alerts, watched = alert_and_watch(
         settings,
         [scan.result for scan in scans],
-        now=now,
+        run,
         alert_clients=alert_clients,
-        claim_until=claim_until,
         on_alert=on_alert,
-        alerts_deadline=alerts_deadline,
         watch=watch,
     )
-    report = publish_targets(settings, scans, now=now, alerts=alerts, health_cloudwatch=health_cloudwatch)
+    report = publish_targets(settings, scans, now=run.now, alerts=alerts, health_cloudwatch=health_cloudwatch)
     budget_errors = tuple(
         f"{scan.target.describe()}: {scan.budget_error}" for scan in scans if scan.budget_error
     )
@@ -671,37 +520,3 @@ def publish_targets(
         health=published,
         health_error=None if published.complete else published.describe_failure(),
     )
-
-
-def run_once(
-    settings: Settings,
-    *,
-    apigateway: ApiGatewayClient,
-    cloudwatch: CloudWatchClient,
-    now: datetime,
-    deadline: Callable[[], bool] | None = None,
-    alert_clients: AlertClients | None = None,
-    claim_until: datetime | None = None,
-    on_alert: Callable[[AlertMessage], None] | None = None,
-    alerts_deadline: Callable[[], bool] | None = None,
-    target: Target | None = None,
-) -> RunReport:
-    """Scan, then alerts (when configured), then the metrics, alert counts included, in one batch set:
-    one target, given its clients (``target`` says which, when known).
-
-    Alerts are evaluated whatever happens to the metrics, and the metrics are published whatever
-    happens to the alerts: each failure is reported in the :class:`RunReport`, not raised.
-    """
-    api = guarded_api(apigateway, settings.scan, deadline=deadline)
-    result = run_scan(api, settings.scan, now=now, target=target)
-    alerts = _alert(
-        result,
-        settings,
-        alert_clients,
-        now=now,
-        claim_until=claim_until,
-        on_alert=on_alert,
-        alerts_deadline=alerts_deadline,
-    )
-    report = _publish_target(cloudwatch, settings, result, alerts=alerts, health=True)
-    return replace(report, alerts=alerts)

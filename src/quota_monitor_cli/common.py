@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError, ProfileNotFound
@@ -224,7 +224,3 @@ def run_guarded(function: Callable[[argparse.Namespace], int]) -> Callable[[argp
 
 def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
-
-
-def json_default(value: Any) -> str:
-    return str(value)

@@ -20,7 +20,7 @@ import json
 import math
 import re
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,11 +33,14 @@ from quota_monitor import (
     ALL_KEYS,
     AUTO_KEY_METRICS,
     AUTO_KEYS,
+    CHUNK_SECONDS,
     CONTRACT_FIELDS,
     DEFAULT_BURST,
     DEFAULT_MAX_RPS,
     HEALTH_METRICS,
     KEY_RECORD,
+    MAX_BLOCK_SECONDS,
+    MAX_PAGE_SIZE,
     MAX_TOP,
     NO_KEYS,
     PER_KEY_METRICS,
@@ -61,7 +64,7 @@ from quota_monitor_cli.common import EXIT_OK, UsageError, max_rps, run_guarded, 
 from quota_monitor_cli.render import console
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,6 @@ DASHBOARD_VIEWS_PER_DAY = 200
 RETENTION_DAYS = 14
 #: The alert-state item the alert code keeps per key in alert, bytes (an assumption).
 STATE_ITEM_BYTES = 200
-PAGE = 500
 
 # -- the fast path (FAST_SCHEDULE_MINUTES; the stack's fastScheduleMinutes, 1 by default) -----------
 #: What ``make bench`` (bench/freshness.py) measured, rounded up; docs/cost.md, "The fast path".
@@ -153,11 +155,6 @@ FAST_DYNAMODB_SECONDS = 0.15
 #: Compressed bytes of the watch list a key and a plan on it (alert/watch.py).
 WATCH_BYTES_PER_KEY = 40
 WATCH_BYTES_PER_PLAN = 120
-#: Slots of the shared API budget reserved a round trip (read/budget.py: 2 s at the rate).
-BUDGET_CHUNK_SECONDS = 2.0
-#: The fast path's reservations at most: this many seconds' worth of slots in one block
-#: (quota_monitor.read.budget.MAX_BLOCK_SECONDS).
-BUDGET_BLOCK_SECONDS = 20.0
 #: Bytes a fast run logs more for an alert it sends or a failure (an error line, a longer summary).
 LOG_BYTES_PER_ALERT = 600
 
@@ -241,8 +238,10 @@ class Usage:
         keys_per_plan = self.keys / max(1, self.plans_with_keys)
         rate, burst = self.budget_rate
         timeout = self.fast_timeout
+        # The runtime's reserve (quota_monitor.handler.reserve_for; importing the handler would read
+        # the environment and set up its logger, so the rule is restated: tests/unit/test_cost.py).
         window = timeout - min(60.0, timeout * 0.4)
-        return plans * max(1, math.ceil(keys_per_plan / PAGE)), burst + rate * window
+        return plans * max(1, math.ceil(keys_per_plan / MAX_PAGE_SIZE)), burst + rate * window
 
     @property
     def fast_timeout(self) -> float:
@@ -279,15 +278,16 @@ class Usage:
         """All targets' watch lists together, as stored."""
         return self.watched_keys * WATCH_BYTES_PER_KEY + self.watched_plans * WATCH_BYTES_PER_PLAN
 
-    def budget_chunks(self, calls: float, *, seconds: float = BUDGET_CHUNK_SECONDS) -> float:
-        """Reservations of the shared budget for ``calls``, ``seconds`` worth of slots each."""
+    def budget_chunks(self, calls: float, *, seconds: float = CHUNK_SECONDS) -> float:
+        """Reservations of the shared budget for ``calls``, ``seconds`` worth of slots each: the full
+        scan's chunks by default (quota_monitor.read.budget)."""
         rate, _ = self.budget_rate
         return math.ceil(calls / max(1, round(rate * seconds))) if calls else 0
 
     @property
     def fast_blocks(self) -> float:
         """A fast run's reservations: its calls in blocks (the fast path goes first)."""
-        return self.budget_chunks(self.fast_calls_per_target, seconds=BUDGET_BLOCK_SECONDS)
+        return self.budget_chunks(self.fast_calls_per_target, seconds=MAX_BLOCK_SECONDS)
 
     @property
     def fast_reads_per_run(self) -> float:
@@ -390,9 +390,9 @@ class Usage:
             return 1
         per_plan = math.ceil(keys / plans)
         return (
-            math.ceil(plans / PAGE)
-            + max(1, math.ceil(keys / PAGE))
-            + plans * max(1, math.ceil(per_plan / PAGE))
+            math.ceil(plans / MAX_PAGE_SIZE)
+            + max(1, math.ceil(keys / MAX_PAGE_SIZE))
+            + plans * max(1, math.ceil(per_plan / MAX_PAGE_SIZE))
         )
 
     @property
@@ -463,157 +463,127 @@ def tiered(quantity: float, tiers: Sequence[tuple[float, float]]) -> float:
     return cost
 
 
-def estimate(usage: Usage, prices: Prices = PRICES) -> Estimate:
+class Line:
+    """A row of the bill: its service; what it is, a format of ``u`` (the :class:`Usage`) and ``hours``;
+    the unit of the quantity it shows (``shows``: by default its first term's); and its price, the sum
+    of its terms, each (a quantity of :func:`quantities`, how many of it a price is for, the price's
+    name in :class:`Prices`; a tiered price is priced by :func:`tiered`)."""
+
+    def __init__(
+        self, service: str, item: str, unit: str, *terms: tuple[str, float, str], shows: str = ""
+    ) -> None:
+        self.service, self.item, self.unit, self.terms = service, item, unit, terms
+        self.shows = shows or terms[0][0]
+
+    def priced(self, usage: Usage, found: Mapping[str, float], prices: Prices, hours: str) -> LineItem:
+        monthly = 0.0
+        for name, per, price_name in self.terms:
+            price = getattr(prices, price_name)
+            units = found[name] / per
+            monthly += tiered(units, price) if isinstance(price, tuple) else units * price
+        return LineItem(
+            self.service, self.item.format(u=usage, hours=hours), found[self.shows], self.unit, monthly
+        )
+
+
+#: The lines of every stack, in the order printed.
+LINES = (
+    Line("CloudWatch", "custom metrics{hours}", "metrics", ("metric_months", 1, "metric_tiers"),
+         shows="metrics"),
+    Line("CloudWatch", "PutMetricData requests", "requests", ("requests", 1e3, "put_metric_data_per_1000")),
+    Line("Lambda", "duration ({u.memory_mb} MB, ~{u.seconds_per_run:,.0f} s a run)", "GB-s",
+         ("gb_seconds", 1, "lambda_gb_second")),
+    Line("Lambda", "requests", "requests", ("runs", 1e6, "lambda_per_million_requests")),
+    Line("CloudWatch Logs", "ingestion: the records and the run's log lines", "GB",
+         ("ingested_gb", 1, "logs_ingest_gb")),
+    Line("CloudWatch Logs", "storage ({u.retention_days} days' retention)", "GB-month",
+         ("stored_gb", 1, "logs_storage_gb_month")),
+    Line("CloudWatch Logs", "Logs Insights: the dashboard's queries ({u.dashboard_views_per_day} loads a "
+         "day)", "GB", ("scanned_gb", 1, "logs_insights_gb_scanned")),
+    Line("CloudWatch", "alarms", "", ("alarms", 1, "alarm_metric_month")),
+    Line("CloudWatch", "dashboards", "", ("dashboards", 1, "dashboard_month")),
+    Line("DynamoDB", "alert state (on-demand reads and writes)", "requests",
+         ("state_reads", 1e6, "dynamodb_per_million_reads"),
+         ("state_writes", 1e6, "dynamodb_per_million_writes"), shows="state_requests"),
+    Line("SNS", "alert publishes and emails", "alerts",
+         ("alerts", 1e6, "sns_per_million_publishes"), ("emails", 1e5, "sns_email_per_100k")),
+    Line("KMS", "customer managed key of the alert topic", "", ("kms_keys", 1, "kms_key_month")),
+    Line("EventBridge Scheduler", "invocations", "", ("runs", 1e6, "scheduler_per_million")),
+)  # fmt: skip
+#: The fast path's lines: its function, logs and schedule, and the DynamoDB it and the shared budget
+#: add to both paths. It publishes metrics only in a run with alerts or failures (the alerts'
+#: requests, at most ``alerts_per_month``), and no new series.
+FAST_PATH_LINES = (
+    Line("Lambda", "fast path duration ({u.fast_memory_mb} MB, ~{u.fast_seconds_per_run:,.1f} s a run, every "
+         "{u.fast_minutes} min)", "GB-s", ("fast_gb_seconds", 1, "lambda_gb_second")),
+    Line("Lambda", "fast path requests", "requests", ("fast_runs", 1e6, "lambda_per_million_requests")),
+    Line("CloudWatch Logs", "fast path's log lines: ingestion and storage", "GB",
+         ("fast_logged_gb", 1, "logs_ingest_gb"), ("fast_stored_gb", 1, "logs_storage_gb_month")),
+    Line("CloudWatch", "fast path's PutMetricData (runs with alerts or failures only)", "requests",
+         ("alerts", 1e3, "put_metric_data_per_1000")),
+    Line("DynamoDB", "fast path: watch lists, lease, shared API budget (both paths)", "requests",
+         ("fast_reads", 1e6, "dynamodb_per_million_reads"),
+         ("fast_writes", 1e6, "dynamodb_per_million_writes"), shows="fast_requests"),
+    Line("EventBridge Scheduler", "fast path invocations", "", ("fast_runs", 1e6, "scheduler_per_million")),
+)  # fmt: skip
+#: With ``--events``.
+EVENT_LINES = (
+    Line("EventBridge", "events, one per alert (eventBus)", "events",
+         ("alerts", 1e6, "eventbridge_per_million_events")),
+)  # fmt: skip
+
+
+def quantities(usage: Usage) -> dict[str, float]:
+    """What the lines count in a month, by name."""
     runs = usage.runs_per_month
-    metric_months = usage.custom_metrics * usage.billed_metric_fraction
-    requests = math.ceil(usage.datapoints_per_run / 1000) * runs
-    gb_seconds = usage.seconds_per_run * usage.memory_mb / 1024 * runs
-    ingested_gb = usage.log_bytes_per_run * runs / 1e9
-    stored_gb = usage.log_bytes_per_run * (runs / DAYS_PER_MONTH) * usage.retention_days / 1e9
-    scanned_gb = usage.insights_bytes_per_refresh * usage.dashboard_views_per_day * DAYS_PER_MONTH / 1e9
     # One strongly consistent Scan a run (quota_monitor.alert.state): a read unit per 4 KB.
     state_reads = math.ceil(usage.keys * STATE_ITEM_BYTES / 4096) * runs
     # A claim and a confirmation per alert, in transactions: 2 write units each (quota_monitor.alert.state).
     state_writes = usage.alerts_per_month * STATE_WRITE_UNITS_PER_ALERT
-    hours = f" x {usage.billed_metric_fraction:.0%} of hours" if usage.billed_metric_fraction < 1 else ""
-    items = [
-        LineItem(
-            "CloudWatch",
-            f"custom metrics{hours}",
-            usage.custom_metrics,
-            "metrics",
-            tiered(metric_months, prices.metric_tiers),
-        ),
-        LineItem(
-            "CloudWatch",
-            "PutMetricData requests",
-            requests,
-            "requests",
-            requests / 1000 * prices.put_metric_data_per_1000,
-        ),
-        LineItem(
-            "Lambda",
-            f"duration ({usage.memory_mb} MB, ~{usage.seconds_per_run:,.0f} s a run)",
-            gb_seconds,
-            "GB-s",
-            gb_seconds * prices.lambda_gb_second,
-        ),
-        LineItem("Lambda", "requests", runs, "requests", runs / 1e6 * prices.lambda_per_million_requests),
-        LineItem(
-            "CloudWatch Logs",
-            "ingestion: the records and the run's log lines",
-            ingested_gb,
-            "GB",
-            ingested_gb * prices.logs_ingest_gb,
-        ),
-        LineItem(
-            "CloudWatch Logs",
-            f"storage ({usage.retention_days} days' retention)",
-            stored_gb,
-            "GB-month",
-            stored_gb * prices.logs_storage_gb_month,
-        ),
-        LineItem(
-            "CloudWatch Logs",
-            f"Logs Insights: the dashboard's queries ({usage.dashboard_views_per_day} loads a day)",
-            scanned_gb,
-            "GB",
-            scanned_gb * prices.logs_insights_gb_scanned,
-        ),
-        LineItem("CloudWatch", "alarms", usage.all_alarms, "", usage.all_alarms * prices.alarm_metric_month),
-        LineItem("CloudWatch", "dashboards", usage.dashboards, "", usage.dashboards * prices.dashboard_month),
-        LineItem(
-            "DynamoDB",
-            "alert state (on-demand reads and writes)",
-            state_reads + state_writes,
-            "requests",
-            state_reads / 1e6 * prices.dynamodb_per_million_reads
-            + state_writes / 1e6 * prices.dynamodb_per_million_writes,
-        ),
-        LineItem(
-            "SNS",
-            "alert publishes and emails",
-            usage.alerts_per_month,
-            "alerts",
-            usage.alerts_per_month / 1e6 * prices.sns_per_million_publishes
-            + usage.alerts_per_month * usage.email_subscribers / 1e5 * prices.sns_email_per_100k,
-        ),
-        LineItem("KMS", "customer managed key of the alert topic", 1, "", prices.kms_key_month),
-        LineItem("EventBridge Scheduler", "invocations", runs, "", runs / 1e6 * prices.scheduler_per_million),
-    ]
-    if usage.fast_path:
-        items += fast_path_items(usage, prices)
-    if usage.events:
-        items.append(
-            LineItem(
-                "EventBridge",
-                "events, one per alert (eventBus)",
-                usage.alerts_per_month,
-                "events",
-                usage.alerts_per_month / 1e6 * prices.eventbridge_per_million_events,
-            )
-        )
-    return Estimate(usage, items)
-
-
-def fast_path_items(usage: Usage, prices: Prices = PRICES) -> list[LineItem]:
-    """The fast path's line items: its function, logs and schedule, and the DynamoDB it and the
-    shared budget add to both paths. It publishes metrics only in a run with alerts or failures (the
-    alerts' requests, at most ``alerts_per_month``), and no new series."""
-    runs = usage.fast_runs_per_month
-    every = f"every {usage.fast_minutes} min"
-    gb_seconds = usage.fast_seconds_per_run * usage.fast_memory_mb / 1024 * runs
-    logged_gb = (FAST_LOG_BYTES_PER_RUN * runs + LOG_BYTES_PER_ALERT * usage.alerts_per_month) / 1e9
-    stored_gb = logged_gb / DAYS_PER_MONTH * usage.retention_days
+    found: dict[str, float] = {
+        "metrics": usage.custom_metrics,
+        "metric_months": usage.custom_metrics * usage.billed_metric_fraction,
+        "requests": math.ceil(usage.datapoints_per_run / 1000) * runs,
+        "gb_seconds": usage.seconds_per_run * usage.memory_mb / 1024 * runs,
+        "runs": runs,
+        "ingested_gb": usage.log_bytes_per_run * runs / 1e9,
+        "stored_gb": usage.log_bytes_per_run * (runs / DAYS_PER_MONTH) * usage.retention_days / 1e9,
+        "scanned_gb": usage.insights_bytes_per_refresh * usage.dashboard_views_per_day * DAYS_PER_MONTH / 1e9,
+        "alarms": usage.all_alarms,
+        "dashboards": usage.dashboards,
+        "state_reads": state_reads,
+        "state_writes": state_writes,
+        "state_requests": state_reads + state_writes,
+        "alerts": usage.alerts_per_month,
+        "emails": usage.alerts_per_month * usage.email_subscribers,
+        "kms_keys": 1,
+    }
+    if not usage.fast_path:
+        return found
+    fast_runs = usage.fast_runs_per_month
+    logged_gb = (FAST_LOG_BYTES_PER_RUN * fast_runs + LOG_BYTES_PER_ALERT * usage.alerts_per_month) / 1e9
     full_reads, full_writes = usage.full_fast_path_units
     # A key alerted by a fast run stays a candidate (its state read, strongly consistent: a unit)
     # every fast run until the next full scan sees it at its new level.
-    state_reads = usage.alerts_per_month * math.ceil(usage.interval_minutes / usage.fast_minutes)
-    reads = usage.fast_reads_per_run * runs + full_reads * usage.runs_per_month + state_reads
-    writes = usage.fast_writes_per_run * runs + full_writes * usage.runs_per_month
-    requests = usage.alerts_per_month
-    return [
-        LineItem(
-            "Lambda",
-            f"fast path duration ({usage.fast_memory_mb} MB, ~{usage.fast_seconds_per_run:,.1f} s a run, "
-            f"{every})",
-            gb_seconds,
-            "GB-s",
-            gb_seconds * prices.lambda_gb_second,
-        ),
-        LineItem(
-            "Lambda", "fast path requests", runs, "requests", runs / 1e6 * prices.lambda_per_million_requests
-        ),
-        LineItem(
-            "CloudWatch Logs",
-            "fast path's log lines: ingestion and storage",
-            logged_gb,
-            "GB",
-            logged_gb * prices.logs_ingest_gb + stored_gb * prices.logs_storage_gb_month,
-        ),
-        LineItem(
-            "CloudWatch",
-            "fast path's PutMetricData (runs with alerts or failures only)",
-            requests,
-            "requests",
-            requests / 1000 * prices.put_metric_data_per_1000,
-        ),
-        LineItem(
-            "DynamoDB",
-            "fast path: watch lists, lease, shared API budget (both paths)",
-            reads + writes,
-            "requests",
-            reads / 1e6 * prices.dynamodb_per_million_reads
-            + writes / 1e6 * prices.dynamodb_per_million_writes,
-        ),
-        LineItem(
-            "EventBridge Scheduler",
-            "fast path invocations",
-            runs,
-            "",
-            runs / 1e6 * prices.scheduler_per_million,
-        ),
-    ]
+    alerted_reads = usage.alerts_per_month * math.ceil(usage.interval_minutes / usage.fast_minutes)
+    reads = usage.fast_reads_per_run * fast_runs + full_reads * runs + alerted_reads
+    writes = usage.fast_writes_per_run * fast_runs + full_writes * runs
+    return found | {
+        "fast_gb_seconds": usage.fast_seconds_per_run * usage.fast_memory_mb / 1024 * fast_runs,
+        "fast_runs": fast_runs,
+        "fast_logged_gb": logged_gb,
+        "fast_stored_gb": logged_gb / DAYS_PER_MONTH * usage.retention_days,
+        "fast_reads": reads,
+        "fast_writes": writes,
+        "fast_requests": reads + writes,
+    }
+
+
+def estimate(usage: Usage, prices: Prices = PRICES) -> Estimate:
+    hours = f" x {usage.billed_metric_fraction:.0%} of hours" if usage.billed_metric_fraction < 1 else ""
+    lines = LINES + (FAST_PATH_LINES if usage.fast_path else ()) + (EVENT_LINES if usage.events else ())
+    found = quantities(usage)
+    return Estimate(usage, [line.priced(usage, found, prices, hours) for line in lines])
 
 
 # -- --from-scan ----------------------------------------------------------------------------------
@@ -810,6 +780,60 @@ def region(text: str) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class Option:
+    """A flag of ``quota-monitor cost``: its parser (None: a switch) and help; it sets ``dest`` (by default
+    the flag's name), and a :class:`Usage` field so named takes it as given, its default the field's."""
+
+    flag: str
+    parse: Callable[[str], Any] | None
+    help: str | None
+    dest: str = ""
+    metavar: str = ""
+    default: object = None
+
+    @property
+    def name(self) -> str:
+        return self.dest or self.flag.removeprefix("--").replace("-", "_")
+
+
+#: The flags, in the order ``--help`` lists them.
+OPTIONS = (
+    Option("--keys", whole_number(0, MAX_TOP),
+           "API keys in the account and region (API Gateway allows at most 10,000); or --from-scan"),
+    Option("--from-scan", str, "price the account a `quota-monitor scan --json` output describes: its keys, "
+           "plans, share of hot keys and record sizes", metavar="FILE"),
+    Option("--plans", whole_number(0, 10_000), "usage plans (default: one for every 50 keys, from 1 to 300)"),
+    Option("--targets", whole_number(1, 1_000), "accounts x regions the monitor reads, each with --keys and "
+           "--plans (REGIONS, spoke accounts; default 1)"),
+    Option("--interval", interval_minutes, "how often the monitor runs (default 15m)", "interval_minutes"),
+    Option("--fast-interval", fast_interval, "how often the fast path runs (the stack's fastScheduleMinutes; "
+           "default 1m, 0 for off)", "fast_minutes", "INTERVAL"),
+    Option("--fast-memory", whole_number(128, 10_240), "the fast path function's memory, MB (default 128)",
+           "fast_memory_mb"),
+    Option("--region", region, "AWS region (default us-east-1)", default=PRICES.region),
+    Option("--key-metrics", key_metrics_option, "KEY_METRICS: auto (default), auto,top:N, all, none, top:N, "
+           "above:P or above:P,top:N", metavar="SETTING"),
+    Option("--share-hot", share, "for auto, the share of keys at or above their first alert level (default "
+           "100%%, the worst)", metavar="SHARE"),
+    Option("--share-above", share, "for above:P, the share of keys at or above P on average (default 10%%)",
+           metavar="SHARE"),
+    Option("--dashboard-views", whole_number(0, 100_000), "dashboard loads and refreshes a day (default "
+           f"{DASHBOARD_VIEWS_PER_DAY})", "dashboard_views_per_day", "N"),
+    Option("--retention", whole_number(1, 3653), "days the function's log group keeps the records (default "
+           f"{RETENTION_DAYS}, the stack's)", "retention_days", "DAYS"),
+    Option("--memory", whole_number(128, 10_240), "Lambda memory, MB", "memory_mb"),
+    Option("--max-rps", max_rps, "APIGATEWAY_MAX_RPS"),
+    Option("--alarms", whole_number(0), "alarms of the stack"),
+    Option("--dashboards", whole_number(0), None),
+    Option("--alerts", whole_number(0), "alerts a month (default 100)", "alerts_per_month"),
+    Option("--events", None, "with EVENT_BUS_NAME (the stack's eventBus): an EventBridge event per alert"),
+    Option("--json", None, "print the estimate as one JSON object"),
+)  # fmt: skip
+#: The defaults of :class:`Usage`, its flags' too.
+USAGE_DEFAULTS = {field.name: field.default for field in fields(Usage) if field.default is not MISSING}
+
+
 def register(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "cost",
@@ -817,96 +841,18 @@ def register(commands: Any) -> None:
         description="Estimate the monitor's own monthly AWS bill (list prices, no free tier) "
         "from its price table; see docs/cost.md.",
     )
-    parser.add_argument(
-        "--keys",
-        type=whole_number(0, MAX_TOP),
-        help="API keys in the account and region (API Gateway allows at most 10,000); or --from-scan",
-    )
-    parser.add_argument(
-        "--from-scan",
-        metavar="FILE",
-        help="price the account a `quota-monitor scan --json` output describes: its keys, plans, "
-        "share of hot keys and record sizes",
-    )
-    parser.add_argument(
-        "--plans",
-        type=whole_number(0, 10_000),
-        help="usage plans (default: one for every 50 keys, from 1 to 300)",
-    )
-    parser.add_argument(
-        "--targets",
-        type=whole_number(1, 1_000),
-        default=1,
-        help="accounts x regions the monitor reads, each with --keys and --plans (REGIONS, spoke "
-        "accounts; default 1)",
-    )
-    parser.add_argument(
-        "--interval", type=interval_minutes, default=15, help="how often the monitor runs (default 15m)"
-    )
-    parser.add_argument(
-        "--fast-interval",
-        type=fast_interval,
-        default=Usage.fast_minutes,
-        metavar="INTERVAL",
-        help="how often the fast path runs (the stack's fastScheduleMinutes; default 1m, 0 for off)",
-    )
-    parser.add_argument(
-        "--fast-memory",
-        type=whole_number(128, 10_240),
-        default=Usage.fast_memory_mb,
-        help="the fast path function's memory, MB (default 128)",
-    )
-    parser.add_argument("--region", type=region, default=PRICES.region, help="AWS region (default us-east-1)")
-    parser.add_argument(
-        "--key-metrics",
-        type=key_metrics_option,
-        default=AUTO_KEYS,
-        metavar="SETTING",
-        help="KEY_METRICS: auto (default), auto,top:N, all, none, top:N, above:P or above:P,top:N",
-    )
-    parser.add_argument(
-        "--share-hot",
-        type=share,
-        default=Usage.share_hot,
-        metavar="SHARE",
-        help="for auto, the share of keys at or above their first alert level (default 100%%, the worst)",
-    )
-    parser.add_argument(
-        "--share-above",
-        type=share,
-        default=Usage.share_above,
-        metavar="SHARE",
-        help="for above:P, the share of keys at or above P on average (default 10%%)",
-    )
-    parser.add_argument(
-        "--dashboard-views",
-        type=whole_number(0, 100_000),
-        default=Usage.dashboard_views_per_day,
-        metavar="N",
-        help=f"dashboard loads and refreshes a day (default {DASHBOARD_VIEWS_PER_DAY})",
-    )
-    parser.add_argument(
-        "--retention",
-        type=whole_number(1, 3653),
-        default=Usage.retention_days,
-        metavar="DAYS",
-        help=f"days the function's log group keeps the records (default {RETENTION_DAYS}, the stack's)",
-    )
-    parser.add_argument(
-        "--memory", type=whole_number(128, 10_240), default=Usage.memory_mb, help="Lambda memory, MB"
-    )
-    parser.add_argument("--max-rps", type=max_rps, default=DEFAULT_MAX_RPS, help="APIGATEWAY_MAX_RPS")
-    parser.add_argument("--alarms", type=whole_number(0), default=Usage.alarms, help="alarms of the stack")
-    parser.add_argument("--dashboards", type=whole_number(0), default=Usage.dashboards)
-    parser.add_argument(
-        "--alerts", type=whole_number(0), default=Usage.alerts_per_month, help="alerts a month (default 100)"
-    )
-    parser.add_argument(
-        "--events",
-        action="store_true",
-        help="with EVENT_BUS_NAME (the stack's eventBus): an EventBridge event per alert",
-    )
-    parser.add_argument("--json", action="store_true", help="print the estimate as one JSON object")
+    for option in OPTIONS:
+        if option.parse is None:
+            parser.add_argument(option.flag, dest=option.name, action="store_true", help=option.help)
+        else:
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                type=option.parse,
+                default=USAGE_DEFAULTS.get(option.name, option.default),
+                metavar=option.metavar or option.flag.removeprefix("--").replace("-", "_").upper(),
+                help=option.help,
+            )
     parser.set_defaults(run=run_guarded(run))
 
 
@@ -920,24 +866,11 @@ def usage_from(args: argparse.Namespace) -> Usage:
     if args.from_scan is None and args.keys is None:
         raise UsageError("say how many keys: --keys N, or --from-scan FILE (quota-monitor scan --json)")
     targets = args.targets
+    given = {option.name: getattr(args, option.name) for option in OPTIONS if option.name in USAGE_DEFAULTS}
     base = Usage(
         keys=(args.keys or 0) * targets,
         plans=(args.plans if args.plans is not None else default_plans(args.keys or 0)) * targets,
-        targets=targets,
-        interval_minutes=args.interval,
-        memory_mb=args.memory,
-        fast_minutes=args.fast_interval,
-        fast_memory_mb=args.fast_memory,
-        key_metrics=args.key_metrics,
-        share_above=args.share_above,
-        share_hot=args.share_hot,
-        alarms=args.alarms,
-        dashboards=args.dashboards,
-        dashboard_views_per_day=args.dashboard_views,
-        retention_days=args.retention,
-        alerts_per_month=args.alerts,
-        events=args.events,
-        max_rps=args.max_rps,
+        **given,
     )
     if args.from_scan is None:
         return base
@@ -993,9 +926,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(as_json(usage, result, args.from_scan), sys.stdout, indent=2)
         sys.stdout.write("\n")
-        for note in notes:
-            print(note, file=sys.stderr)
-        return EXIT_OK
+    else:
+        print_estimate(usage, result, args.from_scan)
+    for note in notes:
+        print(note, file=sys.stderr)
+    return EXIT_OK
+
+
+def print_estimate(usage: Usage, result: Estimate, source: str | None) -> None:
     selection = usage.key_metrics
     if selection.auto:
         hot = f", {usage.share_hot:.0%} of keys hot" + (" (the worst case)" if usage.share_hot >= 1 else "")
@@ -1009,7 +947,7 @@ def run(args: argparse.Namespace) -> int:
         f"{usage.interval_minutes} min"
         + (f", fast path every {usage.fast_minutes} min" if usage.fast_path else ", no fast path")
         + f", KEY_METRICS={selection.describe()}{hot}"
-        + (f" (from {args.from_scan})" if args.from_scan else "")
+        + (f" (from {source})" if source else "")
     )
     table = Table(title=title, title_justify="left")
     for column, justify in (("service", "left"), ("what", "left"), ("a month", "right"), ("USD", "right")):
@@ -1040,6 +978,3 @@ def run(args: argparse.Namespace) -> int:
             else ""
         )
         out.print(Text(f"  KEY_METRICS={setting}{assumption}: {total:,.2f} USD a month"))
-    for note in notes:
-        print(note, file=sys.stderr)
-    return EXIT_OK

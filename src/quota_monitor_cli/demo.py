@@ -7,6 +7,7 @@ tables would show from them, the scan table, the metrics read back from CloudWat
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import logging
@@ -45,7 +46,7 @@ from quota_monitor import (
     percent,
 )
 from quota_monitor_cli import record_tables
-from quota_monitor_cli.common import EXIT_OK, EXIT_PARTIAL, run_guarded
+from quota_monitor_cli.common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, run_guarded
 from quota_monitor_cli.render import ACCOUNT_COLUMNS, COLUMNS, console, scan_table, sort_keys, summary_line
 from quota_monitor_cli.scan import scan_all
 
@@ -312,6 +313,12 @@ def run(args: argparse.Namespace) -> int:
     # traceback, and the next print ends the command quietly (quota_monitor_cli.main).
     logging.raiseExceptions = False
     out = console()
+    if importlib.util.find_spec("moto") is None:
+        console(stderr=True).print(
+            "quota-monitor demo needs moto, which runs the local cloud: "
+            "pip install 'apigw-quota-monitor[demo]' (make demo installs it)"
+        )
+        return EXIT_USAGE
     out.print("Starting the API Gateway sandbox and moto on loopback...", style="dim")
     with LocalCloud() as cloud, SlackReceiver() as slack:
         seeded = seed_demo_account(cloud.account)

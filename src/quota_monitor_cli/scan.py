@@ -18,14 +18,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from quota_monitor import (
     AssumedRoles,
+    Invocation,
     TargetAccess,
     client,
     cloudwatch_client,
     combined,
-    guarded_api,
     is_configuration_error,
     publish_targets,
-    run_scan,
     scan_targets,
     target_clients,
     targets,
@@ -56,7 +55,7 @@ if TYPE_CHECKING:
     import boto3
     from rich.console import Console
 
-    from quota_monitor import FailedAttempt, FleetReport, PlanScan, ScanResult, Settings, Target, TargetScan
+    from quota_monitor import FailedAttempt, FleetReport, PlanScan, Settings, Target, TargetScan
 
 EXAMPLES = """\
 examples:
@@ -104,28 +103,6 @@ def register(commands: Any) -> None:
     parser.set_defaults(run=run_guarded(run))
 
 
-def scan_with_progress(
-    settings: Settings,
-    apigateway: Any,
-    *,
-    show_progress: bool,
-    err: Console | None = None,
-    on_failed_attempt: Callable[[FailedAttempt], None] | None = None,
-) -> ScanResult:
-    api = guarded_api(apigateway, settings.scan, on_failed_attempt=on_failed_attempt)
-    now = datetime.now(UTC)
-    if not show_progress:
-        return run_scan(api, settings.scan, now=now)
-    columns = (TextColumn("scanning usage plans"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err or console(stderr=True), transient=True) as progress:
-        task = progress.add_task("scan", total=None)
-
-        def advance(scan: PlanScan, done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        return run_scan(api, settings.scan, now=now, on_plan=advance)
-
-
 def scan_all(
     settings: Settings,
     aws: boto3.Session,
@@ -153,9 +130,9 @@ def scan_all(
         )
         for target in found
     ]
-    now = datetime.now(UTC)
+    run = Invocation.unbounded()
     if not show_progress:
-        return scan_targets(settings, accesses, now=now, on_failed_attempt=on_failed_attempt)
+        return scan_targets(settings, accesses, run, on_failed_attempt=on_failed_attempt)
     label = "scanning usage plans" if len(found) == 1 else f"scanning usage plans in {len(found)} targets"
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err or console(stderr=True), transient=True) as progress:
@@ -168,7 +145,7 @@ def scan_all(
                 task, completed=sum(d for d, _ in counts.values()), total=sum(t for _, t in counts.values())
             )
 
-        return scan_targets(settings, accesses, now=now, on_plan=advance, on_failed_attempt=on_failed_attempt)
+        return scan_targets(settings, accesses, run, on_plan=advance, on_failed_attempt=on_failed_attempt)
 
 
 def caller_account(aws: boto3.Session) -> str | None:

@@ -20,26 +20,21 @@ from apigw_sandbox.account import SandboxAccount
 from apigw_sandbox.local import LambdaContextStandIn, invoke_handler
 from apigw_sandbox.seed import seed_key_usage
 from apigw_sandbox.server import Request
-from quota_monitor import (
-    TAG_MUTE,
-    TAG_THRESHOLDS,
-    AlertClients,
-    AlertStateStore,
-    Settings,
-    apigateway_client,
-    client,
-    cloudwatch_client,
-    run_once,
-)
-from quota_monitor.alert.state import Channels
+from quota_monitor.alert.state import AlertStateStore, Channels
+from quota_monitor.clients import client
+from quota_monitor.compute.tags import TAG_MUTE, TAG_THRESHOLDS
+from quota_monitor.config import Settings
 from quota_monitor.models import EventEntry
+from quota_monitor.monitor import AlertClients
 from tests.conftest import health_metric
+from tests.runs import run_at as full_run_at
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from apigw_sandbox.local import AlertResources, LocalCloud
-    from quota_monitor import AlertMessage, RunReport
+    from quota_monitor.deliver.messages import AlertMessage
+    from quota_monitor.monitor import RunReport
 
 
 def add_key(
@@ -297,17 +292,10 @@ def account_at(cloud: LocalCloud, now: datetime, **options: Any) -> tuple[Clock,
 
 
 def run_at(settings: Settings, now: datetime, dynamodb: Any = None, **options: Any) -> Any:
-    """One run of the monitor (scan, alerts, metrics) at ``now``, with real clients for the local
-    cloud; ``options`` go to :func:`run_once` (``on_alert``, ``alerts_deadline``)."""
+    """One full run of the monitor (scan, alerts, metrics) at ``now``, with real clients for the
+    local cloud; ``options`` go to :func:`tests.runs.run_at` (``on_alert``, ``alerts_over``)."""
     clients = AlertClients(sns=client("sns"), dynamodb=dynamodb or client("dynamodb"), region="us-east-1")
-    return run_once(
-        settings,
-        apigateway=apigateway_client(),
-        cloudwatch=cloudwatch_client(),
-        now=now,
-        alert_clients=clients,
-        **options,
-    )
+    return full_run_at(settings, now, alert_clients=clients, **options)
 
 
 def test_a_new_period_recovers_alerted_keys_once(
@@ -317,7 +305,7 @@ def test_a_new_period_recovers_alerted_keys_once(
     plan = account.create_usage_plan("daily", limit=1_000, period="DAY")
     key = add_key(account, plan, "billing-client", 95.0)
     # The handler reads the time from the system clock; the periods come from the sandbox's data,
-    # so the scan is driven at the sandbox's clock through run_once.
+    # so the scan is driven at the sandbox's clock through run_targets.
     for name, value in alert_infra.env(FORECAST_ENABLED="false").items():
         monkeypatch.setenv(name, value)
     settings = Settings.from_env(dict(os.environ))
@@ -608,13 +596,7 @@ def test_claims_a_hundred_to_a_transaction_skip_only_the_keys_another_run_holds(
         lambda params, model, **_: sent.append({"operation": model.name, **params}),
     )
     settings = Settings.from_env(alert_infra.env(FORECAST_ENABLED="false"))
-    report = run_once(
-        settings,
-        apigateway=apigateway_client(),
-        cloudwatch=cloudwatch_client(),
-        now=now,
-        alert_clients=AlertClients(sns=client("sns"), dynamodb=dynamodb, region="us-east-1"),
-    )
+    report = run_at(settings, now, dynamodb=dynamodb)
 
     assert report.alerts is not None
     assert (report.alerts.alerts_sent, report.alerts.skipped, report.alerts.state_errors) == (143, 7, ())
@@ -689,7 +671,7 @@ def test_a_run_out_of_time_sends_nothing_more_releases_its_claims_and_the_next_r
     published: list[AlertMessage] = []
 
     def run_with(out_of_time: Callable[[], bool]) -> RunReport:
-        report: RunReport = run_at(settings, now, on_alert=published.append, alerts_deadline=out_of_time)
+        report: RunReport = run_at(settings, now, on_alert=published.append, alerts_over=out_of_time)
         return report
 
     # WHEN the run's time for alerts runs out after N messages (0: before it claims anything)

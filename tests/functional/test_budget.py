@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError
 
-from quota_monitor import BudgetRate, RateLimiter, Settings, SharedBudget, Target, client
 from quota_monitor.alert.state import UNPROCESSED_PAUSES, batch_get
+from quota_monitor.clients import client
+from quota_monitor.config import Settings
 from quota_monitor.errors import BudgetUnavailable, DeadlineReached
-from quota_monitor.read.budget import BudgetLimiter
+from quota_monitor.models import Target
+from quota_monitor.read.budget import BudgetLimiter, BudgetRate, SharedBudget
+from quota_monitor.read.limiter import RateLimiter
 from tests.clock import FakeTime
 
 if TYPE_CHECKING:

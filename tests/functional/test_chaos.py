@@ -26,15 +26,16 @@ import pytest
 from apigw_sandbox.account import SandboxAccount
 from apigw_sandbox.faults import KINDS
 from apigw_sandbox.seed import seed_scale_account
-from quota_monitor import AlertSettings, ForecastSettings, ScanSettings, scan_account
 from quota_monitor.alert.run import run_alerts
 from quota_monitor.alert.state import AlertStateStore
+from quota_monitor.config import AlertSettings, ForecastSettings, ScanSettings
 from quota_monitor.publish.metrics import metric_data, publish
+from quota_monitor.read.scan import scan_account
 from tests.fault_support import check_served_is_reported, fast_api
 
 if TYPE_CHECKING:
     from apigw_sandbox.local import LocalCloud
-    from quota_monitor import KeyUsage, ScanResult
+    from quota_monitor.models import KeyUsage, ScanResult
 
 #: The last day of a month: every key has 30 days of data in its MONTH period.
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -18,21 +18,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from apigw_sandbox.local import EventPattern
-from quota_monitor import (
-    EVENT_SOURCE,
-    TAG_ROUTE,
-    TAG_THRESHOLDS,
-    AlertClients,
-    Settings,
-    apigateway_client,
-    client,
-    cloudwatch_client,
-    run_once,
-)
+from quota_monitor.alert.routes import TAG_ROUTE
+from quota_monitor.clients import client
+from quota_monitor.compute.tags import TAG_THRESHOLDS
+from quota_monitor.config import Settings
+from quota_monitor.deliver.events import EVENT_SOURCE
+from quota_monitor.monitor import AlertClients
 from tests.conftest import health_metric
 from tests.contracts import JSON_FIELDS
 from tests.events_support import PutEventsFaults, validate_event
 from tests.functional.test_alerting import ReadsThenWaits, account_at, add_key, alerts_in, run
+from tests.runs import run_at
 
 if TYPE_CHECKING:
     from apigw_sandbox.account import SandboxAccount
@@ -68,19 +64,17 @@ def run_with(
     alerts_deadline: Any = None,
     **env: str,
 ) -> Any:
-    """One run through :func:`run_once` with the given EventBridge client (one with faults on it)."""
+    """One full run (:func:`tests.runs.run_at`) with the given EventBridge client (one with faults on it)."""
     for name, value in infra.env(**{"FORECAST_ENABLED": "false", **env}).items():
         monkeypatch.setenv(name, value)
     settings = Settings.from_env(dict(os.environ))
-    return run_once(
+    return run_at(
         settings,
-        apigateway=apigateway_client(),
-        cloudwatch=cloudwatch_client(),
-        now=now or datetime.now(UTC),
+        now,
         alert_clients=AlertClients(
             sns=client("sns"), dynamodb=client("dynamodb"), region="us-east-1", events=events
         ),
-        alerts_deadline=alerts_deadline,
+        alerts_over=alerts_deadline,
     )
 
 
@@ -320,15 +314,7 @@ def test_two_runs_at_once_send_each_event_once(
             region="us-east-1",
             events=client("events"),
         )
-        reports.append(
-            run_once(
-                settings,
-                apigateway=apigateway_client(),
-                cloudwatch=cloudwatch_client(),
-                now=datetime.now(UTC),
-                alert_clients=clients,
-            )
-        )
+        reports.append(run_at(settings, alert_clients=clients))
 
     threads = [threading.Thread(target=one_run) for _ in range(2)]
     for thread in threads:

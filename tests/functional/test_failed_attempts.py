@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from quota_monitor import ApiGatewayCalls, FailedAttempt, apigateway_client
+from quota_monitor.clients import apigateway_client
+from quota_monitor.read.calls import ApiGatewayCalls, FailedAttempt
 from tests.conftest import CLOSED_PORT
 from tests.fault_support import FAST_RETRIES
 

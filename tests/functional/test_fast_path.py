@@ -18,7 +18,10 @@ import pytest
 
 from apigw_sandbox.local import LambdaContextStandIn, invoke_handler
 from apigw_sandbox.seed import seed_key_usage
-from quota_monitor import TAG_MUTE, WatchStore, client, decode_watch_list
+from quota_monitor.alert.watch import decode_watch_list
+from quota_monitor.alert.watch_store import WatchStore
+from quota_monitor.clients import client
+from quota_monitor.compute.tags import TAG_MUTE
 from quota_monitor.errors import RunFailed
 from quota_monitor_cli.cost import EVENT_OVERHEAD_BYTES, FAST_LOG_BYTES_PER_RUN, LOG_BYTES_PER_ALERT
 

@@ -14,8 +14,11 @@ import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
 from apigw_sandbox.faults import KINDS, Fault, InvalidFault
-from quota_monitor import MalformedResponse, RetryPolicy, ScanSettings, scan_account
-from tests.fault_support import HOLD, add_plan, control, fast_api, short_timeout_client
+from quota_monitor.config import ScanSettings
+from quota_monitor.errors import MalformedResponse
+from quota_monitor.read.calls import RetryPolicy
+from quota_monitor.read.scan import scan_account
+from tests.fault_support import HOLD, READ_TIMEOUT, add_plan, control, fast_api, sandbox_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,7 +40,7 @@ def get_usage(client: Any, account: SandboxAccount, plan_id: str, **params: Any)
 def test_error_faults_answer_as_api_gateway_does(
     cloud: LocalCloud, account: SandboxAccount, plan: tuple[str, list[str]]
 ) -> None:
-    client = short_timeout_client(cloud)
+    client = sandbox_client(cloud)
     expected = {
         "throttle": (429, "TooManyRequestsException", "3"),
         "internal-error": (500, "InternalFailure", None),
@@ -59,22 +62,20 @@ def test_error_faults_answer_as_api_gateway_does(
 def test_a_connection_reset_and_a_read_timeout_reach_botocore_as_network_errors(
     cloud: LocalCloud, account: SandboxAccount, plan: tuple[str, list[str]]
 ) -> None:
-    client = short_timeout_client(cloud)
+    client = sandbox_client(cloud)
     cloud.sandbox.faults.add("connection-reset", operation="GetUsage", count=1)
     with pytest.raises(ConnectionClosedError):
         get_usage(client, account, plan[0])
     cloud.sandbox.faults.add("read-timeout", operation="GetUsage", count=1, delay=HOLD)
     with pytest.raises(ReadTimeoutError):
-        get_usage(client, account, plan[0])
-    # Both were one-offs. Read with a patient client: on a loaded machine a normal answer can take
-    # longer than the short timeout that made the fault visible.
-    patient = short_timeout_client(cloud, read_timeout=10 * HOLD)
-    assert set(get_usage(patient, account, plan[0])["items"]) == set(plan[1])
+        get_usage(sandbox_client(cloud, read_timeout=READ_TIMEOUT), account, plan[0])
+    # Both were one-offs.
+    assert set(get_usage(client, account, plan[0])["items"]) == set(plan[1])
     assert cloud.sandbox.faults.injected == {"connection-reset": 1, "read-timeout": 1}
 
 
 def test_body_faults(cloud: LocalCloud, account: SandboxAccount, plan: tuple[str, list[str]]) -> None:
-    client = short_timeout_client(cloud)
+    client = sandbox_client(cloud)
     plan_id, _ = plan
     faults = cloud.sandbox.faults
 
@@ -119,7 +120,7 @@ def test_body_faults(cloud: LocalCloud, account: SandboxAccount, plan: tuple[str
 def test_deletion_faults_change_the_account_for_good(
     cloud: LocalCloud, account: SandboxAccount, plan: tuple[str, list[str]]
 ) -> None:
-    client = short_timeout_client(cloud)
+    client = sandbox_client(cloud)
     plan_id, keys = plan
     cloud.sandbox.faults.add("key-deleted", count=1)
     served = get_usage(client, account, plan_id)["items"]
@@ -133,7 +134,7 @@ def test_deletion_faults_change_the_account_for_good(
 
 
 def test_paging_faults(cloud: LocalCloud, account: SandboxAccount, plan: tuple[str, list[str]]) -> None:
-    client = short_timeout_client(cloud)
+    client = sandbox_client(cloud)
     plan_id, _ = plan
     first = get_usage(client, account, plan_id, limit=2)
     second = get_usage(client, account, plan_id, limit=2, position=first["position"])
@@ -156,7 +157,7 @@ def test_filters_by_operation_and_plan_and_count(cloud: LocalCloud, account: San
     target, _ = add_plan(account, "target", 2)
     other, other_keys = add_plan(account, "other", 2)
     cloud.sandbox.faults.add("internal-error", plan_id=target, count=2)
-    client = short_timeout_client(cloud)
+    client = sandbox_client(cloud)
     for _ in range(2):
         with pytest.raises(ClientError, match="InternalFailure"):
             get_usage(client, account, target)
@@ -199,7 +200,7 @@ def test_the_same_seed_injects_the_same_faults_whatever_the_thread_order(
 def test_the_record_of_what_was_served(
     cloud: LocalCloud, account: SandboxAccount, plan: tuple[str, list[str]]
 ) -> None:
-    client = short_timeout_client(cloud)
+    client = sandbox_client(cloud)
     plan_id, keys = plan
     get_usage(client, account, plan_id)
     assert cloud.sandbox.served_keys() == {(plan_id, key) for key in keys}
@@ -224,8 +225,9 @@ def test_the_record_of_what_was_served(
     }
     for kind, error in outcomes.items():
         cloud.sandbox.faults.add(kind, operation="GetUsage", count=1, delay=HOLD)
+        reader = sandbox_client(cloud, read_timeout=READ_TIMEOUT) if kind == "read-timeout" else client
         with pytest.raises(error) if error is not None else contextlib.nullcontext():
-            get_usage(client, account, plan_id)
+            get_usage(reader, account, plan_id)
     assert cloud.sandbox.served == []
 
 
@@ -245,7 +247,7 @@ def test_http_api_adds_lists_and_removes_faults(cloud: LocalCloud, account: Sand
 
     # WHEN a call meets them THEN the listing says which fired, and what was served
     with pytest.raises(ClientError, match="TooManyRequestsException"):
-        get_usage(short_timeout_client(cloud), account, plan_id)
+        get_usage(sandbox_client(cloud), account, plan_id)
     status, state = control(cloud, "GET")
     assert status == 200
     assert state["seed"] == 9
@@ -335,7 +337,7 @@ def test_switching_accounts_clears_the_faults(cloud: LocalCloud, account: Sandbo
     cloud.sandbox.faults.add("throttle")
     cloud.sandbox.use_account(account)
     assert cloud.sandbox.faults.faults() == []
-    assert short_timeout_client(cloud).get_usage_plans()["items"] == []
+    assert sandbox_client(cloud).get_usage_plans()["items"] == []
 
 
 def test_the_sandbox_runs_on_its_own_and_takes_faults_over_http(tmp_path: Any) -> None:

@@ -22,7 +22,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from apigw_sandbox.account import SandboxAccount
-from quota_monitor import Quota, RetryPolicy, ScanSettings, UsagePlan
+from quota_monitor.config import ScanSettings
+from quota_monitor.models import Quota, UsagePlan
+from quota_monitor.read.calls import RetryPolicy
 from quota_monitor.read.scan import scan_plan
 from tests.fault_support import fast_api
 

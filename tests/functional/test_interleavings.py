@@ -27,8 +27,9 @@ from quota_monitor.alert.watch_store import WatchStore
 from quota_monitor.clients import target_clients
 from quota_monitor.config import Settings
 from quota_monitor.fast import FastTarget, alert_watched, read_targets
+from quota_monitor.invocation import Clocks, Invocation
 from quota_monitor.models import KeyUsage, ReadSpan, Target
-from quota_monitor.monitor import AlertClients, Clocks, alert_and_watch, scan_targets
+from quota_monitor.monitor import AlertClients, alert_and_watch, scan_targets
 from quota_monitor.read.budget import BudgetRate, SharedBudget
 from quota_monitor.read.targets import TargetAccess
 
@@ -64,7 +65,7 @@ class SharedClock:
 class FullRun:
     """A full run whose scan is done and whose alert step is still to come."""
 
-    started: datetime
+    run: Invocation
     results: list[ScanResult]
 
 
@@ -94,19 +95,14 @@ class Monitor:
         self.rate = BudgetRate.within(self.settings.scan.max_rps, self.settings.scan.burst)
 
     def full_read(self) -> FullRun:
-        started = self.clock.now()
-        scans = scan_targets(self.settings, [self.access], now=started, clocks=self.clocks)
+        run = Invocation.lasting(timedelta(minutes=5), clocks=self.clocks)
+        scans = scan_targets(self.settings, [self.access], run)
         self.clock.tick()
-        return FullRun(started, [scan.result for scan in scans])
+        return FullRun(run, [scan.result for scan in scans])
 
-    def full_alert(self, run: FullRun) -> AlertReport:
+    def full_alert(self, full: FullRun) -> AlertReport:
         alerts, watched = alert_and_watch(
-            self.settings,
-            run.results,
-            now=run.started,
-            alert_clients=self.clients,
-            claim_until=run.started + timedelta(minutes=5),
-            watch=self.watch,
+            self.settings, full.results, full.run, alert_clients=self.clients, watch=self.watch
         )
         assert alerts is not None
         assert watched is not None
@@ -117,31 +113,25 @@ class Monitor:
     def full(self) -> AlertReport:
         return self.full_alert(self.full_read())
 
-    def fast_read(self) -> tuple[datetime, list[FastTarget]]:
-        started = self.clock.now()
-        lists = self.watch.get([self.target], now=started)
+    def fast_read(self) -> tuple[Invocation, list[FastTarget]]:
+        run = Invocation.lasting(timedelta(seconds=55), clocks=self.clocks)
+        lists = self.watch.get([self.target], now=run.now)
         parts = read_targets(
             self.settings,
             [self.access],
             lists,
-            now=started,
+            run,
             budget=lambda target: SharedBudget(
                 self.clients.dynamodb, self.infra.table_name, target, rate=self.rate, clock=self.clock.wall
             ),
-            clocks=self.clocks,
         )
         self.clock.tick()
-        return started, parts
+        return run, parts
 
-    def fast_alert(self, started: datetime, parts: list[FastTarget]) -> AlertReport | None:
+    def fast_alert(self, run: Invocation, parts: list[FastTarget]) -> AlertReport | None:
         assert self.settings.alerts is not None
         report = alert_watched(
-            parts,
-            self.settings.alerts,
-            states=self.states,
-            alert_clients=self.clients,
-            now=started,
-            ends_at=started + timedelta(seconds=55),
+            parts, self.settings.alerts, run, states=self.states, alert_clients=self.clients
         )
         self.clock.tick()
         return report.alerts
@@ -337,7 +327,7 @@ def test_any_interleaving_of_full_and_fast_runs_alerts_each_crossing_once_and_ne
     # another holds the lease ends at once) interleave in the order drawn, with traffic between them
     used = dict(zip(keys, START_USED, strict=True))
     fulls: dict[int, FullRun] = {}
-    fasts: dict[int, tuple[datetime, list[FastTarget]]] = {}
+    fasts: dict[int, tuple[Invocation, list[FastTarget]] | None] = {}
     lease: int | None = None
     for (path, run), (grown, requests) in zip(order, [*growth, *[(0, 0)] * len(order)], strict=False):
         used[keys[grown]] += account.record_usage(plan, keys[grown], requests)
@@ -346,11 +336,11 @@ def test_any_interleaving_of_full_and_fast_runs_alerts_each_crossing_once_and_ne
         elif path == "full":
             monitor.full_alert(fulls[run])
         elif run not in fasts:
-            fasts[run] = monitor.fast_read() if lease is None else (clock.now(), [])
+            fasts[run] = monitor.fast_read() if lease is None else None  # None: it found the lease held
             lease = run if lease is None else lease
-        else:
-            monitor.fast_alert(*fasts[run])
-            lease = None if lease == run else lease
+        elif (read := fasts[run]) is not None:
+            monitor.fast_alert(*read)
+            lease = None
     # ... then one more run of each path
     clock.tick(60)
     monitor.full()

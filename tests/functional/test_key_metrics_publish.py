@@ -11,7 +11,8 @@ import pytest
 from apigw_sandbox.account import SandboxAccount
 from apigw_sandbox.local import LocalCloud
 from apigw_sandbox.seed import seed_key_usage
-from quota_monitor import Settings, apigateway_client, run_once
+from quota_monitor.config import Settings
+from tests.runs import run_at
 
 
 def seed_plans(account: SandboxAccount) -> list[str]:
@@ -57,7 +58,7 @@ def test_top_n_publishes_n_keys_and_the_roll_ups_of_every_key(
     seed_plans(account)
     settings = Settings.from_env({"KEY_METRICS": "top:2", "METRIC_NAMESPACE": "KeyMetricsTest"})
     cloudwatch = cloud.client("cloudwatch")
-    report = run_once(settings, apigateway=apigateway_client(), cloudwatch=cloudwatch, now=now)
+    report = run_at(settings, now)
 
     result = report.result
     assert len(result.keys) == 8  # the scan (and so the alerts) still sees every key
@@ -85,7 +86,7 @@ def test_none_publishes_only_roll_ups_and_health(
     seed_plans(account)
     settings = Settings.from_env({"KEY_METRICS": "none", "METRIC_NAMESPACE": "KeyMetricsNone"})
     cloudwatch = cloud.client("cloudwatch")
-    report = run_once(settings, apigateway=apigateway_client(), cloudwatch=cloudwatch, now=now)
+    report = run_at(settings, now)
     published = read_back(cloudwatch, "KeyMetricsNone", report.result.scanned_at)
     assert all(len(dims) < 2 for _, dims in published)
     assert {name for name, dims in published if len(dims) == 1} == {"MaxQuotaUtilization", "UsedQuota"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 from apigw_sandbox.account import SandboxAccount
 from apigw_sandbox.local import LocalCloud
 from apigw_sandbox.server import Request, Throttled
-from quota_monitor import ApiGatewayCalls, RateLimiter, RetryPolicy, apigateway_client
+from quota_monitor.clients import apigateway_client
+from quota_monitor.read.calls import ApiGatewayCalls, RetryPolicy
+from quota_monitor.read.limiter import RateLimiter
 from tests.clock import FakeTime
 
 

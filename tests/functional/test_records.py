@@ -15,7 +15,11 @@ import pytest
 
 from apigw_sandbox.local import invoke_handler
 from apigw_sandbox.seed import DEMO_ALWAYS_METRICS_KEY, seed_demo_account, seed_key_usage
-from quota_monitor import Settings, Target, apigateway_client, guarded_api, run_scan
+from quota_monitor.clients import apigateway_client
+from quota_monitor.config import Settings
+from quota_monitor.models import Target
+from quota_monitor.read.guarded import guarded_api
+from quota_monitor.read.scan import scan_account
 from quota_monitor_cli.cost import EVENT_OVERHEAD_BYTES, LOG_BYTES_PER_RUN
 from tests.contracts import JSON_FIELDS
 
@@ -71,9 +75,9 @@ def test_every_key_has_one_record_with_the_scans_exact_numbers_and_no_key_value_
         monkeypatch.setenv(name, value)
     summary, records, everything = run_handler(capsys)
 
-    expected = run_scan(
+    expected = scan_account(
         guarded_api(apigateway_client(), Settings.from_env({}).scan),
-        Settings.from_env({}).scan,
+        settings=Settings.from_env({}).scan,
         now=datetime.now(UTC),
         # The handler's own account (its function ARN) and region.
         target=Target("123456789012", "us-east-1"),

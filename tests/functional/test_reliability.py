@@ -19,39 +19,43 @@ from apigw_sandbox.account import SandboxAccount
 from apigw_sandbox.faults import ENTRY_SHAPES
 from apigw_sandbox.local import LambdaContextStandIn, invoke_handler
 from apigw_sandbox.seed import seed_key_usage
-from quota_monitor import (
-    ApiGatewayCalls,
-    ConfigError,
-    DeadlineReached,
-    RetryPolicy,
-    ScanSettings,
-    Settings,
-    scan_account,
-)
-from quota_monitor.handler import (
+from quota_monitor.clients import apigateway_client
+from quota_monitor.config import ScanSettings, Settings
+from quota_monitor.errors import ConfigError, DeadlineReached
+from quota_monitor.invocation import (
     MAX_RESERVE_SHARE,
     RESERVE_FOR_PUBLISHING,
     reserve_after_alerts,
     reserve_for,
 )
+from quota_monitor.read.calls import ApiGatewayCalls, RetryPolicy
+from quota_monitor.read.scan import scan_account
 from quota_monitor_cli.main import main
 from tests.fault_support import (
     FAST_RETRIES,
-    HOLD,
+    SCAN_HOLD,
+    SCAN_READ_TIMEOUT,
     add_plan,
     check_served_is_reported,
     fast_api,
-    short_timeout_client,
+    sandbox_client,
 )
 
 if TYPE_CHECKING:
     from apigw_sandbox.local import AlertResources, LocalCloud
     from apigw_sandbox.server import Request
-    from quota_monitor import ScanResult
+    from quota_monitor.models import ScanResult
 
 
-def scan(cloud: LocalCloud, policy: RetryPolicy = FAST_RETRIES, **options: Any) -> ScanResult:
-    result = scan_account(fast_api(cloud, policy), now=cloud.account.now(), settings=ScanSettings(**options))
+def scan(
+    cloud: LocalCloud,
+    policy: RetryPolicy = FAST_RETRIES,
+    *,
+    read_timeout: float | None = None,
+    **options: Any,
+) -> ScanResult:
+    api = fast_api(cloud, policy, read_timeout=read_timeout)
+    result = scan_account(api, now=cloud.account.now(), settings=ScanSettings(**options))
     check_served_is_reported(result, cloud.sandbox.served)
     return result
 
@@ -76,18 +80,23 @@ TRANSIENT = {
 }
 
 
+def read_timeout_for(kind: str) -> float | None:
+    """A read timeout only where a read-timeout fault is to be seen (tests.fault_support)."""
+    return SCAN_READ_TIMEOUT if kind == "read-timeout" else None
+
+
 @pytest.mark.parametrize("kind", TRANSIENT)
 def test_a_transient_fault_on_every_operation_is_retried_and_nothing_is_missing(
     kind: str, cloud: LocalCloud, account: SandboxAccount
 ) -> None:
     plans = [add_plan(account, f"plan-{n}", 5)[0] for n in range(3)]
     # The first 18 GetUsage calls (page size 2: nine pages), the first call of each listing.
-    cloud.sandbox.faults.add(kind, operation="GetUsage", count=18, retry_after=0, delay=HOLD)
+    cloud.sandbox.faults.add(kind, operation="GetUsage", count=18, retry_after=0, delay=SCAN_HOLD)
     for operation in ("GetUsagePlans", "GetApiKeys"):
-        cloud.sandbox.faults.add(kind, operation=operation, count=1, retry_after=0, delay=HOLD)
+        cloud.sandbox.faults.add(kind, operation=operation, count=1, retry_after=0, delay=SCAN_HOLD)
 
     patient = RetryPolicy(max_attempts=20, base_delay=0.001, max_delay=0.002, max_unreadable_attempts=20)
-    result = scan(cloud, patient, page_size=2, max_workers=3)
+    result = scan(cloud, patient, read_timeout=read_timeout_for(kind), page_size=2, max_workers=3)
 
     assert result.failures == ()
     assert cloud.sandbox.faults.injected == {kind: 20}
@@ -103,9 +112,9 @@ def test_a_fault_that_outlasts_the_retries_fails_that_plan_only(
 ) -> None:
     doomed, _ = add_plan(account, "doomed", 3)
     _, kept_keys = add_plan(account, "kept", 3)
-    cloud.sandbox.faults.add(kind, plan_id=doomed, retry_after=0, delay=HOLD)
+    cloud.sandbox.faults.add(kind, plan_id=doomed, retry_after=0, delay=SCAN_HOLD)
 
-    result = scan(cloud)
+    result = scan(cloud, read_timeout=read_timeout_for(kind))
 
     assert failures(result) == [("usage-plan", doomed, cause)]
     assert {key.api_key_id for key in result.keys} == set(kept_keys)
@@ -121,7 +130,7 @@ def test_retry_after_is_honoured(cloud: LocalCloud, account: SandboxAccount) -> 
     cloud.sandbox.faults.add("unavailable", operation="GetApiKeys", count=1, retry_after=3)
     waits: list[float] = []
     api = ApiGatewayCalls(
-        short_timeout_client(cloud), policy=RetryPolicy(base_delay=0.01, max_delay=30), sleep=waits.append
+        sandbox_client(cloud), policy=RetryPolicy(base_delay=0.01, max_delay=30), sleep=waits.append
     )
     result = scan_account(api, now=account.now())
     assert result.failures == ()
@@ -551,7 +560,6 @@ def test_the_reserve_covers_an_in_flight_call_and_shrinks_for_short_timeouts() -
     assert reserve_for(timedelta(minutes=5)) == RESERVE_FOR_PUBLISHING == timedelta(seconds=60)
     assert reserve_for(timedelta(seconds=30)) == timedelta(seconds=30) * MAX_RESERVE_SHARE
     # An API Gateway call can take connect + read timeouts (5 + 30 s); the reserve is more.
-    from quota_monitor import apigateway_client  # noqa: PLC0415
 
     config: Any = apigateway_client().meta.config
     assert RESERVE_FOR_PUBLISHING.total_seconds() > config.connect_timeout + config.read_timeout
@@ -572,11 +580,16 @@ def test_near_the_timeout_the_rest_is_skipped_published_and_logged(
 ) -> None:
     plans = [add_plan(account, f"plan-{n}", 2)[0] for n in range(4)]
     first = sorted(plans)[0]  # the scan reads plans in id order, one at a time here
-    # The first plan's usage comes after the time for calls has run out: no other call starts.
-    cloud.sandbox.faults.add("slow-answer", plan_id=first, count=1, delay=2.5)
+    # 8 s left: 40% kept back, so calls stop 4.8 s in, time enough for a loaded machine to start the
+    # first plan's GetUsage (3 s was not: at -n 8 on two cores the listings alone took longer).
+    remaining = timedelta(seconds=8)
+    calls_stop = remaining - reserve_for(remaining)
+    # The first plan's usage is held from its request for as long as calls may start at all, so
+    # whenever that request came, the answer comes after the time for calls has run out: no other
+    # call starts.
+    cloud.sandbox.faults.add("slow-answer", plan_id=first, count=1, delay=calls_stop.total_seconds())
     handler_env(monkeypatch, APIGATEWAY_MAX_CONCURRENCY="1")
-    # 3 s left: 40% (1.2 s) kept back, so calls stop 1.8 s in.
-    context = LambdaContextStandIn(remaining_millis=3_000)
+    context = LambdaContextStandIn(remaining_millis=int(remaining.total_seconds() * 1000))
 
     summary = invoke_handler("quota_monitor.handler", {}, context)
 
@@ -601,7 +614,7 @@ def test_a_backoff_never_sleeps_past_the_deadline(cloud: LocalCloud, account: Sa
         clock["now"] += seconds
 
     api = ApiGatewayCalls(
-        short_timeout_client(cloud),
+        sandbox_client(cloud),
         policy=RetryPolicy(max_attempts=8, max_delay=30),
         deadline=lambda: clock["now"] >= 1.0,
         sleep=sleep,

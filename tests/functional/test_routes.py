@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from quota_monitor import TAG_ROUTE
+from quota_monitor.alert.routes import TAG_ROUTE
 from tests.functional.test_alerting import add_key, alerts_in, run
 
 if TYPE_CHECKING:

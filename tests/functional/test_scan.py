@@ -15,8 +15,12 @@ from apigw_sandbox.account import SandboxAccount
 from apigw_sandbox.local import LocalCloud
 from apigw_sandbox.seed import seed_demo_account, seed_key_usage
 from apigw_sandbox.server import Request, Throttled
-from quota_monitor import ApiGatewayCalls, KeyUsage, ScanResult, ScanSettings, period_containing, scan_account
+from quota_monitor.compute.periods import period_containing
+from quota_monitor.config import ScanSettings
+from quota_monitor.models import KeyUsage, ScanResult
 from quota_monitor.publish.metrics import metric_data, publish
+from quota_monitor.read.calls import ApiGatewayCalls
+from quota_monitor.read.scan import scan_account
 
 
 def add_plan(

@@ -11,12 +11,13 @@ import pytest
 
 from apigw_sandbox.local import invoke_handler
 from apigw_sandbox.slack import SlackReceiver, block_kit_problem
-from quota_monitor import KeyUsage, SlackDeliveryError
 from quota_monitor.alert.rules import Notification
 from quota_monitor.compute.forecast import Forecast
 from quota_monitor.deliver.messages import compose, single_message, structured
 from quota_monitor.deliver.slack.blocks import alerts_message, message_for
 from quota_monitor.deliver.slack.webhook import check_webhook_url, post
+from quota_monitor.errors import SlackDeliveryError
+from quota_monitor.models import KeyUsage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -20,16 +20,11 @@ from hypothesis import strategies as st
 from apigw_sandbox.account import SandboxAccount
 from apigw_sandbox.local import LocalCloud
 from apigw_sandbox.server import Request
-from quota_monitor import (
-    ApiGatewayCalls,
-    InvalidStartingToken,
-    MalformedUsagePage,
-    PaginationLoop,
-    ScanSettings,
-    StaleStartingToken,
-    paginate_usage,
-    scan_account,
-)
+from quota_monitor.config import ScanSettings
+from quota_monitor.errors import InvalidStartingToken, MalformedUsagePage, PaginationLoop, StaleStartingToken
+from quota_monitor.read.calls import ApiGatewayCalls
+from quota_monitor.read.scan import scan_account
+from quota_monitor.read.usage_pages import paginate_usage
 from tests.usage_data import DAYS, END, START, add_plan, rewrite_usage
 
 SIZES = (0, 1, 499, 500, 501, 1_234)

@@ -11,7 +11,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_events as events
 from aws_cdk.assertions import Template
 
-from quota_monitor import EVENT_DETAIL_TYPES, EVENT_SOURCE
+from quota_monitor.deliver.events import EVENT_DETAIL_TYPES, EVENT_SOURCE
 from tests.infra_support import REPO_ROOT, render
 
 pytestmark = pytest.mark.synth

@@ -10,7 +10,7 @@ import pytest
 
 from infra.context import settings_from_context
 from infra.settings import SettingError
-from quota_monitor import EVENT_SOURCE, event_schema
+from quota_monitor.deliver.events import EVENT_SOURCE, event_schema
 from tests.infra_support import Synthesized, cfn_lint, render, statements, synthesize
 
 pytestmark = pytest.mark.synth

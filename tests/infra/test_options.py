@@ -15,7 +15,7 @@ from aws_cdk import aws_sns as sns
 
 import app as cdk_app
 from infra.alerting import WEBHOOK_PLACEHOLDER
-from quota_monitor import MetricName
+from quota_monitor.publish.metrics import MetricName
 from tests.infra_support import (
     Synthesized,
     att,

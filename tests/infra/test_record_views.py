@@ -8,7 +8,7 @@ import re
 import pytest
 
 from infra.record_views import RESERVED, SEARCH_PATTERN, bare_reserved, record_views, records_window
-from quota_monitor import (
+from quota_monitor.publish.records import (
     KEY_RECORD,
     KEY_RECORD_FIELDS,
     PLAN_RECORD,

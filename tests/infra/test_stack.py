@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from infra.permissions import FAST_PATH_ITEMS
-from quota_monitor import Target
 from quota_monitor.alert.rules import state_key
 from quota_monitor.alert.watch_store import watch_key
+from quota_monitor.models import Target
 from quota_monitor.read.budget import budget_key
 from tests.infra.test_record_views import QUERIES
 from tests.infra_support import Synthesized, cfn_lint, deployed_outputs, render, statements, synthesize

@@ -9,22 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quota_monitor import (
-    DEFAULT_LEVELS,
-    TAG_MUTE,
-    TAG_THRESHOLDS,
-    AlertSettings,
-    ApiKey,
-    ForecastSettings,
-    InvalidLevels,
-    KeyUsage,
-    Quota,
-    UsagePlan,
-)
 from quota_monitor.alert.rules import AlertState, evaluate
-from quota_monitor.alert.thresholds import AlertPolicy, parse_levels, policy_for
+from quota_monitor.alert.thresholds import DEFAULT_LEVELS, AlertPolicy, parse_levels, policy_for
 from quota_monitor.compute.forecast import forecast
 from quota_monitor.compute.levels import level_reached
+from quota_monitor.compute.tags import TAG_MUTE, TAG_THRESHOLDS
+from quota_monitor.config import AlertSettings, ForecastSettings
+from quota_monitor.errors import InvalidLevels
+from quota_monitor.models import ApiKey, KeyUsage, Quota, UsagePlan
 
 NOV = date(2026, 11, 1)
 DEC = date(2026, 12, 1)

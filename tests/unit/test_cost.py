@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
-from quota_monitor import ALL_KEYS, parse_key_metrics
-from quota_monitor.read import budget
+from quota_monitor.publish.selection import ALL_KEYS, parse_key_metrics
 from quota_monitor_cli import cost
-from quota_monitor_cli.cost import PRICES, Usage, estimate, interval_minutes, tiered
+from quota_monitor_cli.cost import (
+    PRICES,
+    USAGE_DEFAULTS,
+    Usage,
+    estimate,
+    interval_minutes,
+    tiered,
+    usage_from,
+)
 from quota_monitor_cli.main import main
 
 ALL = ALL_KEYS
@@ -158,8 +167,46 @@ def test_the_state_scan_is_strongly_consistent_a_read_unit_per_4_kb() -> None:
     assert item(usage, "alert state") == pytest.approx(489 * 2_920 / 1e6 * 0.125)
 
 
-def test_the_models_budget_reservations_are_the_runtimes() -> None:
-    assert (cost.BUDGET_CHUNK_SECONDS, cost.BUDGET_BLOCK_SECONDS) == (
-        budget.CHUNK_SECONDS,
-        budget.MAX_BLOCK_SECONDS,
-    )
+def test_the_model_reserves_the_shared_budget_in_the_runtimes_chunks_and_blocks() -> None:
+    # At the default 5 calls a second the shared budget runs at 4.9 slots a second (burst 5): the
+    # full scan reserves 2 s of slots a round trip (10), a fast run up to 20 s (98) in one block.
+    usage = Usage(keys=10_000, plans=300)
+    assert usage.budget_rate == (4.9, 5)
+    assert usage.budget_chunks(usage.api_calls_per_target) == math.ceil(321 / 10) == 33
+    assert usage.fast_calls_per_target == pytest.approx(5 + 4.9 * 33)
+    assert usage.fast_blocks == math.ceil(166.7 / 98) == 2
+
+
+@pytest.mark.parametrize("minutes", [1, 5, 15, 60])
+def test_a_fast_runs_calls_stop_at_the_runtimes_reserve_before_its_timeout(minutes: int) -> None:
+    """The one rule of the runtime the model restates (importing the handler reads the environment)."""
+    from quota_monitor.invocation import reserve_for  # noqa: PLC0415
+
+    # More watched plans than a run can read: it reads as many as its call window allows.
+    usage = Usage(keys=10_000, plans=10_000, fast_minutes=minutes)
+    rate, burst = usage.budget_rate
+    window = usage.fast_timeout - reserve_for(timedelta(seconds=usage.fast_timeout)).total_seconds()
+    assert usage.fast_calls_per_target == pytest.approx(burst + rate * window)
+
+
+def parse_cost(*arguments: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    cost.register(parser.add_subparsers())
+    return parser.parse_args(["cost", *arguments])
+
+
+def test_every_flag_of_the_model_sets_its_field_and_defaults_to_it() -> None:
+    flags = [
+        *("--keys", "100", "--plans", "7", "--targets", "2", "--interval", "1h", "--fast-interval", "5m"),
+        *("--fast-memory", "256", "--key-metrics", "all", "--share-hot", "50%", "--share-above", "0.2"),
+        *("--dashboard-views", "9", "--retention", "30", "--memory", "512", "--max-rps", "2"),
+        *("--alarms", "8", "--dashboards", "2", "--alerts", "7", "--events"),
+    ]
+    assert usage_from(parse_cost(*flags)) == Usage(
+        keys=200, plans=14, targets=2, interval_minutes=60, fast_minutes=5, fast_memory_mb=256,
+        key_metrics=ALL, share_hot=0.5, share_above=0.2, dashboard_views_per_day=9, retention_days=30,
+        memory_mb=512, max_rps=2.0, alarms=8, dashboards=2, alerts_per_month=7, events=True,
+    )  # fmt: skip
+    assert usage_from(parse_cost("--keys", "100")) == Usage(keys=100, plans=2)
+    own = {"keys", "plans", "from_scan", "region", "json"}
+    assert {option.name for option in cost.OPTIONS} - own <= set(USAGE_DEFAULTS)

@@ -11,16 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from quota_monitor import (
-    DEFAULT_LEVELS,
-    ForecastSettings,
-    KeyUsage,
-    ScanResult,
-    ScanStats,
-    Target,
-    parse_key_metrics,
-    record_lines,
-)
+from quota_monitor.alert.thresholds import DEFAULT_LEVELS
+from quota_monitor.config import ForecastSettings
+from quota_monitor.models import KeyUsage, ScanResult, ScanStats, Target
+from quota_monitor.publish.records import record_lines
+from quota_monitor.publish.selection import parse_key_metrics
 from quota_monitor_cli.cost import (
     CPU_SECONDS_PER_KEY,
     EVENT_OVERHEAD_BYTES,
@@ -286,7 +281,7 @@ def test_keys_or_a_scan_file_but_not_both(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_a_target_record_is_the_size_the_model_counts() -> None:
-    from quota_monitor import target_record  # noqa: PLC0415
+    from quota_monitor.publish.records import target_record  # noqa: PLC0415
     from quota_monitor_cli.cost import TARGET_RECORD_BYTES  # noqa: PLC0415
 
     result = ScanResult(
@@ -355,8 +350,9 @@ def test_a_fast_run_is_priced_within_its_timeout_and_its_minute_of_calls(keys: i
 def test_the_watch_list_sizes_the_model_counts_hold_for_real_names() -> None:
     """A list of 500 keys in 50 plans, with names as long as the benchmark's and ids as AWS makes
     them, is no larger than the model's bytes a key and a plan."""
-    from quota_monitor import AlertSettings, ApiKey, Quota, UsagePlan, choose_watched  # noqa: PLC0415
-    from quota_monitor.alert.watch import encode_watch_list  # noqa: PLC0415
+    from quota_monitor.alert.watch import choose_watched, encode_watch_list  # noqa: PLC0415
+    from quota_monitor.config import AlertSettings  # noqa: PLC0415
+    from quota_monitor.models import ApiKey, Quota, UsagePlan  # noqa: PLC0415
     from quota_monitor_cli.cost import WATCH_BYTES_PER_KEY, WATCH_BYTES_PER_PLAN  # noqa: PLC0415
 
     rng = random.Random(3)

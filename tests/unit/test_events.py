@@ -11,20 +11,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quota_monitor import EVENT_DETAIL_TYPES, EVENT_SOURCE, KeyUsage, Target, event_schema
 from quota_monitor.alert.rules import AlertState, Decision, Notification
 from quota_monitor.alert.run import Delivery, channels_after
 from quota_monitor.alert.state import MAX_PENDING_BYTES, Channels
 from quota_monitor.compute.forecast import Forecast
 from quota_monitor.deliver.events import (
+    EVENT_DETAIL_TYPES,
+    EVENT_SOURCE,
     MAX_BYTES,
     TagsOf,
     batches,
     build_entry,
+    event_schema,
     is_secret_tag,
     public_tags,
 )
-from quota_monitor.models import EventEntry
+from quota_monitor.models import EventEntry, KeyUsage, Target
 from tests.contracts import JSON_FIELDS
 from tests.events_support import validate_event
 

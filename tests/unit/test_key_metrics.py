@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quota_monitor import (
+from quota_monitor.config import Settings
+from quota_monitor.errors import ConfigError
+from quota_monitor.models import KeyUsage
+from quota_monitor.publish.selection import (
     ALL_KEYS,
     AUTO_KEYS,
     NO_KEYS,
-    ConfigError,
     KeyMetricsSelection,
-    KeyUsage,
-    Settings,
     parse_key_metrics,
     select_keys,
 )

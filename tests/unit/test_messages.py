@@ -9,12 +9,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quota_monitor import KeyUsage, percent
 from quota_monitor.alert.rules import Notification
 from quota_monitor.compute.forecast import Forecast
 from quota_monitor.deliver.console import console_url
-from quota_monitor.deliver.messages import MAX_MESSAGE_BYTES, SCHEMA, compose, single_message, subject
+from quota_monitor.deliver.messages import (
+    MAX_MESSAGE_BYTES,
+    SCHEMA,
+    compose,
+    percent,
+    single_message,
+    subject,
+)
 from quota_monitor.deliver.slack.blocks import alerts_message
+from quota_monitor.models import KeyUsage
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

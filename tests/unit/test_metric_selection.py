@@ -8,23 +8,17 @@ from datetime import UTC, date, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quota_monitor import (
+from quota_monitor.alert.thresholds import DEFAULT_LEVELS, key_levels
+from quota_monitor.compute.tags import TAG_THRESHOLDS
+from quota_monitor.config import Settings
+from quota_monitor.models import ApiKey, KeyUsage, Quota, ScanResult, ScanStats, UsagePlan
+from quota_monitor.monitor import metric_keys
+from quota_monitor.publish.selection import (
     AUTO_KEYS,
     DEFAULT_AUTO_CAP,
-    DEFAULT_LEVELS,
     TAG_METRICS,
-    TAG_THRESHOLDS,
-    ApiKey,
     KeyMetricsSelection,
-    KeyUsage,
-    Quota,
-    ScanResult,
-    ScanStats,
-    Settings,
-    UsagePlan,
     choose_keys,
-    key_levels,
-    metric_keys,
     parse_key_metrics,
 )
 

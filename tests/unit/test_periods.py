@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apigw_sandbox.account import SandboxAccount
-from quota_monitor import WEEKDAYS, period_containing
-from quota_monitor.compute.periods import SUNDAY, days_between, parse_weekday
+from quota_monitor.compute.periods import SUNDAY, WEEKDAYS, days_between, parse_weekday, period_containing
 
 days = st.dates(min_value=date(1999, 1, 1), max_value=date(2101, 12, 31))
 weekdays = st.integers(min_value=0, max_value=6)

@@ -18,20 +18,16 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from apigw_sandbox.account import SandboxAccount
-from quota_monitor import (
-    AlertSettings,
-    ForecastSettings,
-    KeyUsage,
-    PaginationLoop,
-    paginate_usage,
-    period_containing,
-)
 from quota_monitor.alert.rules import AlertState, evaluate
 from quota_monitor.alert.thresholds import AlertPolicy
 from quota_monitor.compute.forecast import forecast
 from quota_monitor.compute.levels import level_reached
-from quota_monitor.compute.periods import days_between
+from quota_monitor.compute.periods import days_between, period_containing
+from quota_monitor.config import AlertSettings, ForecastSettings
+from quota_monitor.errors import PaginationLoop
+from quota_monitor.models import KeyUsage
 from quota_monitor.read.listing import walk_pages
+from quota_monitor.read.usage_pages import paginate_usage
 
 # -- page merging ---------------------------------------------------------------------------------
 

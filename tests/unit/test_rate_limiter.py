@@ -7,9 +7,10 @@ import pytest
 
 from apigw_sandbox.account import Throttled
 from apigw_sandbox.server import AccountThrottle
-from quota_monitor import RateLimiter, ScanSettings
-from quota_monitor.monitor import rate_limiter
-from quota_monitor.read.limiter import ACCOUNT_BURST, ACCOUNT_RATE, usable_burst
+from quota_monitor.config import ScanSettings
+from quota_monitor.invocation import Clocks
+from quota_monitor.read.guarded import rate_limiter
+from quota_monitor.read.limiter import ACCOUNT_BURST, ACCOUNT_RATE, RateLimiter, usable_burst
 from tests.clock import FakeTime
 
 
@@ -103,7 +104,7 @@ def test_at_the_whole_budget_the_account_never_refuses_the_monitors_burst() -> N
     calls on their way, and its next burst met a 429 (which halves the rate for seconds). The
     usable burst keeps them out."""
     time = FakeTime()
-    assert account_429s(rate_limiter(WHOLE_BUDGET, clock=time.clock, sleep=time.sleep), time) == 0
+    assert account_429s(rate_limiter(WHOLE_BUDGET, Clocks(monotonic=time.clock, sleep=time.sleep)), time) == 0
 
     time = FakeTime()
     all_of_it = RateLimiter(10.0, 40, clock=time.clock, sleep=time.sleep)

@@ -9,20 +9,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from quota_monitor import (
-    DEFAULT_LEVELS,
-    ApiKey,
-    ForecastSettings,
-    KeyUsage,
-    Quota,
-    RecordsWritten,
-    ScanResult,
-    ScanStats,
-    UsagePlan,
-    key_record,
-    record_lines,
-    write_records,
-)
+from quota_monitor.alert.thresholds import DEFAULT_LEVELS
+from quota_monitor.config import ForecastSettings
+from quota_monitor.models import ApiKey, KeyUsage, Quota, ScanResult, ScanStats, UsagePlan
+from quota_monitor.publish.records import RecordsWritten, key_record, record_lines, write_records
 from tests.contracts import JSON_FIELDS
 
 NOW = datetime(2026, 11, 20, 12, 30, 15, 123456, tzinfo=UTC)

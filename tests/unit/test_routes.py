@@ -6,8 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quota_monitor import DEFAULT_ROUTE, TAG_ROUTE, AlertSettings, ApiKey, ConfigError, Quota, UsagePlan
-from quota_monitor.alert.routes import route_for, route_name_problem
+from quota_monitor.alert.routes import DEFAULT_ROUTE, TAG_ROUTE, route_for, route_name_problem
+from quota_monitor.config import AlertSettings
+from quota_monitor.errors import ConfigError
+from quota_monitor.models import ApiKey, Quota, UsagePlan
 
 DEFAULT_TOPIC = "arn:aws:sns:us-east-1:123456789012:quota-alerts"
 ROUTES = {

@@ -15,19 +15,12 @@ import pytest
 
 from apigw_sandbox.account import SandboxAccount
 from apigw_sandbox.seed import seed_demo_account
-from quota_monitor import (
-    TAG_MUTE,
-    TAG_PREFIX,
-    TAG_THRESHOLDS,
-    ConfigError,
-    KeyUsage,
-    Settings,
-    TagValueError,
-    tag_flag,
-    tag_list,
-)
 from quota_monitor.alert.rules import Notification
+from quota_monitor.compute.tags import TAG_MUTE, TAG_PREFIX, TAG_THRESHOLDS, TagValueError, tag_flag, tag_list
+from quota_monitor.config import Settings
 from quota_monitor.deliver.messages import compose
+from quota_monitor.errors import ConfigError
+from quota_monitor.models import KeyUsage
 
 REPO = Path(__file__).resolve().parents[2]
 #: AWS's general rule for a tag value: up to 256 letters, digits, spaces and _ . : / = + - @.

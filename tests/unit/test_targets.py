@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from quota_monitor import ConfigError, Settings, Target, targets
 from quota_monitor.alert.rules import state_key
+from quota_monitor.config import Settings
+from quota_monitor.errors import ConfigError
+from quota_monitor.models import Target
+from quota_monitor.read.targets import targets
 
 SPOKE = "arn:aws:iam::222222222222:role/Reader"
 

@@ -6,16 +6,16 @@ from datetime import date
 
 import pytest
 
-from quota_monitor import (
-    ApiKey,
-    DailyUsage,
-    Quota,
-    UsageDataError,
-    UsagePlan,
+from quota_monitor.compute.key_usage import (
+    key_usage,
     parse_daily_usage,
-    period_containing,
+    reset_at_period_start,
+    unused_key_usage,
+    utilization,
 )
-from quota_monitor.compute.key_usage import key_usage, reset_at_period_start, unused_key_usage, utilization
+from quota_monitor.compute.periods import period_containing
+from quota_monitor.errors import UsageDataError
+from quota_monitor.models import ApiKey, DailyUsage, Quota, UsagePlan
 from tests.contracts import JSON_FIELDS
 
 PLAN = UsagePlan("p1", "gold", Quota(limit=1000, period="MONTH"))

@@ -8,22 +8,18 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from quota_monitor import (
-    TAG_MUTE,
-    TAG_THRESHOLDS,
-    AlertSettings,
-    ApiKey,
-    KeyUsage,
-    Quota,
-    ScanFailure,
-    ScanResult,
-    ScanStats,
-    UsagePlan,
+from quota_monitor.alert.watch import (
+    SCAN_MARGIN,
+    carry_over,
     choose_watched,
     decode_watch_list,
-    fast_candidates,
+    encode_watch_list,
+    pace,
 )
-from quota_monitor.alert.watch import SCAN_MARGIN, carry_over, encode_watch_list, pace
+from quota_monitor.compute.tags import TAG_MUTE, TAG_THRESHOLDS
+from quota_monitor.config import AlertSettings
+from quota_monitor.fast import fast_candidates
+from quota_monitor.models import ApiKey, KeyUsage, Quota, ScanFailure, ScanResult, ScanStats, UsagePlan
 
 NOW = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)
 SETTINGS = AlertSettings(topic_arn="arn:aws:sns:us-east-1:123456789012:alerts", table_name="state")

@@ -84,9 +84,6 @@ class AlertState:
     #: began after that may change it again. None: not recorded (an item from before it was).
     read_at: datetime | None = None
 
-    def claimed_at(self, now: datetime) -> bool:
-        return self.claim_token is not None and self.claim_until is not None and self.claim_until > now
-
     def same_alerts(self, other: AlertState) -> bool:
         return (self.level, self.forecast_sent) == (other.level, other.forecast_sent)
 

@@ -207,10 +207,6 @@ class Channels:
         return sets, removes, values
 
 
-def _condition_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 @dataclass(frozen=True)
 class StateWrite:
     """One conditional update of one item, as :meth:`AlertStateStore.apply` and ``update_item`` take it."""
@@ -269,43 +265,6 @@ class AlertStateStore:
         every unprocessed key asked again. What the fast path reads: a few keys, where a Scan would
         read the whole table (one read unit per item here, per 4 KB of the table there)."""
         return _parsed(batch_get(self._db, self.table_name, pks))
-
-    # -- one item at a time ----------------------------------------------------------------------
-    def _update(self, write: StateWrite) -> bool:
-        try:
-            self._db.update_item(TableName=self.table_name, Key={"pk": _s(write.pk)}, **write.request)
-        except ClientError as error:
-            if _condition_failed(error):
-                return False
-            raise
-        return True
-
-    def claim(
-        self, pk: str, key: KeyUsage | None, read: AlertState, *, token: str, until: datetime, now: datetime
-    ) -> bool:
-        """Take the key for this run; False when another run changed or holds it since it was read."""
-        return self._update(self.claim_write(pk, key, read, token=token, until=until, now=now))
-
-    def confirm(
-        self,
-        pk: str,
-        key: KeyUsage,
-        new: AlertState,
-        *,
-        token: str,
-        now: datetime,
-        channels: Channels | None = None,
-    ) -> bool:
-        """Store the new state and drop the claim; False when the claim was lost (expired and taken)."""
-        return self._update(self.confirm_write(pk, key, new, token=token, now=now, channels=channels))
-
-    def release(self, pk: str, *, token: str, channels: Channels | None = None) -> bool:
-        """Drop the claim and leave the state as it was, so that the next run tries again."""
-        return self._update(self.release_write(pk, token=token, channels=channels))
-
-    def write(self, pk: str, key: KeyUsage, read: AlertState, new: AlertState, *, now: datetime) -> bool:
-        """A change with nothing to send (a reset with recovery notifications off): one conditional write."""
-        return self._update(self.change_write(pk, key, read, new, now=now))
 
     # -- many items, in transactions ----------------------------------------------------------------
     def apply(self, writes: Sequence[StateWrite], *, workers: int = 1) -> StateWrites:

@@ -19,18 +19,19 @@ leaves nothing behind for long.
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from quota_monitor.alert.state import batch_get
 from quota_monitor.alert.watch import WatchList, decode_watch_list, encode_watch_list
-from quota_monitor.errors import error_code
+from quota_monitor.errors import describe, error_code
 from quota_monitor.models import RESERVED_PREFIX
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from datetime import datetime
 
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -55,6 +56,15 @@ class StoredList:
     problem: str | None = None
     #: Bytes of the stored item's data (the cost model's check).
     size: int = 0
+
+
+@dataclass
+class Lease:
+    """The fast run's lease, as :meth:`WatchStore.lease` holds it."""
+
+    held: bool
+    #: Why it could not be given back, if it could not.
+    error: str | None = None
 
 
 class WatchStore:
@@ -124,6 +134,23 @@ class WatchStore:
                 continue
             lists.append(StoredList(target, watch.live(now), None, len(data)))
         return lists
+
+    @contextmanager
+    def lease(self, *, until: datetime, now: datetime) -> Iterator[Lease]:
+        """The fast run's lease until ``until`` (:attr:`Lease.held` False: another run holds it), given
+        back on the way out; why it could not be, in :attr:`Lease.error` (it then runs out at
+        ``until`` by itself). Raises what DynamoDB raises when taking it."""
+        token = self.take_lease(until=until, now=now)
+        lease = Lease(held=token is not None)
+        try:
+            yield lease
+        finally:
+            if token is not None:
+                try:
+                    if not self.release_lease(token):
+                        lease.error = "the lease had run out and was taken by another run"
+                except (ClientError, BotoCoreError) as error:
+                    lease.error = describe(error)
 
     def take_lease(self, *, until: datetime, now: datetime) -> str | None:
         """The lease until ``until``, or None when another fast run holds it. Raises what DynamoDB raises."""

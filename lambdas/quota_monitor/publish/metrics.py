@@ -236,12 +236,6 @@ def metric_data(
     )
 
 
-def series_of(datum: MetricDatum) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """The custom metric a data point belongs to (name and dimensions): what CloudWatch bills."""
-    dimensions = tuple(sorted((d["Name"], d["Value"]) for d in datum.get("Dimensions", [])))
-    return (datum["MetricName"], dimensions)
-
-
 def datum_size(datum: MetricDatum) -> int:
     """A generous estimate of a data point's size on the wire, in bytes."""
     compact = json.dumps(datum, default=str, separators=(",", ":"))
