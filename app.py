@@ -49,6 +49,7 @@ def build(app: App) -> QuotaMonitorStack:
                 settings=spokes.settings,
                 organizational_units=spokes.organizational_units,
                 deployment_region=spokes.settings.regions[0],
+                call_as=spokes.call_as,
                 description="apigw-quota-monitor: the spoke role in every account of the units",
             )
     # Acknowledgements also go into the template's metadata (cdk_nag.rules_to_suppress), so that a

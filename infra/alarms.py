@@ -46,6 +46,8 @@ class WatchedParts:
 #: failed minute is retried by the next; three in five is a fast path that does not work).
 FAST_ERROR_INTERVALS = 3
 FAST_ERROR_WINDOW = 5
+#: The fast path's heartbeat: no invocation for this long.
+FAST_HEARTBEAT = Duration.minutes(5)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +63,7 @@ class MonitorAlarms:
     slack_forwarder_errors: cloudwatch.Alarm | None = None
     slack_dead_letters: cloudwatch.Alarm | None = None
     fast_path_errors: cloudwatch.Alarm | None = None
+    fast_path_heartbeat: cloudwatch.Alarm | None = None
 
     @property
     def all(self) -> list[cloudwatch.Alarm]:
@@ -76,7 +79,7 @@ class MonitorAlarms:
             self.alert_delivery_failures,
             self.alert_state_errors,
             self.run_dead_letters,
-            *((self.fast_path_errors,) if self.fast_path_errors is not None else ()),
+            *(alarm for alarm in (self.fast_path_errors, self.fast_path_heartbeat) if alarm is not None),
         ]
 
     @property
@@ -127,6 +130,32 @@ def _fast_path_errors(scope: Construct, parts: WatchedParts, name_prefix: str) -
         evaluation_periods=FAST_ERROR_WINDOW,
         datapoints_to_alarm=FAST_ERROR_INTERVALS,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+
+
+def _fast_path_heartbeat(scope: Construct, parts: WatchedParts, name_prefix: str) -> cloudwatch.Alarm | None:
+    if parts.fast_function is None or parts.fast_interval is None:
+        return None
+    period = (
+        FAST_HEARTBEAT
+        if parts.fast_interval.to_seconds() < FAST_HEARTBEAT.to_seconds()
+        else parts.fast_interval
+    )
+    return cloudwatch.Alarm(
+        scope,
+        "FastPathHeartbeatAlarm",
+        alarm_name=f"{name_prefix}-fast-path-heartbeat",
+        alarm_description=f"The fast path has not run for {int(period.to_minutes())} minutes (no Lambda "
+        "Invocations): EventBridge Scheduler could not invoke it (AWS/Scheduler TargetErrorCount, "
+        "InvocationDroppedCount), Lambda dropped its events (AsyncEventsDropped), or the schedule is "
+        "off. Crossings are then alerted by the full scan only, up to an interval late.",
+        metric=parts.fast_function.metric_invocations(period=period, statistic="Sum"),
+        threshold=1,
+        comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluation_periods=1,
+        datapoints_to_alarm=1,
+        # A function never invoked publishes no Invocations at all: that is the case to catch.
+        treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
     )
 
 
@@ -228,6 +257,7 @@ def self_monitoring_alarms(
         slack_forwarder_errors=forwarder_errors,
         slack_dead_letters=forwarder_dead_letters,
         fast_path_errors=_fast_path_errors(scope, parts, name_prefix),
+        fast_path_heartbeat=_fast_path_heartbeat(scope, parts, name_prefix),
     )
     action = actions.SnsAction(topic)
     forwarder_action = actions.SnsAction(forwarder_topic) if forwarder_topic is not None else action

@@ -63,8 +63,17 @@ INFRA_SETTINGS: Final = (
     "spokeAccounts",
     "spokeRoleName",
     "spokeOrganizationalUnits",
+    "spokeOrganizationId",
+    "spokeStackSetCallAs",
     "hubRoleArn",
 )
+#: Who deploys the StackSet (CloudFormation's CreateStackSet, CallAs): the organization's management
+#: account (SELF) or a delegated administrator registered for StackSets (DELEGATED_ADMIN).
+STACK_SET_CALL_AS: Final = ("SELF", "DELEGATED_ADMIN")
+#: What the StackSet's name adds to the stack name (``<stackName>SpokeStackSet-roles``), and the most
+#: CloudFormation allows a StackSet's name.
+STACK_SET_SUFFIX: Final = "SpokeStackSet-roles"
+MAX_STACK_SET_NAME: Final = 128
 #: What a route of ``alertRoutes`` may say.
 ROUTE_FIELDS: Final = (
     "emails",
@@ -92,6 +101,7 @@ class SpokeDeployment:
 
     settings: SpokeSettings
     organizational_units: tuple[str, ...] = ()
+    call_as: str = "SELF"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -279,7 +289,18 @@ def settings_from_context(context: Mapping[str, Any]) -> AppSettings:
             "stackName", stack_name, "use 1 to 128 letters, digits and hyphens, starting with a letter"
         )
     monitor = MonitorSettings(**_monitor_options(given))
-    return AppSettings(stack_name=stack_name, monitor=monitor, spokes=_spokes(given, monitor))
+    spokes = _spokes(given, monitor)
+    if spokes is not None and spokes.organizational_units:
+        stack_set = f"{stack_name}{STACK_SET_SUFFIX}"
+        if len(stack_set) > MAX_STACK_SET_NAME:
+            raise bad_setting(
+                "stackName",
+                stack_name,
+                f"use at most {MAX_STACK_SET_NAME - len(STACK_SET_SUFFIX)} characters with "
+                f"spokeOrganizationalUnits: the StackSet's name {stack_set!r} would be {len(stack_set)} "
+                f"characters, and CloudFormation allows {MAX_STACK_SET_NAME}",
+            )
+    return AppSettings(stack_name=stack_name, monitor=monitor, spokes=spokes)
 
 
 def _monitor_options(given: Mapping[str, Any]) -> dict[str, Any]:
@@ -317,6 +338,8 @@ def _monitor_options(given: Mapping[str, Any]) -> dict[str, Any]:
         options["spoke_accounts"] = _list("spokeAccounts", given["spokeAccounts"])
     if "spokeRoleName" in given:
         options["spoke_role_name"] = _text("spokeRoleName", given["spokeRoleName"])
+    if "spokeOrganizationId" in given:
+        options["spoke_organization_id"] = _text("spokeOrganizationId", given["spokeOrganizationId"])
     options["runtime"] = {
         variable: _runtime_value(given[key]) for key, variable in RUNTIME_SETTINGS.items() if key in given
     }
@@ -340,6 +363,14 @@ def _spokes(context: Mapping[str, Any], monitor: MonitorSettings) -> SpokeDeploy
         return None
     hub_role_arn = check_role_arn("hubRoleArn", _text("hubRoleArn", context["hubRoleArn"]))
     check_organizational_units(units)
+    call_as = _text("spokeStackSetCallAs", context.get("spokeStackSetCallAs", "SELF")).upper()
+    if call_as not in STACK_SET_CALL_AS:
+        raise bad_setting(
+            "spokeStackSetCallAs",
+            context["spokeStackSetCallAs"],
+            "use SELF (deploying from the organization's management account) or DELEGATED_ADMIN (from "
+            "an account registered as a delegated administrator for StackSets)",
+        )
     if not monitor.regions:
         raise bad_setting(
             "regions",
@@ -355,6 +386,7 @@ def _spokes(context: Mapping[str, Any], monitor: MonitorSettings) -> SpokeDeploy
             namespace=check_runtime_environment(monitor.runtime).namespace,
         ),
         organizational_units=units,
+        call_as=call_as,
     )
 
 

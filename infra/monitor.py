@@ -24,6 +24,7 @@ every side effect safe twice (docs/aws-behaviour.md#scheduling-and-delivery).
 
 from __future__ import annotations
 
+import json
 from typing import Final
 
 from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Stack
@@ -33,6 +34,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra import nag, permissions
@@ -42,8 +44,16 @@ from infra.dashboard import DashboardParts, quota_dashboard
 from infra.events import QuotaEvents
 from infra.functions import RETENTION, FunctionSpec, dead_letter_queue, python_function
 from infra.metrics import MonitorMetrics
+from infra.permissions import SpokeAccess
 from infra.powertools import powertools_layer
-from infra.settings import MonitorSettings, check_runtime_environment
+from infra.settings import (
+    SPOKE_ACCOUNTS_PER_PARAMETER,
+    MonitorSettings,
+    check_environment_size,
+    check_runtime_environment,
+    deploy_time_value_bytes,
+    spoke_accounts_path,
+)
 
 MONITOR_HANDLER: Final = "quota_monitor.handler.handler"
 FAST_HANDLER: Final = "quota_monitor.fast_handler.handler"
@@ -135,14 +145,17 @@ class UsageQuotaMonitor(Construct):
             **settings.runtime,
             **settings.fast_environment(),
         }
-        #: The roles the monitor assumes in other accounts: exactly these (no wildcard).
-        self.spoke_role_arns = [
-            f"arn:{Aws.PARTITION}:iam::{account}:role/{settings.spoke_role_name}"
-            for account in settings.spoke_accounts
-        ]
-        if self.spoke_role_arns:
-            environment["SPOKE_ROLE_ARNS"] = ",".join(self.spoke_role_arns)
+        #: The spoke accounts, listed in SSM parameters (not in the environment: Lambda allows 4 KB
+        #: of it in all, and 1,000 accounts take 13 KB), read by the functions every run.
+        self.spoke_accounts = spoke_account_parameters(self, settings, stack.stack_name)
+        environment.update(settings.spoke_environment(stack.stack_name))
         runtime = check_runtime_environment(environment, examples=settings.deploy_time_examples())
+        generated = "x" * deploy_time_value_bytes(stack.stack_name)
+        check_environment_size(
+            {**environment, "METRIC_NAMESPACE": runtime.namespace},
+            stack_name=stack.stack_name,
+            deploy_time={"ALERT_ROUTES": json.dumps(dict.fromkeys(routes, generated), separators=(",", ":"))},
+        )
         # Spelled out, so that the IAM condition, the dashboard and the function agree on it.
         environment["METRIC_NAMESPACE"] = self.namespace = runtime.namespace
         self.function = python_function(
@@ -175,7 +188,14 @@ class UsageQuotaMonitor(Construct):
             cross_check_plan_keys=runtime.scan.cross_check_plan_keys,
             table_arn=self.table.table_arn,
             regions=runtime.targets.regions,
-            spoke_role_arns=self.spoke_role_arns,
+            spokes=SpokeAccess(
+                role_name=settings.spoke_role_name,
+                accounts=settings.spoke_accounts,
+                organization_id=settings.spoke_organization_id,
+                parameters_path=spoke_accounts_path(stack.stack_name),
+            )
+            if settings.spoke_accounts
+            else None,
             fast_path=settings.fast_path,
         ):
             self.function.add_to_role_policy(statement)
@@ -343,6 +363,30 @@ class UsageQuotaMonitor(Construct):
             log_retention=log_retention,
             removal_policy=removal,
         )
+
+
+def spoke_account_parameters(
+    scope: Construct, settings: MonitorSettings, stack_name: str
+) -> list[ssm.StringParameter]:
+    """The spoke accounts in standard SSM parameters under :func:`spoke_accounts_path`,
+    :data:`SPOKE_ACCOUNTS_PER_PARAMETER` a parameter (``quota_monitor.read.targets.spoke_accounts``)."""
+    accounts = settings.spoke_accounts
+    chunks = [
+        accounts[start : start + SPOKE_ACCOUNTS_PER_PARAMETER]
+        for start in range(0, len(accounts), SPOKE_ACCOUNTS_PER_PARAMETER)
+    ]
+    return [
+        ssm.StringParameter(
+            scope,
+            f"SpokeAccounts{number}",
+            parameter_name=f"{spoke_accounts_path(stack_name)}/{number:03}",
+            string_value=",".join(chunk),
+            description="Accounts the API Gateway quota monitor scans through their spoke role "
+            f"({number} of {len(chunks)})",
+            tier=ssm.ParameterTier.STANDARD,
+        )
+        for number, chunk in enumerate(chunks, start=1)
+    ]
 
 
 def hub_role_name(stack_name: str) -> str:

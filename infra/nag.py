@@ -49,6 +49,19 @@ def acknowledge_monitor(monitor: UsageQuotaMonitor) -> None:
                     f"apigateway:GET on {path} for every usage plan: the monitor reads the usage of all "
                     "the account's plans, which it learns at run time. Read-only (GET), and only this path.",
                 )
+    if monitor.settings.spoke_accounts:
+        held = (
+            "the organization's (aws:ResourceOrgID)"
+            if monitor.settings.spoke_organization_id
+            else "those of spokeAccounts (aws:ResourceAccount)"
+        )
+        acknowledge(
+            role,
+            f"IAM5[Resource::arn:<AWS::Partition>:iam::*:role/{monitor.settings.spoke_role_name}]",
+            "sts:AssumeRole on the spoke role's name in any account, the accounts held by a condition to "
+            f"{held}: an ARN per account would pass IAM's policy size near 150 accounts. The spoke "
+            "roles trust this role alone (docs/deploy.md).",
+        )
     for scheduled in (monitor.function, monitor.fast_function):
         if scheduled is None:
             continue

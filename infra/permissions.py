@@ -8,6 +8,7 @@ permission; the ``cloudwatch:namespace`` condition limits it to the monitor's na
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aws_cdk import Aws
@@ -49,7 +50,7 @@ def monitor_statements(
     cross_check_plan_keys: bool,
     table_arn: str,
     regions: Sequence[str] = (),
-    spoke_role_arns: Sequence[str] = (),
+    spokes: SpokeAccess | None = None,
     fast_path: bool = False,
 ) -> list[iam.PolicyStatement]:
     """Everything but publishing alerts (:meth:`infra.alerting.AlertTopic.grant_publish_to`),
@@ -57,7 +58,7 @@ def monitor_statements(
     fast path's function needs: it runs under the same role, the one the spoke roles trust.
 
     ``regions``: where the monitor reads its own account (``REGIONS``; none, the stack's region);
-    ``spoke_role_arns``: the roles it may assume in other accounts, exactly these.
+    ``spokes``: the role it may assume in other accounts, and where it reads which accounts.
     """
     statements = [
         iam.PolicyStatement(
@@ -91,10 +92,43 @@ def monitor_statements(
             )
             for sid, action, keys in FAST_PATH_ITEMS
         ]
-    if spoke_role_arns:
-        statements.append(
-            iam.PolicyStatement(
-                sid="ReadSpokeAccounts", actions=["sts:AssumeRole"], resources=list(spoke_role_arns)
-            )
-        )
+    if spokes is not None:
+        statements += spokes.statements()
     return statements
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpokeAccess:
+    """The monitor's way into spoke accounts: their role, by name, in the accounts listed or of the
+    organization; and the SSM parameters that list the accounts (:mod:`infra.spoke`)."""
+
+    role_name: str
+    accounts: Sequence[str]
+    organization_id: str | None
+    parameters_path: str
+
+    def statements(self) -> list[iam.PolicyStatement]:
+        """``sts:AssumeRole`` on the role's name in any account, held to the organization
+        (``aws:ResourceOrgID``) or to the accounts listed (``aws:ResourceAccount``): the condition, not
+        a list of ARNs, so that the policy does not grow 55 characters an account; and
+        ``ssm:GetParametersByPath`` on the accounts' path."""
+        condition = (
+            {"StringEquals": {"aws:ResourceOrgID": self.organization_id}}
+            if self.organization_id is not None
+            else {"StringEquals": {"aws:ResourceAccount": list(self.accounts)}}
+        )
+        return [
+            iam.PolicyStatement(
+                sid="ReadSpokeAccounts",
+                actions=["sts:AssumeRole"],
+                resources=[f"arn:{Aws.PARTITION}:iam::*:role/{self.role_name}"],
+                conditions=condition,
+            ),
+            iam.PolicyStatement(
+                sid="ListSpokeAccounts",
+                actions=["ssm:GetParametersByPath"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter{self.parameters_path}"
+                ],
+            ),
+        ]

@@ -63,6 +63,8 @@ _CONTEXT_KEY_OF = {variable: key for key, variable in RUNTIME_SETTINGS.items()}
 _STACK_OWNED: Final[Mapping[str, str]] = {
     "ALERT_ROUTES": "alertRoutes",
     "EVENT_BUS_NAME": "eventBus",
+    "SPOKE_ACCOUNTS_PARAMETER": "spokeAccounts",
+    "SPOKE_ROLE_NAME": "spokeRoleName",
     "FAST_SCHEDULE_MINUTES": "fastScheduleMinutes",
     "SCHEDULE_MINUTES": "scheduleMinutes",
 }
@@ -76,6 +78,26 @@ DEPLOY_TIME_EXAMPLES: Final[Mapping[str, str]] = {
 
 #: The spoke role's name in every spoke account (:mod:`infra.spoke`), unless ``spokeRoleName`` says otherwise.
 DEFAULT_SPOKE_ROLE_NAME: Final = "ApiGatewayQuotaMonitorSpoke"
+#: Lambda's limit on a function's environment variables, all names and values together (Lambda quotas).
+MAX_ENVIRONMENT_BYTES: Final = 4096
+#: A value CloudFormation fills in at deploy time (a topic's ARN, a table's name) is counted as an ARN
+#: of the longest partition and region (``arn:aws-us-gov:sns:us-gov-west-1:<account>:``), then a name
+#: as CloudFormation makes them: ``<stack name>-<logical id>-<random>``, the logical id and the random
+#: part counted as this many characters.
+ARN_PREFIX_BYTES: Final = 46
+GENERATED_NAME_BYTES: Final = 48
+
+
+def deploy_time_value_bytes(stack_name: str) -> int:
+    """What :func:`check_environment_size` counts a value filled in at deploy time as."""
+    return ARN_PREFIX_BYTES + len(stack_name) + 1 + GENERATED_NAME_BYTES
+
+
+#: Spoke accounts the monitor's role may name one by one (``aws:ResourceAccount``) in its policy: past
+#: this many, the role's inline policies near IAM's 10,240 characters, and ``spokeOrganizationId``
+#: (``aws:ResourceOrgID``) says the same in one value (docs/deploy.md).
+MAX_LISTED_SPOKE_ACCOUNTS: Final = 200
+_ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 
 MIN_SCHEDULE_MINUTES = 5
 MAX_SCHEDULE_MINUTES = 1440
@@ -295,6 +317,9 @@ class MonitorSettings:
     #: Other accounts to scan, each through its spoke role (:mod:`infra.spoke`), named ``spoke_role_name``.
     spoke_accounts: tuple[str, ...] = ()
     spoke_role_name: str = DEFAULT_SPOKE_ROLE_NAME
+    #: The AWS Organization of the spoke accounts: the monitor may assume ``spoke_role_name`` in its
+    #: accounts only (``aws:ResourceOrgID``); without it, in ``spoke_accounts`` only.
+    spoke_organization_id: str | None = None
     runtime: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -345,6 +370,7 @@ class MonitorSettings:
         self._check_events()
         check_spoke_accounts(self.spoke_accounts)
         check_role_name("spokeRoleName", self.spoke_role_name)
+        self._check_organization()
         for flag in ("reserved_concurrency", "tracing", "events_to_queue"):
             if not isinstance(getattr(self, flag), bool):
                 raise bad_setting(_camel(flag), getattr(self, flag), "use true or false")
@@ -384,6 +410,23 @@ class MonitorSettings:
         if self.events_to_queue is True and self.event_bus is None:
             raise bad_setting("eventsToQueue", True, "set eventBus too: the rule reads the events from it")
 
+    def _check_organization(self) -> None:
+        organization = self.spoke_organization_id
+        if organization is not None and not _ORGANIZATION_ID.match(organization):
+            raise bad_setting(
+                "spokeOrganizationId", organization, "use the organization's id, such as o-a1b2c3d4e5"
+            )
+        if organization is None and len(self.spoke_accounts) > MAX_LISTED_SPOKE_ACCOUNTS:
+            raise bad_setting(
+                "spokeOrganizationId",
+                None,
+                f"set it with more than {MAX_LISTED_SPOKE_ACCOUNTS} spokeAccounts "
+                f"({len(self.spoke_accounts)}): the monitor's role names the accounts it may assume a "
+                "role in one by one up to that many, and IAM allows 10,240 characters of inline policy "
+                "a role; with the organization's id "
+                "(aws:ResourceOrgID) it names them all at once",
+            )
+
     def deploy_time_examples(self) -> dict[str, str]:
         """Stand-ins for the variables made of deploy-time values that these settings add."""
         examples: dict[str, str] = {}
@@ -394,10 +437,18 @@ class MonitorSettings:
         if self.event_bus is not None:
             examples["EVENT_BUS_NAME"] = "default" if self.event_bus == "default" else "quota-events"
         if self.spoke_accounts:
-            examples["SPOKE_ROLE_ARNS"] = ",".join(
-                f"arn:aws:iam::{account}:role/{self.spoke_role_name}" for account in self.spoke_accounts
-            )
+            examples.update(self.spoke_environment("ApiGatewayQuotaMonitor"))
         return examples
+
+    def spoke_environment(self, stack_name: str) -> dict[str, str]:
+        """Where the functions find the spoke accounts (SSM parameters the stack writes:
+        :data:`SPOKE_ACCOUNTS_PER_PARAMETER` a parameter) and the role they assume in each."""
+        if not self.spoke_accounts:
+            return {}
+        return {
+            "SPOKE_ACCOUNTS_PARAMETER": spoke_accounts_path(stack_name),
+            "SPOKE_ROLE_NAME": self.spoke_role_name,
+        }
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -430,6 +481,48 @@ class MonitorSettings:
         if self.timeout_seconds is not None:
             return self.timeout_seconds
         return min(DEFAULT_TIMEOUT_SECONDS, self.schedule_minutes * 60 - 60)
+
+
+#: Account ids in one SSM parameter: 13 characters each with its comma, within a standard parameter's 4 KB.
+SPOKE_ACCOUNTS_PER_PARAMETER: Final = 300
+
+
+def spoke_accounts_path(stack_name: str) -> str:
+    """The SSM parameter path under which the stack lists the spoke accounts."""
+    return f"/{stack_name}/spoke-accounts"
+
+
+def check_environment_size(
+    environment: Mapping[str, str], *, stack_name: str, deploy_time: Mapping[str, str] | None = None
+) -> int:
+    """The bytes of a function's environment (names and values; a value filled in at deploy time
+    counted as ``deploy_time`` gives it, or :func:`deploy_time_value_bytes`); refuses one over
+    Lambda's 4 KB, naming the settings behind its largest variables."""
+    deploy_time = deploy_time or {}
+    generated = deploy_time_value_bytes(stack_name)
+    sizes = {
+        name: len(name.encode())
+        + (
+            len(deploy_time[name].encode())
+            if name in deploy_time and Token.is_unresolved(value)
+            else generated
+            if Token.is_unresolved(value)
+            else len(value.encode())
+        )
+        for name, value in environment.items()
+    }
+    total = sum(sizes.values())
+    if total > MAX_ENVIRONMENT_BYTES:
+        largest = sorted(sizes, key=lambda name: -sizes[name])[:3]
+        named = ", ".join(
+            f"{_CONTEXT_KEY_OF.get(name) or _STACK_OWNED.get(name) or name} ({sizes[name]:,} bytes)"
+            for name in largest
+        )
+        raise SettingError(
+            f"the monitor functions' environment would hold {total:,} bytes, over Lambda's "
+            f"{MAX_ENVIRONMENT_BYTES:,} (all variables together): shorten what sets the largest, {named}"
+        )
+    return total
 
 
 _ACCOUNT_ID = re.compile(r"^\d{12}$")

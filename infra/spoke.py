@@ -138,8 +138,9 @@ def spoke_template(settings: SpokeSettings) -> dict[str, Any]:
 class SpokeStackSetStack(Stack):
     """The spoke role in every account of the given organizational units, present and future.
 
-    Deploy it in the organization's management account (or a delegated administrator, with
-    ``call_as="DELEGATED_ADMIN"``), once trusted access for StackSets is on (docs/deploy.md).
+    Deploy it in the organization's management account (``call_as="SELF"``) or from a delegated
+    administrator for StackSets (``call_as="DELEGATED_ADMIN"``), once trusted access for StackSets is on
+    (docs/deploy.md).
     """
 
     def __init__(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Aws, CfnOutput, Fn, Stack
 
 from infra.console import console_output
 from infra.monitor import UsageQuotaMonitor
@@ -13,6 +13,24 @@ if TYPE_CHECKING:
     from constructs import Construct
 
     from infra.settings import MonitorSettings
+
+
+def spoke_deploy_command(stack_name: str, role_arn: str, monitor: UsageQuotaMonitor) -> str:
+    """``npx cdk deploy <stack>Spoke`` with every setting a spoke role must share with its hub: the
+    hub role it trusts, the regions it may be read in, the metric namespace it may publish to, its
+    own name, and the stack name its stacks are named after."""
+    settings = monitor.settings
+    regions = ",".join(settings.regions) if settings.regions else Aws.REGION
+    return Fn.join(
+        "",
+        [
+            f"npx cdk deploy {stack_name}Spoke -c stackName={stack_name} -c hubRoleArn=",
+            role_arn,
+            " -c regions=",
+            regions,
+            f" -c metricNamespace={monitor.namespace} -c spokeRoleName={settings.spoke_role_name}",
+        ],
+    )
 
 
 class QuotaMonitorStack(Stack):
@@ -29,6 +47,15 @@ class QuotaMonitorStack(Stack):
             value=role.role_arn,
             description="Spoke roles trust this role (-c hubRoleArn=... when deploying them)",
         )
+        if monitor.settings.spoke_accounts:
+            CfnOutput(
+                self,
+                "SpokeDeployCommand",
+                value=spoke_deploy_command(self.stack_name, role.role_arn, monitor),
+                description="Deploys the spoke role in a spoke account with the settings it must share "
+                "with this hub; for an organization, deploy <stack>SpokeStackSet instead with "
+                "-c spokeOrganizationalUnits=... (docs/deploy.md)",
+            )
         CfnOutput(
             self,
             "AlertTopicArn",

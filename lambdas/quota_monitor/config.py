@@ -417,18 +417,49 @@ def read_spoke_role_arns(env: Mapping[str, str], name: str = "SPOKE_ROLE_ARNS") 
     return arns
 
 
+#: An SSM parameter path: ``/`` then names of letters, digits and ``_ . -``, separated by ``/``.
+_PARAMETER_PATH = re.compile(r"^(?:/[A-Za-z0-9_.-]+)+$")
+DEFAULT_SPOKE_ROLE_NAME: Final = "ApiGatewayQuotaMonitorSpoke"
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+
+
 @dataclass(frozen=True)
 class TargetSettings:
     """Which accounts and regions a run reads: ``REGIONS`` in the monitor's own account and in each
-    account of ``SPOKE_ROLE_ARNS`` (docs/deploy.md, "Every region and every account")."""
+    spoke account: those of ``SPOKE_ROLE_ARNS``, and those listed under the SSM parameter path
+    ``SPOKE_ACCOUNTS_PARAMETER``, read at run time, each through its role ``SPOKE_ROLE_NAME``
+    (docs/deploy.md, "Every region and every account")."""
 
     #: Empty: the monitor's own region only.
     regions: tuple[str, ...] = ()
     spoke_role_arns: tuple[str, ...] = ()
+    spoke_accounts_parameter: str | None = None
+    spoke_role_name: str = DEFAULT_SPOKE_ROLE_NAME
+
+    @property
+    def spokes(self) -> bool:
+        return bool(self.spoke_role_arns) or self.spoke_accounts_parameter is not None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TargetSettings:
-        settings = cls(regions=read_regions(env), spoke_role_arns=read_spoke_role_arns(env))
+        path = env.get("SPOKE_ACCOUNTS_PARAMETER", "").strip() or None
+        if path is not None and not _PARAMETER_PATH.match(path):
+            raise _bad(
+                "SPOKE_ACCOUNTS_PARAMETER",
+                path,
+                "use an SSM parameter path such as /ApiGatewayQuotaMonitor/spoke-accounts",
+            )
+        role_name = env.get("SPOKE_ROLE_NAME", "").strip() or DEFAULT_SPOKE_ROLE_NAME
+        if not _ROLE_NAME.match(role_name):
+            raise _bad(
+                "SPOKE_ROLE_NAME", role_name, "use an IAM role name: 1 to 64 letters, digits and +=,.@_-"
+            )
+        settings = cls(
+            regions=read_regions(env),
+            spoke_role_arns=read_spoke_role_arns(env),
+            spoke_accounts_parameter=path,
+            spoke_role_name=role_name,
+        )
         partitions = {region_partitions()[region] for region in settings.regions}
         for arn in settings.spoke_role_arns:
             partition = arn.split(":")[1]

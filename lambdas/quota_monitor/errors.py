@@ -9,6 +9,7 @@ and :func:`describe_error` is how any of them becomes the cause and message of a
 from __future__ import annotations
 
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     CredentialRetrievalError,
     NoAuthTokenError,
@@ -36,6 +37,13 @@ class MalformedResponse(ValueError):  # noqa: N818 - reads as what happened
 
 class DeadlineReached(RuntimeError):  # noqa: N818 - reads as what happened
     """No new API call is started after the run's deadline."""
+
+
+class CallNotStarted(BotoCoreError):  # noqa: N818 - reads as what happened
+    """A call that could not finish before the run ends was not started
+    (:func:`quota_monitor.clients.refuse_late_calls`); callers take it as any failed call."""
+
+    fmt = "{operation} not started: it can take {longest:.1f} s and the run ends in {left:.1f} s"
 
 
 class BudgetUnavailable(DeadlineReached):

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    run = invocation(context)  # first: the clients' calls are bounded by it
     clients, alerts = alert_clients(), SETTINGS.alerts
     if not SETTINGS.fast.enabled or clients is None or alerts is None:
         raise RunFailed(
@@ -54,7 +55,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         report = run_fast(
             SETTINGS,
             target_accesses(home_account(context)),
-            invocation(context),
+            run,
             store=watch_store(),
             states=AlertStateStore(clients.dynamodb, alerts.table_name),
             alert_clients=clients,

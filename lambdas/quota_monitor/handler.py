@@ -51,16 +51,32 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
+from botocore.exceptions import BotoCoreError, ClientError
 
 from quota_monitor.alert.watch_store import WatchStore
-from quota_monitor.clients import client, cloudwatch_client, target_clients
+from quota_monitor.clients import (
+    DEFAULT_LIMITS,
+    CallLimits,
+    client,
+    cloudwatch_client,
+    refuse_late_calls,
+    target_clients,
+)
 from quota_monitor.config import Settings
-from quota_monitor.errors import RunFailed
+from quota_monitor.errors import RunFailed, describe
 from quota_monitor.invocation import Invocation
 from quota_monitor.monitor import AlertClients, FleetReport, records, run_targets
 from quota_monitor.publish.records import target_record, write_records
 from quota_monitor.read.budget import BudgetRate, SharedBudget
-from quota_monitor.read.targets import AssumedRoles, TargetAccess, targets
+from quota_monitor.read.targets import (
+    AssumedRoles,
+    TargetAccess,
+    TargetClients,
+    partition_of,
+    spoke_accounts,
+    spoke_role_arn,
+    targets,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -71,7 +87,6 @@ if TYPE_CHECKING:
 
     from quota_monitor.models import AlertReport, ScanFailure, Target
     from quota_monitor.publish.records import RecordsWritten
-    from quota_monitor.read.targets import TargetClients
 
 SERVICE = "apigw-quota-monitor"
 SETTINGS = Settings.from_env(os.environ)
@@ -92,40 +107,103 @@ def home_region() -> str:
     return region
 
 
+#: The invocation in progress (a Lambda environment runs one at a time), which every client's calls
+#: are bounded by (:func:`quota_monitor.clients.refuse_late_calls`).
+_RUN: list[Invocation] = []
+
+
+def invocation(context: LambdaContext) -> Invocation:
+    """This invocation's time: from now to Lambda's timeout (:mod:`quota_monitor.invocation`)."""
+    run = Invocation.lasting(timedelta(milliseconds=context.get_remaining_time_in_millis()))
+    _RUN[:] = [run]
+    return run
+
+
+def _ends_at() -> float | None:
+    return _RUN[0].ends_at.timestamp() if _RUN else None
+
+
+def call_limits(run: Invocation) -> tuple[CallLimits, CallLimits]:
+    """(reads, writes): a GetUsage started just before calls stop ends before alerts stop; a publish
+    and its confirmation started just before alerts stop both end before the timeout."""
+    return (
+        CallLimits.within((run.stop_alerts_at - run.stop_calls_at).total_seconds()),
+        CallLimits.within((run.ends_at - run.stop_alerts_at).total_seconds() / 2),
+    )
+
+
+def _limits() -> tuple[CallLimits, CallLimits]:
+    return call_limits(_RUN[0]) if _RUN else (DEFAULT_LIMITS, DEFAULT_LIMITS)
+
+
+def _bounded(made: Any, limits: CallLimits) -> Any:
+    refuse_late_calls(made, limits, _ends_at)
+    return made
+
+
+def _client(service: str) -> Any:
+    _, writes = _limits()
+    return _bounded(client(service, limits=writes), writes)
+
+
+def _target_clients(session: boto3.Session, region: str) -> TargetClients:
+    reads, writes = _limits()
+    made = target_clients(
+        session, region, max_workers=SETTINGS.scan.max_workers, read_limits=reads, write_limits=writes
+    )
+    return TargetClients(_bounded(made.apigateway, reads), _bounded(made.cloudwatch, writes))
+
+
 @cache
 def alert_clients() -> AlertClients | None:
     if SETTINGS.alerts is None:
         return None
-    sns = client("sns")
+    sns = _client("sns")
     return AlertClients(
         sns=sns,
-        dynamodb=client("dynamodb"),
+        dynamodb=_client("dynamodb"),
         region=sns.meta.region_name,
-        events=client("events") if SETTINGS.alerts.event_bus is not None else None,
+        events=_client("events") if SETTINGS.alerts.event_bus is not None else None,
     )
 
 
 @cache
 def _own_clients(region: str) -> TargetClients:
     """The monitor's own clients in one region, kept while the function is warm."""
-    return target_clients(_session(), region, max_workers=SETTINGS.scan.max_workers)
+    return _target_clients(_session(), region)
+
+
+def spoke_role_arns(region: str) -> tuple[str, ...]:
+    """``SPOKE_ROLE_ARNS``, and a role ``SPOKE_ROLE_NAME`` in each account listed under
+    ``SPOKE_ACCOUNTS_PARAMETER`` (read every run: an account added takes effect at the next)."""
+    chosen = SETTINGS.targets
+    if chosen.spoke_accounts_parameter is None:
+        return chosen.spoke_role_arns
+    try:
+        accounts = spoke_accounts(_client("ssm"), chosen.spoke_accounts_parameter)
+    except (ClientError, BotoCoreError, ValueError) as error:
+        raise RunFailed(
+            f"the spoke accounts under {chosen.spoke_accounts_parameter} could not be read: {describe(error)}"
+        ) from error
+    partition = partition_of(region) or "aws"
+    listed = (spoke_role_arn(account, chosen.spoke_role_name, partition) for account in accounts)
+    return tuple(dict.fromkeys((*chosen.spoke_role_arns, *listed)))
 
 
 def target_accesses(account: str) -> list[TargetAccess]:
     """Every target of a run; spoke roles are assumed anew each run (their credentials expire)."""
     region = home_region()
-    assumed = AssumedRoles(client("sts")) if SETTINGS.targets.spoke_role_arns else None
+    role_arns = spoke_role_arns(region)
+    assumed = AssumedRoles(_client("sts")) if role_arns else None
 
     def make(session: boto3.Session, region: str) -> TargetClients:
         if session is _session():
             return _own_clients(region)
-        return target_clients(session, region, max_workers=SETTINGS.scan.max_workers)
+        return _target_clients(session, region)
 
     return [
         TargetAccess(target, base=_session(), make=make, assumed=assumed)
-        for target in targets(
-            account, region, SETTINGS.targets.regions_for(region), SETTINGS.targets.spoke_role_arns
-        )
+        for target in targets(account, region, SETTINGS.targets.regions_for(region), role_arns)
     ]
 
 
@@ -275,28 +353,28 @@ def watch_store() -> WatchStore:
     return WatchStore(*_state_table())
 
 
-def invocation(context: LambdaContext) -> Invocation:
-    """This invocation's time: from now to Lambda's timeout (:mod:`quota_monitor.invocation`)."""
-    return Invocation.lasting(timedelta(milliseconds=context.get_remaining_time_in_millis()))
-
-
 def home_account(context: LambdaContext) -> str:
     """The function's own account, from its ARN (no STS call)."""
     return context.invoked_function_arn.split(":")[4]
 
 
 def health_cloudwatch() -> CloudWatchClient:
-    return cloudwatch_client(_session(), region=home_region())
+    _, writes = _limits()
+    bounded: CloudWatchClient = _bounded(
+        cloudwatch_client(_session(), region=home_region(), limits=writes), writes
+    )
+    return bounded
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    run = invocation(context)  # first: the clients' calls are bounded by it
     fast = SETTINGS.fast.enabled
     report = run_targets(
         SETTINGS,
         target_accesses(home_account(context)),
-        invocation(context),
+        run,
         health_cloudwatch=health_cloudwatch,
         alert_clients=alert_clients(),
         budget=shared_budget if fast else None,

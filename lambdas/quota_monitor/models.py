@@ -33,9 +33,9 @@ class Target:
     """One account and region the monitor reads (usage plans and keys belong to one of each).
 
     ``role_arn``: the role the monitor assumes to read another account; None for its own.
-    ``home``: the monitor's own account in its own region. Its keys keep the ids they had before the
-    monitor read more than one target (the alert state's keys, the events' ids); every other
-    target's are qualified by account and region, so that equal plan or key ids never collide.
+    ``home``: the monitor's own account in its own region. Its keys are named by plan and key id
+    alone (the alert state's keys, the events' ids); every other target's are qualified by account
+    and region, so that equal plan or key ids never collide.
     """
 
     #: None when nobody could say (the CLI asks STS whose its credentials are, and may not get an answer).
@@ -142,7 +142,7 @@ class KeyUsage:
     #: Where the key is (its plan's target).
     target: Target | None = None
     #: Requests used today (UTC), the latest day of the data: how fast the key goes now, for the
-    #: fast path's watch list (:mod:`quota_monitor.compute.watch`). None when not known.
+    #: fast path's watch list (:mod:`quota_monitor.alert.watch`). None when not known.
     used_today: int | None = None
     #: When its numbers were read (:class:`ReadSpan`); None for a key built by hand.
     read: ReadSpan | None = None

@@ -67,6 +67,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
 
+#: The fast path's alarms: its errors, and its heartbeat (infra/alarms.py).
+FAST_PATH_ALARMS = 2
+
+
 @dataclass(frozen=True)
 class Prices:
     """AWS list prices in us-east-1 (US East, N. Virginia), in US dollars.
@@ -183,7 +187,7 @@ class Usage:
     #: The stack runs with alerts, which publish three more health metrics.
     alert_metrics: bool = True
     #: What the stack creates: 6, or 8 with the Slack webhook forwarder (infra/alarms.py); the fast
-    #: path's own comes on top (:attr:`all_alarms`).
+    #: path's own two (errors, heartbeat) come on top (:attr:`all_alarms`).
     alarms: int = 6
     dashboards: int = 1
     dashboard_views_per_day: int = DASHBOARD_VIEWS_PER_DAY
@@ -339,7 +343,7 @@ class Usage:
 
     @property
     def all_alarms(self) -> int:
-        return self.alarms + (1 if self.fast_path else 0)
+        return self.alarms + (FAST_PATH_ALARMS if self.fast_path else 0)
 
     @property
     def health_metrics(self) -> int:

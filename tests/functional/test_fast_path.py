@@ -7,9 +7,12 @@ either path at once never double it. The API budget both share is one item of th
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import random
+import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -370,3 +373,98 @@ def test_a_fast_runs_log_lines_fit_in_what_the_cost_model_counts_for_them(
 
     assert billed(quiet_lines) <= FAST_LOG_BYTES_PER_RUN, quiet_lines
     assert billed(alert_lines) <= FAST_LOG_BYTES_PER_RUN + LOG_BYTES_PER_ALERT, alert_lines
+
+
+class Unanswering:
+    """A TCP endpoint on loopback that accepts connections and never answers (a hung SNS)."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.accepted.append(self.server.accept()[0])
+
+    def __enter__(self) -> Unanswering:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.close()
+        for connection in self.accepted:
+            connection.close()
+
+
+#: A short fast run: calls stop at 12 s, alerts at about 17 s, the timeout at 20 s.
+SHORT_RUN_MILLIS = 20_000
+
+
+def short_fast_run(monkeypatch: pytest.MonkeyPatch, infra: AlertResources, **env: str) -> tuple[Any, float]:
+    """A fast run with 20 s left; what it returned (or raised) and how long it took."""
+    for name, value in infra.env(**{**FAST, **env}).items():
+        monkeypatch.setenv(name, value)
+    started = time.monotonic()
+    try:
+        outcome: Any = cold_fast_start({}, LambdaContextStandIn(remaining_millis=SHORT_RUN_MILLIS))
+    except RunFailed as error:
+        outcome = error
+    return outcome, time.monotonic() - started
+
+
+def test_a_fast_run_whose_sns_stops_answering_ends_before_its_timeout_with_no_publish_in_flight(
+    account: SandboxAccount, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN 30 keys a full scan alerted at 80%, which all cross 90% before the next fast run
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    keys = [add_key(account, plan, f"client-{n:02}", 85.0) for n in range(30)]
+    full(monkeypatch, alert_infra)
+    alert_infra.received()
+    for key in keys:
+        use(account, plan, key, 6.0)
+
+    # WHEN the fast run's SNS endpoint accepts connections and never answers (one message a key)
+    with Unanswering() as sns:
+        summary, took = short_fast_run(
+            monkeypatch, alert_infra, AWS_ENDPOINT_URL_SNS=sns.url, DIGEST_MIN_ALERTS="100"
+        )
+
+    # THEN it ends before its timeout: each publish it started timed out within the time left, and
+    # once a publish could no longer end in time it started none and left the rest to the next run
+    assert took < SHORT_RUN_MILLIS / 1000
+    assert not isinstance(summary, RunFailed), str(summary)
+    assert summary["alertsSent"] == 0
+    assert summary["alertDeliveryFailures"] >= 1
+    assert summary["alertsDeferred"] >= 1
+    assert summary["alertDeliveryFailures"] + summary["alertsDeferred"] == 30
+    # AND nothing was left claimed: every key is evaluated again, and alerted, by the next run
+    assert not any("claimToken" in item for item in alert_infra.items().values())
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SNS")
+    again = fast(monkeypatch, alert_infra, DIGEST_MIN_ALERTS="100")
+    assert again["alertsSent"] == 30
+    assert sorted(level for _, _, level in alerts_in(alert_infra)) == [90] * 30
+
+
+def test_a_fast_run_whose_api_gateway_stops_answering_ends_before_its_timeout(
+    account: SandboxAccount, cloud: LocalCloud, alert_infra: AlertResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a watched plan
+    plan = account.create_usage_plan("gold", limit=10_000, period="MONTH")
+    add_key(account, plan, "billing-client", 85.0)
+    full(monkeypatch, alert_infra)
+
+    # WHEN API Gateway holds every GetUsage for a minute without answering
+    cloud.sandbox.faults.add("read-timeout", operation="GetUsage", delay=60.0)
+    outcome, took = short_fast_run(monkeypatch, alert_infra)
+
+    # THEN the run ends before its timeout, the plan not read (left to the next run of either path)
+    assert took < SHORT_RUN_MILLIS / 1000
+    assert not isinstance(outcome, RunFailed), str(outcome)
+    assert (outcome["plansRead"], outcome.get("alertsSent", 0)) == (0, 0)
+    assert outcome["plansSkipped"] + outcome["scanErrors"] == 1, outcome

@@ -579,16 +579,15 @@ def test_near_the_timeout_the_rest_is_skipped_published_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     plans = [add_plan(account, f"plan-{n}", 2)[0] for n in range(4)]
-    first = sorted(plans)[0]  # the scan reads plans in id order, one at a time here
-    # 8 s left: 40% kept back, so calls stop 4.8 s in, time enough for a loaded machine to start the
-    # first plan's GetUsage (3 s was not: at -n 8 on two cores the listings alone took longer).
+    first, second = sorted(plans)[:2]  # the scan reads plans in id order, one at a time here
+    # 8 s left: 40% kept back, so calls stop 4.8 s in, time enough for a loaded machine to read the
+    # first plan (3 s was not: at -n 8 on two cores the listings alone took longer).
     remaining = timedelta(seconds=8)
-    calls_stop = remaining - reserve_for(remaining)
-    # The first plan's usage is held from its request for as long as calls may start at all, so
-    # whenever that request came, the answer comes after the time for calls has run out: no other
-    # call starts.
-    cloud.sandbox.faults.add("slow-answer", plan_id=first, count=1, delay=calls_stop.total_seconds())
-    handler_env(monkeypatch, APIGATEWAY_MAX_CONCURRENCY="1")
+    # The second plan's usage never comes: each attempt waits as long as the run's read timeout
+    # allows (bounded by the time left: handler.call_limits) and is tried again, until the time for
+    # calls has run out; no call starts after it, and the last plans are not reached.
+    cloud.sandbox.faults.add("read-timeout", plan_id=second, delay=60.0)
+    handler_env(monkeypatch, APIGATEWAY_MAX_CONCURRENCY="1", APIGATEWAY_MAX_ATTEMPTS="20")
     context = LambdaContextStandIn(remaining_millis=int(remaining.total_seconds() * 1000))
 
     summary = invoke_handler("quota_monitor.handler", {}, context)
@@ -601,6 +600,7 @@ def test_near_the_timeout_the_rest_is_skipped_published_and_logged(
         if r.getMessage() == "scan failure" and r.cause == "Skipped"  # type: ignore[attr-defined]
     }
     assert skipped == set(plans) - {first}
+    assert summary["durationSeconds"] < remaining.total_seconds()
     assert metric_sum(cloud, "ScanErrors") == summary["scanErrors"] == 3
 
 

@@ -20,6 +20,7 @@ from apigw_sandbox.account import SandboxAccount
 from apigw_sandbox.local import invoke_handler
 from apigw_sandbox.seed import seed_key_usage
 from apigw_sandbox.server import AccountThrottle
+from quota_monitor.errors import RunFailed
 
 if TYPE_CHECKING:
     from apigw_sandbox.local import AlertResources, LocalCloud
@@ -275,3 +276,34 @@ def test_the_cli_scans_every_target_with_account_and_region_columns(
     )
     assert bad_role.returncode == 2
     assert "--role-arn: SPOKE_ROLE_ARNS=" in bad_role.stderr
+
+
+def test_the_spoke_accounts_listed_in_ssm_are_read_every_run(
+    cloud: LocalCloud,
+    fleet: dict[tuple[str, str], SandboxAccount],
+    alert_infra: AlertResources,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN the spoke account listed in an SSM parameter, as the stack writes it, and no role ARNs
+    ssm = cloud.client("ssm")
+    path = "/QuotaMonitor/spoke-accounts"
+    ssm.put_parameter(Name=f"{path}/001", Value=SPOKE, Type="String")
+    env = {"REGIONS": "us-east-1,eu-west-1", "SPOKE_ACCOUNTS_PARAMETER": path}
+
+    # WHEN a run reads its targets
+    summary, records = run(monkeypatch, alert_infra, capsys, **env)
+
+    # THEN it reads the spoke's regions through the spoke role of that name, in the home partition
+    targets = {(r["accountId"], r["region"]) for r in records if r["record"] == "target"}
+    assert targets == set(fleet)
+    assert (summary["targets"], summary["targetsFailed"]) == (4, 0)
+
+    # AND an account added to the list is read by the next run; an entry that is not an account id
+    # fails the run, naming the parameter, rather than leaving an account out unseen
+    ssm.put_parameter(Name=f"{path}/002", Value="333333333333", Type="String")
+    more, _ = run(monkeypatch, alert_infra, capsys, **env)
+    assert (more["targets"], more["targetsFailed"]) == (6, 0)  # the third account has no plans yet
+    ssm.put_parameter(Name=f"{path}/003", Value="44444", Type="String")
+    with pytest.raises(RunFailed, match=f"{path}/003: '44444' is not a 12-digit account id"):
+        run(monkeypatch, alert_infra, capsys, **env)

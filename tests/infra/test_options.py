@@ -284,6 +284,7 @@ def test_alarms_cover_the_forwarder_and_follow_namespace_and_interval(full: Synt
             "alert-state-errors",
             "run-dead-letters",
             "fast-path-errors",
+            "fast-path-heartbeat",
             "slack-forwarder-errors",
             "slack-dead-letters",
         )
@@ -532,3 +533,30 @@ def test_every_metric_an_alarm_or_widget_reads_is_one_the_runtime_publishes(full
     # The dashboard and alarms read every metric the runtime publishes but UsedQuota (a roll-up kept
     # for users' own graphs).
     assert published - used == {MetricName.USED_QUOTA.value}
+
+
+def test_without_the_fast_path_there_is_no_fast_path_alarm(existing_secret: Synthesized) -> None:
+    names = [
+        render(body["Properties"]["AlarmName"])
+        for body in existing_secret.of_type("AWS::CloudWatch::Alarm").values()
+    ]
+    assert "ApiGatewayQuotaMonitor-heartbeat-missing" in names
+    assert [name for name in names if "fast-path" in name] == []
+
+
+def test_the_fast_path_heartbeat_watches_its_invocations_and_takes_no_data_as_no_run(
+    full: Synthesized,
+) -> None:
+    (alarm,) = [
+        render(body["Properties"])
+        for body in full.of_type("AWS::CloudWatch::Alarm").values()
+        if render(body["Properties"]["AlarmName"]) == f"{STACK}-fast-path-heartbeat"
+    ]
+    fast = full.logical_id("Monitor/FastFunction")
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": f"${{{fast}}}"}]
+    assert (alarm["MetricName"], alarm["Statistic"], alarm["Period"]) == ("Invocations", "Sum", 300)
+    assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["TreatMissingData"]) == (
+        "LessThanThreshold",
+        1,
+        "breaching",
+    )

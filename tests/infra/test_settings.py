@@ -202,7 +202,9 @@ def test_every_variable_the_runtime_reads_can_be_set_from_the_stack() -> None:
         "ALERT_TABLE_NAME",
         "ALERT_ROUTES",
         "EVENT_BUS_NAME",
-        "SPOKE_ROLE_ARNS",  # from spokeAccounts and spokeRoleName
+        "SPOKE_ACCOUNTS_PARAMETER",  # from spokeAccounts (the accounts, in SSM parameters)
+        "SPOKE_ROLE_NAME",  # from spokeRoleName
+        "SPOKE_ROLE_ARNS",  # for deployments of your own: the stack lists the accounts in SSM
         "FAST_SCHEDULE_MINUTES",  # from fastScheduleMinutes
         "SCHEDULE_MINUTES",  # from scheduleMinutes
     }

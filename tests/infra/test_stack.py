@@ -74,7 +74,7 @@ def test_exactly_these_resources(synth: Synthesized) -> None:
         "AWS::Lambda::Function": 2,
         "AWS::Lambda::EventInvokeConfig": 2,
         "AWS::Scheduler::Schedule": 2,
-        "AWS::CloudWatch::Alarm": 7,
+        "AWS::CloudWatch::Alarm": 8,
         "AWS::CloudWatch::Dashboard": 1,
     }
 
@@ -488,6 +488,11 @@ def test_self_monitoring_alarms(synth: Synthesized, ids: dict[str, str]) -> None
         # The fast path failing in 3 of its last 5 minutes: one failed minute the next one retries.
         f"{STACK}-fast-path-errors": (
             "AWS/Lambda", "Errors", "Sum", 60, "GreaterThanThreshold", 0, 5, 3, "notBreaching"
+        ),
+        # The fast path not invoked at all for 5 minutes (Scheduler or Lambda dropping its events):
+        # no Invocations datapoint at all is the case to catch.
+        f"{STACK}-fast-path-heartbeat": (
+            "AWS/Lambda", "Invocations", "Sum", 300, "LessThanThreshold", 1, 1, 1, "breaching"
         ),
     }  # fmt: skip
     for name, alarm in alarms.items():

@@ -67,7 +67,7 @@ def test_ten_keys() -> None:
     assert item(usage, "custom metrics") == pytest.approx(41 * 0.30)
     assert item(usage, "PutMetricData requests") == pytest.approx(2_920 / 1_000 * 0.01)
     assert item(usage, "dashboards") == pytest.approx(3.00)
-    assert item(usage, "alarms") == pytest.approx(0.70)  # six, and the fast path's
+    assert item(usage, "alarms") == pytest.approx(0.80)  # six, and the fast path's two
     assert item(usage, "customer managed key of the alert topic") == pytest.approx(1.00)
 
 

@@ -331,7 +331,8 @@ def test_the_fast_path_is_priced_by_default_and_not_when_off() -> None:
         "EventBridge Scheduler",
     }
     assert not [item for item in off.items if "fast path" in item.item]
-    assert on.total - off.total == pytest.approx(sum(i.monthly for i in fast_items) + 0.10)  # its alarm
+    # and its two alarms (errors, heartbeat)
+    assert on.total - off.total == pytest.approx(sum(i.monthly for i in fast_items) + 0.20)
     # 43,800 runs a month, a minute apart.
     (requests,) = [item for item in fast_items if item.item == "fast path requests"]
     assert requests.amount == 43_800

@@ -49,8 +49,8 @@ NotificationKind = Literal["threshold", "forecast", "recovered"]
 
 def state_key(usage_plan_id: str, api_key_id: str, target: Target | None = None) -> str:
     """The state table's partition key for one key of one plan: ``<plan>#<key>`` in the monitor's own
-    account and region (as before it read more than one), ``<account>#<region>#<plan>#<key>`` in any
-    other, so that equal ids in two targets never share an item."""
+    account and region, ``<account>#<region>#<plan>#<key>`` in any other, so that equal ids in two
+    targets never share an item."""
     if target is None or target.home:
         return f"{usage_plan_id}#{api_key_id}"
     return f"{target.account_id}#{target.region}#{usage_plan_id}#{api_key_id}"
@@ -81,7 +81,7 @@ class AlertState:
     #: The id of an event that EventBridge took while its SNS message failed (the state did not advance).
     event_sent: str | None = None
     #: When the reading that last changed it ended (``KeyUsage.read.ended``): only a reading that
-    #: began after that may change it again. None: not recorded (an item from before it was).
+    #: began after that may change it again. None: the item has no ``readAt``.
     read_at: datetime | None = None
 
     def same_alerts(self, other: AlertState) -> bool:

@@ -26,8 +26,8 @@ confirmed, because the timeout cut the run off after it, would be sent again by 
 stopping early and releasing is how that is avoided.
 
 Every step writes its items up to a hundred to a DynamoDB transaction, each under its own
-condition (:meth:`~quota_monitor.alert.state.AlertStateStore.apply`): a month's first run, when
-every alerted key of a large account recovers, is 20,000 conditional writes.
+condition (:meth:`~quota_monitor.alert.state.AlertStateStore.apply`; the sizes at 10,000 keys:
+docs/benchmarks.md, "The alert step at 10,000 keys").
 
 Each step returns what it found; :func:`run_alerts` adds it up into one :class:`AlertReport`.
 """
@@ -475,8 +475,8 @@ def _never() -> bool:
 
 
 def _event_errors(put: EventsSent) -> list[str]:
-    """One line per distinct reason, however many events it stopped (a bus refusing all of them
-    at 10,000 keys is one line, not 10,000)."""
+    """One line per distinct reason, however many events it stopped (a bus refusing every event is
+    one line, not one an event)."""
     by_reason: dict[str, list[str]] = {}
     for event_id, reason in put.failed.items():
         by_reason.setdefault(reason, []).append(event_id)

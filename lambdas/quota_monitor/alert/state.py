@@ -3,9 +3,10 @@
 EventBridge and Lambda's asynchronous invocation deliver at least once, so two runs can overlap
 (docs/aws-behaviour.md#scheduling-and-delivery). The protocol, per key with something to say:
 
-1. **Claim** with a conditional write: the item must still be at the revision this run read, and
-   not claimed by another run whose claim is still live. The loser of a race skips the key; the
-   winner alone delivers.
+1. **Claim** with a conditional write: the item must still be at the revision this run read, not
+   claimed by another run whose claim is still live, and last changed from a reading that ended
+   before this run's reading of the key began (``readAt``: an older reading never undoes a newer
+   one). The loser of a race skips the key; the winner alone delivers.
 2. **Deliver**: publish to SNS; with ``EVENT_BUS_NAME``, also put the key's event on EventBridge.
 3. **Confirm**: store the new level (and forecast flag, period), bump the revision, drop the
    claim; conditional on still holding the claim. Or, when the SNS publish failed, **release**: drop
@@ -27,13 +28,14 @@ remembers per channel what is still owed, so that a failure of one channel never
 - The event went out, SNS did not: release, and keep the event's id in ``eventSent``. The next run
   decides again; if it decides the same notification (same id), it publishes to SNS only. No second
   event.
-- Both failed: release, as before. Both went out: confirm, as before.
+- Both failed: release. Both went out: confirm.
 
-The item: ``pk`` (``<usagePlanId>#<apiKeyId>``), ``usagePlanId``, ``apiKeyId``, ``periodStart``,
-``alertLevel``, ``forecastSent``, ``episode`` (recoveries within the period), ``rev``,
-``claimToken``, ``claimUntil`` (epoch seconds), ``pendingEvents`` (a list of events as built:
-``id``, ``detailType``, ``detail``, ``resources``), ``eventSent``, and ``expiresAt`` (epoch
-seconds, the table's TTL attribute): a week after the quota period resets.
+The item: ``pk`` (:func:`~quota_monitor.alert.rules.state_key`), ``usagePlanId``, ``apiKeyId``,
+``periodStart``, ``alertLevel``, ``forecastSent``, ``episode`` (recoveries within the period),
+``rev``, ``readAt`` (epoch milliseconds), ``updatedAt`` (ISO 8601), ``claimToken``, ``claimUntil``
+(epoch seconds), ``pendingEvents`` (a list of events as built: ``id``, ``detailType``, ``detail``,
+``resources``), ``eventSent``, and ``expiresAt`` (epoch seconds, the table's TTL attribute):
+:data:`TTL_AFTER_RESET` after the quota period resets.
 """
 
 from __future__ import annotations
@@ -272,10 +274,9 @@ class AlertStateStore:
         :data:`MAX_TRANSACTION_BYTES`) in one TransactWriteItems.
 
         Each item's condition is evaluated and applied as in its own UpdateItem (DynamoDB applies a
-        transaction's items atomically, each under its condition), so the protocol is unchanged; a
-        request carries a hundred items instead of one, which at 10,000 keys is the difference
-        between minutes and seconds of a small Lambda's CPU (docs/benchmarks.md, "The alert step at
-        10,000 keys"). A transaction is all or nothing: when DynamoDB cancels it, the items whose
+        transaction's items atomically, each under its condition), so the protocol is the same as
+        with one write a request; why a hundred to a request: docs/benchmarks.md, "The alert step at
+        10,000 keys". A transaction is all or nothing: when DynamoDB cancels it, the items whose
         condition failed are refused (False), and the others are written again without them. An
         item in another transaction at that moment (``TransactionConflict``) or throttled is tried
         again, then refused (a conflict: another run has it) or reported as an error (throttling).

@@ -1,34 +1,17 @@
 """The fast path's watch list: the keys worth reading every minute, chosen by each full scan.
 
-A key is watched when it can still cross a level in this period (it is below its highest level),
-its plan has a quota, it is not muted, and either
+A key is watched when its plan has a quota, it is not muted, it is below its highest level, and it
+is either at or above its first level or due there within :data:`HORIZON_INTERVALS` of the full
+scan's intervals at its :func:`pace` (the faster of the period's average and today's). A key the
+full scan's alert step left unsettled is watched whatever its level (:func:`choose_watched`); a plan
+the full scan could not read keeps its place from the last list still valid (:func:`carry_over`).
 
-- it is at or above its first alert level: its next crossing can come at any moment; or
-- at its pace it reaches its first level within the horizon: two of the full scan's intervals
-  (the next full scan writes the next list an interval from now; as much again for the error of a
-  pace read from the day so far).
-
-Its pace is the faster of the period's average (requests used in the period over the time since it
-began) and today's (requests today over the time since midnight UTC, at least
-:data:`MIN_PACE_SECONDS`): a key busy since the morning is not hidden by a quiet month. A key
-whose pace jumps between two full scans (a client starting a batch job) is not on the list: the
-next full scan alerts it, as before the fast path.
-
-Keys at or above their highest level are not watched: nothing is left to cross, and their next
-notification (the quota period's reset) is the full scan's. A plan the full scan could not read is
-not chosen afresh (its numbers are unknown): it keeps its place from the last list, as the last scan
-that read it saw it, for as long as that list was valid (:func:`carry_over`). A key the full scan's
-alert step left unsettled is watched whatever its level (:func:`choose_watched`).
-
-Each watched key carries what the full scan saw: the level it had reached and whether a forecast
-was due. The fast path evaluates a key afresh only when the rules, applied to what it reads now
-against that (:func:`seen_state`), would say something: a key still where the full scan left it
-costs no read of its alert state.
-
-The list is ordered by urgency: the plan whose key is expected soonest at its next level first, so
-that a fast run out of time or budget leaves the least urgent plans to the next run. It is stored
-as compressed JSON (:func:`encode_watch_list`), at most :data:`MAX_WATCH_BYTES`: a list that would be
-larger keeps the most urgent plans and counts the others (``leftOut``).
+Each watched key carries what the full scan saw (:func:`seen_state`): the fast path reads a key's
+alert state only when the rules, applied to what it reads now against that, would say something.
+The list is ordered by urgency, the plan whose key is expected soonest at its next level first, and
+stored as compressed JSON (:func:`encode_watch_list`), at most :data:`MAX_WATCH_BYTES`: a longer
+list keeps the most urgent plans and counts the others (``leftOut``). The policy and its reasons:
+docs/alerts.md, "Two paths: the full scan and the fast path".
 """
 
 from __future__ import annotations
@@ -59,7 +42,9 @@ MIN_PACE_SECONDS: Final = 900.0
 MAX_WATCH_BYTES: Final = 350_000
 #: Added to two of the full scan's intervals for the list's lifetime: the next scan's own run.
 SCAN_MARGIN: Final = timedelta(minutes=5)
-#: How many of the full scan's intervals ahead a key about to reach its first level is watched.
+#: How many of the full scan's intervals ahead a key about to reach its first level is watched: the
+#: next full scan writes the next list an interval from now, and as much again allows for the error
+#: of a pace read from the day so far.
 HORIZON_INTERVALS: Final = 2
 SCHEMA: Final = 1
 

@@ -1,20 +1,15 @@
 """When will a key run out? A projection from its burn rate over the current quota period.
 
-The rule, conservative so that it does not cry wolf (every number is a setting, see
-:class:`quota_monitor.config.ForecastSettings`):
+:func:`forecast` projects only for a key of a plan with a quota, with some quota left and some use
+in the period, once ``min_elapsed_percent`` of the period has passed and the key has used at least
+``min_utilization_percent`` of its quota (:class:`quota_monitor.config.ForecastSettings`). The burn
+rate is the period's average (requests used over the time since the period started), so the quota
+runs out at ``now + remaining / rate``; a warning is due only when it would run out before the
+reset even at a rate ``margin_percent`` lower: ``remaining * (1 + margin) <= rate * time left``.
+Why it is this conservative: docs/alerts.md, "The forecast".
 
-1. Only keys of plans with a quota, with some quota left and some use in the period.
-2. Enough data: at least ``min_elapsed_percent`` (default 25%) of the period has passed. Early in
-   a period a burst of traffic says little about the rest of it.
-3. Worth a warning: the key has used at least ``min_utilization_percent`` (default 50%) of its quota.
-4. The burn rate is the period's average: requests used in the period divided by the time since
-   the period started. At that rate, the remaining quota runs out at
-   ``now + remaining / rate``.
-5. A margin: the warning is raised only if the quota would run out even at a rate
-   ``margin_percent`` (default 10%) lower, i.e. when ``remaining * (1 + margin) <= rate * time left``.
-
-GetUsage can lag real traffic by minutes (docs/aws-behaviour.md#getusage-and-its-paginator), which makes the
-rate, and so the warning, slightly late rather than early.
+GetUsage can lag real traffic by minutes (docs/aws-behaviour.md#getusage-and-its-paginator), which
+makes the rate, and so the warning, slightly late rather than early.
 """
 
 from __future__ import annotations

@@ -1,19 +1,16 @@
 """Quota period maths, in UTC.
 
-What AWS does, and what this module assumes (see docs/aws-behaviour.md#getusage-and-its-paginator):
+What AWS does, and what this module assumes (sources and certainty:
+docs/aws-behaviour.md#getusage-and-its-paginator):
 
-- Days are UTC days (reported by users; not in the API reference).
-- DAY: the period is the UTC day.
-- MONTH: the period runs from the 1st of the month (an AWS CLI example and users' answers).
-- WEEK: the day a week starts on is not in the current reference. Earlier AWS SDK
-  documentation of ``QuotaSettings.offset`` read "with a time period of WEEK, an offset of 0
-  starts on Sunday", so with the default offset the week starts on **Sunday**; that is the
-  default here, and ``WEEK_START_DAY`` overrides it. ``remaining`` and utilization come from
-  AWS's own counter for the latest day, whatever day the week starts on; ``used`` (the sum of
-  daily use) and the reset time shown depend on the choice. The alerts do not: the scan also
-  reads the day before each period and checks from the data whether AWS's counter did reset at
-  the assumed start (:func:`quota_monitor.compute.key_usage.reset_at_period_start`); where it did not, the
-  alert state is kept (no repeated alert) and the scan reports the mismatch as a warning.
+- Days are UTC days. DAY: the period is the UTC day. MONTH: it runs from the 1st of the month.
+- WEEK: the day a week starts on is not in the current reference; older SDK documentation had it
+  start on Sunday with the default offset, which is :data:`DEFAULT_WEEK_START` here, and
+  ``WEEK_START_DAY`` overrides it. ``remaining`` and utilization come from AWS's own counter
+  whatever the start day; ``used`` and the reset time shown depend on it. The alerts do not: the
+  scan checks from the data whether AWS's counter reset at the assumed start
+  (:func:`quota_monitor.compute.key_usage.reset_at_period_start`), and where it did not, the alert
+  state is kept and the scan warns.
 - ``quota.offset`` is a number of requests taken off the first period, not a weekday, so it
   never moves a period boundary.
 """

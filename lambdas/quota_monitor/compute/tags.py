@@ -1,15 +1,14 @@
 """How the monitor reads the values of its tags (``quota-monitor:*``) on usage plans and API keys.
 
-One rule for every tag the monitor reads, so that owners learn it once: today
-``quota-monitor:thresholds`` and ``quota-monitor:mute`` (:mod:`quota_monitor.alert.thresholds`);
-any later tag (a metrics selection, a route) reads its value through the same two functions.
+One rule for the tags that take a list or a flag, so that owners learn it once:
+``quota-monitor:thresholds`` and ``quota-monitor:mute`` (:mod:`quota_monitor.alert.thresholds`).
+The single-word tags, ``quota-monitor:route`` (:mod:`quota_monitor.alert.routes`) and
+``quota-monitor:metrics`` (:mod:`quota_monitor.publish.selection`), are read where they are used.
 
-AWS's general rule for tag values, which CloudFormation and the Tag Editor apply, allows letters,
-digits, spaces and ``_ . : / = + - @``, and no comma (docs/aws-behaviour.md#tags). So a tag that
-holds several values separates them with ``/`` or with spaces (``50/75/95``, ``50 75 95``). A comma
-is still read where an API or tool let it through (API Gateway's own TagResource may: its
-character set is ambiguous), and ``/`` and spaces may be mixed with it (``50, 75, 95``). Nothing
-the monitor prints or documents suggests a comma for a tag.
+AWS's general rule for tag values allows letters, digits, spaces and ``_ . : / = + - @``, and no
+comma (docs/aws-behaviour.md#tags). So a list tag separates its values with ``/`` or spaces
+(``50/75/95``, ``50 75 95``); a comma is still read where an API or tool let it through, mixed
+with them or not (``50, 75, 95``), but nothing the monitor prints or documents suggests one.
 
 - :func:`tag_list`: the values of a list tag, in order; an empty value between separators (``50//95``,
   a trailing ``/``) is an error, never skipped, so that a typo is seen rather than half read.
@@ -25,7 +24,8 @@ import re
 
 #: Every tag the monitor reads starts with this.
 TAG_PREFIX = "quota-monitor:"
-#: The tags read today (:mod:`quota_monitor.alert.thresholds`): alert levels, and muting.
+#: The tags read with :func:`tag_list` and :func:`tag_flag` (:mod:`quota_monitor.alert.thresholds`):
+#: alert levels, and muting.
 TAG_THRESHOLDS = f"{TAG_PREFIX}thresholds"
 TAG_MUTE = f"{TAG_PREFIX}mute"
 #: How several values in one tag are separated: ``/`` or spaces (which AWS allows in every tool),

@@ -1,1 +1,1 @@
-"""Step 5, deliver: the alert messages, SNS, and the Slack webhook forwarder."""
+"""Step 5, deliver: alert messages, SNS, EventBridge events, console links, the Slack webhook forwarder."""

@@ -63,8 +63,8 @@ ENTRY_OVERHEAD = len(EVENT_SOURCE) + 14
 RETRYABLE = frozenset({"InternalFailure", "ThrottlingException"})
 ATTEMPTS = 3
 BASE_DELAY_SECONDS = 0.2
-#: PutEvents calls in flight at once: the first of a month can put an event for every key (1,000
-#: calls at 10,000 keys), and one call at a time would spend the run's time waiting.
+#: PutEvents calls in flight at once: the first run of a month can put an event for every alerted
+#: key, ten to a call, and one call at a time would spend the run's time waiting.
 WORKERS = 4
 
 # -- tags -----------------------------------------------------------------------------------------

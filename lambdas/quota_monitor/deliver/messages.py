@@ -448,9 +448,8 @@ def _split(
     """Cut a digest into parts that each fit in one SNS message.
 
     The whole digest is built once to learn the average size of a key; each part then takes as
-    many keys as should fit, and is built to check (and cut by a tenth until it fits). Each key is
-    built about three times in all, where halving until every part fits built it eight times
-    for a digest of 10,000 keys: seconds of a small Lambda's CPU (docs/benchmarks.md).
+    many keys as should fit, and is built to check (and cut by a tenth until it fits): each key is
+    built about three times in all (docs/benchmarks.md, "The alert step at 10,000 keys").
     """
 
     def size(chunk: Sequence[Notification]) -> int:

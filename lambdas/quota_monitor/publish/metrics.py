@@ -5,13 +5,16 @@ The metric contract (dashboards, alarms and users depend on it; keep it exact):
 - per key, dimensions ``UsagePlanId`` and ``ApiKeyId``: ``RemainingQuota`` (Count),
   ``QuotaUtilization`` (Percent), ``UsedQuota`` (Count); plans without a quota: ``UsedQuota`` only;
   for the keys ``KEY_METRICS`` selects (:mod:`quota_monitor.publish.selection`): with the default,
-  ``auto``, only ``RemainingQuota`` and ``QuotaUtilization``, for at most 25 keys;
+  ``auto``, only ``RemainingQuota`` and ``QuotaUtilization``, for at most
+  :data:`~quota_monitor.publish.selection.DEFAULT_AUTO_CAP` keys;
 - per plan, dimension ``UsagePlanId``: ``MaxQuotaUtilization`` (Percent, plans with a quota and
   at least one key) and ``UsedQuota`` (Count, the plan's keys summed); neither for a plan one of
   whose keys could not be read that run, nor with ``auto``, whose plan view is the plan records in
   the log (:mod:`quota_monitor.publish.records`);
 - the monitor's own health, no dimensions: ``PlansScanned``, ``KeysScanned``, ``ScanErrors``,
-  ``ApiCalls``, ``ApiThrottles`` (Count) and ``ScanDuration`` (Seconds).
+  ``ApiCalls``, ``ApiThrottles`` (Count) and ``ScanDuration`` (Seconds); with alerts, also
+  ``AlertsSent``, ``AlertDeliveryFailures`` and ``AlertStateErrors`` (Count). A fast run publishes
+  only :data:`FAST_HEALTH_METRICS`, each when it is not zero.
 
 Why PutMetricData and not EMF or Powertools Metrics: it works outside Lambda too (the CLI's
 ``--publish``), its result is verifiable, and Powertools' ``add_dimension`` in a loop files every
@@ -209,7 +212,7 @@ def iter_metric_data(
     health: ScanResult | bool = True,
 ) -> Iterator[MetricDatum]:
     """Every data point for a scan, made as they are consumed: :func:`publish` holds one batch at a
-    time instead of all of them (about 15 MB less at 10,000 keys; docs/benchmarks.md).
+    time instead of all of them (docs/benchmarks.md, "Memory").
     ``keys`` narrows the per-key metrics, ``key_metrics`` names them; the roll-ups, when published,
     stay whole. ``health``: the health metrics of ``result`` (True), of another result (the totals of
     every target a run read), or none (False: a target other than the monitor's own region's)."""

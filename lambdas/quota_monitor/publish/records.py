@@ -1,35 +1,27 @@
 """Per-key records: one compact JSON line per key per run, and one per plan, for the function's log.
 
-Every key of every run gets a record, whatever ``KEY_METRICS`` selects, so the dashboard's Logs
-Insights widgets (``infra/dashboard.py``) show every key without a metric per key: log bytes cost
-about $0.50 a GB, a custom metric $0.30 a month (docs/cost.md). The Lambda handler prints each
-line to stdout, which Lambda sends to the function's log group as one log event a line
+Every key of every run gets a record, whatever ``KEY_METRICS`` selects, so that the dashboard's
+Logs Insights widgets (``infra/dashboard.py``) show every key without a metric per key (what each
+costs: docs/cost.md, "Records and logs"). The Lambda handler prints each line to stdout, which
+Lambda sends to the function's log group as one log event a line
 (docs/aws-behaviour.md#cloudwatch-logs-and-logs-insights).
 
-A key record's top level is exactly the scan JSON contract (:meth:`quota_monitor.models.KeyUsage.as_json`:
-``usagePlanId``, ``usagePlanName``, ``apiKeyId``, ``apiKeyName``, ``period``, ``periodStart``,
-``used``, ``remaining``, ``limit``, ``utilization``, ``accountId``, ``region``), with the same values,
-plus:
+A key record's top level is exactly the scan JSON contract
+(:meth:`quota_monitor.models.KeyUsage.as_json`), with the same values, plus ``record`` (``"key"``,
+what a query filters on), ``runAt`` (when the run read the usage, UTC to the second, the same for
+every record of a run), ``levels`` (the key's alert levels) and ``level`` (the highest of them
+reached, 0 for none, in whole numbers as alerts compare them; both absent for plans without a
+quota), ``metrics`` (whether the key has per-key metrics this run) and, only when the key is
+forecast to run out before its quota resets, ``exhaustsAt`` (UTC, to the second).
 
-- ``record``: ``"key"`` (``"plan"`` for a plan record), what a query filters on;
-- ``runAt``: when the run read the usage (UTC, to the second), the same for every record of a run;
-- ``levels``: the key's alert levels (its ``quota-monitor:thresholds`` tag, its plan's, or
-  ``THRESHOLDS``), and ``level``: the highest of them the key has reached, 0 for none, in whole
-  numbers as alerts compare them (``used * 100 >= level * limit``); both absent for plans without
-  a quota;
-- ``metrics``: whether the key has per-key CloudWatch metrics this run;
-- ``exhaustsAt``: present only when the key is forecast to run out before its quota resets
-  (:mod:`quota_monitor.compute.forecast`; UTC, to the second).
-
-A plan record (one per plan with keys in the scan) rolls its keys up: ``usagePlanId``,
+A plan record (``"plan"``, one per plan with keys in the scan) rolls its keys up: ``usagePlanId``,
 ``usagePlanName``, ``period``, ``limit``, ``keys``, ``used`` (all keys together), ``maxUtilization``
-with ``hottestKeyId`` and ``hottestKeyName`` (the most used key: highest utilization, or most
-requests for a plan without a quota), ``keysAtLevel`` (keys at or above their lowest level),
-``keysForecast`` (keys forecast to run out), ``accountId`` and ``region``.
-
-When the monitor reads more than one account or region, each run also writes a target record per
-target (``"target"``): its plans, keys, errors, API calls and whether its metrics were published, so
-that the dashboard shows each target's health without a health metric per target.
+with ``hottestKeyId`` and ``hottestKeyName`` (highest utilization, or most requests for a plan
+without a quota), ``keysAtLevel`` (keys at or above their lowest level), ``keysForecast``,
+``accountId`` and ``region``. When the monitor reads more than one account or region, each run also
+writes a target record per target (``"target"``): its plans, keys, errors, API calls and whether
+its metrics were published, so that the dashboard shows each target's health without a health
+metric per target.
 
 Nothing here sees an API key's value: a record is made of a :class:`~quota_monitor.models.KeyUsage`,
 which has none. Names are written as they are (UTF-8, not escaped); no field holds free text of the

@@ -1,35 +1,24 @@
 """Which keys get per-key CloudWatch metrics: ``KEY_METRICS``, the bill's main lever.
 
 Every distinct metric name and dimension set is a custom metric, billed by the hour it receives
-data (docs/aws-behaviour.md#cloudwatch-metrics): publishing every key of 10,000 is 30,000 of them.
-This setting narrows the per-key metrics only. Alerts are evaluated on every key whatever the
-setting, and every key has its record in the function's log (:mod:`quota_monitor.publish.records`),
-which the dashboard's Logs Insights widgets read: the selection happens inside the metrics step,
-on the full scan result.
+data (docs/aws-behaviour.md#cloudwatch-metrics). The setting narrows the per-key metrics only:
+alerts are evaluated on every key, and every key has its record in the function's log
+(:mod:`quota_monitor.publish.records`); the selection happens inside the metrics step, on the full
+scan result. Values (case and spaces ignored):
 
-Values (case and spaces ignored):
-
-- ``auto`` (the default): a key gets ``RemainingQuota`` and ``QuotaUtilization`` while it is at or
-  above its lowest alert level (its ``quota-monitor:thresholds`` tag, its plan's, or
-  ``THRESHOLDS``: 80 by default), or while it or its plan is tagged ``quota-monitor:metrics=always``;
-  at most :data:`DEFAULT_AUTO_CAP` keys (``auto,top:N`` sets another cap). Tagged keys come first,
-  then the most used; ties go by plan id and key id, so that the same keys keep their series from
-  run to run. No per-plan roll-ups: the plan view is in the records. Keys of plans without a quota
-  have neither metric and are never selected.
-- ``all``: every key gets all three per-key metrics, every plan its two roll-ups (the behaviour
-  before ``auto``);
+- ``auto`` (the default): ``RemainingQuota`` and ``QuotaUtilization`` for keys at or above their
+  lowest alert level, or tagged ``quota-monitor:metrics=always`` (on the key or its plan), at most
+  :data:`DEFAULT_AUTO_CAP` of them (``auto,top:N`` sets another cap): tagged keys first, then the
+  most used, ties by plan id and key id so that the same keys keep their series from run to run.
+  No per-plan roll-ups: the plan view is in the records;
+- ``all``: all three per-key metrics for every key, and every plan's two roll-ups;
 - ``none``: no per-key metrics, only the roll-ups and the health metrics;
-- ``top:N``: the N keys with the highest quota utilization (N from 1 to 10,000);
-- ``above:P``: keys at or above P percent utilization (P above 0, at most 100);
-- ``above:P,top:N``: keys at or above P percent, at most the N highest of them.
+- ``top:N``, ``above:P``, ``above:P,top:N``: all three per-key metrics for the N keys with the highest
+  utilization, or the keys at or above P percent (at most the N highest), and every plan's roll-ups.
 
-``top`` and ``above`` keep their meaning from before ``auto``: three per-key metrics for each key
-they select, and the roll-ups of every plan. Keys of plans without a quota have no utilization:
-only ``all`` publishes their ``UsedQuota``.
-
-A key that drops out of the selection stops receiving data: its graph line stops, a single-value
-widget keeps its last value, and an alarm on it sees missing data (``TreatMissingData`` decides
-what that means; docs/cost.md, "A key that leaves the selection").
+Keys of plans without a quota have no utilization: only ``all`` publishes their ``UsedQuota``. Why
+these defaults, and what a key leaving the selection means for graphs and alarms: docs/cost.md,
+"Why these defaults" and "A key that leaves the selection".
 """
 
 from __future__ import annotations
@@ -48,9 +37,8 @@ if TYPE_CHECKING:
 
 #: API Gateway allows 10,000 API keys per account and region (docs/aws-behaviour.md#account-limits).
 MAX_TOP = 10_000
-#: ``auto``'s cap on keys with per-key metrics: two series each, so at most 50 per-key series.
-#: With the 9 health metrics that is 59 custom metrics whatever happens, about $18 a month
-#: (docs/cost.md, "Why 25").
+#: ``auto``'s cap on keys with per-key metrics: two series each, so a fixed ceiling on the per-key
+#: series whatever happens (docs/cost.md, "Why these defaults").
 DEFAULT_AUTO_CAP = 25
 #: The tag that keeps a key (or every key of a plan) in ``auto``'s selection, within the cap.
 TAG_METRICS = "quota-monitor:metrics"

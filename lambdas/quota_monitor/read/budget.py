@@ -1,43 +1,35 @@
 """The API budget the monitor's runs share: one timeline of call slots per account and region, kept
 in DynamoDB, so that the full scan and the fast path together stay inside ``APIGATEWAY_MAX_RPS``.
 
-Each run has its own client-side limiter (:mod:`quota_monitor.read.limiter`), which keeps one run
-inside the rate; two runs at once (the full scan every interval, the fast path every minute, and
-either one delivered twice) would each take the whole rate. So with the fast path on, every call of
-either path also takes a slot from a timeline both read (docs/alerts.md, "Two paths"):
+Each run's own limiter (:mod:`quota_monitor.read.limiter`) keeps that run inside the rate; two runs
+at once (the full scan, the fast path, either one delivered twice) would each take all of it. So
+with the fast path on, every call of either path also takes a slot from one timeline (the policy:
+docs/alerts.md, "Two paths", "One API budget"):
 
-- the timeline is one item of the alert state table, ``~budget#<account>#<region>``, holding ``tat``
-  (the theoretical arrival time of the next free slot, epoch seconds), as the generic cell rate
-  algorithm keeps it;
-- a run reserves slots in blocks: it reads the item (strongly consistent), takes ``n`` slots from
-  ``max(tat, now - burst)`` on, spaced ``1/rate`` apart, and writes the new ``tat`` under the
-  condition that nobody wrote it since (optimistic locking: on a conflict it reads again). Each call
-  then waits for its own slot;
-- the fast path goes first. It reserves the calls its watch list needs in one block (up to
-  :data:`MAX_BLOCK_SECONDS` of them) wherever the timeline is free, however far ahead; the full
-  scan reserves :data:`CHUNK_SECONDS` at a time and only slots due within :data:`CHUNK_SECONDS` of
-  now: when the timeline is booked further ahead (a fast run's block), it waits until the block
-  has passed. So a fast run waits at most for the chunk each full run already holds, and a full
-  scan slows by the fast path's share of the minute (about 13 s of 60 at 10,000 keys);
-- the rate is chosen so that any 60 seconds hold at most ``60 * APIGATEWAY_MAX_RPS`` slots, the
-  burst included (:meth:`BudgetRate.within`): at the default 5 a second, 300 a minute, half of the
-  account's 600.
+- the timeline is the item ``~budget#<account>#<region>`` of the alert state table, holding ``tat``
+  (the theoretical arrival time of the next free slot, epoch seconds) of the generic cell rate
+  algorithm;
+- a run reads it (strongly consistent), takes ``n`` slots from ``max(tat, now - burst)`` on,
+  ``1/rate`` apart, and writes the new ``tat`` on condition that nobody wrote it since (optimistic
+  locking: on a conflict it reads again); each call then waits for its own slot;
+- the fast path reserves what its watch list needs in one block (at most :data:`MAX_BLOCK_SECONDS`
+  of slots), however far ahead; the full scan reserves :data:`CHUNK_SECONDS` at a time, only slots
+  due within as long, and waits while a block is ahead of it: a fast run waits at most for the
+  chunk each full run already holds;
+- any 60 seconds hold at most ``60 * APIGATEWAY_MAX_RPS`` slots, the burst included
+  (:meth:`BudgetRate.within`).
 
-A slot a run has fallen behind by more than the burst's lead (a retry's backoff held its calls up)
-is let pass, not used late: a call made then would add to the calls of whoever holds the slots of
-that moment; the slots let pass are lost to both paths (the budget errs towards spending less). A
-wait for a slot, or for a block ahead to pass, ends at the run's deadline
-(:class:`~quota_monitor.errors.DeadlineReached`, as for a call not started).
+The budget errs towards spending less: a slot a run has fallen behind by more than the burst's lead
+(a retry's backoff held it up) is let pass, not used late, where it would add to the calls of
+whoever holds the slots of that moment; a run that ends gives back the slots it did not use only
+when nobody has reserved after them (:meth:`SharedBudget.give_back`). A wait for a slot ends at the
+run's deadline (:class:`~quota_monitor.errors.DeadlineReached`). A clock off by a few milliseconds
+takes its slots that much early or late, which the account's own burst absorbs.
 
-A run that ends gives back the slots it reserved and did not use, when nobody has reserved after
-them (:meth:`SharedBudget.give_back`); slots a 429 made it miss simply pass: the budget errs towards
-spending less. A run whose clock is off by a few milliseconds takes its slots a few
-milliseconds early or late; the account's own bucket (burst 40) absorbs that.
-
-When the item cannot be read or written (DynamoDB throttling, an outage, permissions), the full
-scan goes on with its own limiter alone, as before the fast path existed, and says so
-(``budgetError`` in the run summary); the fast path calls nothing (:class:`BudgetUnavailable`): it
-may not take more than its share, and the next full scan reads what it did not.
+When the item cannot be read or written (throttling, an outage, permissions), the full scan goes on
+with its own limiter alone (``"api budget not shared"`` in its log, ``budgetErrors`` in its
+summary), and the fast path calls nothing (:class:`BudgetUnavailable`): it may not take more than
+its share.
 """
 
 from __future__ import annotations

@@ -42,10 +42,11 @@ def usable_burst(burst: int, in_flight: int) -> int:
     Why: a call leaves the monitor's bucket when it is sent and the account's when it arrives. While
     calls are on their way both buckets refill, and when the account's is full its refill is lost
     while the monitor's goes on: the monitor's bucket then holds up to ``in_flight`` tokens that the
-    account's does not. With ``APIGATEWAY_BURST=40`` and ``APIGATEWAY_MAX_RPS=10`` (the account's
-    whole budget) the two then ran in lockstep with the account's that much behind, and the first
-    burst after a pause met a 429, which halves the rate for seconds (docs/benchmarks.md, "The whole
-    budget"). Keeping ``in_flight`` out of the burst leaves the account's bucket never behind.
+    account's does not. With the account's whole budget (``APIGATEWAY_BURST=40``,
+    ``APIGATEWAY_MAX_RPS=10``) the two would run in lockstep with the account's that much behind,
+    and the first burst after a pause would meet a 429, which halves the rate for seconds
+    (docs/benchmarks.md, "The whole budget"). Keeping ``in_flight`` out of the burst leaves the
+    account's bucket never behind.
     """
     return max(1, min(burst, ACCOUNT_BURST - max(0, in_flight)))
 

@@ -1,29 +1,23 @@
 """The monitor's check of API Gateway's raw answers, before botocore's parsing can hide a fault.
 
-Three ways botocore reads a bad answer wrongly (reproduced with botocore 1.44; see
+Three ways botocore reads a bad answer wrongly (reproduced; see
 docs/aws-behaviour.md#botocore-and-moto-behaviour-found-here):
 
 - a 2xx body that is not JSON at all does not raise: botocore returns ``{}``, which reads as an
   empty list, or a plan with no keys. :func:`reject_unreadable_body` raises
   :class:`~quota_monitor.errors.MalformedResponse` instead (retried like a transient fault by
-  :class:`~quota_monitor.read.calls.ApiGatewayCalls`).
-- its rest-json parser reads every ``Long`` and ``Integer`` with ``int(value)`` and every list by
-  iterating whatever it gets: ``5.7`` becomes 5, ``true`` 1, ``"12"`` 12, and a day's
-  ``[used, remaining]`` sent as the string ``"56"`` or the object ``{"5": 0, "6": 0}`` becomes
-  ``[5, 6]``: wrong numbers, with no error;
-- and what ``int()`` refuses (``"abc"``, ``1e400``, a list where a count belongs) makes it refuse
-  the whole answer: one bad day of one key would lose every key of the page, one plan's bad quota
-  every plan of the account.
+  :class:`~quota_monitor.read.calls.ApiGatewayCalls`);
+- its rest-json parser coerces counts with ``int()`` and iterates any list: ``5.7`` becomes 5,
+  ``true`` 1, ``"12"`` 12, a day sent as ``"56"`` becomes ``[5, 6]``: wrong numbers, with no error;
+- and what ``int()`` refuses (``"abc"``, ``1e400``) makes it refuse the whole answer: one bad day
+  of one key would lose every key of the page, one plan's bad quota every plan of the account.
 
-So botocore never parses the counts. Before it parses the body, :func:`take_out_raw_counts`
-takes out GetUsage's ``values`` and each usage plan's ``quota``; GetUsage's come back as ``items``
-and the quotas are put back into their plans after parsing (:func:`restore_raw_counts`), exactly
-as the service sent them. The monitor's own checks then judge each one on its own: a key's daily
-list (:mod:`quota_monitor.compute.key_usage`: a bad entry fails that key), a plan's quota
-(:mod:`quota_monitor.read.listing`: a bad quota fails that plan).
-
-:func:`register_raw_checks` puts both hooks on a client; :func:`quota_monitor.clients.apigateway_client`
-calls it.
+So botocore never parses the counts: :func:`take_out_raw_counts` takes GetUsage's ``values`` and
+each usage plan's ``quota`` out of the body before it is parsed; the values come back as ``items``,
+and the quotas go back into their plans (:func:`restore_raw_counts`), exactly as the service sent
+them. The monitor's own checks then judge one key (:mod:`quota_monitor.compute.key_usage`) or one
+plan (:mod:`quota_monitor.read.listing`) at a time. :func:`register_raw_checks` puts both hooks on
+a client; :func:`quota_monitor.clients.apigateway_client` calls it.
 """
 
 from __future__ import annotations

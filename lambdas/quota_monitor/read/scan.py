@@ -2,12 +2,13 @@
 
 1. GetUsagePlans (500 a page, to the end).
 2. Concurrently, up to ``max_workers`` at once: GetApiKeys (500 a page) for key names and tags,
-   never values; and per plan, GetUsage from the start of the current quota period to today, 500
-   keys a page, every page merged by :mod:`quota_monitor.read.usage_pages`, optionally
-   GetUsagePlanKeys to find attached keys AWS left out of the usage data. The key listing is
-   sequential (one page after another); run before the plans, it kept the rate limit's burst
-   unspent for seconds (docs/benchmarks.md, "The whole budget"). The names are put on the keys
-   once both are done.
+   never values; and per plan, GetUsage from the day before the current quota period (to see
+   AWS's counter reset: :func:`~quota_monitor.compute.key_usage.reset_at_period_start`) to today,
+   500 keys a page, every page merged by :mod:`quota_monitor.read.usage_pages`, optionally
+   GetUsagePlanKeys to find attached keys AWS left out of the usage data. The key listing, one
+   page after another, runs beside the plans' calls so that the rate limit's burst is not left
+   unspent (docs/benchmarks.md, "The whole budget"); the names are put on the keys once both are
+   done.
 
 One plan failing never stops the others: it becomes a :class:`ScanFailure` naming the plan and
 the cause, and the rest of the result stands. Likewise one key whose daily entries cannot be read

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_apigateway import APIGatewayClient
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
     from mypy_boto3_sts.type_defs import CredentialsTypeDef
 
@@ -72,6 +73,32 @@ def targets(
     for role_arn in spoke_role_arns:
         found += [Target(role_account(role_arn), region, role_arn, home=False) for region in regions]
     return found
+
+
+def spoke_accounts(ssm: SSMClient, path: str) -> tuple[str, ...]:
+    """The spoke account ids listed under the SSM parameter path ``path``: each parameter a list of
+    12-digit ids separated by commas (the stack writes as many as a standard parameter's 4 KB hold),
+    in the parameters' name order, each once. Raises what SSM raises, and ValueError naming the
+    parameter whose value is not such a list: an account the monitor cannot read correctly is an
+    error, never left out."""
+    parameters = [
+        parameter
+        for page in ssm.get_paginator("get_parameters_by_path").paginate(Path=path, Recursive=False)
+        for parameter in page.get("Parameters", [])
+    ]
+    accounts: dict[str, None] = {}
+    for parameter in sorted(parameters, key=lambda p: p.get("Name", "")):
+        for account in parameter.get("Value", "").split(","):
+            if not ACCOUNT_ID.match(account.strip()):
+                raise ValueError(
+                    f"SSM parameter {parameter.get('Name')}: {account!r} is not a 12-digit account id"
+                )
+            accounts[account.strip()] = None
+    return tuple(accounts)
+
+
+def spoke_role_arn(account: str, role_name: str, partition: str) -> str:
+    return f"arn:{partition}:iam::{account}:role/{role_name}"
 
 
 #: How the monitor names itself in the role sessions it opens (CloudTrail shows it).

@@ -5,34 +5,20 @@ boto3 documents ``client.get_paginator('get_usage').paginate(..., PaginationConf
 *map* of API key id to daily ``[used, remaining]`` pairs, not a list, and botocore's paginator
 only merges lists: ``build_full_result()`` silently keeps the first page's keys, and
 ``MaxItems`` raises ``TypeError: unhashable type: 'slice'`` (both reproduced, see
-docs/aws-behaviour.md#getusage-and-its-paginator). :func:`paginate_usage` is the same call shape, done right:
+docs/aws-behaviour.md#getusage-and-its-paginator). :func:`paginate_usage` is the same call shape,
+done right:
 
-- ``PageSize`` is the ``limit`` of each service call, 1 to 500. It defaults to 500 (the service
-  maximum) rather than the service's default of 25: fewer calls against the account's shared
-  budget of 10 control-plane requests a second.
-- ``MaxItems`` counts API keys (the entries of the map) across pages. When it cuts the result
-  short, :attr:`UsagePages.resume_token` (and ``NextToken`` in :meth:`UsagePages.build_full_result`)
-  resumes exactly where it stopped, also in the middle of a service page: the token carries the
-  service ``position`` of that page, the page size it was fetched with, and how many of its keys
-  were already returned, as botocore's own tokens do for lists. As in botocore, no call is made
-  beyond the page on which ``MaxItems`` is reached.
-- Within a page, keys come in sorted order, and the count in the token refers to that order:
-  ``values`` is a JSON object, and nothing promises that the service lists its members in the
-  same order when the page is read again.
-- ``StartingToken`` takes such a token. Tokens are opaque, versioned and tied to the request
-  (usage plan, dates, key); a malformed or foreign token raises :class:`InvalidStartingToken`,
-  never a silent restart from the beginning (botocore falls back to reading an unreadable token
-  as a raw service token). A page that now holds no more keys than the token says were already
-  returned raises :class:`StaleStartingToken`: the plan's keys changed, and going on could skip
-  keys without a word.
-- A page without ``position`` ends the iteration; a ``position`` that comes back a second time
-  raises :class:`PaginationLoop` instead of looping forever.
-- A key that appears on two service pages (the service's ordering shifted while paging) is
-  listed in :attr:`UsagePages.duplicate_keys` and merged day by day (:func:`merge_daily`),
-  keeping the higher ``used`` and the lower ``remaining`` of the two observations: both describe
-  the same counters moments apart, and a quota monitor must never under-report usage. It counts
-  once towards ``MaxItems``. Duplicates across separate resumed calls cannot be seen by one call
-  and are not merged.
+- ``PageSize`` is each call's ``limit``, 500 (the service maximum) unless set; ``MaxItems`` counts
+  API keys across pages, and no call is made beyond the page on which it is reached;
+- a resume token (:attr:`UsagePages.resume_token`) resumes exactly where the last call stopped, also
+  in the middle of a page, counting keys in sorted order; a malformed or foreign token raises
+  :class:`InvalidStartingToken`, a page that no longer holds the keys it counted
+  :class:`StaleStartingToken`, never a silent restart or skip;
+- a key on two service pages is merged day by day (:func:`merge_daily`: the higher ``used``, the
+  lower ``remaining``; a monitor must never under-report) and listed in
+  :attr:`UsagePages.duplicate_keys`; a ``position`` that comes back raises :class:`PaginationLoop`.
+
+Every setting, token and error: docs/paginator.md.
 """
 
 from __future__ import annotations

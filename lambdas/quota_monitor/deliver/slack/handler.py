@@ -3,15 +3,16 @@
 :mod:`quota_monitor.deliver.slack.webhook` (posting).
 
 Subscribed to the alert topic; SNS invokes it asynchronously. The webhook URL is read from the
-Secrets Manager secret named by ``SLACK_WEBHOOK_SECRET_ARN`` through Powertools Parameters
-(cached for five minutes), never from an environment variable, and never logged. A message that
-finally fails raises, so that Lambda's retries and the function's dead-letter queue see it.
+Secrets Manager secret named by ``SLACK_WEBHOOK_SECRET_ARN`` through Powertools Parameters (cached
+for :data:`SECRET_MAX_AGE` seconds), never from an environment variable, and never logged. A
+message that finally fails raises, so that Lambda's retries and the function's dead-letter queue
+see it.
 
-Settings: ``SLACK_MAX_ATTEMPTS`` (default 5) and ``SLACK_RETRY_BASE_SECONDS`` (default 1; the
-backoff doubles each attempt, never shorter than Slack's ``Retry-After``). No attempt is started
-that the invocation's remaining time cannot cover (a 10 s request timeout and 2 s to spare): the
-forwarder then raises, and Lambda retries the event, rather than being cut off in the middle of a
-POST that Slack may already have taken.
+Settings: ``SLACK_MAX_ATTEMPTS`` and ``SLACK_RETRY_BASE_SECONDS`` (:data:`MAX_ATTEMPTS`,
+:data:`RETRY_BASE_SECONDS`; the backoff doubles each attempt, never shorter than Slack's
+``Retry-After``). No attempt is started that the invocation's remaining time cannot cover
+(:func:`~quota_monitor.deliver.slack.webhook.post`): the forwarder then raises, and Lambda retries
+the event, rather than being cut off in the middle of a POST that Slack may already have taken.
 """
 
 from __future__ import annotations
