@@ -85,6 +85,7 @@ synth: setup node_modules/.package-lock.json
 bench: setup
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.fleet
+	$(BIN)/python -m bench.targets200
 	$(BIN)/python -m bench.freshness
 
 clean:

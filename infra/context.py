@@ -66,6 +66,7 @@ INFRA_SETTINGS: Final = (
     "spokeOrganizationId",
     "spokeStackSetCallAs",
     "hubRoleArn",
+    "quotaEndpoint",
 )
 #: Who deploys the StackSet (CloudFormation's CreateStackSet, CallAs): the organization's management
 #: account (SELF) or a delegated administrator registered for StackSets (DELEGATED_ADMIN).
@@ -316,7 +317,7 @@ def _monitor_options(given: Mapping[str, Any]) -> dict[str, Any]:
     ):
         if key in given:
             options[_snake(key)] = _number(given[key])
-    for key in ("reservedConcurrency", "tracing", "eventsToQueue"):
+    for key in ("reservedConcurrency", "tracing", "eventsToQueue", "quotaEndpoint"):
         if key in given:
             options[_snake(key)] = _bool(key, given[key])
     if "eventBus" in given:

@@ -41,6 +41,7 @@ from infra import nag, permissions
 from infra.alarms import WatchedParts, self_monitoring_alarms
 from infra.alerting import SERVICE_NAME, AlertTopic, SlackWebhookForwarder, chat_channels
 from infra.dashboard import DashboardParts, quota_dashboard
+from infra.endpoint import QuotaEndpoint
 from infra.events import QuotaEvents
 from infra.functions import RETENTION, FunctionSpec, dead_letter_queue, python_function
 from infra.metrics import MonitorMetrics
@@ -144,6 +145,7 @@ class UsageQuotaMonitor(Construct):
             **({"EVENT_BUS_NAME": self.events.bus_name} if self.events is not None else {}),
             **settings.runtime,
             **settings.fast_environment(),
+            **({"KEY_SNAPSHOTS": "on"} if settings.quota_endpoint else {}),
         }
         #: The spoke accounts, listed in SSM parameters (not in the environment: Lambda allows 4 KB
         #: of it in all, and 1,000 accounts take 13 KB), read by the functions every run.
@@ -197,6 +199,7 @@ class UsageQuotaMonitor(Construct):
             if settings.spoke_accounts
             else None,
             fast_path=settings.fast_path,
+            key_snapshots=settings.quota_endpoint,
         ):
             self.function.add_to_role_policy(statement)
         self.alerts.grant_publish_to(self.function)
@@ -208,6 +211,29 @@ class UsageQuotaMonitor(Construct):
             if settings.fast_path
             else None
         )
+        #: ``GET /quota``'s function (None unless ``quotaEndpoint``): attach it to your API.
+        self.quota_endpoint = (
+            QuotaEndpoint(
+                self,
+                "QuotaEndpoint",
+                table=self.table,
+                schedule_minutes=settings.schedule_minutes,
+                layer=layer,
+                log_retention=log_retention,
+                removal_policy=removal,
+            )
+            if settings.quota_endpoint
+            else None
+        )
+        if self.quota_endpoint is not None:
+            # Any GET route of this account's REST APIs may call it (the console or an OpenAPI
+            # import attaches it): it answers a caller's own key only (docs/endpoint.md).
+            self.quota_endpoint.function.add_permission(
+                "InvokedByApiGateway",
+                principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+                source_account=stack.account,
+                source_arn=f"arn:{Aws.PARTITION}:execute-api:{Aws.REGION}:{Aws.ACCOUNT_ID}:*/*/GET/*",
+            )
 
         # A role of our own rather than the stack-wide one CDK would make, so that its grant sits
         # with the monitor (and its cdk-nag acknowledgement with it).

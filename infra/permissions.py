@@ -31,6 +31,14 @@ FAST_PATH_ITEMS = (
 )
 
 
+#: With the quota endpoint, both paths write the key snapshots (whole items: only theirs), and the
+#: full scan reads its last ones back for the plans it could not read.
+SNAPSHOT_ITEMS = (
+    ("WriteKeySnapshots", "dynamodb:BatchWriteItem", ("~snap#*", "~snapfast#*")),
+    ("ReadKeySnapshots", "dynamodb:BatchGetItem", ("~snap#*",)),
+)
+
+
 def apigateway_arn(path: str, region: str = Aws.REGION) -> str:
     """``arn:<partition>:apigateway:<region>::<path>``: API Gateway resources have no account."""
     return f"arn:{Aws.PARTITION}:apigateway:{region}::{path}"
@@ -52,6 +60,7 @@ def monitor_statements(
     regions: Sequence[str] = (),
     spokes: SpokeAccess | None = None,
     fast_path: bool = False,
+    key_snapshots: bool = False,
 ) -> list[iam.PolicyStatement]:
     """Everything but publishing alerts (:meth:`infra.alerting.AlertTopic.grant_publish_to`),
     logging and the dead-letter queue (:mod:`infra.functions`). With ``fast_path``, also what the
@@ -91,6 +100,16 @@ def monitor_statements(
                 conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [keys]}},
             )
             for sid, action, keys in FAST_PATH_ITEMS
+        ]
+    if key_snapshots:
+        statements += [
+            iam.PolicyStatement(
+                sid=sid,
+                actions=[action],
+                resources=[table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(keys)}},
+            )
+            for sid, action, keys in SNAPSHOT_ITEMS
         ]
     if spokes is not None:
         statements += spokes.statements()

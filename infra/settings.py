@@ -65,6 +65,7 @@ _STACK_OWNED: Final[Mapping[str, str]] = {
     "EVENT_BUS_NAME": "eventBus",
     "SPOKE_ACCOUNTS_PARAMETER": "spokeAccounts",
     "SPOKE_ROLE_NAME": "spokeRoleName",
+    "KEY_SNAPSHOTS": "quotaEndpoint",
     "FAST_SCHEDULE_MINUTES": "fastScheduleMinutes",
     "SCHEDULE_MINUTES": "scheduleMinutes",
 }
@@ -320,6 +321,8 @@ class MonitorSettings:
     #: The AWS Organization of the spoke accounts: the monitor may assume ``spoke_role_name`` in its
     #: accounts only (``aws:ResourceOrgID``); without it, in ``spoke_accounts`` only.
     spoke_organization_id: str | None = None
+    #: ``GET /quota``'s function, and every key's numbers kept for it (``KEY_SNAPSHOTS``).
+    quota_endpoint: bool = False
     runtime: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -371,7 +374,7 @@ class MonitorSettings:
         check_spoke_accounts(self.spoke_accounts)
         check_role_name("spokeRoleName", self.spoke_role_name)
         self._check_organization()
-        for flag in ("reserved_concurrency", "tracing", "events_to_queue"):
+        for flag in ("reserved_concurrency", "tracing", "events_to_queue", "quota_endpoint"):
             if not isinstance(getattr(self, flag), bool):
                 raise bad_setting(_camel(flag), getattr(self, flag), "use true or false")
         check_emails("alertEmails", self.alert_emails)

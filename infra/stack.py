@@ -93,6 +93,13 @@ class QuotaMonitorStack(Stack):
                 value=monitor.fast_function.function_name,
                 description="The fast path: its log group says what each run read and alerted",
             )
+        if monitor.quota_endpoint is not None:
+            CfnOutput(
+                self,
+                "QuotaEndpointFunctionArn",
+                value=monitor.quota_endpoint.function.function_arn,
+                description="GET /quota's function: attach it to your REST API (docs/endpoint.md)",
+            )
         CfnOutput(
             self,
             "RunDeadLetterQueueUrl",

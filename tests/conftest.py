@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from apigw_sandbox.account import SandboxAccount
+from apigw_sandbox.data_plane import DataPlane
 from apigw_sandbox.local import AlertResources, LocalCloud
 from quota_monitor.clients import apigateway_client
 from quota_monitor.read.calls import ApiGatewayCalls, RetryPolicy
@@ -94,6 +95,13 @@ def api(cloud: LocalCloud) -> ApiGatewayCalls:
 def apigateway(cloud: LocalCloud) -> Any:
     """A plain boto3 API Gateway client against the sandbox (botocore's default settings)."""
     return cloud.client("apigateway")
+
+
+@pytest.fixture
+def data_plane(cloud: LocalCloud) -> DataPlane:
+    """The local cloud's REST API stages, with no methods deployed, metered by the test's sandbox account."""
+    cloud.data_plane.reset()
+    return cloud.data_plane
 
 
 @pytest.fixture

@@ -68,6 +68,7 @@ from quota_monitor.monitor import (
     run_targets,
     scan_targets,
 )
+from quota_monitor.publish.archive import ARCHIVE_PREFIX, partition_prefix
 from quota_monitor.publish.metrics import (
     ALERT_HEALTH_METRICS,
     AUTO_KEY_METRICS,
@@ -99,6 +100,7 @@ from quota_monitor.publish.records import (
     METRICS,
     METRICS_PUBLISHED,
     PERIOD,
+    PERIOD_START,
     PLAN_RECORD,
     PLAN_RECORD_FIELDS,
     PLANS,
@@ -106,6 +108,7 @@ from quota_monitor.publish.records import (
     RECORD,
     REGION,
     REMAINING,
+    RUN_AT,
     SCAN_ERRORS,
     TARGET_RECORD,
     TARGET_RECORD_FIELDS,
@@ -115,6 +118,7 @@ from quota_monitor.publish.records import (
     USED,
     UTILIZATION,
     record_lines,
+    target_record,
     write_records,
 )
 from quota_monitor.publish.selection import (
@@ -126,11 +130,13 @@ from quota_monitor.publish.selection import (
     KeyMetricsSelection,
     parse_key_metrics,
 )
+from quota_monitor.publish.snapshots import BUCKETS as SNAPSHOT_BUCKETS
+from quota_monitor.publish.snapshots import FAST_EVERY as SNAPSHOT_FAST_EVERY
 from quota_monitor.read.budget import CHUNK_SECONDS, MAX_BLOCK_SECONDS, BudgetRate, SharedBudget
 from quota_monitor.read.calls import ApiGatewayCalls, FailedAttempt
 from quota_monitor.read.guarded import guarded_api
 from quota_monitor.read.scan import PlanScan, scan_account
-from quota_monitor.read.targets import AssumedRoles, TargetAccess, targets
+from quota_monitor.read.targets import MAX_TARGETS_AT_ONCE, AssumedRoles, TargetAccess, TargetClients, targets
 from quota_monitor.read.usage_pages import MAX_PAGE_SIZE, UsagePages, UsageResult, paginate_usage
 
 __all__ = [
@@ -141,6 +147,7 @@ __all__ = [
     "API_CALLS",
     "API_KEY_ID",
     "API_KEY_NAME",
+    "ARCHIVE_PREFIX",
     "AUTO_KEYS",
     "AUTO_KEY_METRICS",
     "CHUNK_SECONDS",
@@ -165,12 +172,14 @@ __all__ = [
     "LIMIT",
     "MAX_BLOCK_SECONDS",
     "MAX_PAGE_SIZE",
+    "MAX_TARGETS_AT_ONCE",
     "MAX_TOP",
     "MAX_UTILIZATION",
     "METRICS",
     "METRICS_PUBLISHED",
     "NO_KEYS",
     "PERIOD",
+    "PERIOD_START",
     "PERIOD_TYPES",
     "PER_KEY_METRICS",
     "PER_PLAN_METRICS",
@@ -182,7 +191,10 @@ __all__ = [
     "RECORD",
     "REGION",
     "REMAINING",
+    "RUN_AT",
     "SCAN_ERRORS",
+    "SNAPSHOT_BUCKETS",
+    "SNAPSHOT_FAST_EVERY",
     "TAG_METRICS",
     "TARGET_RECORD",
     "TARGET_RECORD_FIELDS",
@@ -219,6 +231,7 @@ __all__ = [
     "SharedBudget",
     "Target",
     "TargetAccess",
+    "TargetClients",
     "TargetScan",
     "UsageDataError",
     "UsagePages",
@@ -240,6 +253,7 @@ __all__ = [
     "paginate_usage",
     "parse_daily_usage",
     "parse_key_metrics",
+    "partition_prefix",
     "percent",
     "period_containing",
     "publish_metrics",
@@ -253,6 +267,7 @@ __all__ = [
     "scan_account",
     "scan_targets",
     "target_clients",
+    "target_record",
     "targets",
     "write_records",
 ]

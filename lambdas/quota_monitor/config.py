@@ -493,6 +493,9 @@ class Settings:
     targets: TargetSettings = field(default_factory=TargetSettings)
     #: The fast path (``FAST_SCHEDULE_MINUTES``, ``SCHEDULE_MINUTES``); off unless set.
     fast: FastSettings = field(default_factory=FastSettings)
+    #: ``KEY_SNAPSHOTS``: every key's numbers kept in the state table for the quota endpoint
+    #: (:mod:`quota_monitor.publish.snapshots`); off unless set.
+    key_snapshots: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -514,6 +517,13 @@ class Settings:
                 f"{fast.minutes}): the shared API budget needs a few calls a minute for its burst "
                 "and its rate, or set FAST_SCHEDULE_MINUTES=0",
             )
+        key_snapshots = read_bool(env, "KEY_SNAPSHOTS", False)
+        if key_snapshots and alerts is None:
+            raise _bad(
+                "KEY_SNAPSHOTS",
+                env["KEY_SNAPSHOTS"],
+                "set ALERT_TABLE_NAME and ALERT_TOPIC_ARN too: the snapshots are kept in the state table",
+            )
         return cls(
             namespace=read_namespace(env),
             scan=scan,
@@ -523,4 +533,5 @@ class Settings:
             forecast=ForecastSettings.from_env(env),
             targets=TargetSettings.from_env(env),
             fast=fast,
+            key_snapshots=key_snapshots,
         )

@@ -40,11 +40,13 @@ from quota_monitor.alert.rules import evaluate, state_key
 from quota_monitor.alert.run import run_alerts
 from quota_monitor.alert.thresholds import policy_for
 from quota_monitor.alert.watch import seen_state
-from quota_monitor.errors import describe_error, is_configuration_error
+from quota_monitor.errors import describe, describe_error, is_configuration_error
 from quota_monitor.models import ScanFailure, ScanResult, ScanStats
 from quota_monitor.publish.metrics import fast_health_metric_data, publish
+from quota_monitor.publish.snapshots import SnapshotStore, SnapshotsWritten, fast_run_writes
 from quota_monitor.read.guarded import finish_budget, guarded_api
 from quota_monitor.read.scan import WatchedRead, scan_watched
+from quota_monitor.read.targets import MAX_TARGETS_AT_ONCE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -110,6 +112,8 @@ class FastReport:
     #: Why the lease could not be given back (it then runs out at the run's end), if it could not.
     lease_error: str | None = None
     duration_seconds: float = 0.0
+    #: The key snapshots this run wrote (with ``KEY_SNAPSHOTS`` on).
+    snapshots: SnapshotsWritten | None = None
 
     @property
     def failures(self) -> tuple[ScanFailure, ...]:
@@ -140,6 +144,7 @@ class FastReport:
             "durationSeconds": round(self.duration_seconds, 3),
             "metricRequests": self.published.requests if self.published else 0,
             **(self.alerts.summary() if self.alerts is not None else {}),
+            **(self.snapshots.summary() if self.snapshots is not None else {}),
         }
 
 
@@ -222,7 +227,7 @@ def read_targets(
 
     if not lists:
         return []
-    with ThreadPoolExecutor(max_workers=len(lists)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(lists), MAX_TARGETS_AT_ONCE)) as pool:
         return list(pool.map(one, lists))
 
 
@@ -237,9 +242,11 @@ def run_fast(
     budget: Callable[[Target], SharedBudget],
     health_cloudwatch: Callable[[], CloudWatchClient],
     on_alert: Callable[[AlertMessage], None] | None = None,
+    snapshots: SnapshotStore | None = None,
 ) -> FastReport:
     """One fast run (module doc). DynamoDB failing for the lease or the lists raises (nothing can be
-    done safely without them); everything after is reported, not raised."""
+    done safely without them); everything after is reported, not raised. With ``snapshots``, the
+    keys it read are kept for the quota endpoint (:meth:`SnapshotStore.put_fast`)."""
     alerts = settings.alerts
     if alerts is None:
         raise ValueError("the fast path needs alerts: ALERT_TOPIC_ARN and ALERT_TABLE_NAME")
@@ -252,6 +259,8 @@ def run_fast(
         fast = alert_watched(
             parts, alerts, run, states=states, alert_clients=alert_clients, on_alert=on_alert
         )
+        if snapshots is not None and fast_run_writes(run.now, settings.fast.minutes):
+            fast = replace(fast, snapshots=_snapshots(snapshots, parts, now=run.now))
     data = fast_health_metric_data(fast.combined(run.now), run.now, fast.alerts)
     published = publish(health_cloudwatch(), settings.namespace, data) if data else None
     return replace(
@@ -261,6 +270,19 @@ def run_fast(
         lease_error=lease.error,
         duration_seconds=run.clocks.monotonic() - started,
     )
+
+
+def _snapshots(store: SnapshotStore, parts: Sequence[FastTarget], *, now: datetime) -> SnapshotsWritten:
+    written = SnapshotsWritten()
+    for part in parts:
+        if part.result is None or not part.result.keys:
+            continue
+        try:
+            written += store.put_fast(part.target, part.result.keys, now=now)
+        except (ClientError, BotoCoreError, ValueError, RuntimeError) as error:
+            problem = f"key snapshots of {part.target.describe()}: {describe(error)}"
+            written += SnapshotsWritten(errors=(problem,))
+    return written
 
 
 def alert_watched(

@@ -31,8 +31,10 @@ from quota_monitor.handler import (
     invocation,
     log_alerts,
     log_failure,
+    log_snapshots,
     logger,
     shared_budget,
+    snapshot_store,
     target_accesses,
     tracer,
     watch_store,
@@ -61,6 +63,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             alert_clients=clients,
             budget=shared_budget,
             health_cloudwatch=health_cloudwatch,
+            snapshots=snapshot_store(),
         )
     except (ClientError, BotoCoreError) as error:
         raise RunFailed(
@@ -85,6 +88,7 @@ def _log(report: FastReport) -> None:
         log_alerts(report.alerts)
     if report.publish_error is not None:
         logger.error("health metrics not published", extra={"detail": report.publish_error})
+    log_snapshots(report.snapshots)
     if report.lease_error is not None:
         logger.warning("lease not released", extra={"detail": report.lease_error})
     logger.info("run summary", extra=report.summary())

@@ -67,6 +67,7 @@ from quota_monitor.errors import RunFailed, describe
 from quota_monitor.invocation import Invocation
 from quota_monitor.monitor import AlertClients, FleetReport, records, run_targets
 from quota_monitor.publish.records import target_record, write_records
+from quota_monitor.publish.snapshots import SnapshotStore, SnapshotsWritten
 from quota_monitor.read.budget import BudgetRate, SharedBudget
 from quota_monitor.read.targets import (
     AssumedRoles,
@@ -277,6 +278,7 @@ def _log(report: FleetReport, written: RecordsWritten) -> None:
     if report.health_error is not None:
         logger.error("health metrics not published", extra={"detail": report.health_error})
     _log_fast_path_parts(report)
+    log_snapshots(report.snapshots)
     logger.info("run summary", extra=report.summary(written))
 
 
@@ -349,6 +351,16 @@ def shared_budget(target: Target) -> SharedBudget:
     return SharedBudget(*_state_table(), target, rate=rate)
 
 
+def snapshot_store() -> SnapshotStore | None:
+    """Where the key snapshots go, with ``KEY_SNAPSHOTS`` on (:mod:`quota_monitor.publish.snapshots`)."""
+    return SnapshotStore(*_state_table()) if SETTINGS.key_snapshots else None
+
+
+def log_snapshots(written: SnapshotsWritten | None) -> None:
+    for error in written.errors if written is not None else ():
+        logger.error("key snapshots not written", extra={"detail": error})
+
+
 def watch_store() -> WatchStore:
     return WatchStore(*_state_table())
 
@@ -379,6 +391,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         alert_clients=alert_clients(),
         budget=shared_budget if fast else None,
         watch=watch_store() if fast else None,
+        snapshots=snapshot_store(),
     )
     written = write_records(_records(report), sys.stdout.write)
     _log(report, written)

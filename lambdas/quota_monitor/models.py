@@ -49,6 +49,14 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiStage:
+    """A stage of a REST API that a usage plan covers: its keys are metered on it."""
+
+    api_id: str
+    stage: str
+
+
+@dataclass(frozen=True, slots=True)
 class UsagePlan:
     id: str
     name: str
@@ -56,6 +64,7 @@ class UsagePlan:
     tags: dict[str, str] = field(default_factory=dict, hash=False)
     #: Where the plan is; None when nobody said (a plan built by hand).
     target: Target | None = None
+    api_stages: tuple[ApiStage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,8 +31,10 @@ from quota_monitor.publish.metrics import (
 )
 from quota_monitor.publish.records import record_lines
 from quota_monitor.publish.selection import MetricKeys, choose_keys
+from quota_monitor.publish.snapshots import SnapshotStore, SnapshotsWritten
 from quota_monitor.read.guarded import finish_budget, guarded_api
 from quota_monitor.read.scan import PlanScan, scan_account
+from quota_monitor.read.targets import MAX_TARGETS_AT_ONCE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -238,7 +240,7 @@ def scan_targets(
 
     if not accesses:
         return []
-    with ThreadPoolExecutor(max_workers=len(accesses)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(accesses), MAX_TARGETS_AT_ONCE)) as pool:
         scans = list(pool.map(one, accesses))
     refused = [scan.configuration_error for scan in scans if scan.configuration_error is not None]
     if len(refused) == len(scans):
@@ -280,6 +282,8 @@ class FleetReport:
     watch: WatchWritten | None = None
     #: Targets whose shared API budget could not be used (their scans went on without it).
     budget_errors: tuple[str, ...] = ()
+    #: The key snapshots this run wrote (with ``KEY_SNAPSHOTS`` on).
+    snapshots: SnapshotsWritten | None = None
 
     @property
     def results(self) -> tuple[ScanResult, ...]:
@@ -297,6 +301,7 @@ class FleetReport:
         """The run summary: totals over every target (with one target, exactly :meth:`RunReport.summary`)."""
         extra = {
             **(self.watch.summary() if self.watch is not None else {}),
+            **(self.snapshots.summary() if self.snapshots is not None else {}),
             **({"budgetErrors": len(self.budget_errors)} if self.budget_errors else {}),
         }
         if not self.several:
@@ -450,9 +455,10 @@ def run_targets(
     on_alert: Callable[[AlertMessage], None] | None = None,
     budget: Callable[[Target], SharedBudget] | None = None,
     watch: WatchStore | None = None,
+    snapshots: SnapshotStore | None = None,
 ) -> FleetReport:
     """A full run: scan every target, alert on all of them, then each target's metrics to its own
-    CloudWatch.
+    CloudWatch (and, with ``snapshots``, every key's numbers for the quota endpoint).
 
     Alerts are evaluated whatever happens to the metrics, and the metrics are published whatever
     happens to the alerts: each failure is reported, not raised. The health metrics count every
@@ -464,9 +470,10 @@ def run_targets(
     each target's watch list goes to ``watch`` (:func:`write_watch_lists`).
     """
     scans = scan_targets(settings, accesses, run, budget=budget)
+    results = [scan.result for scan in scans]
     alerts, watched = alert_and_watch(
         settings,
-        [scan.result for scan in scans],
+        results,
         run,
         alert_clients=alert_clients,
         on_alert=on_alert,
@@ -476,7 +483,26 @@ def run_targets(
     budget_errors = tuple(
         f"{scan.target.describe()}: {scan.budget_error}" for scan in scans if scan.budget_error
     )
-    return replace(report, watch=watched, budget_errors=budget_errors)
+    snapped = write_snapshots(snapshots, results, now=run.now) if snapshots is not None else None
+    return replace(report, watch=watched, budget_errors=budget_errors, snapshots=snapped)
+
+
+def write_snapshots(
+    store: SnapshotStore, results: Sequence[ScanResult], *, now: datetime
+) -> SnapshotsWritten:
+    """Each reachable target's key snapshots (:mod:`quota_monitor.publish.snapshots`); a target that
+    could not be read keeps its last ones, which go stale on their own."""
+    written = SnapshotsWritten()
+    for result in results:
+        if result.target is None or _unreachable(result):
+            continue
+        try:
+            written += store.put_scan(result, now=now)
+        except (ClientError, BotoCoreError, ValueError, RuntimeError) as error:
+            written += SnapshotsWritten(
+                errors=(f"key snapshots of {result.target.describe()}: {describe(error)}",)
+            )
+    return written
 
 
 def publish_targets(

@@ -12,7 +12,10 @@ independent of the monitor's own code so that each checks the other:
 - UpdateUsage replaces ``remaining`` for the current period from today on, so remaining can
   exceed the limit minus used;
 - a plan without a quota reports ``remaining`` as 0 (what AWS reports there is unconfirmed; the
-  monitor must not read it).
+  monitor must not read it);
+- a plan meters its keys on the API stages it lists (``apiStages``); a key may be in only one plan
+  per stage (API Gateway answers ConflictException otherwise), which is how a request to a stage
+  finds the one plan to count it against (:meth:`SandboxAccount.admit_request`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import string
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -79,6 +82,11 @@ class UnrecognizedClient(SandboxError):  # noqa: N818 - AWS's error name
     code = "UnrecognizedClientException"
 
 
+class Conflict(SandboxError):  # noqa: N818 - AWS's error name
+    status = 409
+    code = "ConflictException"
+
+
 class InternalFailure(SandboxError):  # noqa: N818 - AWS's error name
     status = 500
     code = "InternalFailure"
@@ -98,6 +106,21 @@ class ServiceUnavailable(SandboxError):  # noqa: N818 - AWS's error name
         return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
 
+@dataclass(frozen=True)
+class ApiStage:
+    """A stage of a REST API that a usage plan covers (AWS's ``ApiStage``): the plan's keys are
+    accepted there and each request is counted against the plan's quota."""
+
+    api_id: str
+    stage: str
+    #: Per-method limits by ``"{resourcePath}/{httpMethod}"`` (``{"/quota/GET": {"rateLimit": 5.0,
+    #: "burstLimit": 10}}``), as the control plane returns them; the data plane does not enforce them.
+    throttle: dict[str, dict[str, float]] | None = None
+
+    def covers(self, api_id: str, stage: str) -> bool:
+        return self.api_id == api_id and self.stage == stage
+
+
 @dataclass
 class SandboxPlan:
     id: str
@@ -107,6 +130,11 @@ class SandboxPlan:
     created: date
     description: str = ""
     key_ids: list[str] = field(default_factory=list)
+    api_stages: list[ApiStage] = field(default_factory=list)
+
+    def covers(self, api_id: str, stage: str) -> bool:
+        """The plan meters requests to this stage of this API."""
+        return any(api_stage.covers(api_id, stage) for api_stage in self.api_stages)
 
 
 @dataclass
@@ -118,6 +146,28 @@ class SandboxKey:
     tags: dict[str, str]
     created: datetime
     customer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SandboxRestApi:
+    """A REST API of the account: only its id (what URLs and ``apiStages`` name) and its name."""
+
+    id: str
+    name: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What API Gateway decides about a request to a method that requires an API key.
+
+    ``forbidden``: no key, or not an enabled key's value, or a key in no plan of this stage (403);
+    ``limit_exceeded``: the plan's quota is used up (429, not counted); ``admitted``: counted.
+    """
+
+    outcome: Literal["admitted", "forbidden", "limit_exceeded"]
+    key: SandboxKey | None = None
+    plan: SandboxPlan | None = None
 
 
 class SandboxAccount:
@@ -136,6 +186,7 @@ class SandboxAccount:
         self._lock = threading.RLock()
         self.plans: dict[str, SandboxPlan] = {}
         self.keys: dict[str, SandboxKey] = {}
+        self.rest_apis: dict[str, SandboxRestApi] = {}
         # (plan id, key id) -> day -> requests used that day
         self._used: dict[tuple[str, str], dict[date, int]] = {}
         # (plan id, key id) -> day -> (requests used that day before the UpdateUsage, new remaining)
@@ -180,7 +231,9 @@ class SandboxAccount:
         tags: Mapping[str, str] | None = None,
         created: date | None = None,
         plan_id: str | None = None,
+        api_stages: Iterable[ApiStage | tuple[str, str]] = (),
     ) -> str:
+        """A usage plan; ``api_stages``: the stages it covers, as ``(api id, stage)`` or :class:`ApiStage`."""
         if (limit is None) != (period is None):
             raise ValueError("a quota needs both limit and period")
         if period is not None and period not in ("DAY", "WEEK", "MONTH"):
@@ -196,8 +249,51 @@ class SandboxAccount:
                 quota=quota,
                 tags=dict(tags or {}),
                 created=created or date(2020, 1, 1),
+                api_stages=[_api_stage(api_stage) for api_stage in api_stages],
             )
             return new_id
+
+    def create_rest_api(self, name: str, *, api_id: str | None = None) -> str:
+        """A REST API; its id is 10 lowercase letters and digits, as API Gateway makes them."""
+        with self._lock:
+            new_id = api_id or self._new_id(10, self.rest_apis)
+            self.rest_apis[new_id] = SandboxRestApi(id=new_id, name=name, created=self.now())
+            return new_id
+
+    def add_api_stage(
+        self, plan_id: str, api_id: str, stage: str, *, throttle: dict[str, dict[str, float]] | None = None
+    ) -> None:
+        """UpdateUsagePlan ``add /apiStages``. The sandbox does not check that the API or the stage exists
+        (API Gateway does); it does refuse a stage one of the plan's keys is metered on by another plan."""
+        with self._lock:
+            plan = self.plan(plan_id)
+            if plan.covers(api_id, stage):
+                return
+            for key_id in plan.key_ids:
+                self._check_one_plan_per_stage(key_id, plan, [ApiStage(api_id, stage)])
+            plan.api_stages.append(ApiStage(api_id, stage, throttle))
+
+    def remove_api_stage(self, plan_id: str, api_id: str, stage: str) -> None:
+        """UpdateUsagePlan ``remove /apiStages``."""
+        with self._lock:
+            plan = self.plan(plan_id)
+            if not plan.covers(api_id, stage):
+                raise NotFound(
+                    f"Invalid API Stage {{api: {api_id}, stage: {stage}}} specified for usage plan"
+                )
+            plan.api_stages = [s for s in plan.api_stages if not s.covers(api_id, stage)]
+
+    def _check_one_plan_per_stage(self, key_id: str, plan: SandboxPlan, stages: Iterable[ApiStage]) -> None:
+        """API Gateway's rule: a key is in at most one plan per API stage."""
+        for other in self.plans.values():
+            if other.id == plan.id or key_id not in other.key_ids:
+                continue
+            for api_stage in stages:
+                if other.covers(api_stage.api_id, api_stage.stage):
+                    raise Conflict(
+                        f"Usage Plan {plan.id} cannot be added because API Key {key_id} cannot reference "
+                        f"multiple Usage Plans with the same API Stage: {api_stage.api_id}:{api_stage.stage}"
+                    )
 
     def create_api_key(
         self,
@@ -227,6 +323,7 @@ class SandboxAccount:
             plan = self.plan(plan_id)
             self.key(key_id)
             if key_id not in plan.key_ids:
+                self._check_one_plan_per_stage(key_id, plan, plan.api_stages)
                 plan.key_ids.append(key_id)
 
     def delete_usage_plan(self, plan_id: str) -> None:
@@ -266,6 +363,29 @@ class SandboxAccount:
                 used_by = self._used.setdefault((plan_id, key_id), {})
                 used_by[day] = used_by.get(day, 0) + allowed
             return allowed
+
+    def admit_request(self, api_key: str | None, api_id: str, stage: str) -> Admission:
+        """A request to a method that requires an API key, as API Gateway meters it: ``api_key`` (the
+        ``x-api-key`` header) must be an enabled key's value, in a plan covering the stage; the request
+        is then counted for today against that plan, unless its quota is used up. One step, so that
+        concurrent requests cannot together overrun a quota."""
+        with self._lock:
+            key = next((key for key in self.keys.values() if api_key and key.value == api_key), None)
+            if key is None or not key.enabled:
+                return Admission("forbidden")
+            plan = next(
+                (
+                    self.plans[plan_id]
+                    for plan_id in sorted(self.plans)
+                    if key.id in self.plans[plan_id].key_ids and self.plans[plan_id].covers(api_id, stage)
+                ),
+                None,
+            )
+            if plan is None:
+                return Admission("forbidden", key)
+            if self.record_usage(plan.id, key.id, 1) == 0:
+                return Admission("limit_exceeded", key, plan)
+            return Admission("admitted", key, plan)
 
     def update_remaining(self, plan_id: str, key_id: str, remaining: int) -> None:
         """UpdateUsage ``replace /remaining``: the new value holds from now, for the current period only."""
@@ -335,3 +455,7 @@ class SandboxAccount:
     def has_use(self, plan_id: str, key_id: str, start: date, end: date) -> bool:
         used_by = self._used.get((plan_id, key_id), {})
         return any(start <= day <= end and used for day, used in used_by.items())
+
+
+def _api_stage(api_stage: ApiStage | tuple[str, str]) -> ApiStage:
+    return api_stage if isinstance(api_stage, ApiStage) else ApiStage(*api_stage)

@@ -4,7 +4,9 @@ moto serves CloudWatch, SNS, SQS, DynamoDB, EventBridge and Secrets Manager; it 
 page usage plans, which is why the sandbox exists
 (docs/aws-behaviour.md#botocore-and-moto-behaviour-found-here). :meth:`LocalCloud.env` gives the standard
 boto3 settings (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_API_GATEWAY``, fake credentials, a region) that point
-any boto3 client, and the Lambda handler, at both.
+any boto3 client, and the Lambda handler, at both. :attr:`LocalCloud.data_plane` serves REST API stages
+whose methods call Python handlers as Lambda proxy integrations, metered by the sandbox's usage plans
+(:mod:`apigw_sandbox.data_plane`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from apigw_sandbox.account import SandboxAccount
+    from apigw_sandbox.data_plane import DataPlane
 
 REGION = "us-east-1"
 
@@ -96,7 +99,7 @@ def _refused_assume_role(environ: Any, refused_roles: set[str]) -> bytes | None:
 
 
 class LocalCloud:
-    """The sandbox and a moto server, started together; a context manager."""
+    """The sandbox, its data plane and a moto server, started together; a context manager."""
 
     def __init__(
         self,
@@ -106,7 +109,11 @@ class LocalCloud:
         latency: tuple[float, float] = (0.0, 0.0),
     ) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        from apigw_sandbox.data_plane import DataPlane  # noqa: PLC0415 - it imports this module
+
         self.sandbox = SandboxServer(account, throttle=throttle, latency=latency)
+        #: REST API stages of the sandbox's (default) account, metered by whichever account it serves.
+        self.data_plane: DataPlane = DataPlane(lambda: self.sandbox.account, region=REGION)
         #: Roles STS refuses to let anyone assume (:meth:`refuse_assume_role`).
         self.refused_roles: set[str] = set()
         self._moto = atomic_moto_server(self.refused_roles)
@@ -119,6 +126,7 @@ class LocalCloud:
 
     def start(self) -> LocalCloud:
         self.sandbox.start()
+        self.data_plane.start()
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.moto_url = f"http://{host}:{port}"
@@ -150,6 +158,7 @@ class LocalCloud:
 
     def stop(self) -> None:
         self.sandbox.stop()
+        self.data_plane.stop()
         self._moto.stop()
 
     def __enter__(self) -> LocalCloud:

@@ -44,6 +44,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from apigw_sandbox.account import (
+    ApiStage,
     BadRequest,
     NotFound,
     SandboxAccount,
@@ -229,12 +230,20 @@ def plan_json(plan: SandboxPlan) -> dict[str, Any]:
         "id": plan.id,
         "name": plan.name,
         "description": plan.description,
-        "apiStages": [],
+        "apiStages": [api_stage_json(api_stage) for api_stage in plan.api_stages],
         "throttle": {"burstLimit": 200, "rateLimit": 100.0},
         "tags": dict(plan.tags),
     }
     if plan.quota is not None:
         body["quota"] = dict(plan.quota)
+    return body
+
+
+def api_stage_json(api_stage: ApiStage) -> dict[str, Any]:
+    """One of a plan's ``apiStages``, as API Gateway's REST API returns it (``throttle`` only when set)."""
+    body: dict[str, Any] = {"apiId": api_stage.api_id, "stage": api_stage.stage}
+    if api_stage.throttle:
+        body["throttle"] = {method: dict(limits) for method, limits in api_stage.throttle.items()}
     return body
 
 

@@ -48,6 +48,8 @@ from quota_monitor import (
     PERIOD_TYPES,
     PLAN_RECORD,
     RECORD,
+    SNAPSHOT_BUCKETS,
+    SNAPSHOT_FAST_EVERY,
     BudgetRate,
     ForecastSettings,
     KeyMetricsSelection,
@@ -162,6 +164,23 @@ WATCH_BYTES_PER_PLAN = 120
 #: Bytes a fast run logs more for an alert it sends or a failure (an error line, a longer summary).
 LOG_BYTES_PER_ALERT = 600
 
+# -- the quota endpoint (the stack's quotaEndpoint: KEY_SNAPSHOTS, GET /quota) ---------------------
+#: Compressed bytes of a key's snapshot entry (a key in one plan), measured with the runtime's own
+#: encoder over 10,000 keys with names of 20 characters (36 bytes; docs/cost.md, "The quota endpoint").
+SNAPSHOT_BYTES_PER_KEY = 40
+#: An item's name, TTL and attribute names, bytes.
+SNAPSHOT_ITEM_OVERHEAD = 60
+#: What a ``GET /quota`` request costs the monitor: its function's billed milliseconds at 128 MB
+#: (warm, in process: docs/benchmarks.md, "The quota endpoint"), and the log bytes Lambda writes for
+#: it (START, END and REPORT lines; the handler logs nothing on success).
+ENDPOINT_MILLISECONDS = 20
+ENDPOINT_MEMORY_MB = 128
+ENDPOINT_LOG_BYTES = 350
+SNAPSHOT_FAST_EVERY_MINUTES = SNAPSHOT_FAST_EVERY.total_seconds() / 60
+#: API Gateway's price of a REST API request (first 333 million a month, us-east-1): what a /quota
+#: request costs on the provider's API, as any route does; not the monitor's, so not in the total.
+REST_API_PER_MILLION = 3.50
+
 _INTERVAL = re.compile(r"^\s*(\d+)\s*(m|min|minutes?|h|hours?)\s*$", re.IGNORECASE)
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 MAX_INTERVAL_MINUTES = 24 * 60
@@ -206,6 +225,46 @@ class Usage:
     #: The fast path every this many minutes (the stack's ``fastScheduleMinutes``); 0: off.
     fast_minutes: int = 1
     fast_memory_mb: int = 128
+    #: The quota endpoint (``quotaEndpoint``): every key's snapshot, and ``GET /quota`` requests.
+    quota_endpoint: bool = False
+    #: ``GET /quota`` requests a month, in millions.
+    endpoint_requests: float = 1.0
+
+    @property
+    def snapshot_write_units(self) -> float:
+        """Write units of a full run's snapshots: every bucket of every target, a unit a KB begun."""
+        buckets = SNAPSHOT_BUCKETS * self.targets
+        per_bucket = SNAPSHOT_ITEM_OVERHEAD + self.keys / buckets * SNAPSHOT_BYTES_PER_KEY
+        return buckets * math.ceil(per_bucket / 1024)
+
+    @property
+    def snapshot_bytes(self) -> float:
+        return SNAPSHOT_BUCKETS * self.targets * SNAPSHOT_ITEM_OVERHEAD + self.keys * SNAPSHOT_BYTES_PER_KEY
+
+    @property
+    def fast_snapshot_runs(self) -> float:
+        """Fast runs a month that write snapshots: one every ``SNAPSHOT_FAST_EVERY`` (ten minutes)."""
+        every = max(1, round(SNAPSHOT_FAST_EVERY_MINUTES / max(1, self.fast_minutes)))
+        return self.fast_runs_per_month / every
+
+    @property
+    def fast_snapshot_write_units(self) -> float:
+        """Write units of a fast run's snapshots: the fast items of the buckets holding the keys it
+        read (at most every bucket), a unit a KB begun."""
+        if not self.fast_path or not self.targets:
+            return 0.0
+        buckets = min(SNAPSHOT_BUCKETS * self.targets, max(1.0, self.watched_keys))
+        per_bucket = SNAPSHOT_ITEM_OVERHEAD + self.watched_keys / buckets * SNAPSHOT_BYTES_PER_KEY
+        return buckets * math.ceil(per_bucket / 1024)
+
+    @property
+    def endpoint_read_units(self) -> float:
+        """Read units of a request: the key's bucket and its fast item, eventually consistent (half a
+        unit per 4 KB begun, each item on its own)."""
+        buckets = SNAPSHOT_BUCKETS * self.targets
+        full = SNAPSHOT_ITEM_OVERHEAD + self.keys / buckets * SNAPSHOT_BYTES_PER_KEY
+        fast = SNAPSHOT_ITEM_OVERHEAD + self.watched_keys / buckets * SNAPSHOT_BYTES_PER_KEY
+        return (math.ceil(full / 4096) + (math.ceil(fast / 4096) if self.fast_path else 0)) / 2
 
     @property
     def fast_path(self) -> bool:
@@ -530,6 +589,21 @@ FAST_PATH_LINES = (
          ("fast_writes", 1e6, "dynamodb_per_million_writes"), shows="fast_requests"),
     Line("EventBridge Scheduler", "fast path invocations", "", ("fast_runs", 1e6, "scheduler_per_million")),
 )  # fmt: skip
+#: With ``--quota-endpoint``: the snapshots both paths write, what the full scan's Scan of the state
+#: table reads more for them, and the endpoint's requests.
+ENDPOINT_LINES = (
+    Line("DynamoDB", "key snapshots: written by both paths, read by the state's Scan", "requests",
+         ("snapshot_reads", 1e6, "dynamodb_per_million_reads"),
+         ("snapshot_writes", 1e6, "dynamodb_per_million_writes"), shows="snapshot_requests"),
+    Line("Lambda", "GET /quota requests ({u.endpoint_requests:g} million a month)", "requests",
+         ("endpoint_requests", 1e6, "lambda_per_million_requests")),
+    Line("Lambda", "GET /quota duration ({u.endpoint_requests:g} million, 128 MB)", "GB-s",
+         ("endpoint_gb_seconds", 1, "lambda_gb_second")),
+    Line("DynamoDB", "GET /quota reads (one BatchGetItem a request)", "read units",
+         ("endpoint_reads", 1e6, "dynamodb_per_million_reads")),
+    Line("CloudWatch Logs", "GET /quota's Lambda log lines", "GB",
+         ("endpoint_logged_gb", 1, "logs_ingest_gb"), ("endpoint_stored_gb", 1, "logs_storage_gb_month")),
+)  # fmt: skip
 #: With ``--events``.
 EVENT_LINES = (
     Line("EventBridge", "events, one per alert (eventBus)", "events",
@@ -562,6 +636,8 @@ def quantities(usage: Usage) -> dict[str, float]:
         "emails": usage.alerts_per_month * usage.email_subscribers,
         "kms_keys": 1,
     }
+    if usage.quota_endpoint:
+        found |= endpoint_quantities(usage)
     if not usage.fast_path:
         return found
     fast_runs = usage.fast_runs_per_month
@@ -583,9 +659,33 @@ def quantities(usage: Usage) -> dict[str, float]:
     }
 
 
+def endpoint_quantities(usage: Usage) -> dict[str, float]:
+    """The quota endpoint's quantities (:data:`ENDPOINT_LINES`)."""
+    runs = usage.runs_per_month
+    reads = math.ceil(usage.snapshot_bytes / 4096) * runs  # the strongly consistent Scan reads them too
+    writes = usage.snapshot_write_units * runs + usage.fast_snapshot_write_units * usage.fast_snapshot_runs
+    requests = usage.endpoint_requests * 1e6
+    logged_gb = requests * (ENDPOINT_LOG_BYTES + 3 * EVENT_OVERHEAD_BYTES) / 1e9
+    return {
+        "snapshot_reads": reads,
+        "snapshot_writes": writes,
+        "snapshot_requests": reads + writes,
+        "endpoint_requests": requests,
+        "endpoint_gb_seconds": requests * ENDPOINT_MILLISECONDS / 1000 * ENDPOINT_MEMORY_MB / 1024,
+        "endpoint_reads": requests * usage.endpoint_read_units,
+        "endpoint_logged_gb": logged_gb,
+        "endpoint_stored_gb": logged_gb / DAYS_PER_MONTH * usage.retention_days,
+    }
+
+
 def estimate(usage: Usage, prices: Prices = PRICES) -> Estimate:
     hours = f" x {usage.billed_metric_fraction:.0%} of hours" if usage.billed_metric_fraction < 1 else ""
-    lines = LINES + (FAST_PATH_LINES if usage.fast_path else ()) + (EVENT_LINES if usage.events else ())
+    lines = (
+        LINES
+        + (FAST_PATH_LINES if usage.fast_path else ())
+        + (EVENT_LINES if usage.events else ())
+        + (ENDPOINT_LINES if usage.quota_endpoint else ())
+    )
     found = quantities(usage)
     return Estimate(usage, [line.priced(usage, found, prices, hours) for line in lines])
 
@@ -778,6 +878,16 @@ def share(text: str) -> float:
     return value
 
 
+def millions(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of millions, such as 0.5 or 20") from None
+    if not 0 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: use 0 to 100000 (millions a month)")
+    return value
+
+
 def region(text: str) -> str:
     if not _REGION.match(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an AWS region name like us-east-1")
@@ -832,6 +942,10 @@ OPTIONS = (
     Option("--dashboards", whole_number(0), None),
     Option("--alerts", whole_number(0), "alerts a month (default 100)", "alerts_per_month"),
     Option("--events", None, "with EVENT_BUS_NAME (the stack's eventBus): an EventBridge event per alert"),
+    Option("--quota-endpoint", None, "with the quota endpoint (the stack's quotaEndpoint): every key's "
+           "snapshot, and GET /quota's requests"),
+    Option("--endpoint-requests", millions, "GET /quota requests a month, in millions (default 1)",
+           metavar="MILLIONS"),
     Option("--json", None, "print the estimate as one JSON object"),
 )  # fmt: skip
 #: The defaults of :class:`Usage`, its flags' too.

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import urllib.request
 from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from apigw_sandbox.seed import (
     DEMO_ALWAYS_METRICS_KEY,
     DEMO_ROUTE,
     DEMO_SECOND_REGION,
+    SeededAccount,
     seed_demo_account,
     seed_second_region,
 )
@@ -54,10 +56,16 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Iterator, Mapping
 
+    from rich.console import Console
+
+    from apigw_sandbox.local import AlertResources
     from quota_monitor import KeyUsage, ScanResult
 
 #: The local EventBridge bus the demo's events go to; a rule sends them on to an SQS queue.
 DEMO_BUS = "quota-events"
+#: The REST API whose stage the gold plan meters, where GET /quota is served (step 10).
+DEMO_API = "a1b2c3d4e5"
+DEMO_STAGE = "prod"
 #: The demo reads GetUsage 20 keys a page (the monitor's default is 500), so that its 24-key
 #: plan takes two pages, as large plans do in real accounts.
 DEMO_PAGE_SIZE = "20"
@@ -308,6 +316,55 @@ def forward_to_slack(messages: list[dict[str, Any]], slack: SlackReceiver) -> Ta
     return table
 
 
+def _seed(cloud: LocalCloud) -> tuple[SeededAccount, SeededAccount]:
+    """The demo's two regions; the gold plan meters the prod stage of a REST API, where GET /quota
+    is answered (step 10)."""
+    seeded = seed_demo_account(cloud.account)
+    cloud.account.add_api_stage(seeded.plans["gold"], DEMO_API, DEMO_STAGE)
+    second = SandboxAccount(seed=DEMO_SECOND_REGION_SEED)
+    seeded_second = seed_second_region(second)
+    cloud.sandbox.add_account(second, region=DEMO_SECOND_REGION)
+    return seeded, seeded_second
+
+
+def _environment(cloud: LocalCloud, alerting: AlertResources, secret_arn: str) -> dict[str, str]:
+    """The monitor's settings in the demo: the local cloud's endpoints, its alert resources, both
+    regions, small GetUsage pages, the Slack secret and the key snapshots."""
+    return {
+        **cloud.env(),
+        **alerting.env(),
+        "USAGE_PAGE_SIZE": DEMO_PAGE_SIZE,
+        "REGIONS": DEMO_REGIONS,
+        "POWERTOOLS_SERVICE_NAME": "apigw-quota-monitor",
+        "SLACK_WEBHOOK_SECRET_ARN": secret_arn,
+        "KEY_SNAPSHOTS": "on",
+    }
+
+
+def show_quota_endpoint(out: Console, cloud: LocalCloud, seeded: SeededAccount) -> None:
+    """Step 10: ``GET /quota`` on the sandbox's REST API stage, answered by the quota endpoint's
+    handler from the snapshots the first run kept (``KEY_SNAPSHOTS=on``), as a key holder sees it."""
+    endpoint = importlib.reload(importlib.import_module("quota_monitor.quota_handler"))
+    cloud.data_plane.add_route(DEMO_API, DEMO_STAGE, "GET", "/quota", endpoint.handler, api_key_required=True)
+    key = next(key for key in seeded.keys if key.plan_id == seeded.plans["gold"])
+    url = f"{cloud.data_plane.stage_url(DEMO_API, DEMO_STAGE)}/quota"
+    out.print(
+        f"\n[bold]10. GET /quota[/]: a key holder asks the API how much of their quota is left "
+        f"(the route on stage {DEMO_STAGE!r} of API {DEMO_API}, an API key required, the quota endpoint's "
+        "function behind it; the answer comes from the snapshots the first run kept):"
+    )
+    out.print(Text(f'$ curl -i -H "x-api-key: $KEY_OF_{key.name.upper().replace("-", "_")}" {url}'))
+    value = cloud.account.keys[key.key_id].value  # the sandbox's, sent and never shown
+    request = urllib.request.Request(url, headers={"x-api-key": value})  # noqa: S310 - loopback http
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        out.print(Text(f"HTTP/1.1 {response.status} {response.reason}"))
+        for name in ("Content-Type", "Cache-Control", "RateLimit-Policy", "RateLimit"):
+            if response.headers.get(name):
+                out.print(Text(f"{name}: {response.headers[name]}"))
+        out.print()
+        out.print(Text(json.dumps(json.loads(response.read()), separators=(",", ":"))), soft_wrap=True)
+
+
 def run(args: argparse.Namespace) -> int:
     # The handler logs to stdout: when its reader has gone, a log line is dropped without a
     # traceback, and the next print ends the command quietly (quota_monitor_cli.main).
@@ -321,10 +378,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     out.print("Starting the API Gateway sandbox and moto on loopback...", style="dim")
     with LocalCloud() as cloud, SlackReceiver() as slack:
-        seeded = seed_demo_account(cloud.account)
-        second = SandboxAccount(seed=DEMO_SECOND_REGION_SEED)
-        seeded_second = seed_second_region(second)
-        cloud.sandbox.add_account(second, region=DEMO_SECOND_REGION)
+        seeded, seeded_second = _seed(cloud)
         alerting = cloud.create_alert_resources(
             routes=(DEMO_ROUTE,), events=EventPattern(DEMO_BUS, {"source": [EVENT_SOURCE]})
         )
@@ -342,15 +396,7 @@ def run(args: argparse.Namespace) -> int:
             f"with an SQS inbox, the EventBridge bus {DEMO_BUS!r} with a rule to an SQS queue, the alert "
             "state table (DynamoDB), the Slack webhook secret (Secrets Manager).\n"
         )
-        env = {
-            **cloud.env(),
-            **alerting.env(),
-            "USAGE_PAGE_SIZE": DEMO_PAGE_SIZE,
-            "REGIONS": DEMO_REGIONS,
-            "POWERTOOLS_SERVICE_NAME": "apigw-quota-monitor",
-            "SLACK_WEBHOOK_SECRET_ARN": secret["ARN"],
-        }
-        with environment(env):
+        with environment(_environment(cloud, alerting, secret["ARN"])):
             out.print("[bold]1. The Lambda handler[/] (quota_monitor.handler.handler), its log lines:")
             output = HandlerOutput()
             summary, records, log_lines = invoke_captured(output, {"source": "demo"})
@@ -418,5 +464,6 @@ def run(args: argparse.Namespace) -> int:
                 f"alerts sent by the second run: {again['alertsSent']}; new messages in the inboxes: "
                 f"{inbox}; events sent: {again['eventsSent']}, new events in the queue: {queued}"
             )
+            show_quota_endpoint(out, cloud, seeded)
             out.print("\nAgainst your own account: [bold]quota-monitor scan[/] (read-only; see README.md).")
     return EXIT_PARTIAL if result.failures else EXIT_OK

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bench import budget, fleet, freshness
+from bench import budget, fleet, freshness, targets200
 from bench.alert_storm import AlertMeasurement, markdown, measure_alerts
 from bench.delivered import AlertId, Slot, id_of_event, ids_in_message, tally
 from bench.host import HostProcess, start_moto, write_section
@@ -466,3 +466,60 @@ def test_the_fleet_benchmark_runs_every_region_at_its_minimum_calls() -> None:
     assert extra["shape"].attached_keys == 1_300
     text, _ = fleet.report(runs, SMALL, extra)
     assert "| keys read | 1,300 | 3,900 | |" in text
+
+
+def test_the_targets_benchmark_reads_every_target_of_every_account_with_one_assume_role_each() -> None:
+    # GIVEN 2 accounts (the monitor's own and a spoke) in 2 regions: 4 targets of a few keys each
+    shape = targets200.FleetShape(
+        accounts=2, regions=("us-east-1", "eu-west-1"), plans=(1, 3), keys=(2, 8), latency=(0.0, 0.0)
+    )
+    layout = shape.layout()
+    assert [(account, region) for account, region, _, _ in layout] == [
+        ("123456789012", "us-east-1"),
+        ("123456789012", "eu-west-1"),
+        ("200000000001", "us-east-1"),
+        ("200000000001", "eu-west-1"),
+    ]
+    assert all(1 <= plans <= 3 and 2 <= keys <= 8 and plans <= keys for _, _, plans, keys in layout)
+
+    # WHEN the benchmark runs the handler's steps over them
+    measured = targets200.measure(shape)
+
+    # THEN every target was read, at no fewer calls than the minimum, with one AssumeRole for the spoke
+    out = measured.outcome
+    assert measured.targets == len(out["targets"]) == 4
+    assert measured.accounts == 2
+    assert out["failures"] == []
+    assert measured.targets_read == 4
+    assert measured.keys == measured.keys_seeded == sum(keys for _, _, _, keys in layout)
+    assert measured.total_calls >= measured.total_minimum > 0
+    assert measured.targets_at_minimum == 4
+    assert measured.assume_role_calls == 1
+    assert measured.stats["throttled"] == 0
+    assert all(target["published"] for target in out["targets"])
+    assert 1 <= measured.stats["put_metric_data"] <= 4
+    assert out["records"] == measured.keys + sum(t["plans"] for t in out["targets"]) + 4
+    assert measured.ok
+    # AND the numbers it extrapolates from are consistent
+    assert 0 < out["connect_cpu"] <= out["scan_cpu"]
+    assert out["rss_peak_mb"] >= out["rss_scanned_mb"] >= out["rss_imported_mb"] > 0
+    assert out["threads_peak"] > out["threads_at_start"] >= 1
+    assert out["max_workers"] == 2
+    cost = targets200.PerTarget.of(measured)
+    assert cost.threads == 3
+    assert cost.regions == 2
+    for memory, timeout in targets200.CASES:
+        found = targets200.limits(cost, memory, timeout)
+        assert set(found) >= {"memory", "STS (AssumeRole one at a time)"}
+        assert all(n >= 0 for n in found.values())
+    assert targets200.limits(cost, 1769, 300)["memory"] >= targets200.limits(cost, 256, 300)["memory"]
+    assert (
+        targets200.limits(cost, 256, 900)["CPU (the scan before calls stop)"]
+        > targets200.limits(cost, 256, 300)["CPU (the scan before calls stop)"]
+    )
+    text, ok = targets200.report(measured)
+    assert ok
+    assert "| targets read (every plan, every key) | 4 of 4 ✅ | 2 accounts |" in text
+    assert "| STS AssumeRole calls | 1 ✅ | one a spoke account |" in text
+    assert "largest fleet: targets (keys)" in text
+    assert targets200.report(targets200.Measured.from_json(measured.to_json())) == (text, True)

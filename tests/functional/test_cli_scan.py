@@ -190,6 +190,15 @@ def test_the_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     # The second region: its key read in its own region, its metrics read back from there.
     assert re.search(r"123456789012 │ eu-west-1 +│ eu-standard +│ eu-mobile-app", out)
     assert re.search(r"Quota Threshold Crossed +│ eu-standard / eu-mobile-app +│ 90%", out)
+    # GET /quota on the sandbox's API stage: the key holder's own numbers, with the RateLimit fields,
+    # and never the key's value
+    assert re.search(
+        r'\$ curl -i -H "x-api-key: \$KEY_OF_KIOSK_APP_1" http://127\.0\.0\.1:\d+/a1b2c3d4e5/prod/quota', out
+    )
+    assert "HTTP/1.1 200 OK" in out
+    assert 'RateLimit-Policy: "quota";q=1000000;w=' in out
+    assert re.search(r'RateLimit: "quota";r=188000;t=\d+', out)
+    assert '"usagePlanName":"gold"' in flat.replace(" ", "")
 
 
 class ExpiredTokenError(SandboxError):

@@ -16,6 +16,7 @@ from quota_monitor.config import ForecastSettings
 from quota_monitor.models import KeyUsage, ScanResult, ScanStats, Target
 from quota_monitor.publish.records import record_lines
 from quota_monitor.publish.selection import parse_key_metrics
+from quota_monitor.publish.snapshots import fast_run_writes
 from quota_monitor_cli.cost import (
     CPU_SECONDS_PER_KEY,
     EVENT_OVERHEAD_BYTES,
@@ -389,3 +390,24 @@ def test_the_fast_interval_flag_turns_the_fast_path_off_or_slower(capsys: pytest
     (requests,) = [item for item in five["lineItems"] if item["item"] == "fast path requests"]
     assert requests["amount"] == 8_760
     assert five["fastIntervalMinutes"] == 5
+
+
+def test_the_quota_endpoint_costs_at_most_3_usd_a_month_and_1_usd_a_million_requests() -> None:
+    # 10,000 keys in 300 plans, 15-minute scans, every key hot all month (the model's worst case)
+    base = Usage(keys=10_000, plans=300)
+    off = estimate(base).total
+    idle = estimate(replace(base, quota_endpoint=True, endpoint_requests=0)).total
+    million = estimate(replace(base, quota_endpoint=True, endpoint_requests=1)).total
+    assert estimate(replace(base, quota_endpoint=False, endpoint_requests=5)).total == off  # off: unchanged
+    assert 0 < idle - off <= 3.00
+    assert 0 < million - idle <= 1.00
+    # The endpoint's lines are priced only with it on
+    assert not [item for item in estimate(base).items if "quota" in item.item.lower()]
+
+
+def test_a_fast_run_writes_its_snapshots_every_ten_minutes_whatever_its_interval() -> None:
+    start = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    every_minute = [fast_run_writes(start + timedelta(minutes=n), 1) for n in range(30)]
+    assert every_minute.count(True) == 3
+    assert all(fast_run_writes(start + timedelta(minutes=10 * n), 10) for n in range(6))
+    assert all(fast_run_writes(start + timedelta(minutes=30 * n), 30) for n in range(6))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from quota_monitor.errors import MalformedResource, MalformedUsagePage, PaginationLoop
-from quota_monitor.models import PERIOD_TYPES, ApiKey, Quota, UsagePlan
+from quota_monitor.models import PERIOD_TYPES, ApiKey, ApiStage, Quota, UsagePlan
 from quota_monitor.read.usage_pages import MAX_PAGE_SIZE
 
 #: The largest value of the API's ``Integer``: the type of a quota's limit and offset (botocore's
@@ -88,7 +88,27 @@ def parse_usage_plan(raw: Mapping[str, Any]) -> UsagePlan:
                 f"usage plan {plan_id}: quota offset {offset!r} is not a whole number from 0 to 2**31 - 1"
             )
         quota = Quota(limit=limit, period=period, offset=offset)
-    return UsagePlan(id=plan_id, name=str(name), quota=quota, tags=_tags(raw.get("tags")))
+    return UsagePlan(
+        id=plan_id,
+        name=str(name),
+        quota=quota,
+        tags=_tags(raw.get("tags")),
+        api_stages=_api_stages(plan_id, raw.get("apiStages")),
+    )
+
+
+def _api_stages(plan_id: str, raw: object) -> tuple[ApiStage, ...]:
+    """The plan's ``apiStages`` (each an API's id and a stage name); absent, none."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(
+        isinstance(stage, Mapping)
+        and isinstance(stage.get("apiId"), str)
+        and isinstance(stage.get("stage"), str)
+        for stage in raw
+    ):
+        raise MalformedResource(f"usage plan {plan_id}: apiStages {raw!r} is not a list of apiId and stage")
+    return tuple(ApiStage(stage["apiId"], stage["stage"]) for stage in raw)
 
 
 def list_usage_plans(api: Any) -> tuple[list[UsagePlan], list[tuple[Mapping[str, Any], str]]]:

@@ -16,9 +16,10 @@ import re
 import threading
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import boto3
+import botocore.session
 
 from quota_monitor.models import Target
 
@@ -101,6 +102,9 @@ def spoke_role_arn(account: str, role_name: str, partition: str) -> str:
     return f"arn:{partition}:iam::{account}:role/{role_name}"
 
 
+#: Targets read at the same time at most: each holds threads and connections (Lambda allows 1,024 of
+#: each), and past this many the run's CPU, not the targets' API waits, sets its pace.
+MAX_TARGETS_AT_ONCE: Final = 64
 #: How the monitor names itself in the role sessions it opens (CloudTrail shows it).
 ROLE_SESSION_NAME = "apigw-quota-monitor"
 
@@ -139,22 +143,39 @@ class TargetAccess:
                 raise ValueError(
                     f"{target.describe()}: a role to assume, and no STS client to assume it with"
                 )
-            credentials = self._assumed.credentials(target.role_arn)
-            session = boto3.Session(
-                aws_access_key_id=credentials["AccessKeyId"],
-                aws_secret_access_key=credentials["SecretAccessKey"],
-                aws_session_token=credentials["SessionToken"],
-            )
+            session = self._assumed.session(target.role_arn, base=session)
         return self._make(session, target.region)
 
 
 class AssumedRoles:
-    """Credentials of the spoke roles, assumed once each (STS's answer is shared by the role's regions)."""
+    """The spoke roles, each assumed once a run, and a session each (shared by the role's regions).
+
+    Every session shares the base session's botocore data loader: a session of its own loads
+    botocore's service models again, about 10 MB and 130 ms of CPU a session, which at 200 targets
+    was most of a run's memory and CPU (docs/benchmarks.md, "200 targets in one run")."""
 
     def __init__(self, sts: STSClient) -> None:
         self._sts = sts
         self._lock = threading.Lock()
         self._credentials: dict[str, CredentialsTypeDef] = {}
+        self._sessions: dict[str, boto3.Session] = {}
+
+    def session(self, role_arn: str, *, base: boto3.Session) -> boto3.Session:
+        """A session with the role's credentials, made once and sharing ``base``'s service models."""
+        credentials = self.credentials(role_arn)
+        with self._lock:
+            known = self._sessions.get(role_arn)
+            if known is None:
+                core = botocore.session.Session()
+                # The loader caches every model it reads; botocore has no public way to share it.
+                core.register_component("data_loader", base._session.get_component("data_loader"))
+                known = self._sessions[role_arn] = boto3.Session(
+                    aws_access_key_id=credentials["AccessKeyId"],
+                    aws_secret_access_key=credentials["SecretAccessKey"],
+                    aws_session_token=credentials["SessionToken"],
+                    botocore_session=core,
+                )
+            return known
 
     def credentials(self, role_arn: str) -> CredentialsTypeDef:
         with self._lock:
