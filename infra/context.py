@@ -67,6 +67,10 @@ INFRA_SETTINGS: Final = (
     "spokeStackSetCallAs",
     "hubRoleArn",
     "quotaEndpoint",
+    "archive",
+    "archiveBucketName",
+    "archiveColdAfterDays",
+    "archiveRetentionDays",
 )
 #: Who deploys the StackSet (CloudFormation's CreateStackSet, CallAs): the organization's management
 #: account (SELF) or a delegated administrator registered for StackSets (DELEGATED_ADMIN).
@@ -314,10 +318,12 @@ def _monitor_options(given: Mapping[str, Any]) -> dict[str, Any]:
         "timeoutSeconds",
         "memoryMb",
         "logRetentionDays",
+        "archiveColdAfterDays",
+        "archiveRetentionDays",
     ):
         if key in given:
             options[_snake(key)] = _number(given[key])
-    for key in ("reservedConcurrency", "tracing", "eventsToQueue", "quotaEndpoint"):
+    for key in ("reservedConcurrency", "tracing", "eventsToQueue", "quotaEndpoint", "archive"):
         if key in given:
             options[_snake(key)] = _bool(key, given[key])
     if "eventBus" in given:
@@ -328,19 +334,17 @@ def _monitor_options(given: Mapping[str, Any]) -> dict[str, Any]:
         options["log_level"] = level.upper() if level.upper() in LOG_LEVELS else level
     if "removalPolicy" in given:
         options["removal_policy"] = _removal_policy(given["removalPolicy"])
-    if "alertEmails" in given:
-        options["alert_emails"] = _list("alertEmails", given["alertEmails"])
+    for key in ("alertEmails", "spokeAccounts"):
+        if key in given:
+            options[_snake(key)] = _list(key, given[key])
     options["slack_channel"] = _slack_channel(given)
     options["teams_channel"] = _teams_channel(given)
     options["slack_webhook"] = _slack_webhook(given)
     if "alertRoutes" in given:
         options["alert_routes"] = _alert_routes(given["alertRoutes"])
-    if "spokeAccounts" in given:
-        options["spoke_accounts"] = _list("spokeAccounts", given["spokeAccounts"])
-    if "spokeRoleName" in given:
-        options["spoke_role_name"] = _text("spokeRoleName", given["spokeRoleName"])
-    if "spokeOrganizationId" in given:
-        options["spoke_organization_id"] = _text("spokeOrganizationId", given["spokeOrganizationId"])
+    for key in ("spokeRoleName", "archiveBucketName", "spokeOrganizationId"):
+        if key in given:
+            options[_snake(key)] = _text(key, given[key])
     options["runtime"] = {
         variable: _runtime_value(given[key]) for key, variable in RUNTIME_SETTINGS.items() if key in given
     }

@@ -64,6 +64,8 @@ class DashboardParts:
     other_regions: tuple[str, ...] = ()
     #: Other accounts the monitor reads (their metrics stay there: their keys show in the tables).
     spoke_accounts: tuple[str, ...] = ()
+    #: Whether runs write the usage archive (its failures are graphed).
+    archived: bool = False
 
     @property
     def several_targets(self) -> bool:
@@ -215,6 +217,7 @@ def quota_dashboard(scope: Construct, id_: str, *, parts: DashboardParts) -> clo
                 _shown(metrics.alerts_sent, "Alerts sent"),
                 _shown(metrics.alert_delivery_failures, "Alert delivery failures"),
                 _shown(metrics.alert_state_errors, "Alert state errors"),
+                *([_shown(metrics.archive_failures, "Archive failures")] if parts.archived else []),
             ],
             left_y_axis=cloudwatch.YAxisProps(min=0, label="seconds", show_units=False),
             right_y_axis=cloudwatch.YAxisProps(min=0, label="alerts", show_units=False),

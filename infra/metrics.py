@@ -38,6 +38,8 @@ class MonitorMetrics:
         self.alerts_sent = self.metric(MetricName.ALERTS_SENT, "Sum")
         self.alert_delivery_failures = self.metric(MetricName.ALERT_DELIVERY_FAILURES, "Sum")
         self.alert_state_errors = self.metric(MetricName.ALERT_STATE_ERRORS, "Sum")
+        #: Published only by a run whose archive could not be written (no data: none failed).
+        self.archive_failures = self.metric(MetricName.ARCHIVE_FAILURES, "Sum")
 
     def metric(self, name: MetricName, statistic: str) -> cloudwatch.Metric:
         """Without a label: an alarm on a labelled metric becomes a metric-math alarm. Widgets label

@@ -40,6 +40,7 @@ from constructs import Construct
 from infra import nag, permissions
 from infra.alarms import WatchedParts, self_monitoring_alarms
 from infra.alerting import SERVICE_NAME, AlertTopic, SlackWebhookForwarder, chat_channels
+from infra.archive import UsageArchive
 from infra.dashboard import DashboardParts, quota_dashboard
 from infra.endpoint import QuotaEndpoint
 from infra.events import QuotaEvents
@@ -134,6 +135,20 @@ class UsageQuotaMonitor(Construct):
             if settings.event_bus is not None
             else None
         )
+        #: The usage archive (None unless ``archive`` or ``archiveBucketName``): every full run's records
+        #: in S3, Athena over them (docs/archive.md).
+        self.archive = (
+            UsageArchive(
+                self,
+                "Archive",
+                bucket_name=settings.archive_bucket_name,
+                cold_after_days=settings.archive_cold_after_days,
+                retention_days=settings.archive_retention_days,
+                removal_policy=removal,
+            )
+            if settings.archived
+            else None
+        )
         routes = {name: topic.topic_arn for name, topic in self.alerts.routes.items()}
         environment = {
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
@@ -146,6 +161,7 @@ class UsageQuotaMonitor(Construct):
             **settings.runtime,
             **settings.fast_environment(),
             **({"KEY_SNAPSHOTS": "on"} if settings.quota_endpoint else {}),
+            **({"ARCHIVE_BUCKET": self.archive.bucket.bucket_name} if self.archive is not None else {}),
         }
         #: The spoke accounts, listed in SSM parameters (not in the environment: Lambda allows 4 KB
         #: of it in all, and 1,000 accounts take 13 KB), read by the functions every run.
@@ -211,6 +227,8 @@ class UsageQuotaMonitor(Construct):
             if settings.fast_path
             else None
         )
+        if self.archive is not None:
+            self.archive.grant_write(self.function)
         #: ``GET /quota``'s function (None unless ``quotaEndpoint``): attach it to your API.
         self.quota_endpoint = (
             QuotaEndpoint(
@@ -352,6 +370,7 @@ class UsageQuotaMonitor(Construct):
                 plan_rollups=runtime.key_metrics.plan_rollups,
                 other_regions=tuple(region for region in runtime.targets.regions if region != stack.region),
                 spoke_accounts=settings.spoke_accounts,
+                archived=settings.archived,
             ),
         )
         nag.acknowledge_monitor(self)

@@ -66,6 +66,7 @@ _STACK_OWNED: Final[Mapping[str, str]] = {
     "SPOKE_ACCOUNTS_PARAMETER": "spokeAccounts",
     "SPOKE_ROLE_NAME": "spokeRoleName",
     "KEY_SNAPSHOTS": "quotaEndpoint",
+    "ARCHIVE_BUCKET": "archive",
     "FAST_SCHEDULE_MINUTES": "fastScheduleMinutes",
     "SCHEDULE_MINUTES": "scheduleMinutes",
 }
@@ -99,6 +100,7 @@ def deploy_time_value_bytes(stack_name: str) -> int:
 #: (``aws:ResourceOrgID``) says the same in one value (docs/deploy.md).
 MAX_LISTED_SPOKE_ACCOUNTS: Final = 200
 _ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 MIN_SCHEDULE_MINUTES = 5
 MAX_SCHEDULE_MINUTES = 1440
@@ -323,6 +325,12 @@ class MonitorSettings:
     spoke_organization_id: str | None = None
     #: ``GET /quota``'s function, and every key's numbers kept for it (``KEY_SNAPSHOTS``).
     quota_endpoint: bool = False
+    #: The usage archive (:class:`infra.archive.UsageArchive`): a bucket of the stack's (``archive``) or
+    #: an existing one (``archive_bucket_name``), with Athena over it.
+    archive: bool = False
+    archive_bucket_name: str | None = None
+    archive_cold_after_days: int = 90
+    archive_retention_days: int = 800
     runtime: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -374,7 +382,8 @@ class MonitorSettings:
         check_spoke_accounts(self.spoke_accounts)
         check_role_name("spokeRoleName", self.spoke_role_name)
         self._check_organization()
-        for flag in ("reserved_concurrency", "tracing", "events_to_queue", "quota_endpoint"):
+        self._check_archive()
+        for flag in ("reserved_concurrency", "tracing", "events_to_queue", "quota_endpoint", "archive"):
             if not isinstance(getattr(self, flag), bool):
                 raise bad_setting(_camel(flag), getattr(self, flag), "use true or false")
         check_emails("alertEmails", self.alert_emails)
@@ -412,6 +421,36 @@ class MonitorSettings:
             )
         if self.events_to_queue is True and self.event_bus is None:
             raise bad_setting("eventsToQueue", True, "set eventBus too: the rule reads the events from it")
+
+    def _check_archive(self) -> None:
+        name = self.archive_bucket_name
+        if name is not None and (not _BUCKET.match(name) or ".." in name):
+            raise bad_setting(
+                "archiveBucketName",
+                name,
+                "use an S3 bucket name: 3 to 63 lowercase letters, digits, '.' and '-'",
+            )
+        _whole(
+            "archiveColdAfterDays",
+            self.archive_cold_after_days,
+            low=30,
+            high=3650,
+            unit="days",
+            why=" (S3 moves objects to Glacier Instant Retrieval 30 days after creation at the soonest)",
+        )
+        _whole(
+            "archiveRetentionDays",
+            self.archive_retention_days,
+            low=self.archive_cold_after_days + 90,
+            high=36500,
+            unit="days",
+            why=f", at least 90 days after archiveColdAfterDays={self.archive_cold_after_days} (Glacier "
+            "Instant Retrieval bills 90 days at least)",
+        )
+
+    @property
+    def archived(self) -> bool:
+        return self.archive or self.archive_bucket_name is not None
 
     def _check_organization(self) -> None:
         organization = self.spoke_organization_id

@@ -100,6 +100,25 @@ class QuotaMonitorStack(Stack):
                 value=monitor.quota_endpoint.function.function_arn,
                 description="GET /quota's function: attach it to your REST API (docs/endpoint.md)",
             )
+        if monitor.archive is not None:
+            CfnOutput(
+                self,
+                "ArchiveBucketName",
+                value=monitor.archive.bucket.bucket_name,
+                description="Every full run's records, under records/ (docs/archive.md)",
+            )
+            CfnOutput(
+                self,
+                "ArchiveWorkGroup",
+                value=monitor.archive.work_group_name,
+                description="The Athena workgroup with the archive's saved queries",
+            )
+            CfnOutput(
+                self,
+                "ArchiveDatabase",
+                value=monitor.archive.database_name,
+                description="The Glue database of the archive's table, records",
+            )
         CfnOutput(
             self,
             "RunDeadLetterQueueUrl",

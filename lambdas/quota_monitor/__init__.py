@@ -68,7 +68,7 @@ from quota_monitor.monitor import (
     run_targets,
     scan_targets,
 )
-from quota_monitor.publish.archive import ARCHIVE_PREFIX, partition_prefix
+from quota_monitor.publish.archive import ARCHIVE_PREFIX, archive_target, partition_prefix
 from quota_monitor.publish.metrics import (
     ALERT_HEALTH_METRICS,
     AUTO_KEY_METRICS,
@@ -132,6 +132,10 @@ from quota_monitor.publish.selection import (
 )
 from quota_monitor.publish.snapshots import BUCKETS as SNAPSHOT_BUCKETS
 from quota_monitor.publish.snapshots import FAST_EVERY as SNAPSHOT_FAST_EVERY
+from quota_monitor.publish.snapshots import SnapshotStore, SnapshotsWritten
+from quota_monitor.publish.snapshots import bucket_key as snapshot_key
+from quota_monitor.publish.snapshots import bucket_of as snapshot_bucket
+from quota_monitor.publish.snapshots import fast_key as fast_snapshot_key
 from quota_monitor.read.budget import CHUNK_SECONDS, MAX_BLOCK_SECONDS, BudgetRate, SharedBudget
 from quota_monitor.read.calls import ApiGatewayCalls, FailedAttempt
 from quota_monitor.read.guarded import guarded_api
@@ -229,6 +233,8 @@ __all__ = [
     "ScanStats",
     "Settings",
     "SharedBudget",
+    "SnapshotStore",
+    "SnapshotsWritten",
     "Target",
     "TargetAccess",
     "TargetClients",
@@ -239,12 +245,14 @@ __all__ = [
     "UsageResult",
     "WatchStore",
     "apigateway_client",
+    "archive_target",
     "client",
     "cloudwatch_client",
     "combined",
     "describe",
     "describe_error",
     "event_schema",
+    "fast_snapshot_key",
     "guarded_api",
     "is_configuration_error",
     "key_levels",
@@ -266,6 +274,8 @@ __all__ = [
     "run_targets",
     "scan_account",
     "scan_targets",
+    "snapshot_bucket",
+    "snapshot_key",
     "target_clients",
     "target_record",
     "targets",

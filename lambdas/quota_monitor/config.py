@@ -423,6 +423,19 @@ DEFAULT_SPOKE_ROLE_NAME: Final = "ApiGatewayQuotaMonitorSpoke"
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 
 
+#: An S3 bucket's name (general purpose buckets): 3 to 63 of a-z 0-9 . -, a letter or digit at each end.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def read_bucket(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not _BUCKET.match(raw) or ".." in raw:
+        raise _bad(name, raw, "use an S3 bucket name: 3 to 63 lowercase letters, digits, '.' and '-'")
+    return raw
+
+
 @dataclass(frozen=True)
 class TargetSettings:
     """Which accounts and regions a run reads: ``REGIONS`` in the monitor's own account and in each
@@ -496,6 +509,9 @@ class Settings:
     #: ``KEY_SNAPSHOTS``: every key's numbers kept in the state table for the quota endpoint
     #: (:mod:`quota_monitor.publish.snapshots`); off unless set.
     key_snapshots: bool = False
+    #: ``ARCHIVE_BUCKET``: every full run's records kept in this S3 bucket
+    #: (:mod:`quota_monitor.publish.archive`); none unless set.
+    archive_bucket: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -534,4 +550,5 @@ class Settings:
             targets=TargetSettings.from_env(env),
             fast=fast,
             key_snapshots=key_snapshots,
+            archive_bucket=read_bucket(env, "ARCHIVE_BUCKET"),
         )

@@ -45,7 +45,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +65,9 @@ from quota_monitor.clients import (
 from quota_monitor.config import Settings
 from quota_monitor.errors import RunFailed, describe
 from quota_monitor.invocation import Invocation
-from quota_monitor.monitor import AlertClients, FleetReport, records, run_targets
+from quota_monitor.monitor import AlertClients, FleetReport, RunReport, records, run_targets
+from quota_monitor.publish.archive import ArchiveWritten, archive_target
+from quota_monitor.publish.metrics import archive_failure_data, publish
 from quota_monitor.publish.records import target_record, write_records
 from quota_monitor.publish.snapshots import SnapshotStore, SnapshotsWritten
 from quota_monitor.read.budget import BudgetRate, SharedBudget
@@ -80,7 +82,7 @@ from quota_monitor.read.targets import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Sequence
 
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -329,12 +331,39 @@ def _where(target: Target | None) -> dict[str, str | None]:
     return {} if target is None else {"accountId": target.account_id, "region": target.region}
 
 
-def _records(report: FleetReport) -> Iterator[str]:
-    """Every target's records, then (with several targets) a target record each."""
-    yield from itertools.chain.from_iterable(records(run, SETTINGS) for run in report.runs)
+def _records(report: FleetReport, made: Sequence[Iterable[str]] | None = None) -> Iterator[str]:
+    """Every target's records (``made``, when already made), then (with several targets) a target
+    record each."""
+    yield from itertools.chain.from_iterable(made or (records(run, SETTINGS) for run in report.runs))
     if report.several:
         for run in report.runs:
-            yield target_record(run.result, metrics_published=run.publish_error is None)
+            yield _target_record(run)
+
+
+def _target_record(run: RunReport) -> str:
+    return target_record(run.result, metrics_published=run.publish_error is None)
+
+
+def archive(report: FleetReport, made: Sequence[Sequence[str]], bucket: str) -> ArchiveWritten:
+    """Each target's records (and its target record, with several) to the archive, an object each
+    (:mod:`quota_monitor.publish.archive`); what could not be written is counted and logged, and
+    ``ArchiveFailures`` published, never raised: the run's alerts and metrics are already out."""
+    s3 = _client("s3")
+    written = ArchiveWritten.total(
+        archive_target(
+            s3,
+            bucket,
+            run_at=run.result.scanned_at,
+            target=run.result.target,
+            lines=[*lines, *([_target_record(run)] if report.several else [])],
+        )
+        for run, lines in zip(report.runs, made, strict=True)
+    )
+    for failure in written.failures:
+        logger.error("archive not written", extra={"detail": failure})
+    if written.failures:
+        publish(health_cloudwatch(), SETTINGS.namespace, archive_failure_data(len(written.failures), _now()))
+    return written
 
 
 def _state_table() -> tuple[DynamoDBClient, str]:
@@ -370,6 +399,10 @@ def home_account(context: LambdaContext) -> str:
     return context.invoked_function_arn.split(":")[4]
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def health_cloudwatch() -> CloudWatchClient:
     _, writes = _limits()
     bounded: CloudWatchClient = _bounded(
@@ -393,10 +426,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         watch=watch_store() if fast else None,
         snapshots=snapshot_store(),
     )
-    written = write_records(_records(report), sys.stdout.write)
+    bucket = SETTINGS.archive_bucket
+    # With the archive, each target's records are made once, for the log and for the archive.
+    made = [list(records(run, SETTINGS)) for run in report.runs] if bucket is not None else None
+    written = write_records(_records(report, made), sys.stdout.write)
+    archived = archive(report, made, bucket) if bucket is not None and made is not None else None
     _log(report, written)
     raise_if_failed(report)
-    return report.summary(written)
+    return {**report.summary(written), **(archived.summary() if archived is not None else {})}
 
 
 def raise_if_failed(report: FleetReport) -> None:

@@ -199,6 +199,10 @@ class SandboxAccount:
     def now(self) -> datetime:
         return self._clock().astimezone(UTC)
 
+    def set_clock(self, clock: Callable[[], datetime] | None) -> None:
+        """Read the time from ``clock`` from now on (None: the real time): a demo's time travel."""
+        self._clock = clock or (lambda: datetime.now(UTC))
+
     def today(self) -> date:
         return self.now().date()
 

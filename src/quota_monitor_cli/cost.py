@@ -108,6 +108,11 @@ class Prices:
     scheduler_per_million: float = 1.00
     kms_key_month: float = 1.00
     eventbridge_per_million_events: float = 1.00  # custom events, each a 64 KB chunk or less
+    s3_put_per_1000: float = 0.005
+    s3_standard_gb_month: float = 0.023
+    s3_glacier_ir_gb_month: float = 0.004
+    s3_glacier_ir_transition_per_1000: float = 0.02
+    athena_per_tb_scanned: float = 5.00
 
 
 PRICES = Prices()
@@ -181,6 +186,13 @@ SNAPSHOT_FAST_EVERY_MINUTES = SNAPSHOT_FAST_EVERY.total_seconds() / 60
 #: request costs on the provider's API, as any route does; not the monitor's, so not in the total.
 REST_API_PER_MILLION = 3.50
 
+# -- the usage archive (the stack's archive: ARCHIVE_BUCKET) ----------------------------------------
+#: Gzip bytes of a key's record in the archive: the records compress about 20 times with the
+#: benchmark's names and 10 times with real ones (docs/archive.md); the model counts 10.
+ARCHIVE_BYTES_PER_KEY = 36
+#: Days of records a statement of a month reads: the month and the one before (docs/archive.md).
+STATEMENT_DAYS = 61
+
 _INTERVAL = re.compile(r"^\s*(\d+)\s*(m|min|minutes?|h|hours?)\s*$", re.IGNORECASE)
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 MAX_INTERVAL_MINUTES = 24 * 60
@@ -229,6 +241,28 @@ class Usage:
     quota_endpoint: bool = False
     #: ``GET /quota`` requests a month, in millions.
     endpoint_requests: float = 1.0
+    #: The usage archive (``archive``): every full run's records in S3, an object a target.
+    archive: bool = False
+    archive_cold_days: int = 90
+    archive_retention_days: int = 800
+    #: Statements of a month read with Athena, a month.
+    statements: int = 1
+    #: The archive's age (months): storage grows until ``archive_retention_days``.
+    archive_age_months: float = 12.0
+
+    @property
+    def archive_bytes_per_day(self) -> float:
+        return self.runs_per_month / DAYS_PER_MONTH * self.keys * ARCHIVE_BYTES_PER_KEY
+
+    @property
+    def archive_gb(self) -> tuple[float, float]:
+        """(S3 Standard, Glacier Instant Retrieval) gigabytes held at ``archive_age_months``."""
+        age = min(self.archive_age_months * DAYS_PER_MONTH, float(self.archive_retention_days))
+        standard_days = min(age, float(self.archive_cold_days))
+        return (
+            self.archive_bytes_per_day * standard_days / 1e9,
+            self.archive_bytes_per_day * max(0.0, age - standard_days) / 1e9,
+        )
 
     @property
     def snapshot_write_units(self) -> float:
@@ -264,7 +298,8 @@ class Usage:
         buckets = SNAPSHOT_BUCKETS * self.targets
         full = SNAPSHOT_ITEM_OVERHEAD + self.keys / buckets * SNAPSHOT_BYTES_PER_KEY
         fast = SNAPSHOT_ITEM_OVERHEAD + self.watched_keys / buckets * SNAPSHOT_BYTES_PER_KEY
-        return (math.ceil(full / 4096) + (math.ceil(fast / 4096) if self.fast_path else 0)) / 2
+        # The fast item is asked for whether or not it exists: an item not found still costs half a unit.
+        return (math.ceil(full / 4096) + (math.ceil(fast / 4096) if self.fast_path else 1)) / 2
 
     @property
     def fast_path(self) -> bool:
@@ -604,6 +639,18 @@ ENDPOINT_LINES = (
     Line("CloudWatch Logs", "GET /quota's Lambda log lines", "GB",
          ("endpoint_logged_gb", 1, "logs_ingest_gb"), ("endpoint_stored_gb", 1, "logs_storage_gb_month")),
 )  # fmt: skip
+#: With ``--archive``: S3's requests and storage at ``--archive-age`` months, and Athena's statements.
+ARCHIVE_LINES = (
+    Line("S3", "archive: an object a run and target (PUT)", "requests",
+         ("archive_puts", 1e3, "s3_put_per_1000")),
+    Line("S3", "archive storage after {u.archive_age_months:g} months (Standard, then Glacier IR)", "GB",
+         ("archive_standard_gb", 1, "s3_standard_gb_month"), ("archive_cold_gb", 1, "s3_glacier_ir_gb_month"),
+         shows="archive_gb"),
+    Line("S3", "archive: moves to Glacier Instant Retrieval", "objects",
+         ("archive_transitions", 1e3, "s3_glacier_ir_transition_per_1000")),
+    Line("Athena", "statements of a month ({u.statements} a month)", "TB",
+         ("statement_tb", 1, "athena_per_tb_scanned")),
+)  # fmt: skip
 #: With ``--events``.
 EVENT_LINES = (
     Line("EventBridge", "events, one per alert (eventBus)", "events",
@@ -638,6 +685,18 @@ def quantities(usage: Usage) -> dict[str, float]:
     }
     if usage.quota_endpoint:
         found |= endpoint_quantities(usage)
+    if usage.archive:
+        standard, cold = usage.archive_gb
+        objects = runs * usage.targets
+        aged = usage.archive_age_months * DAYS_PER_MONTH > usage.archive_cold_days
+        found |= {
+            "archive_puts": objects,
+            "archive_standard_gb": standard,
+            "archive_cold_gb": cold,
+            "archive_gb": standard + cold,
+            "archive_transitions": objects if aged else 0.0,
+            "statement_tb": usage.statements * usage.archive_bytes_per_day * STATEMENT_DAYS / 1e12,
+        }
     if not usage.fast_path:
         return found
     fast_runs = usage.fast_runs_per_month
@@ -685,6 +744,7 @@ def estimate(usage: Usage, prices: Prices = PRICES) -> Estimate:
         + (FAST_PATH_LINES if usage.fast_path else ())
         + (EVENT_LINES if usage.events else ())
         + (ENDPOINT_LINES if usage.quota_endpoint else ())
+        + (ARCHIVE_LINES if usage.archive else ())
     )
     found = quantities(usage)
     return Estimate(usage, [line.priced(usage, found, prices, hours) for line in lines])
@@ -946,6 +1006,11 @@ OPTIONS = (
            "snapshot, and GET /quota's requests"),
     Option("--endpoint-requests", millions, "GET /quota requests a month, in millions (default 1)",
            metavar="MILLIONS"),
+    Option("--archive", None, "with the usage archive (the stack's archive): records in S3, Athena"),
+    Option("--archive-age", whole_number(1, 120), "the archive's age in months, for its storage (default 12)",
+           "archive_age_months", "MONTHS"),
+    Option("--statements", whole_number(0, 10_000), "statements of a month read with Athena, a month "
+           "(default 1)"),
     Option("--json", None, "print the estimate as one JSON object"),
 )  # fmt: skip
 #: The defaults of :class:`Usage`, its flags' too.

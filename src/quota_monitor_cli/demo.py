@@ -7,6 +7,7 @@ tables would show from them, the scan table, the metrics read back from CloudWat
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import io
 import json
@@ -41,19 +42,23 @@ from quota_monitor import (
     PLAN_RECORD,
     TAG_METRICS,
     TARGET_RECORD,
+    Clocks,
+    Invocation,
     MetricName,
+    RunReport,
     Settings,
+    archive_target,
     cloudwatch_client,
     combined,
     percent,
+    records,
 )
-from quota_monitor_cli import record_tables
+from quota_monitor_cli import record_tables, statement
 from quota_monitor_cli.common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, run_guarded
 from quota_monitor_cli.render import ACCOUNT_COLUMNS, COLUMNS, console, scan_table, sort_keys, summary_line
 from quota_monitor_cli.scan import scan_all
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable, Iterator, Mapping
 
     from rich.console import Console
@@ -66,6 +71,8 @@ DEMO_BUS = "quota-events"
 #: The REST API whose stage the gold plan meters, where GET /quota is served (step 10).
 DEMO_API = "a1b2c3d4e5"
 DEMO_STAGE = "prod"
+#: The archive's bucket in moto (step 11).
+DEMO_ARCHIVE = "quota-monitor-demo-archive"
 #: The demo reads GetUsage 20 keys a page (the monitor's default is 500), so that its 24-key
 #: plan takes two pages, as large plans do in real accounts.
 DEMO_PAGE_SIZE = "20"
@@ -338,6 +345,7 @@ def _environment(cloud: LocalCloud, alerting: AlertResources, secret_arn: str) -
         "POWERTOOLS_SERVICE_NAME": "apigw-quota-monitor",
         "SLACK_WEBHOOK_SECRET_ARN": secret_arn,
         "KEY_SNAPSHOTS": "on",
+        "ARCHIVE_BUCKET": DEMO_ARCHIVE,
     }
 
 
@@ -365,6 +373,42 @@ def show_quota_endpoint(out: Console, cloud: LocalCloud, seeded: SeededAccount) 
         out.print(Text(json.dumps(json.loads(response.read()), separators=(",", ":"))), soft_wrap=True)
 
 
+def show_archive(out: Console, cloud: LocalCloud) -> None:
+    """Step 11: the runs' records in the archive (moto's S3), and a statement of yesterday's closed
+    DAY quotas, from a run made as at 23:45 yesterday (the sandbox's clock set back, its usage as it
+    stood then)."""
+    s3 = cloud.client("s3")
+    yesterday = datetime.now(UTC).replace(hour=23, minute=45, second=0, microsecond=0) - timedelta(days=1)
+    cloud.account.set_clock(lambda: yesterday)
+    try:
+        settings = Settings.from_env(os.environ)
+        run = Invocation.unbounded(clocks=Clocks(wall=yesterday.timestamp))
+        for scanned in scan_all(settings, boto3.Session(), show_progress=False, run=run):
+            if scanned.target.home:
+                lines = list(records(RunReport(result=scanned.result, published=None), settings))
+                archive_target(s3, DEMO_ARCHIVE, run_at=yesterday, target=scanned.target, lines=lines)
+    finally:
+        cloud.account.set_clock(None)
+    objects = [item["Key"] for item in s3.list_objects_v2(Bucket=DEMO_ARCHIVE).get("Contents", [])]
+    out.print(
+        f"\n[bold]11. The usage archive[/] (ARCHIVE_BUCKET={DEMO_ARCHIVE}, moto's S3): every full run's "
+        f"records, gzip JSON Lines, an object a run and target; {len(objects)} objects, among them a run "
+        "made as at 23:45 yesterday (the sandbox's clock set back):"
+    )
+    for key in sorted(objects):
+        out.print(Text(f"  s3://{DEMO_ARCHIVE}/{key}"), style="dim")
+    out.print(f"$ quota-monitor statement --bucket {DEMO_ARCHIVE} --period {yesterday.date()}")
+    sys.stdout.flush()
+    statement.run(statement_args(yesterday))
+
+
+def statement_args(day: datetime) -> argparse.Namespace:
+    """``quota-monitor statement --bucket <the demo's> --period <day>``, as the command line parses it."""
+    parser = argparse.ArgumentParser(prog="quota-monitor")
+    statement.register(parser.add_subparsers())
+    return parser.parse_args(["statement", "--bucket", DEMO_ARCHIVE, "--period", day.date().isoformat()])
+
+
 def run(args: argparse.Namespace) -> int:
     # The handler logs to stdout: when its reader has gone, a log line is dropped without a
     # traceback, and the next print ends the command quietly (quota_monitor_cli.main).
@@ -383,6 +427,7 @@ def run(args: argparse.Namespace) -> int:
             routes=(DEMO_ROUTE,), events=EventPattern(DEMO_BUS, {"source": [EVENT_SOURCE]})
         )
         assert alerting.events is not None
+        cloud.client("s3").create_bucket(Bucket=DEMO_ARCHIVE)
         secret = cloud.client("secretsmanager").create_secret(
             Name="quota-monitor/slack-webhook", SecretString=slack.url
         )
@@ -465,5 +510,6 @@ def run(args: argparse.Namespace) -> int:
                 f"{inbox}; events sent: {again['eventsSent']}, new events in the queue: {queued}"
             )
             show_quota_endpoint(out, cloud, seeded)
+            show_archive(out, cloud)
             out.print("\nAgainst your own account: [bold]quota-monitor scan[/] (read-only; see README.md).")
     return EXIT_PARTIAL if result.failures else EXIT_OK

@@ -19,13 +19,13 @@ import sys
 import threading
 from typing import TYPE_CHECKING, NoReturn
 
-from quota_monitor_cli import cost, demo, scan, usage
+from quota_monitor_cli import cost, demo, scan, statement, usage
 from quota_monitor_cli.common import EXIT_CODES
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-COMMANDS = (scan, usage, demo, cost)
+COMMANDS = (scan, usage, statement, demo, cost)
 
 #: What a shell reports for a process killed by SIGPIPE (128 + 13), used where there is no SIGPIPE.
 EXIT_SIGPIPE = 141

@@ -110,9 +110,10 @@ def scan_all(
     show_progress: bool,
     err: Console | None = None,
     on_failed_attempt: Callable[[FailedAttempt], None] | None = None,
+    run: Invocation | None = None,
 ) -> list[TargetScan]:
     """Every target (``--regions``, ``--role-arn``, or REGIONS and SPOKE_ROLE_ARNS) scanned at once,
-    with one progress bar over all of them."""
+    with one progress bar over all of them; ``run``: its clocks (the demo's time travel)."""
     region = aws.region_name
     if region is None:
         raise NoRegionError  # aws_errors() says what to do
@@ -130,7 +131,7 @@ def scan_all(
         )
         for target in found
     ]
-    run = Invocation.unbounded()
+    run = run or Invocation.unbounded()
     if not show_progress:
         return scan_targets(settings, accesses, run, on_failed_attempt=on_failed_attempt)
     label = "scanning usage plans" if len(found) == 1 else f"scanning usage plans in {len(found)} targets"

@@ -199,6 +199,16 @@ def test_the_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     assert 'RateLimit-Policy: "quota";q=1000000;w=' in out
     assert re.search(r'RateLimit: "quota";r=188000;t=\d+', out)
     assert '"usagePlanName":"gold"' in flat.replace(" ", "")
+    # The archive: the runs' objects, and a statement of yesterday's closed DAY quotas
+    assert "11. The usage archive (ARCHIVE_BUCKET=quota-monitor-demo-archive, moto's S3)" in flat
+    assert re.search(
+        r"s3://quota-monitor-demo-archive/records/dt=\d{4}-\d{2}-\d{2}/\d{8}T\d{6}Z-[0-9a-f]{8}\.jsonl\.gz",
+        out,
+    )
+    assert re.search(
+        r"\$ quota-monitor statement --bucket quota-monitor-demo-archive --period \d{4}-\d{2}-\d{2}", out
+    )
+    assert "Note: used is the last reading before the reset" in flat
 
 
 class ExpiredTokenError(SandboxError):

@@ -131,3 +131,27 @@ def test_without_the_option_there_is_no_endpoint_and_no_snapshot(tmp_path: Path)
     assert "QuotaEndpointFunctionArn" not in plain.raw["Outputs"]
     monitor = render(plain.resources[plain.logical_id("Monitor/Function")]["Properties"])
     assert "KEY_SNAPSHOTS" not in monitor["Environment"]["Variables"]
+
+
+def test_the_archive_option_creates_the_bucket_grants_records_only_and_sets_the_variable(
+    tmp_path: Path,
+) -> None:
+    archived = synthesize(tmp_path, archive="true")
+    bucket = archived.logical_id("Monitor/Archive/Bucket")
+    monitor = render(archived.resources[archived.logical_id("Monitor/Function")]["Properties"])
+    assert monitor["Environment"]["Variables"]["ARCHIVE_BUCKET"] == f"${{{bucket}}}"
+    granted = [
+        s
+        for s in statements(archived.resources[archived.logical_id("Monitor/FunctionRole/DefaultPolicy")])
+        if any(a.startswith("s3:") for a in s["Action"])
+    ]
+    assert [(s["Action"], s["Resource"]) for s in granted] == [
+        (["s3:PutObject"], [f"${{{bucket}.Arn}}/records/*"])
+    ]
+    outputs = archived.raw["Outputs"]
+    assert {"ArchiveBucketName", "ArchiveWorkGroup", "ArchiveDatabase"} <= set(outputs)
+    assert cfn_lint(archived.raw) == []
+    # Its failures are graphed with the monitor's health, only where there is an archive.
+    for synth, shown in ((archived, 1), (synthesize(tmp_path / "plain"), 0)):
+        body = render(synth.resources[synth.logical_id("Monitor/Dashboard")]["Properties"]["DashboardBody"])
+        assert body.count('"ArchiveFailures"') == shown

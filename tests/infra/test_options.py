@@ -55,6 +55,7 @@ EVERYTHING = {
     "crossCheckPlanKeys": "true",
     "digestMinAlerts": "10",
     "keyMetrics": "all",
+    "archive": "true",
 }
 
 
@@ -86,6 +87,7 @@ def test_monitor_function_follows_the_settings(full: Synthesized) -> None:
     assert "ReservedConcurrentExecutions" not in function
     assert function["TracingConfig"] == {"Mode": "Active"}
     topic, table = full.logical_id("Monitor/Alerts/Topic"), full.logical_id("Monitor/AlertState")
+    bucket = full.logical_id("Monitor/Archive/Bucket")
     assert function["Environment"]["Variables"] == {
         "POWERTOOLS_SERVICE_NAME": "apigw-quota-monitor",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
@@ -98,6 +100,7 @@ def test_monitor_function_follows_the_settings(full: Synthesized) -> None:
         "KEY_METRICS": "all",
         "FAST_SCHEDULE_MINUTES": "2",
         "SCHEDULE_MINUTES": "5",
+        "ARCHIVE_BUCKET": f"${{{bucket}}}",
     }
     fast = _function(full, "Monitor/FastFunction")
     assert (fast["Timeout"], fast["MemorySize"], fast["TracingConfig"]) == (115, 256, {"Mode": "Active"})
@@ -134,8 +137,8 @@ def test_monitor_permissions_follow_namespace_cross_check_and_tracing(full: Synt
         "Resource": ["*"],
     }
     # The monitor's eight; with the fast path, the watch lists' and the budget's items, and the
-    # fast function's log group (it runs under the same role).
-    assert len(granted) == 11
+    # fast function's log group (it runs under the same role); with the archive, its records' objects.
+    assert len(granted) == 12
     assert [by_sid[sid]["Action"] for sid in ("WriteWatchLists", "ReadApiBudget")] == [
         ["dynamodb:PutItem"],
         ["dynamodb:GetItem"],
@@ -487,10 +490,12 @@ def test_every_acknowledgement_is_specific_and_says_why(full: Synthesized) -> No
     function = full.logical_id("Monitor/Function")
     fast = full.logical_id("Monitor/FastFunction")
     apigw = "arn:<AWS::Partition>:apigateway:<AWS::Region>::"
+    bucket = full.logical_id("Monitor/Archive/Bucket")
     assert {key for key in acknowledged if key[0] in {role, schedule_policy, forwarder_policy, secret}} == {
         (role, "AwsSolutions-IAM5[Resource::*]"),
         (role, f"AwsSolutions-IAM5[Resource::{apigw}/usageplans/*/usage]"),
         (role, f"AwsSolutions-IAM5[Resource::{apigw}/usageplans/*/keys]"),
+        (role, f"AwsSolutions-IAM5[Resource::<{bucket}.Arn>/records/*]"),
         (schedule_policy, f"AwsSolutions-IAM5[Resource::<{function}.Arn>:*]"),
         (schedule_policy, f"AwsSolutions-IAM5[Resource::<{fast}.Arn>:*]"),
         (forwarder_policy, "AwsSolutions-IAM5[Resource::*]"),

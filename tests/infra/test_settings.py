@@ -205,6 +205,7 @@ def test_every_variable_the_runtime_reads_can_be_set_from_the_stack() -> None:
         "SPOKE_ACCOUNTS_PARAMETER",  # from spokeAccounts (the accounts, in SSM parameters)
         "SPOKE_ROLE_NAME",  # from spokeRoleName
         "KEY_SNAPSHOTS",  # from quotaEndpoint
+        "ARCHIVE_BUCKET",  # from archive or archiveBucketName
         "SPOKE_ROLE_ARNS",  # for deployments of your own: the stack lists the accounts in SSM
         "FAST_SCHEDULE_MINUTES",  # from fastScheduleMinutes
         "SCHEDULE_MINUTES",  # from scheduleMinutes

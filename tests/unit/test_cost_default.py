@@ -411,3 +411,15 @@ def test_a_fast_run_writes_its_snapshots_every_ten_minutes_whatever_its_interval
     assert every_minute.count(True) == 3
     assert all(fast_run_writes(start + timedelta(minutes=10 * n), 10) for n in range(6))
     assert all(fast_run_writes(start + timedelta(minutes=30 * n), 30) for n in range(6))
+
+
+def test_the_archive_costs_at_most_1_usd_a_month_after_a_year_at_10000_keys() -> None:
+    base = Usage(keys=10_000, plans=300)
+    year = estimate(replace(base, archive=True)).total - estimate(base).total
+    assert 0 < year <= 1.00
+    # Storage grows until the records expire (800 days), then stays
+    later = estimate(replace(base, archive=True, archive_age_months=36)).total - estimate(base).total
+    assert year < later <= 1.00
+    assert estimate(replace(base, archive=True, archive_age_months=60)).total == pytest.approx(
+        estimate(replace(base, archive=True, archive_age_months=48)).total
+    )

@@ -80,6 +80,8 @@ class MetricName(StrEnum):
     ALERTS_SENT = "AlertsSent"
     ALERT_DELIVERY_FAILURES = "AlertDeliveryFailures"
     ALERT_STATE_ERRORS = "AlertStateErrors"
+    #: Published only when not zero: a run's records that could not be written to the archive.
+    ARCHIVE_FAILURES = "ArchiveFailures"
 
 
 #: Dimensions of the per-key and per-plan metrics.
@@ -180,6 +182,11 @@ def health_metric_data(
         # blind for those keys (for every key when the table cannot be read) until it is fixed.
         data.append(_datum(MetricName.ALERT_STATE_ERRORS, len(alerts.state_errors), "Count", at))
     return data
+
+
+def archive_failure_data(failures: int, at: datetime) -> list[MetricDatum]:
+    """``ArchiveFailures``, when a run's archive could not be written (none otherwise: no series)."""
+    return [_datum(MetricName.ARCHIVE_FAILURES, failures, "Count", at)] if failures else []
 
 
 #: What a fast run publishes, each only when it is not zero (:mod:`quota_monitor.fast`): the counts
