@@ -51,10 +51,6 @@ class RecordsMeasurement:
     def records(self) -> int:
         return self.key_records + self.plan_records
 
-    @property
-    def billed_bytes(self) -> int:
-        return self.bytes + EVENT_OVERHEAD_BYTES * self.records
-
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
 

@@ -289,11 +289,6 @@ def scenario_line(report: BenchReport) -> str:
     )
 
 
-def render_markdown(report: BenchReport) -> str:
-    """The block of docs/benchmarks.md, markers included."""
-    return f"{START_MARK}\n{markdown_body(report)}\n{END_MARK}\n"
-
-
 def markdown_body(report: BenchReport) -> str:
     """What goes between the markers."""
     lines = [

@@ -83,10 +83,3 @@ def floor_seconds(calls: int, rate: float, burst: int) -> float:
 
 def minimum_metric_requests(datapoints: int) -> int:
     return math.ceil(datapoints / MAX_DATAPOINTS_PER_REQUEST)
-
-
-def expected_datapoints(shape: AccountShape, *, health_metrics: int = 6) -> int:
-    """Data points of a run publishing every key, when every plan has a quota (the scale scenario):
-    3 a key, ``MaxQuotaUtilization`` and ``UsedQuota`` a plan with keys, and the health metrics."""
-    plans_with_keys = sum(1 for keys in shape.keys_per_plan if keys)
-    return 3 * shape.attached_keys + 2 * plans_with_keys + health_metrics

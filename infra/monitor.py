@@ -276,7 +276,7 @@ class UsageQuotaMonitor(Construct):
                 max_event_age=_shorter(interval, Duration.hours(24)),
             ),
         )
-        self.fast_schedule = (
+        if self.fast_function is not None:
             scheduler.Schedule(
                 self,
                 "FastSchedule",
@@ -291,9 +291,6 @@ class UsageQuotaMonitor(Construct):
                     max_event_age=FAST_MAX_EVENT_AGE,
                 ),
             )
-            if self.fast_function is not None
-            else None
-        )
 
         self.chat = chat_channels(
             self,

@@ -6,7 +6,7 @@ Nothing here holds an API key's value: keys are known by id and name only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -92,13 +92,6 @@ class QuotaPeriod:
     @property
     def days(self) -> int:
         return (self.next_start - self.start).days
-
-    def days_until(self, day: date) -> int:
-        """Number of days from the period start to ``day``, both included."""
-        return (day - self.start).days + 1
-
-    def last_day(self) -> date:
-        return self.next_start - timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)

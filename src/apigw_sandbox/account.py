@@ -277,16 +277,6 @@ class SandboxAccount:
                 self._check_one_plan_per_stage(key_id, plan, [ApiStage(api_id, stage)])
             plan.api_stages.append(ApiStage(api_id, stage, throttle))
 
-    def remove_api_stage(self, plan_id: str, api_id: str, stage: str) -> None:
-        """UpdateUsagePlan ``remove /apiStages``."""
-        with self._lock:
-            plan = self.plan(plan_id)
-            if not plan.covers(api_id, stage):
-                raise NotFound(
-                    f"Invalid API Stage {{api: {api_id}, stage: {stage}}} specified for usage plan"
-                )
-            plan.api_stages = [s for s in plan.api_stages if not s.covers(api_id, stage)]
-
     def _check_one_plan_per_stage(self, key_id: str, plan: SandboxPlan, stages: Iterable[ApiStage]) -> None:
         """API Gateway's rule: a key is in at most one plan per API stage."""
         for other in self.plans.values():

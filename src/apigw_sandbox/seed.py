@@ -18,8 +18,6 @@ class SeededKey:
     plan_id: str
     key_id: str
     name: str
-    #: The utilization the key was seeded to reach today (None for plans without a quota).
-    target_utilization: float | None
 
 
 @dataclass
@@ -163,15 +161,12 @@ def seed_demo_account(account: SandboxAccount, *, seed: int = 7) -> SeededAccoun
             else:
                 target = DEMO_HOT_KEYS.get((plan_name, index), round(rng.uniform(2, 70), 1))
                 seed_key_usage(account, plan_id, key_id, utilization=target, rng=rng)
-            seeded.keys.append(SeededKey(plan_id, key_id, name, target))
+            seeded.keys.append(SeededKey(plan_id, key_id, name))
     # An administrator extended one gold key's quota for this month: remaining above the limit.
     gold_keys = [key for key in seeded.keys if key.plan_id == seeded.plans["gold"]]
     extended = gold_keys[2]
     gold_limit = 1_000_000
     account.update_remaining(extended.plan_id, extended.key_id, gold_limit + 200_000)
-    seeded.keys[seeded.keys.index(extended)] = SeededKey(
-        extended.plan_id, extended.key_id, extended.name, 0.0
-    )
     return seeded
 
 
@@ -190,7 +185,7 @@ def seed_second_region(account: SandboxAccount, *, seed: int = 11) -> SeededAcco
         key_id = account.create_api_key(name)
         account.attach_key(plan_id, key_id)
         seed_key_usage(account, plan_id, key_id, utilization=utilization, rng=rng)
-        seeded.keys.append(SeededKey(plan_id, key_id, name, utilization))
+        seeded.keys.append(SeededKey(plan_id, key_id, name))
     return seeded
 
 
@@ -233,6 +228,6 @@ def seed_scale_account(
             account.attach_key(plan_id, key_id)
             target = round(rng.uniform(*utilization), 1)
             seed_key_usage(account, plan_id, key_id, utilization=target, rng=rng, history_days=history_days)
-            seeded.keys.append(SeededKey(plan_id, key_id, f"key-{key_number:05d}", target))
+            seeded.keys.append(SeededKey(plan_id, key_id, f"key-{key_number:05d}"))
             key_number += 1
     return seeded

@@ -1106,6 +1106,12 @@ def run(args: argparse.Namespace) -> int:
     notes = [f"List prices in {PRICES.region} as of {PRICES.as_of}, no free tier; see docs/cost.md."]
     if args.region != PRICES.region:
         notes.append(f"Prices for {args.region} are not in the table: shown at {PRICES.region} prices.")
+    if usage.quota_endpoint:
+        notes.append(
+            f"Not counted: API Gateway bills each GET /quota request as any request to your API "
+            f"(${REST_API_PER_MILLION * usage.endpoint_requests:.2f} for {usage.endpoint_requests:g} million "
+            f"at ${REST_API_PER_MILLION:.2f} a million)."
+        )
     if args.json:
         json.dump(as_json(usage, result, args.from_scan), sys.stdout, indent=2)
         sys.stdout.write("\n")

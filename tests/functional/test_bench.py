@@ -20,12 +20,11 @@ from bench import budget, fleet, freshness, targets200
 from bench.alert_storm import AlertMeasurement, markdown, measure_alerts
 from bench.delivered import AlertId, Slot, id_of_event, ids_in_message, tally
 from bench.host import HostProcess, start_moto, write_section
-from bench.report import END_MARK, START_MARK, render_markdown, render_text, write_docs
+from bench.report import END_MARK, START_MARK, markdown_body, render_text, write_docs
 from bench.run import BenchReport, Case, parse_importtime, run_benchmark
 from bench.scenario import (
     AccountShape,
     Scenario,
-    expected_datapoints,
     floor_seconds,
     minimum_calls,
     pages,
@@ -103,7 +102,9 @@ def test_the_default_run_logs_every_key_once_with_exact_numbers_and_few_series(r
 def test_metric_batches_are_as_few_and_within_the_limits(report: BenchReport) -> None:
     monitor = report.measurements[2]
     assert monitor.series == {"2": 3 * 1_300, "1": 2 * 30, "0": 6}
-    datapoints = expected_datapoints(report.shape)
+    # 3 a key, MaxQuotaUtilization and UsedQuota a plan with keys, and the 6 health metrics
+    shape = report.shape
+    datapoints = 3 * shape.attached_keys + 2 * sum(1 for keys in shape.keys_per_plan if keys) + 6
     assert monitor.datapoints_on_wire == monitor.metric_datapoints == datapoints == 3 * 1_300 + 2 * 30 + 6
     assert len(monitor.metric_requests) == math.ceil(datapoints / 1_000)
     for request in monitor.metric_requests:
@@ -149,21 +150,19 @@ def test_the_whole_budget_run_is_measured_against_the_configured_burst(report: B
     assert whole.total_calls - whole.throttles_sent == whole.minimum_total
     (line,) = budget.budget_lines(report)
     assert line.startswith("whole budget (APIGATEWAY_MAX_RPS=10, APIGATEWAY_BURST=40, time x50): scan ")
-    assert "whole budget" in render_markdown(report)
+    assert "whole budget" in markdown_body(report)
 
 
 def test_the_report_renders_and_replaces_its_block(report: BenchReport, tmp_path: Path) -> None:
     text = render_text(report)
     assert "calls ÷ minimum" in text
     assert "1.00 ✅" in text
-    markdown = render_markdown(report)
-    assert markdown.startswith(START_MARK)
-    assert markdown.rstrip().endswith(END_MARK)
     docs = tmp_path / "benchmarks.md"
     docs.write_text(f"# Benchmarks\n\nprose\n\n{START_MARK}\nold numbers\n{END_MARK}\n\nmore prose\n")
     write_docs(report, docs)
     written = docs.read_text()
     assert "old numbers" not in written
+    assert f"{START_MARK}\n{markdown_body(report)}\n{END_MARK}" in written
     assert written.startswith("# Benchmarks\n\nprose\n\n" + START_MARK)
     assert written.endswith(END_MARK + "\n\nmore prose\n")
     assert written.count(START_MARK) == 1

@@ -29,7 +29,7 @@ from apigw_sandbox.seed import seed_scale_account
 from quota_monitor.alert.run import run_alerts
 from quota_monitor.alert.state import AlertStateStore
 from quota_monitor.config import AlertSettings, ForecastSettings, ScanSettings
-from quota_monitor.publish.metrics import metric_data, publish
+from quota_monitor.publish.metrics import iter_metric_data, publish
 from quota_monitor.read.scan import scan_account
 from tests.fault_support import check_served_is_reported, fast_api
 
@@ -134,7 +134,7 @@ def test_chaos_every_fault_at_once_over_10000_keys(cloud: LocalCloud, request: p
             claim_until=NOW + timedelta(minutes=15),
             region="us-east-1",
         )
-        published = publish(cloudwatch, NAMESPACE, metric_data(result, alerts=alerts))
+        published = publish(cloudwatch, NAMESPACE, list(iter_metric_data(result, alerts=alerts)))
 
         # THEN every plan failed for an injected fault, or every key served intact is reported exactly
         counts = check_served_is_reported(result, cloud.sandbox.served)

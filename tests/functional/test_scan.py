@@ -18,7 +18,7 @@ from apigw_sandbox.server import Request, Throttled
 from quota_monitor.compute.periods import period_containing
 from quota_monitor.config import ScanSettings
 from quota_monitor.models import KeyUsage, ScanResult
-from quota_monitor.publish.metrics import metric_data, publish
+from quota_monitor.publish.metrics import iter_metric_data, publish
 from quota_monitor.read.calls import ApiGatewayCalls
 from quota_monitor.read.scan import scan_account
 
@@ -268,7 +268,7 @@ def test_metrics_read_back_from_cloudwatch_match_the_scan(
     result = scan_account(api, now=now)
     # WHEN its metrics are published
     cloudwatch = cloud.client("cloudwatch")
-    report = publish(cloudwatch, "QuotaTest", metric_data(result))
+    report = publish(cloudwatch, "QuotaTest", list(iter_metric_data(result)))
     # THEN one request carries every series of the contract
     quota_keys = [key for key in result.keys if key.limit is not None]
     free_keys = [key for key in result.keys if key.limit is None]

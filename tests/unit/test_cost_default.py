@@ -405,6 +405,17 @@ def test_the_quota_endpoint_costs_at_most_3_usd_a_month_and_1_usd_a_million_requ
     assert not [item for item in estimate(base).items if "quota" in item.item.lower()]
 
 
+def test_the_endpoint_note_names_api_gateways_own_price_left_out_of_the_total(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["cost", "--keys", "100", "--quota-endpoint", "--endpoint-requests", "2", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "API Gateway bills each GET /quota request" in err
+    assert "($7.00 for 2 million at $3.50 a million)" in err
+    assert main(["cost", "--keys", "100", "--json"]) == 0
+    assert "GET /quota" not in capsys.readouterr().err
+
+
 def test_a_fast_run_writes_its_snapshots_every_ten_minutes_whatever_its_interval() -> None:
     start = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
     every_minute = [fast_run_writes(start + timedelta(minutes=n), 1) for n in range(30)]

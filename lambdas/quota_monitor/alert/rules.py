@@ -60,8 +60,8 @@ def state_key(usage_plan_id: str, api_key_id: str, target: Target | None = None)
 class AlertState:
     """What has been said about one key in its current quota period, as stored.
 
-    ``rev`` counts confirmed changes (None: no item yet); a claim is held by the run whose
-    ``claim_token`` it is until ``claim_until``. ``pending_events`` and ``event_sent`` record what the
+    ``rev`` counts confirmed changes (None: no item yet); a claim is held by a run until
+    ``claim_until``. ``pending_events`` and ``event_sent`` record what the
     EventBridge channel owes and has already delivered (:mod:`quota_monitor.alert.state`); the rules
     carry them over untouched.
     """
@@ -70,7 +70,6 @@ class AlertState:
     level: int = 0
     forecast_sent: bool = False
     rev: int | None = None
-    claim_token: str | None = None
     claim_until: datetime | None = None
     #: How many times in this period the key came back under its levels (or below the forecast's
     #: floor): a later crossing of the same level is a new event, with a new id

@@ -132,7 +132,6 @@ def parse_item(item: dict[str, Any]) -> AlertState:
         level=int(item.get("alertLevel", {}).get("N", "0")),
         forecast_sent=bool(item.get("forecastSent", {}).get("BOOL", False)),
         rev=int(item.get("rev", {}).get("N", "0")),
-        claim_token=item.get("claimToken", {}).get("S"),
         claim_until=datetime.fromtimestamp(int(until), UTC) if until else None,
         episode=int(item.get("episode", {}).get("N", "0")),
         pending_events=tuple(_event(value) for value in item.get("pendingEvents", {}).get("L", [])),

@@ -232,20 +232,6 @@ def iter_metric_data(
         yield from health_metric_data(result if health is True else health, at, alerts)
 
 
-def metric_data(
-    result: ScanResult,
-    keys: Iterable[KeyUsage] | None = None,
-    *,
-    alerts: AlertReport | None = None,
-    key_metrics: Sequence[MetricName] = PER_KEY_METRICS,
-    plan_rollups: bool = True,
-) -> list[MetricDatum]:
-    """Every data point for a scan (:func:`iter_metric_data`), as a list."""
-    return list(
-        iter_metric_data(result, keys, alerts=alerts, key_metrics=key_metrics, plan_rollups=plan_rollups)
-    )
-
-
 def datum_size(datum: MetricDatum) -> int:
     """A generous estimate of a data point's size on the wire, in bytes."""
     compact = json.dumps(datum, default=str, separators=(",", ":"))

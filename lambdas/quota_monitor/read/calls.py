@@ -83,22 +83,20 @@ class RetryPolicy:
 
 @dataclass
 class CallStats:
-    """What the scan spent: attempts (API calls) per operation, 429s, retries, time waiting."""
+    """What the scan spent: attempts (API calls) per operation, 429s, retries."""
 
     calls: Counter[str] = field(default_factory=Counter)
     throttles: int = 0
     retries: int = 0
-    rate_limited_seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def total_calls(self) -> int:
         return sum(self.calls.values())
 
-    def count_call(self, operation: str, waited: float) -> None:
+    def count_call(self, operation: str) -> None:
         with self._lock:
             self.calls[operation] += 1
-            self.rate_limited_seconds += waited
 
     def count_retry(self, throttled: bool) -> None:
         with self._lock:
@@ -193,6 +191,10 @@ class ApiGatewayCalls:
     def limiter(self) -> CallLimiter | None:
         return self._limiter
 
+    def _wait_turn(self) -> None:
+        if self._limiter is not None:
+            self._limiter.acquire()
+
     def call(self, operation: str, **params: Any) -> Mapping[str, Any]:
         method: Callable[..., Mapping[str, Any]] = getattr(self._client, operation)
         attempt = 0
@@ -211,8 +213,8 @@ class ApiGatewayCalls:
                 raise DeadlineReached(
                     f"{self._api_name(operation)} not started: the run's deadline has passed"
                 )
-            waited = self._limiter.acquire() if self._limiter is not None else 0.0
-            self.stats.count_call(operation, waited)
+            self._wait_turn()
+            self.stats.count_call(operation)
             try:
                 return method(**params)
             except ClientError as error:
