@@ -40,6 +40,8 @@ class WatchedParts:
     #: The fast path's function and its interval, when it is on.
     fast_function: lambda_.IFunction | None = None
     fast_interval: Duration | None = None
+    #: Whether runs write the usage archive (its failures have an alarm).
+    archived: bool = False
 
 
 #: The fast path's alarm: errors in this many of the last :data:`FAST_ERROR_WINDOW` intervals (one
@@ -64,6 +66,7 @@ class MonitorAlarms:
     slack_dead_letters: cloudwatch.Alarm | None = None
     fast_path_errors: cloudwatch.Alarm | None = None
     fast_path_heartbeat: cloudwatch.Alarm | None = None
+    archive_failures: cloudwatch.Alarm | None = None
 
     @property
     def all(self) -> list[cloudwatch.Alarm]:
@@ -79,7 +82,11 @@ class MonitorAlarms:
             self.alert_delivery_failures,
             self.alert_state_errors,
             self.run_dead_letters,
-            *(alarm for alarm in (self.fast_path_errors, self.fast_path_heartbeat) if alarm is not None),
+            *(
+                alarm
+                for alarm in (self.fast_path_errors, self.fast_path_heartbeat, self.archive_failures)
+                if alarm is not None
+            ),
         ]
 
     @property
@@ -258,6 +265,17 @@ def self_monitoring_alarms(
         slack_dead_letters=forwarder_dead_letters,
         fast_path_errors=_fast_path_errors(scope, parts, name_prefix),
         fast_path_heartbeat=_fast_path_heartbeat(scope, parts, name_prefix),
+        archive_failures=_above_zero(
+            scope,
+            "ArchiveFailuresAlarm",
+            name=f"{name_prefix}-archive-failures",
+            metric=metrics.archive_failures,
+            description="A full run's records could not be written to the usage archive "
+            "(ArchiveFailures > 0): statements and Athena miss that run. The run's alerts and metrics "
+            "went out; the function's log has an 'archive not written' line saying why.",
+        )
+        if parts.archived
+        else None,
     )
     action = actions.SnsAction(topic)
     forwarder_action = actions.SnsAction(forwarder_topic) if forwarder_topic is not None else action

@@ -332,6 +332,7 @@ class UsageQuotaMonitor(Construct):
                 fast_interval=Duration.minutes(settings.fast_schedule_minutes)
                 if settings.fast_path
                 else None,
+                archived=settings.archived,
             ),
             topic=self.alerts.topic,
             forwarder_topic=self.alerts.ops_topic,

@@ -433,10 +433,9 @@ class MonitorSettings:
         _whole(
             "archiveColdAfterDays",
             self.archive_cold_after_days,
-            low=30,
+            low=1,
             high=3650,
             unit="days",
-            why=" (S3 moves objects to Glacier Instant Retrieval 30 days after creation at the soonest)",
         )
         _whole(
             "archiveRetentionDays",

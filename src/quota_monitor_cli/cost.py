@@ -71,6 +71,8 @@ if TYPE_CHECKING:
 
 #: The fast path's alarms: its errors, and its heartbeat (infra/alarms.py).
 FAST_PATH_ALARMS = 2
+#: The usage archive's alarm: its failures (infra/alarms.py).
+ARCHIVE_ALARMS = 1
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,7 @@ class Usage:
     #: The stack runs with alerts, which publish three more health metrics.
     alert_metrics: bool = True
     #: What the stack creates: 6, or 8 with the Slack webhook forwarder (infra/alarms.py); the fast
-    #: path's own two (errors, heartbeat) come on top (:attr:`all_alarms`).
+    #: path's own two (errors, heartbeat) and the archive's one come on top (:attr:`all_alarms`).
     alarms: int = 6
     dashboards: int = 1
     dashboard_views_per_day: int = DASHBOARD_VIEWS_PER_DAY
@@ -437,7 +439,11 @@ class Usage:
 
     @property
     def all_alarms(self) -> int:
-        return self.alarms + (FAST_PATH_ALARMS if self.fast_path else 0)
+        return (
+            self.alarms
+            + (FAST_PATH_ALARMS if self.fast_path else 0)
+            + (ARCHIVE_ALARMS if self.archive else 0)
+        )
 
     @property
     def health_metrics(self) -> int:

@@ -400,6 +400,13 @@ def show_archive(out: Console, cloud: LocalCloud) -> None:
     out.print(f"$ quota-monitor statement --bucket {DEMO_ARCHIVE} --period {yesterday.date()}")
     sys.stdout.flush()
     statement.run(statement_args(yesterday))
+    sys.stderr.flush()
+    out.print(
+        "(A period that ended yesterday may have begun up to a week before (WEEK quotas): the statement "
+        "reads those days too, and warns of the ones without objects, here every day before the demo's "
+        "run of yesterday.)",
+        style="dim",
+    )
 
 
 def statement_args(day: datetime) -> argparse.Namespace:

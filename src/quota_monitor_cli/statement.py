@@ -339,10 +339,10 @@ class StatementBuilder:
 
     def add_line(self, line: str) -> None:
         """One line of an archive object. Lines that cannot be a chosen key's are not even parsed:
-        the records spell every name as JSON does (:mod:`quota_monitor.publish.records`)."""
-        if not line or (self._plan_marks and not any(m in line for m in self._plan_marks)):
-            return
-        if self._key_marks and not any(m in line for m in self._key_marks):
+        the records spell every name as JSON does (:mod:`quota_monitor.publish.records`). A line with
+        a chosen plan or a chosen key is parsed, so that each filter is told apart when it names nothing."""
+        chosen = (*self._plan_marks, *self._key_marks)
+        if not line or (chosen and not any(mark in line for mark in chosen)):
             return
         try:
             record = json.loads(line)
@@ -363,9 +363,9 @@ class StatementBuilder:
             raise RecordError(f"a key record without {error}") from None
         plan_hit = self.plans & {plan_id, record.get(USAGE_PLAN_NAME)}
         key_hit = self.keys & {key_id, record.get(API_KEY_NAME)}
+        self._matched |= plan_hit | key_hit
         if (self.plans and not plan_hit) or (self.keys and not key_hit):
             return
-        self._matched |= plan_hit | key_hit
         group = (record.get(ACCOUNT_ID), record.get(REGION), plan_id, key_id, period, start)
         if group not in self._periods:
             self._periods[group] = self._start(group, record)
@@ -866,11 +866,12 @@ def run(args: argparse.Namespace, *, now: datetime | None = None) -> int:
     if args.format == "csv":
         _say(f"note: {USED_MEANS}")
     if not args.quiet:
+        keys = len({(r.usage_plan_id, r.api_key_id) for r in rows})
+        objects = f"{read.objects:,} object{'' if read.objects == 1 else 's'}"
         _say(
-            f"{len(rows):,} closed quota periods of {len({(r.usage_plan_id, r.api_key_id) for r in rows}):,} "
-            "keys "
-            f"ending {span.first} to {span.last}; read {read.objects:,} objects ({read.bytes / 1e6:,.1f} MB) "
-            f"of {read.days} days ({days[0]} to {days[-1]}) from s3://{args.bucket}/{args.prefix}"
+            f"{len(rows):,} closed quota periods of {keys:,} keys ending {span.first} to {span.last}; "
+            f"read {objects} ({read.bytes / 1e6:,.1f} MB) of {read.days} day{'' if read.days == 1 else 's'} "
+            f"({days[0]} to {days[-1]}) from s3://{args.bucket}/{args.prefix}"
         )
     if read.empty_days:
         _say(

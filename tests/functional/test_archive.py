@@ -464,6 +464,11 @@ def test_a_day_a_week_and_the_filters_choose_the_periods_that_ended_in_them(
     code, _, err = statement(capsys, "--period", "2026-11", "--plan", "glod")
     assert code == 2
     assert "--plan 'glod': names nothing in the archive's key records of 2026-10-26 to 2026-11-30" in err
+    # A plan that exists with a key that does not: only the key is named
+    code, _, err = statement(capsys, "--period", "2026-11", "--plan", "monthly", "--key", "m-typo")
+    assert code == 2
+    assert "--key 'm-typo': names nothing" in err
+    assert "--plan" not in err
 
 
 def test_the_statement_warns_of_days_without_objects_and_fails_on_an_unreadable_one(

@@ -207,6 +207,64 @@ def test_old_numbers_are_marked_stale_and_carry_no_ratelimit_fields(
     assert (old.status, old.body["stale"]) == (200, True)
     assert "RateLimit" not in old.headers
     assert "RateLimit-Policy" not in old.headers
+    # AND numbers of a period that has reset since are stale however recent: they say nothing of
+    # what is left now (no "r=0;t=0" to pace on)
+    (entry,) = snapshot.plans
+    reset = datetime.fromisoformat(str(entry["resetsAt"]).replace("Z", "+00:00"))
+    fresh = answer(snapshot, QuotaRequest.of(proxy_event(hot)), now=reset, stale_after=timedelta(days=40))
+    assert (fresh.status, fresh.body["stale"]) == (200, True)
+    assert "RateLimit" not in fresh.headers
+    before = reset - timedelta(seconds=1)
+    live = answer(snapshot, QuotaRequest.of(proxy_event(hot)), now=before, stale_after=timedelta(days=40))
+    assert (live.body["stale"], live.headers["RateLimit"]) == (False, '"quota";r=1500;t=1')
+
+
+def test_a_key_whose_read_failed_keeps_its_last_numbers_and_the_others_in_its_plan_get_new_ones(
+    cloud: LocalCloud,
+    account: SandboxAccount,
+    alert_infra: AlertResources,
+    monkeypatch: pytest.MonkeyPatch,
+    gold: tuple[str, str, str],
+) -> None:
+    plan, hot, quiet = gold
+    run_full(monkeypatch, alert_infra)
+    use(account, plan, hot, 5.0)  # 85% -> 90%
+    use(account, plan, quiet, 5.0)  # 10% -> 15%
+    # WHEN the next full scan gets one key's numbers spoiled (a failure of that key alone)
+    cloud.sandbox.faults.add("bad-number", operation="GetUsage", count=1)
+    summary = run_full(monkeypatch, alert_infra)
+    assert summary["scanErrors"] == 1
+
+    used = {
+        key: body(ask(monkeypatch, alert_infra, proxy_event(key)))["quota"]["used"] for key in (hot, quiet)
+    }
+
+    # THEN the key read keeps its new numbers, and the one not read its last ones (asOf says how old)
+    assert sorted([used[hot] - 8_500, used[quiet] - 1_000]) == [0, 500]
+
+
+def test_a_key_that_left_a_plan_after_a_fast_run_read_it_there_is_shown_only_in_its_new_plan(
+    account: SandboxAccount,
+    alert_infra: AlertResources,
+    monkeypatch: pytest.MonkeyPatch,
+    gold: tuple[str, str, str],
+) -> None:
+    plan, hot, _ = gold
+    run_full(monkeypatch, alert_infra)
+    use(account, plan, hot, 6.0)  # 91%: the fast path writes its reading in gold
+    monkeypatch.setenv("FAST_SCHEDULE_MINUTES", "10")
+    assert cold_fast_start({}, LambdaContextStandIn(remaining_millis=60_000))["snapshotItems"] == 1
+    # WHEN gold goes, the key moves to silver, and the next full scan reads the account
+    account.delete_usage_plan(plan)
+    silver = account.create_usage_plan("silver", limit=50_000, period="MONTH", api_stages=[(API, "beta")])
+    account.attach_key(silver, hot)
+    run_full(monkeypatch, alert_infra)
+
+    got = body(ask(monkeypatch, alert_infra, proxy_event(hot, stage="beta")))
+
+    # THEN the fast path's older entry for gold is not shown
+    assert [p["usagePlanId"] for p in got["plans"]] == [silver]
+    assert got["quota"]["usagePlanId"] == silver
 
 
 def test_a_fast_run_keeps_the_keys_it_read_and_the_endpoint_answers_the_newer_reading(

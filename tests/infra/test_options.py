@@ -288,10 +288,18 @@ def test_alarms_cover_the_forwarder_and_follow_namespace_and_interval(full: Synt
             "run-dead-letters",
             "fast-path-errors",
             "fast-path-heartbeat",
+            "archive-failures",
             "slack-forwarder-errors",
             "slack-dead-letters",
         )
     )
+    archive = alarms[f"{STACK}-archive-failures"]
+    assert (archive["MetricName"], archive["Namespace"], archive["Threshold"]) == (
+        "ArchiveFailures",
+        "Acme/Quotas",
+        0,
+    )
+    assert archive["TreatMissingData"] == "notBreaching"
     fast = alarms[f"{STACK}-fast-path-errors"]
     assert (fast["Period"], fast["EvaluationPeriods"], fast["DatapointsToAlarm"]) == (120, 5, 3)
     heartbeat = alarms[f"{STACK}-heartbeat-missing"]

@@ -116,6 +116,12 @@ CONTEXT_ERRORS: list[tuple[dict[str, Any], tuple[str, ...]]] = [
     ),
     ({"timeoutSeconds": "10"}, ("timeoutSeconds=10", "from 30 to")),
     ({"memoryMb": "64"}, ("memoryMb=64", "from 128 to 10240")),
+    ({"archive": "true", "archiveColdAfterDays": "0"}, ("archiveColdAfterDays=0", "from 1 to 3650")),
+    (
+        {"archive": "true", "archiveColdAfterDays": "90", "archiveRetentionDays": "150"},
+        ("archiveRetentionDays=150", "from 180 to 36500", "archiveColdAfterDays=90"),
+    ),
+    ({"archiveBucketName": "My_Bucket"}, ("archiveBucketName='My_Bucket'", "S3 bucket name")),
     ({"logRetentionDays": "10"}, ("logRetentionDays=10", "retention periods", "14, 30")),
     ({"logLevel": "verbose"}, ("logLevel='verbose'", "DEBUG, INFO, WARNING, ERROR, CRITICAL")),
     ({"removalPolicy": "snapshot"}, ("removalPolicy='snapshot'", "'retain'", "'destroy'")),

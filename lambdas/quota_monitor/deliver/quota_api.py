@@ -145,11 +145,13 @@ def answer(
     snapshot: KeySnapshot, request: QuotaRequest, *, now: datetime, stale_after: timedelta
 ) -> Response:
     """``200``: the key's plans, the request stage's plan as ``quota``, and the RateLimit fields of
-    that plan unless its numbers are older than ``stale_after`` (then ``stale`` is true)."""
+    that plan unless its numbers are older than ``stale_after`` or of a period that has reset since
+    (then ``stale`` is true: they no longer say what is left)."""
     quota = stage_plan(snapshot, request)
     newest = max((_at(str(plan["asOf"])) for plan in snapshot.plans), default=now)
     as_of = _at(str(quota["asOf"])) if quota is not None else newest
-    stale = now - as_of > stale_after
+    reset = quota is not None and now >= _at(str(quota["resetsAt"]))
+    stale = now - as_of > stale_after or reset
     headers = {"Content-Type": "application/json", "Cache-Control": f"private, max-age={MAX_AGE_SECONDS}"}
     if quota is not None and not stale:
         headers |= ratelimit_fields(quota, now=now)

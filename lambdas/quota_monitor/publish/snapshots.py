@@ -105,8 +105,9 @@ def _encode(keys: Mapping[str, list[dict[str, Any]]], written_at: datetime) -> b
     return zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6)
 
 
-def decode(data: bytes) -> dict[str, list[dict[str, Any]]]:
-    """An item's keys (``apiKeyId`` -> its plans' entries); ValueError when it does not read."""
+def decode(data: bytes) -> tuple[dict[str, list[dict[str, Any]]], str]:
+    """An item's keys (``apiKeyId`` -> its plans' entries) and when it was written; ValueError when
+    it does not read."""
     try:
         body = json.loads(zlib.decompress(data))
     except (zlib.error, ValueError) as error:
@@ -114,7 +115,7 @@ def decode(data: bytes) -> dict[str, list[dict[str, Any]]]:
     if not isinstance(body, dict) or body.get("schema") != SCHEMA or not isinstance(body.get("keys"), dict):
         raise ValueError(f"not a key snapshot of schema {SCHEMA}")
     keys: dict[str, list[dict[str, Any]]] = body["keys"]
-    return keys
+    return keys, str(body.get("writtenAt", ""))
 
 
 @dataclass(frozen=True)
@@ -179,16 +180,19 @@ class SnapshotStore:
         )
 
     def _carry(self, target: Target, unread: set[str], buckets: list[Buckets]) -> None:
-        """Keep the last entries of the plans this scan could not read (their ``asOf`` says how old)."""
+        """Keep the last entries of the plans this scan could not read whole (their ``asOf`` says how
+        old), for the keys it has no reading of in that plan: a plan with one key's read failed keeps
+        the others' new numbers."""
         wanted = [bucket_key(target, number) for number in range(BUCKETS)]
         for item in batch_get(self._db, self.table_name, wanted, consistent=False):
             number = int(item["pk"]["S"].rsplit("#", 1)[1])
             try:
-                last = decode(bytes(item.get("data", {}).get("B", b"")))
+                last, _ = decode(bytes(item.get("data", {}).get("B", b"")))
             except ValueError:
                 continue
             for key_id, entries in last.items():
-                kept = [e for e in entries if e.get("usagePlanId") in unread]
+                read = {e["usagePlanId"] for e in buckets[number].get(key_id, [])}
+                kept = [e for e in entries if e.get("usagePlanId") in unread - read]
                 if kept:
                     buckets[number].setdefault(key_id, []).extend(kept)
 
@@ -230,19 +234,23 @@ class SnapshotStore:
     def get(self, target: Target, api_key_id: str) -> KeySnapshot | None:
         """A key's snapshot: both its items in one eventually consistent BatchGetItem, plan by plan
         the newer entry (an entry of the fast path's without the plan's stages takes them from the
-        full scan's). None when neither holds the key. Raises what DynamoDB raises, and ValueError
-        when an item does not read."""
+        full scan's; one of a plan that a full scan written since no longer finds the key in is
+        dropped: the key left it). None when neither holds the key. Raises what DynamoDB raises, and
+        ValueError when an item does not read."""
         bucket = bucket_of(api_key_id)
         wanted = {bucket_key(target, bucket), fast_key(target, bucket)}
         found = batch_get(self._db, self.table_name, wanted, consistent=False)
         by_item = {item["pk"]["S"]: decode(bytes(item.get("data", {}).get("B", b""))) for item in found}
-        full = by_item.get(bucket_key(target, bucket), {}).get(api_key_id, [])
-        fast = by_item.get(fast_key(target, bucket), {}).get(api_key_id, [])
+        full_keys, full_written = by_item.get(bucket_key(target, bucket), ({}, ""))
+        full = full_keys.get(api_key_id, [])
+        fast = by_item.get(fast_key(target, bucket), ({}, ""))[0].get(api_key_id, [])
         if not full and not fast:
             return None
         plans: dict[str, dict[str, Any]] = {e["usagePlanId"]: e for e in full}
         for newer in fast:
             older = plans.get(newer["usagePlanId"])
+            if older is None and newer["asOf"] <= full_written:
+                continue  # a full scan written after it no longer found the key in that plan
             if older is None or newer["asOf"] > older["asOf"]:
                 stages = newer.get("apiStages") or (older.get("apiStages") if older else None)
                 plans[newer["usagePlanId"]] = {**newer, "apiStages": stages}
