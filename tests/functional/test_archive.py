@@ -827,3 +827,31 @@ def test_the_handler_archives_what_it_logs_and_counts_a_bucket_it_cannot_write(
     assert (failed["archiveObjects"], failed["archiveFailures"], failed["scanErrors"]) == (0, 1, 0)
     assert "archive not written" in [record.getMessage() for record in caplog.records]
     assert health_metric(cloud, "ArchiveFailures") == [1.0]
+
+
+def test_glue_takes_the_stacks_database_and_table_as_synthesized(cloud: LocalCloud, tmp_path: Path) -> None:
+    """The template's DatabaseInput and TableInput, given to Glue's own API (moto; botocore checks
+    every field against Glue's model first): taken, and read back as written."""
+    from tests.infra.test_archive import build  # noqa: PLC0415 - a synth, for this test only
+    from tests.infra_support import render  # noqa: PLC0415
+
+    built = build(tmp_path)
+    _, database = built.one("AWS::Glue::Database")
+    _, table = built.one("AWS::Glue::Table")
+    properties = render(table["Properties"])
+    table_input = properties["TableInput"]
+    # The deploy-time values, as CloudFormation fills them in
+    table_input["Parameters"]["storage.location.template"] = f"s3://{BUCKET}/records/dt=${{dt}}/"
+    table_input["StorageDescriptor"]["Location"] = f"s3://{BUCKET}/records/"
+    glue = cloud.client("glue")
+
+    glue.create_database(DatabaseInput=database["Properties"]["DatabaseInput"])
+    glue.create_table(DatabaseName=properties["DatabaseName"], TableInput=table_input)
+
+    got = glue.get_table(DatabaseName=properties["DatabaseName"], Name="records")["Table"]
+    assert got["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+    assert got["StorageDescriptor"]["Columns"] == table_input["StorageDescriptor"]["Columns"]
+    assert (
+        got["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    )
+    assert got["Parameters"]["projection.dt.type"] == "date"
