@@ -132,7 +132,7 @@ from quota_monitor.publish.selection import (
 )
 from quota_monitor.publish.snapshots import BUCKETS as SNAPSHOT_BUCKETS
 from quota_monitor.publish.snapshots import FAST_EVERY as SNAPSHOT_FAST_EVERY
-from quota_monitor.publish.snapshots import SnapshotStore, SnapshotsWritten
+from quota_monitor.publish.snapshots import SnapshotStore
 from quota_monitor.publish.snapshots import bucket_key as snapshot_key
 from quota_monitor.publish.snapshots import bucket_of as snapshot_bucket
 from quota_monitor.publish.snapshots import fast_key as fast_snapshot_key
@@ -234,7 +234,6 @@ __all__ = [
     "Settings",
     "SharedBudget",
     "SnapshotStore",
-    "SnapshotsWritten",
     "Target",
     "TargetAccess",
     "TargetClients",
