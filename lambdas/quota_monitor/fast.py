@@ -217,6 +217,7 @@ def read_targets(
                 )
             finally:
                 finish_budget(api)
+                clients.apigateway.close()  # its connections now, not at the run's end (monitor.py)
         except (ClientError, BotoCoreError) as error:
             cause, message = describe_error(error)
             if is_configuration_error(error) and target.home:

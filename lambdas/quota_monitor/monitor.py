@@ -9,6 +9,7 @@ region; the alerts, the records and the monitor's health metrics stay in the mon
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -214,23 +215,26 @@ def scan_targets(
         target = access.target
         try:
             clients = access.connect()
-            api = guarded_api(
-                clients.apigateway,
-                scan_settings,
-                run,
-                on_failed_attempt=on_failed_attempt,
-                budget=budget(target) if budget is not None else None,
-            )
-            progress = None if on_plan is None else partial(on_plan, target)
-            result = scan_account(
-                api,
-                now=run.now,
-                settings=scan_settings,
-                on_plan=progress,
-                target=target,
-                clock=run.clocks.monotonic,
-                wall=run.clocks.wall,
-            )
+            # Closed when its scan ends: a client keeps its connections (a file descriptor each) until
+            # then, and a function holds 1,024 (docs/benchmarks.md, "200 targets in one run").
+            with closing(clients.apigateway):
+                api = guarded_api(
+                    clients.apigateway,
+                    scan_settings,
+                    run,
+                    on_failed_attempt=on_failed_attempt,
+                    budget=budget(target) if budget is not None else None,
+                )
+                progress = None if on_plan is None else partial(on_plan, target)
+                result = scan_account(
+                    api,
+                    now=run.now,
+                    settings=scan_settings,
+                    on_plan=progress,
+                    target=target,
+                    clock=run.clocks.monotonic,
+                    wall=run.clocks.wall,
+                )
         except (ClientError, BotoCoreError) as error:
             cause, message = describe_error(error)
             failure = ScanFailure("target", None, None, cause, message, target=target)
@@ -524,7 +528,8 @@ def publish_targets(
         if scan.cloudwatch is None:
             by_target[scan.target] = RunReport(result=scan.result, published=None)
             continue
-        run = _publish_target(scan.cloudwatch, settings, scan.result, alerts=alerts)
+        with closing(scan.cloudwatch):  # its connection, now rather than at the run's end
+            run = _publish_target(scan.cloudwatch, settings, scan.result, alerts=alerts)
         if run.publish_error is not None:
             failure = ScanFailure(
                 "target", None, None, "MetricsNotPublished", run.publish_error, target=scan.target
@@ -534,9 +539,10 @@ def publish_targets(
     others = [run.result for run in by_target.values()]
     if home is not None and home.cloudwatch is not None:
         health = combined([home.result, *others], now)
-        by_target[home.target] = _publish_target(
-            home.cloudwatch, settings, home.result, alerts=alerts, health=health
-        )
+        with closing(home.cloudwatch):
+            by_target[home.target] = _publish_target(
+                home.cloudwatch, settings, home.result, alerts=alerts, health=health
+            )
         return FleetReport(tuple(by_target[scan.target] for scan in scans), alerts)
     health = combined(others, now)
     published = publish(health_cloudwatch(), settings.namespace, health_metric_data(health, now, alerts))

@@ -8,9 +8,11 @@ credentials, and moto keeps each account's CloudWatch apart.
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -20,7 +22,13 @@ from apigw_sandbox.account import SandboxAccount
 from apigw_sandbox.local import invoke_handler
 from apigw_sandbox.seed import seed_key_usage
 from apigw_sandbox.server import AccountThrottle
+from quota_monitor.clients import cloudwatch_client, target_clients
+from quota_monitor.config import Settings
 from quota_monitor.errors import RunFailed
+from quota_monitor.models import Target
+from quota_monitor.monitor import run_targets
+from quota_monitor.read.targets import TargetAccess, TargetClients
+from tests.runs import invocation_at
 
 if TYPE_CHECKING:
     from apigw_sandbox.local import AlertResources, LocalCloud
@@ -307,3 +315,37 @@ def test_the_spoke_accounts_listed_in_ssm_are_read_every_run(
     ssm.put_parameter(Name=f"{path}/003", Value="44444", Type="String")
     with pytest.raises(RunFailed, match=f"{path}/003: '44444' is not a 12-digit account id"):
         run(monkeypatch, alert_infra, capsys, **env)
+
+
+def test_each_targets_connections_are_closed_once_it_is_read_and_published(
+    cloud: LocalCloud, fleet: dict[tuple[str, str], SandboxAccount]
+) -> None:
+    # GIVEN the monitor's own account in two regions, each target's clients kept to look at afterwards
+    made: list[TargetClients] = []
+
+    def make(session: boto3.Session, region: str) -> TargetClients:
+        made.append(target_clients(session, region))
+        return made[-1]
+
+    def open_pools(client: Any) -> int:
+        """Connection pools the client still holds (each keeps its sockets, a file descriptor each)."""
+        return len(client._endpoint.http_session._manager.pools)
+
+    accesses = [
+        TargetAccess(Target(HOME, region, home=region == "us-east-1"), base=boto3.Session(), make=make)
+        for region in ("us-east-1", "eu-west-1")
+    ]
+
+    # WHEN one run reads both and publishes their metrics
+    report = run_targets(
+        Settings.from_env(dict(os.environ)),
+        accesses,
+        invocation_at(datetime.now(UTC)),
+        health_cloudwatch=cloudwatch_client,
+    )
+
+    # THEN every key was read and published, and no target's client keeps a connection to the run's end
+    assert sorted(len(run.result.keys) for run in report.runs) == [1, 2]
+    assert all(run.published is not None and run.published.complete for run in report.runs)
+    assert len(made) == 2
+    assert [(open_pools(c.apigateway), open_pools(c.cloudwatch)) for c in made] == [(0, 0), (0, 0)]
