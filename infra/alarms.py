@@ -42,6 +42,8 @@ class WatchedParts:
     fast_interval: Duration | None = None
     #: Whether runs write the usage archive (its failures have an alarm).
     archived: bool = False
+    #: Whether runs write the quota endpoint's key snapshots (their failures have an alarm).
+    key_snapshots: bool = False
 
 
 #: The fast path's alarm: errors in this many of the last :data:`FAST_ERROR_WINDOW` intervals (one
@@ -67,6 +69,7 @@ class MonitorAlarms:
     fast_path_errors: cloudwatch.Alarm | None = None
     fast_path_heartbeat: cloudwatch.Alarm | None = None
     archive_failures: cloudwatch.Alarm | None = None
+    snapshot_failures: cloudwatch.Alarm | None = None
 
     @property
     def all(self) -> list[cloudwatch.Alarm]:
@@ -84,7 +87,12 @@ class MonitorAlarms:
             self.run_dead_letters,
             *(
                 alarm
-                for alarm in (self.fast_path_errors, self.fast_path_heartbeat, self.archive_failures)
+                for alarm in (
+                    self.fast_path_errors,
+                    self.fast_path_heartbeat,
+                    self.archive_failures,
+                    self.snapshot_failures,
+                )
                 if alarm is not None
             ),
         ]
@@ -275,6 +283,18 @@ def self_monitoring_alarms(
             "went out; the function's log has an 'archive not written' line saying why.",
         )
         if parts.archived
+        else None,
+        snapshot_failures=_above_zero(
+            scope,
+            "SnapshotFailuresAlarm",
+            name=f"{name_prefix}-snapshot-failures",
+            metric=metrics.snapshot_failures,
+            description="A run could not write the quota endpoint's key snapshots of a target "
+            "(SnapshotFailures > 0): GET /quota answers from the last ones written, their asOf saying how "
+            "old, and 404 once they expire (2 days). The function's log has a 'key snapshots not "
+            "written' line saying why.",
+        )
+        if parts.key_snapshots
         else None,
     )
     action = actions.SnsAction(topic)

@@ -66,6 +66,8 @@ class DashboardParts:
     spoke_accounts: tuple[str, ...] = ()
     #: Whether runs write the usage archive (its failures are graphed).
     archived: bool = False
+    #: Whether runs write the quota endpoint's key snapshots (their failures are graphed).
+    key_snapshots: bool = False
 
     @property
     def several_targets(self) -> bool:
@@ -218,6 +220,7 @@ def quota_dashboard(scope: Construct, id_: str, *, parts: DashboardParts) -> clo
                 _shown(metrics.alert_delivery_failures, "Alert delivery failures"),
                 _shown(metrics.alert_state_errors, "Alert state errors"),
                 *([_shown(metrics.archive_failures, "Archive failures")] if parts.archived else []),
+                *([_shown(metrics.snapshot_failures, "Snapshot failures")] if parts.key_snapshots else []),
             ],
             left_y_axis=cloudwatch.YAxisProps(min=0, label="seconds", show_units=False),
             right_y_axis=cloudwatch.YAxisProps(min=0, label="alerts", show_units=False),

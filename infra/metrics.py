@@ -40,6 +40,8 @@ class MonitorMetrics:
         self.alert_state_errors = self.metric(MetricName.ALERT_STATE_ERRORS, "Sum")
         #: Published only by a run whose archive could not be written (no data: none failed).
         self.archive_failures = self.metric(MetricName.ARCHIVE_FAILURES, "Sum")
+        #: Published only by a run whose key snapshots (the quota endpoint's) could not all be written.
+        self.snapshot_failures = self.metric(MetricName.SNAPSHOT_FAILURES, "Sum")
 
     def metric(self, name: MetricName, statistic: str) -> cloudwatch.Metric:
         """Without a label: an alarm on a labelled metric becomes a metric-math alarm. Widgets label

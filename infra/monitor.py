@@ -333,6 +333,7 @@ class UsageQuotaMonitor(Construct):
                 if settings.fast_path
                 else None,
                 archived=settings.archived,
+                key_snapshots=settings.quota_endpoint,
             ),
             topic=self.alerts.topic,
             forwarder_topic=self.alerts.ops_topic,
@@ -369,6 +370,7 @@ class UsageQuotaMonitor(Construct):
                 other_regions=tuple(region for region in runtime.targets.regions if region != stack.region),
                 spoke_accounts=settings.spoke_accounts,
                 archived=settings.archived,
+                key_snapshots=settings.quota_endpoint,
             ),
         )
         nag.acknowledge_monitor(self)

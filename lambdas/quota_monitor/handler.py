@@ -67,7 +67,7 @@ from quota_monitor.errors import RunFailed, describe
 from quota_monitor.invocation import Invocation
 from quota_monitor.monitor import AlertClients, FleetReport, RunReport, records, run_targets
 from quota_monitor.publish.archive import ArchiveWritten, archive_target
-from quota_monitor.publish.metrics import archive_failure_data, publish
+from quota_monitor.publish.metrics import MetricName, failure_data, publish
 from quota_monitor.publish.records import target_record, write_records
 from quota_monitor.publish.snapshots import SnapshotStore, SnapshotsWritten
 from quota_monitor.read.budget import BudgetRate, SharedBudget
@@ -362,7 +362,8 @@ def archive(report: FleetReport, made: Sequence[Sequence[str]], bucket: str) -> 
     for failure in written.failures:
         logger.error("archive not written", extra={"detail": failure})
     if written.failures:
-        publish(health_cloudwatch(), SETTINGS.namespace, archive_failure_data(len(written.failures), _now()))
+        failures = failure_data(MetricName.ARCHIVE_FAILURES, len(written.failures), _now())
+        publish(health_cloudwatch(), SETTINGS.namespace, failures)
     return written
 
 
@@ -386,8 +387,14 @@ def snapshot_store() -> SnapshotStore | None:
 
 
 def log_snapshots(written: SnapshotsWritten | None) -> None:
-    for error in written.errors if written is not None else ():
+    """Snapshot items that could not be written: logged, and counted as ``SnapshotFailures`` (the
+    endpoint answers from the items already there, marked stale once their period has reset)."""
+    errors = written.errors if written is not None else ()
+    for error in errors:
         logger.error("key snapshots not written", extra={"detail": error})
+    if errors:
+        failures = failure_data(MetricName.SNAPSHOT_FAILURES, len(errors), _now())
+        publish(health_cloudwatch(), SETTINGS.namespace, failures)
 
 
 def watch_store() -> WatchStore:

@@ -73,6 +73,8 @@ if TYPE_CHECKING:
 FAST_PATH_ALARMS = 2
 #: The usage archive's alarm: its failures (infra/alarms.py).
 ARCHIVE_ALARMS = 1
+#: The quota endpoint's alarm: its key snapshots' failures (infra/alarms.py).
+ENDPOINT_ALARMS = 1
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,8 @@ class Usage:
     #: The stack runs with alerts, which publish three more health metrics.
     alert_metrics: bool = True
     #: What the stack creates: 6, or 8 with the Slack webhook forwarder (infra/alarms.py); the fast
-    #: path's own two (errors, heartbeat) and the archive's one come on top (:attr:`all_alarms`).
+    #: path's own two (errors, heartbeat), the archive's one and the endpoint's one come on top
+    #: (:attr:`all_alarms`).
     alarms: int = 6
     dashboards: int = 1
     dashboard_views_per_day: int = DASHBOARD_VIEWS_PER_DAY
@@ -443,6 +446,7 @@ class Usage:
             self.alarms
             + (FAST_PATH_ALARMS if self.fast_path else 0)
             + (ARCHIVE_ALARMS if self.archive else 0)
+            + (ENDPOINT_ALARMS if self.quota_endpoint else 0)
         )
 
     @property

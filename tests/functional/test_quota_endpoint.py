@@ -20,6 +20,7 @@ from http_sfv.list import List
 from apigw_sandbox.local import LambdaContextStandIn, invoke_handler
 from quota_monitor.models import Target
 from quota_monitor.publish.snapshots import BUCKETS, SnapshotStore, bucket_key
+from tests.conftest import health_metric
 from tests.functional.test_fast_path import add_key, cold_fast_start, use
 
 if TYPE_CHECKING:
@@ -187,6 +188,26 @@ def test_a_key_not_measured_yet_and_a_store_that_cannot_be_read_are_problems_tha
     gone = ask(monkeypatch, alert_infra, proxy_event(gold[1]))
     assert (gone["statusCode"], gone["headers"]["Retry-After"]) == (503, "5")
     assert body(gone)["status"] == 503
+
+
+def test_snapshots_that_cannot_be_written_are_logged_and_counted_for_their_alarm(
+    cloud: LocalCloud,
+    alert_infra: AlertResources,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    gold: tuple[str, str, str],
+) -> None:
+    # GIVEN a state table that is not there (restored under another name)
+    # WHEN a full run writes its snapshots
+    summary = run_full(monkeypatch, alert_infra, ALERT_TABLE_NAME="restored-under-another-name")
+
+    # THEN the run stands, says so in its summary and its log, and publishes SnapshotFailures
+    assert (summary["keys"], summary["snapshotErrors"]) == (2, 1)
+    assert "key snapshots not written" in [record.getMessage() for record in caplog.records]
+    assert health_metric(cloud, "SnapshotFailures") == [1.0]
+    # AND a run that writes them publishes none (the alarm's series has no data: not in alarm)
+    run_full(monkeypatch, alert_infra)
+    assert health_metric(cloud, "SnapshotFailures") == [1.0]
 
 
 def test_old_numbers_are_marked_stale_and_carry_no_ratelimit_fields(

@@ -124,6 +124,21 @@ def test_the_stack_option_deploys_the_function_and_turns_key_snapshots_on(with_e
         == "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:*/*/GET/*"
     )
     assert cfn_lint(with_endpoint.raw) == []
+    # Snapshots a run could not write have their alarm, to the alert topic, and are graphed.
+    (alarm,) = [
+        render(a["Properties"])
+        for a in with_endpoint.of_type("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "SnapshotFailures"
+    ]
+    assert alarm["AlarmName"].endswith("-snapshot-failures")
+    assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["TreatMissingData"]) == (
+        0,
+        "GreaterThanThreshold",
+        "notBreaching",
+    )
+    assert alarm["AlarmActions"] == alarm["OKActions"] != []
+    dashboard = with_endpoint.resources[with_endpoint.logical_id("Monitor/Dashboard")]
+    assert render(dashboard["Properties"]["DashboardBody"]).count('"SnapshotFailures"') == 1
 
 
 def test_without_the_option_there_is_no_endpoint_and_no_snapshot(tmp_path: Path) -> None:
@@ -131,6 +146,10 @@ def test_without_the_option_there_is_no_endpoint_and_no_snapshot(tmp_path: Path)
     assert "QuotaEndpointFunctionArn" not in plain.raw["Outputs"]
     monitor = render(plain.resources[plain.logical_id("Monitor/Function")]["Properties"])
     assert "KEY_SNAPSHOTS" not in monitor["Environment"]["Variables"]
+    alarms = plain.of_type("AWS::CloudWatch::Alarm").values()
+    assert "SnapshotFailures" not in {a["Properties"].get("MetricName") for a in alarms}
+    dashboard = plain.resources[plain.logical_id("Monitor/Dashboard")]
+    assert '"SnapshotFailures"' not in render(dashboard["Properties"]["DashboardBody"])
 
 
 def test_the_archive_option_creates_the_bucket_grants_records_only_and_sets_the_variable(

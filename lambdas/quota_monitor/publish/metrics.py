@@ -82,6 +82,8 @@ class MetricName(StrEnum):
     ALERT_STATE_ERRORS = "AlertStateErrors"
     #: Published only when not zero: a run's records that could not be written to the archive.
     ARCHIVE_FAILURES = "ArchiveFailures"
+    #: Published only when not zero: key snapshot items (the quota endpoint's) a run could not write.
+    SNAPSHOT_FAILURES = "SnapshotFailures"
 
 
 #: Dimensions of the per-key and per-plan metrics.
@@ -184,9 +186,10 @@ def health_metric_data(
     return data
 
 
-def archive_failure_data(failures: int, at: datetime) -> list[MetricDatum]:
-    """``ArchiveFailures``, when a run's archive could not be written (none otherwise: no series)."""
-    return [_datum(MetricName.ARCHIVE_FAILURES, failures, "Count", at)] if failures else []
+def failure_data(name: MetricName, failures: int, at: datetime) -> list[MetricDatum]:
+    """``ArchiveFailures`` or ``SnapshotFailures``, when a run could not write some of them (none
+    otherwise: no series, no cost)."""
+    return [_datum(name, failures, "Count", at)] if failures else []
 
 
 #: What a fast run publishes, each only when it is not zero (:mod:`quota_monitor.fast`): the counts
