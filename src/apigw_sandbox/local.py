@@ -15,6 +15,7 @@ import importlib
 import io
 import json
 import logging
+import sys
 import threading
 import urllib.parse
 import urllib.request
@@ -275,7 +276,18 @@ def invoke_handler(
 ) -> Any:
     """Import a Lambda handler module afresh, as at a cold start (it reads settings at import); call it."""
     module = importlib.reload(importlib.import_module(module_name))
+    _log_to_stdout(module)
     return module.handler(event, context or LambdaContextStandIn())
+
+
+def _log_to_stdout(module: Any) -> None:
+    """A cold start is a new process, whose logger writes to its stdout. In this one, Powertools keeps
+    the logger of the first import (``Logger`` configures a service's logger once) and the stdout of
+    that moment, perhaps a capture closed since: point its stream handlers at today's stdout."""
+    service = getattr(getattr(module, "logger", None), "service", None)
+    for handler in logging.getLogger(str(service)).handlers if service else ():
+        if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
+            handler.stream = sys.stdout
 
 
 @dataclass(frozen=True)

@@ -234,6 +234,8 @@ def test_a_runs_own_log_lines_fit_in_what_the_cost_model_counts_for_them(
     # THEN what it logs apart from the records, with Lambda's START, END and REPORT lines (about
     # 400 bytes) and CloudWatch Logs' 26 bytes an event, is within the cost model's figure
     own = [line for line in output.splitlines() if line and not line.startswith('{"record":')]
+    messages = [json.loads(line)["message"] for line in own]
+    assert messages == ["bad tag", "per-key metrics capped", "run summary"]
     billed = (
         sum(len(line.encode()) + 1 + EVENT_OVERHEAD_BYTES for line in own) + 400 + 3 * EVENT_OVERHEAD_BYTES
     )
