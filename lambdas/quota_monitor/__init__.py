@@ -140,7 +140,14 @@ from quota_monitor.read.budget import CHUNK_SECONDS, MAX_BLOCK_SECONDS, BudgetRa
 from quota_monitor.read.calls import ApiGatewayCalls, FailedAttempt
 from quota_monitor.read.guarded import guarded_api
 from quota_monitor.read.scan import PlanScan, scan_account
-from quota_monitor.read.targets import MAX_TARGETS_AT_ONCE, AssumedRoles, TargetAccess, TargetClients, targets
+from quota_monitor.read.targets import (
+    MAX_TARGETS_AT_ONCE,
+    PUBLISH_AT_ONCE,
+    AssumedRoles,
+    TargetAccess,
+    TargetClients,
+    targets,
+)
 from quota_monitor.read.usage_pages import MAX_PAGE_SIZE, UsagePages, UsageResult, paginate_usage
 
 __all__ = [
@@ -192,6 +199,7 @@ __all__ = [
     "PLAN_DIMENSION",
     "PLAN_RECORD",
     "PLAN_RECORD_FIELDS",
+    "PUBLISH_AT_ONCE",
     "RECORD",
     "REGION",
     "REMAINING",

@@ -35,7 +35,7 @@ from quota_monitor.publish.selection import MetricKeys, choose_keys
 from quota_monitor.publish.snapshots import SnapshotStore, SnapshotsWritten
 from quota_monitor.read.guarded import finish_budget, guarded_api
 from quota_monitor.read.scan import PlanScan, scan_account
-from quota_monitor.read.targets import MAX_TARGETS_AT_ONCE
+from quota_monitor.read.targets import MAX_TARGETS_AT_ONCE, PUBLISH_AT_ONCE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -520,22 +520,23 @@ def publish_targets(
     """Each target's metrics to its own CloudWatch, and the health metrics of all of them to the
     monitor's own (:func:`run_targets`)."""
     home = next((scan for scan in scans if scan.target.home and scan.cloudwatch is not None), None)
-    # Every other target first, so that the health metrics count the targets whose metrics failed.
-    by_target: dict[Target, RunReport] = {}
-    for scan in scans:
-        if scan is home:
-            continue
+
+    def other(scan: TargetScan) -> RunReport:
         if scan.cloudwatch is None:
-            by_target[scan.target] = RunReport(result=scan.result, published=None)
-            continue
+            return RunReport(result=scan.result, published=None)
         with closing(scan.cloudwatch):  # its connection, now rather than at the run's end
             run = _publish_target(scan.cloudwatch, settings, scan.result, alerts=alerts)
-        if run.publish_error is not None:
-            failure = ScanFailure(
-                "target", None, None, "MetricsNotPublished", run.publish_error, target=scan.target
-            )
-            run = replace(run, result=replace(run.result, failures=(*run.result.failures, failure)))
-        by_target[scan.target] = run
+        if run.publish_error is None:
+            return run
+        error, target = run.publish_error, scan.target
+        failure = ScanFailure("target", None, None, "MetricsNotPublished", error, target=target)
+        return replace(run, result=replace(run.result, failures=(*run.result.failures, failure)))
+
+    # Every other target first, so that the health metrics count the targets whose metrics failed;
+    # several at once, as each waits on its own CloudWatch.
+    rest = [scan for scan in scans if scan is not home]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(rest), PUBLISH_AT_ONCE))) as pool:
+        by_target = {scan.target: run for scan, run in zip(rest, pool.map(other, rest), strict=True)}
     others = [run.result for run in by_target.values()]
     if home is not None and home.cloudwatch is not None:
         health = combined([home.result, *others], now)

@@ -105,6 +105,9 @@ def spoke_role_arn(account: str, role_name: str, partition: str) -> str:
 #: Targets read at the same time at most: each holds threads and connections (Lambda allows 1,024 of
 #: each), and past this many the run's CPU, not the targets' API waits, sets its pace.
 MAX_TARGETS_AT_ONCE: Final = 64
+#: Targets whose metrics are published at the same time: each waits on its own CloudWatch (a quarter
+#: of a second or so a target), which one after another would take most of a large fleet's run.
+PUBLISH_AT_ONCE: Final = 16
 #: How the monitor names itself in the role sessions it opens (CloudTrail shows it).
 ROLE_SESSION_NAME = "apigw-quota-monitor"
 
