@@ -89,6 +89,7 @@ bench: setup
 	$(BIN)/python -m bench.targets200
 	$(BIN)/python -m bench.freshness
 	$(BIN)/python -m bench.endpoint
+	$(BIN)/python -m bench.archive
 
 clean:
 	rm -rf $(VENV) $(VENV_313) $(TOOLS) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache .coverage
