@@ -67,6 +67,7 @@ INFRA_SETTINGS: Final = (
     "spokeStackSetCallAs",
     "hubRoleArn",
     "quotaEndpoint",
+    "quotaEndpointApiIds",
     "archive",
     "archiveBucketName",
     "archiveColdAfterDays",
@@ -334,7 +335,7 @@ def _monitor_options(given: Mapping[str, Any]) -> dict[str, Any]:
         options["log_level"] = level.upper() if level.upper() in LOG_LEVELS else level
     if "removalPolicy" in given:
         options["removal_policy"] = _removal_policy(given["removalPolicy"])
-    for key in ("alertEmails", "spokeAccounts"):
+    for key in ("alertEmails", "spokeAccounts", "quotaEndpointApiIds"):
         if key in given:
             options[_snake(key)] = _list(key, given[key])
     options["slack_channel"] = _slack_channel(given)

@@ -244,14 +244,16 @@ class UsageQuotaMonitor(Construct):
             else None
         )
         if self.quota_endpoint is not None:
-            # Any GET route of this account's REST APIs may call it (the console or an OpenAPI
-            # import attaches it): it answers a caller's own key only (docs/endpoint.md).
-            self.quota_endpoint.function.add_permission(
-                "InvokedByApiGateway",
-                principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
-                source_account=stack.account,
-                source_arn=f"arn:{Aws.PARTITION}:execute-api:{Aws.REGION}:{Aws.ACCOUNT_ID}:*/*/GET/*",
-            )
+            # The GET routes of the REST APIs named in quotaEndpointApiIds may call it, or of any of
+            # this account's (the console or an OpenAPI import attaches it): it answers a caller's
+            # own key only (docs/endpoint.md).
+            for api_id in settings.quota_endpoint_api_ids or ("*",):
+                self.quota_endpoint.function.add_permission(
+                    "InvokedByApiGateway" if api_id == "*" else f"InvokedBy{api_id}",
+                    principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+                    source_account=stack.account,
+                    source_arn=f"arn:{Aws.PARTITION}:execute-api:{Aws.REGION}:{Aws.ACCOUNT_ID}:{api_id}/*/GET/*",
+                )
 
         # A role of our own rather than the stack-wide one CDK would make, so that its grant sits
         # with the monitor (and its cdk-nag acknowledgement with it).

@@ -101,6 +101,8 @@ def deploy_time_value_bytes(stack_name: str) -> int:
 MAX_LISTED_SPOKE_ACCOUNTS: Final = 200
 _ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+#: A REST API's id, as API Gateway makes them (the host name's first label).
+_REST_API_ID = re.compile(r"^[a-z0-9]{10}$")
 
 MIN_SCHEDULE_MINUTES = 5
 MAX_SCHEDULE_MINUTES = 1440
@@ -325,6 +327,8 @@ class MonitorSettings:
     spoke_organization_id: str | None = None
     #: ``GET /quota``'s function, and every key's numbers kept for it (``KEY_SNAPSHOTS``).
     quota_endpoint: bool = False
+    #: The REST APIs that may invoke it (their GET routes); none: any REST API of the account.
+    quota_endpoint_api_ids: tuple[str, ...] = ()
     #: The usage archive (:class:`infra.archive.UsageArchive`): a bucket of the stack's (``archive``) or
     #: an existing one (``archive_bucket_name``), with Athena over it.
     archive: bool = False
@@ -383,6 +387,7 @@ class MonitorSettings:
         check_role_name("spokeRoleName", self.spoke_role_name)
         self._check_organization()
         self._check_archive()
+        self._check_quota_endpoint()
         for flag in ("reserved_concurrency", "tracing", "events_to_queue", "quota_endpoint", "archive"):
             if not isinstance(getattr(self, flag), bool):
                 raise bad_setting(_camel(flag), getattr(self, flag), "use true or false")
@@ -446,6 +451,23 @@ class MonitorSettings:
             why=f", at least 90 days after archiveColdAfterDays={self.archive_cold_after_days} (Glacier "
             "Instant Retrieval bills 90 days at least)",
         )
+
+    def _check_quota_endpoint(self) -> None:
+        ids = self.quota_endpoint_api_ids
+        for api_id in ids:
+            if not isinstance(api_id, str) or not _REST_API_ID.match(api_id):
+                raise bad_setting(
+                    "quotaEndpointApiIds",
+                    api_id,
+                    "use REST API ids (10 lowercase letters and digits, as in "
+                    "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com), separated by commas",
+                )
+        if len(set(ids)) != len(ids):
+            raise bad_setting("quotaEndpointApiIds", ",".join(ids), "list each API once")
+        if ids and self.quota_endpoint is not True:
+            raise bad_setting(
+                "quotaEndpointApiIds", ",".join(ids), "set quotaEndpoint=true too: it names who may call it"
+            )
 
     @property
     def archived(self) -> bool:

@@ -141,6 +141,25 @@ def test_the_stack_option_deploys_the_function_and_turns_key_snapshots_on(with_e
     assert render(dashboard["Properties"]["DashboardBody"]).count('"SnapshotFailures"') == 1
 
 
+def test_the_apis_named_in_quota_endpoint_api_ids_are_the_only_ones_that_may_invoke_it(
+    tmp_path: Path,
+) -> None:
+    scoped = synthesize(tmp_path, quotaEndpoint="true", quotaEndpointApiIds="a1b2c3d4e5, f6g7h8i9j0")
+    function = scoped.logical_id("Monitor/QuotaEndpoint/Function")
+    permissions = [
+        render(p["Properties"])
+        for p in scoped.of_type("AWS::Lambda::Permission").values()
+        if render(p["Properties"]["FunctionName"]).startswith(f"${{{function}")
+    ]
+    assert sorted(p["SourceArn"] for p in permissions) == [
+        f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:{api}/*/GET/*"
+        for api in ("a1b2c3d4e5", "f6g7h8i9j0")
+    ]
+    assert {(p["Principal"], p["Action"]) for p in permissions} == {
+        ("apigateway.amazonaws.com", "lambda:InvokeFunction")
+    }
+
+
 def test_without_the_option_there_is_no_endpoint_and_no_snapshot(tmp_path: Path) -> None:
     plain = synthesize(tmp_path)
     assert "QuotaEndpointFunctionArn" not in plain.raw["Outputs"]

@@ -122,6 +122,18 @@ CONTEXT_ERRORS: list[tuple[dict[str, Any], tuple[str, ...]]] = [
         ("archiveRetentionDays=150", "from 180 to 36500", "archiveColdAfterDays=90"),
     ),
     ({"archiveBucketName": "My_Bucket"}, ("archiveBucketName='My_Bucket'", "S3 bucket name")),
+    (
+        {
+            "quotaEndpoint": "true",
+            "quotaEndpointApiIds": "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+        },
+        ("quotaEndpointApiIds='https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com'", "REST API ids"),
+    ),
+    (
+        {"quotaEndpoint": "true", "quotaEndpointApiIds": "a1b2c3d4e5,a1b2c3d4e5"},
+        ("quotaEndpointApiIds='a1b2c3d4e5,a1b2c3d4e5'", "each API once"),
+    ),
+    ({"quotaEndpointApiIds": "a1b2c3d4e5"}, ("quotaEndpointApiIds='a1b2c3d4e5'", "quotaEndpoint=true too")),
     ({"logRetentionDays": "10"}, ("logRetentionDays=10", "retention periods", "14, 30")),
     ({"logLevel": "verbose"}, ("logLevel='verbose'", "DEBUG, INFO, WARNING, ERROR, CRITICAL")),
     ({"removalPolicy": "snapshot"}, ("removalPolicy='snapshot'", "'retain'", "'destroy'")),
