@@ -111,15 +111,21 @@ ACCOUNT_COLUMNS: tuple[Column, ...] = (
 )
 
 
+#: Unicode categories :func:`printable` escapes: control, format, surrogate, private use, unassigned,
+#: line separator, paragraph separator.
+_BREAKING = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
 def printable(text: str) -> str:
     """``text`` on one line, with nothing a terminal would act on.
 
     Names are the account's data: a newline would split a row in two, and an escape sequence in a
-    key name would reach the terminal. Control characters are shown as Python escapes (``\\n``).
+    key name would reach the terminal. Control characters and the Unicode line and paragraph
+    separators (U+2028, U+2029: a line break to many readers) are shown as Python escapes (``\\n``).
     """
     if text.isprintable():
         return text
-    return "".join(char if unicodedata.category(char)[0] != "C" else repr(char)[1:-1] for char in text)
+    return "".join(repr(char)[1:-1] if unicodedata.category(char) in _BREAKING else char for char in text)
 
 
 def _pad(text: str, width: int, justify: Literal["left", "right"]) -> str:

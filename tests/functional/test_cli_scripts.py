@@ -205,6 +205,7 @@ AWKWARD_KEYS = (
     "Zürich \u2013 東京 😀",
     "[bold]not markup[/]",
     "\x1b[31mred",
+    "line\u2028separator",
     "  spaces around  ",
     "=1+1",
 )
@@ -258,6 +259,7 @@ def test_plain_output_is_a_line_a_key_with_no_box_drawing_and_names_escaped(acco
         "two\\nlines",
         "crlf\\r\\nend",
         "\\x1b[31mred",
+        "line\\u2028separator",
         "Zürich \u2013 東京 😀",
         "[bold]not markup[/]",
     ):
