@@ -158,6 +158,14 @@ def _list(name: str, value: Any) -> tuple[str, ...]:
     return tuple(item.strip() for item in items if item.strip())
 
 
+def _some(name: str, value: Any) -> tuple[str, ...]:
+    """A list that must name something: empty, ``quotaEndpointApiIds`` would read as "any API"."""
+    items = _list(name, value)
+    if not items:
+        raise bad_setting(name, value, "name one or more, or leave the setting out")
+    return items
+
+
 def _runtime_value(value: Any) -> str:
     """How a context value reads as an environment variable; the runtime parses it."""
     if isinstance(value, bool):
@@ -335,9 +343,9 @@ def _monitor_options(given: Mapping[str, Any]) -> dict[str, Any]:
         options["log_level"] = level.upper() if level.upper() in LOG_LEVELS else level
     if "removalPolicy" in given:
         options["removal_policy"] = _removal_policy(given["removalPolicy"])
-    for key in ("alertEmails", "spokeAccounts", "quotaEndpointApiIds"):
+    for key, parse in (("alertEmails", _list), ("spokeAccounts", _list), ("quotaEndpointApiIds", _some)):
         if key in given:
-            options[_snake(key)] = _list(key, given[key])
+            options[_snake(key)] = parse(key, given[key])
     options["slack_channel"] = _slack_channel(given)
     options["teams_channel"] = _teams_channel(given)
     options["slack_webhook"] = _slack_webhook(given)

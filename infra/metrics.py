@@ -40,7 +40,7 @@ class MonitorMetrics:
         self.alert_state_errors = self.metric(MetricName.ALERT_STATE_ERRORS, "Sum")
         #: Published only by a run whose archive could not be written (no data: none failed).
         self.archive_failures = self.metric(MetricName.ARCHIVE_FAILURES, "Sum")
-        #: Published only by a run whose key snapshots (the quota endpoint's) could not all be written.
+        #: Published only by a run that could not write a target's key snapshots (the quota endpoint's).
         self.snapshot_failures = self.metric(MetricName.SNAPSHOT_FAILURES, "Sum")
 
     def metric(self, name: MetricName, statistic: str) -> cloudwatch.Metric:

@@ -31,6 +31,7 @@ next full scan. Nothing here writes records or per-key metrics: those are the fu
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -202,22 +203,22 @@ def read_targets(
         access = by_target[target]
         try:
             clients = access.connect()
-            api = guarded_api(
-                clients.apigateway, scan_settings, run, budget=budget(target), budget_calls=watch.calls()
-            )
-            try:
-                result = scan_watched(
-                    api,
-                    _reads(watch, target),
-                    now=run.now,
-                    settings=scan_settings,
-                    target=target,
-                    clock=run.clocks.monotonic,
-                    wall=run.clocks.wall,
+            with closing(clients.apigateway):  # its connections now, not at the run's end (monitor.py)
+                api = guarded_api(
+                    clients.apigateway, scan_settings, run, budget=budget(target), budget_calls=watch.calls()
                 )
-            finally:
-                finish_budget(api)
-                clients.apigateway.close()  # its connections now, not at the run's end (monitor.py)
+                try:
+                    result = scan_watched(
+                        api,
+                        _reads(watch, target),
+                        now=run.now,
+                        settings=scan_settings,
+                        target=target,
+                        clock=run.clocks.monotonic,
+                        wall=run.clocks.wall,
+                    )
+                finally:
+                    finish_budget(api)
         except (ClientError, BotoCoreError) as error:
             cause, message = describe_error(error)
             if is_configuration_error(error) and target.home:

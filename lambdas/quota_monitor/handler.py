@@ -172,7 +172,8 @@ def alert_clients() -> AlertClients | None:
 
 @cache
 def _own_clients(region: str) -> TargetClients:
-    """The monitor's own clients in one region, kept while the function is warm."""
+    """The monitor's own clients in one region, kept while the function is warm (a run closes their
+    connections when done with them; botocore opens new ones at the next run's first call)."""
     return _target_clients(_session(), region)
 
 
@@ -361,10 +362,16 @@ def archive(report: FleetReport, made: Sequence[Sequence[str]], bucket: str) -> 
     )
     for failure in written.failures:
         logger.error("archive not written", extra={"detail": failure})
-    if written.failures:
-        failures = failure_data(MetricName.ARCHIVE_FAILURES, len(written.failures), _now())
-        publish(health_cloudwatch(), SETTINGS.namespace, failures)
+    _publish_failures(MetricName.ARCHIVE_FAILURES, len(written.failures))
     return written
+
+
+def _publish_failures(name: MetricName, count: int) -> None:
+    """``ArchiveFailures`` or ``SnapshotFailures`` (nothing when ``count`` is 0); logged when CloudWatch
+    refuses it, as its alarm would then say nothing."""
+    published = publish(health_cloudwatch(), SETTINGS.namespace, failure_data(name, count, _now()))
+    if not published.complete:
+        logger.error("health metrics not published", extra={"detail": published.describe_failure()})
 
 
 def _state_table() -> tuple[DynamoDBClient, str]:
@@ -387,14 +394,12 @@ def snapshot_store() -> SnapshotStore | None:
 
 
 def log_snapshots(written: SnapshotsWritten | None) -> None:
-    """Snapshot items that could not be written: logged, and counted as ``SnapshotFailures`` (the
-    endpoint answers from the items already there, marked stale once their period has reset)."""
+    """Targets whose key snapshots could not be written: logged, and counted as ``SnapshotFailures``
+    (the endpoint answers from the items already there, marked stale once old)."""
     errors = written.errors if written is not None else ()
     for error in errors:
         logger.error("key snapshots not written", extra={"detail": error})
-    if errors:
-        failures = failure_data(MetricName.SNAPSHOT_FAILURES, len(errors), _now())
-        publish(health_cloudwatch(), SETTINGS.namespace, failures)
+    _publish_failures(MetricName.SNAPSHOT_FAILURES, len(errors))
 
 
 def watch_store() -> WatchStore:

@@ -53,8 +53,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         request.account_id or context.invoked_function_arn.split(":")[4],
         request.region or os.environ.get("AWS_REGION", "us-east-1"),
     )
+    now = datetime.now(UTC)
     try:
-        snapshot = store().get(where, request.api_key_id)
+        snapshot = store().get(where, request.api_key_id, now=now)
     except (ClientError, BotoCoreError, ValueError) as error:
         logger.error(
             "key snapshots not read", extra={"detail": describe(error), "apiKeyId": request.api_key_id}
@@ -63,4 +64,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if snapshot is None:
         return not_measured(request, scan_minutes=SCAN_MINUTES).proxy()
     stale_after = timedelta(minutes=2 * SCAN_MINUTES)
-    return answer(snapshot, request, now=datetime.now(UTC), stale_after=stale_after).proxy()
+    return answer(snapshot, request, now=now, stale_after=stale_after).proxy()

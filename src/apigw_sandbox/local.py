@@ -286,7 +286,7 @@ def _log_to_stdout(module: Any) -> None:
     that moment, perhaps a capture closed since: point its stream handlers at today's stdout."""
     service = getattr(getattr(module, "logger", None), "service", None)
     for handler in logging.getLogger(str(service)).handlers if service else ():
-        if isinstance(handler, logging.StreamHandler) and handler.stream is not sys.stderr:
+        if type(handler) is logging.StreamHandler and handler.stream not in (sys.stderr, sys.__stderr__):
             handler.stream = sys.stdout
 
 

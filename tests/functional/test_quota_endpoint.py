@@ -219,8 +219,11 @@ def test_old_numbers_are_marked_stale_and_carry_no_ratelimit_fields(
     _, hot, _ = gold
     run_full(monkeypatch, alert_infra)
     store = SnapshotStore(cloud.client("dynamodb"), alert_infra.table_name)
-    snapshot = store.get(Target(ACCOUNT, "us-east-1"), hot)
+    snapshot = store.get(Target(ACCOUNT, "us-east-1"), hot, now=datetime.now(UTC))
     assert snapshot is not None
+    # Items past their expiresAt are gone, whenever DynamoDB's TTL gets round to deleting them
+    expired = datetime.now(UTC) + timedelta(days=2, minutes=1)
+    assert store.get(Target(ACCOUNT, "us-east-1"), hot, now=expired) is None
     from quota_monitor.deliver.quota_api import QuotaRequest, answer  # noqa: PLC0415
 
     late = datetime.now(UTC) + timedelta(minutes=31)

@@ -113,11 +113,13 @@ def test_the_stack_option_deploys_the_function_and_turns_key_snapshots_on(with_e
     assert granted["WriteKeySnapshots"]["Condition"] == {
         "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["~snap#*", "~snapfast#*"]}
     }
-    (permission,) = [
-        render(p["Properties"])
-        for p in with_endpoint.of_type("AWS::Lambda::Permission").values()
+    ((logical_id, permission),) = [
+        (name, render(p["Properties"]))
+        for name, p in with_endpoint.of_type("AWS::Lambda::Permission").items()
         if render(p["Properties"]["FunctionName"]).startswith(f"${{{function}")
     ]
+    # The logical id of the first release: a new one would make CloudFormation replace it on upgrade
+    assert logical_id == "MonitorQuotaEndpointFunctionInvokedByApiGateway36BE8964"
     assert permission["Principal"] == "apigateway.amazonaws.com"
     assert (
         permission["SourceArn"]

@@ -134,6 +134,7 @@ CONTEXT_ERRORS: list[tuple[dict[str, Any], tuple[str, ...]]] = [
         ("quotaEndpointApiIds='a1b2c3d4e5,a1b2c3d4e5'", "each API once"),
     ),
     ({"quotaEndpointApiIds": "a1b2c3d4e5"}, ("quotaEndpointApiIds='a1b2c3d4e5'", "quotaEndpoint=true too")),
+    ({"quotaEndpoint": "true", "quotaEndpointApiIds": " , "}, ("quotaEndpointApiIds=' , '", "one or more")),
     ({"logRetentionDays": "10"}, ("logRetentionDays=10", "retention periods", "14, 30")),
     ({"logLevel": "verbose"}, ("logLevel='verbose'", "DEBUG, INFO, WARNING, ERROR, CRITICAL")),
     ({"removalPolicy": "snapshot"}, ("removalPolicy='snapshot'", "'retain'", "'destroy'")),

@@ -401,8 +401,13 @@ def test_the_quota_endpoint_costs_at_most_3_usd_a_month_and_1_usd_a_million_requ
     assert estimate(replace(base, quota_endpoint=False, endpoint_requests=5)).total == off  # off: unchanged
     assert 0 < idle - off <= 3.00
     assert 0 < million - idle <= 1.00
-    # The endpoint's lines are priced only with it on
+    # The endpoint's lines are priced only with it on, its alarm (SnapshotFailures) among the stack's
     assert not [item for item in estimate(base).items if "quota" in item.item.lower()]
+    alarms = {
+        on: next(i for i in estimate(replace(base, quota_endpoint=on)).items if i.item == "alarms")
+        for on in (False, True)
+    }
+    assert (alarms[False].amount, alarms[True].amount) == (8, 9)
 
 
 def test_the_endpoint_note_names_api_gateways_own_price_left_out_of_the_total(

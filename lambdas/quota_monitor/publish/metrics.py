@@ -82,7 +82,8 @@ class MetricName(StrEnum):
     ALERT_STATE_ERRORS = "AlertStateErrors"
     #: Published only when not zero: a run's records that could not be written to the archive.
     ARCHIVE_FAILURES = "ArchiveFailures"
-    #: Published only when not zero: key snapshot items (the quota endpoint's) a run could not write.
+    #: Published only when not zero: targets whose key snapshots (the quota endpoint's) a run could not
+    #: write.
     SNAPSHOT_FAILURES = "SnapshotFailures"
 
 

@@ -231,15 +231,20 @@ class SnapshotStore:
                     raise RuntimeError(f"{len(batch)} key snapshot items still unprocessed by DynamoDB")
                 time.sleep(pause)
 
-    def get(self, target: Target, api_key_id: str) -> KeySnapshot | None:
+    def get(self, target: Target, api_key_id: str, *, now: datetime) -> KeySnapshot | None:
         """A key's snapshot: both its items in one eventually consistent BatchGetItem, plan by plan
         the newer entry (an entry of the fast path's without the plan's stages takes them from the
         full scan's; one of a plan that a full scan written since no longer finds the key in is
-        dropped: the key left it). None when neither holds the key. Raises what DynamoDB raises, and
-        ValueError when an item does not read."""
+        dropped: the key left it). None when neither holds the key. An item past its ``expiresAt`` is
+        read as gone: DynamoDB's TTL deletes it when it gets round to it, days later at times. Raises
+        what DynamoDB raises, and ValueError when an item does not read."""
         bucket = bucket_of(api_key_id)
         wanted = {bucket_key(target, bucket), fast_key(target, bucket)}
-        found = batch_get(self._db, self.table_name, wanted, consistent=False)
+        found = [
+            item
+            for item in batch_get(self._db, self.table_name, wanted, consistent=False)
+            if float(item.get("expiresAt", {}).get("N", "inf")) > now.timestamp()
+        ]
         by_item = {item["pk"]["S"]: decode(bytes(item.get("data", {}).get("B", b""))) for item in found}
         full_keys, full_written = by_item.get(bucket_key(target, bucket), ({}, ""))
         full = full_keys.get(api_key_id, [])
